@@ -1,0 +1,11 @@
+"""Entry point: `streamlit run app.py`. Registers the pages; the engine is shared (views.session)."""
+import streamlit as st
+
+st.set_page_config(page_title="Integrated gradients debugger", layout="wide")
+pages = [
+    st.Page("pages/home.py", title="Home", default=True),
+    st.Page("pages/vision.py", title="Vision"),
+    st.Page("pages/molecules.py", title="Molecules"),
+    st.Page("pages/language.py", title="Language"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,309 @@
+"""The attribution engine: one object, shared by every page and thread, that runs path scans.
+
+It owns the device, the batch size (with halving on CUDA out-of-memory), optional mixed precision,
+a lock that serialises device work, and an LRU cache of results keyed by an exact digest of the
+request. Models stay outside: `forward` is any callable returning scores [batch, classes].
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .quadrature import RULES, fixed_rule, trapezoid_weights
+from .result import Attribution
+from .scan import OUTPUT_TRANSFORMS, PathProblem, PathScan
+
+AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_DENOMINATOR_FLOOR = 1e-12
+
+
+class AttributionEngine:
+    """Integrated and interior gradients along gamma(alpha) = baseline + alpha * (input - baseline)."""
+
+    def __init__(self, device: str | torch.device | None = None, max_batch: int | None = None,
+                 amp: str | None = None, cache_size: int = 32):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.max_batch = int(max_batch or (128 if self.device.type == "cuda" else 16))
+        if amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be one of {list(AMP_DTYPES)}, got {amp!r}")
+        self.amp = amp
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, tuple[Attribution, object]] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._device_lock = threading.Lock()
+        self._frozen: weakref.WeakSet = weakref.WeakSet()
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            return f"GPU: {torch.cuda.get_device_name(self.device)}"
+        return f"CPU ({torch.get_num_threads()} threads)"
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move a model to the engine's device, in eval mode, with its parameters frozen."""
+        model = model.to(self.device).eval()
+        self._freeze(model)
+        return model
+
+    def _freeze(self, forward) -> None:
+        module = forward if isinstance(forward, torch.nn.Module) else getattr(forward, "__self__", None)
+        if isinstance(module, torch.nn.Module) and module not in self._frozen:
+            module.requires_grad_(False)
+            self._frozen.add(module)
+
+    def attribute(
+        self,
+        forward: Callable[..., torch.Tensor],
+        inputs: torch.Tensor | Sequence[torch.Tensor],
+        target: int | Sequence[int] | torch.Tensor | np.ndarray,
+        baseline: torch.Tensor | Sequence[torch.Tensor] | float | None = None,
+        steps: int = 50,
+        rule: str = "trapezoid",
+        *,
+        tolerance: float = 0.01,
+        max_steps: int = 512,
+        probe_alphas: Sequence[float] = (),
+        keep_all_gradients: bool = False,
+        output: str = "identity",
+        layer: torch.nn.Module | None = None,
+        model_key: str | None = None,
+        progress: Callable[[float], None] | None = None,
+        max_batch: int | None = None,
+        amp: str | None = None,
+    ) -> Attribution:
+        """Scan the path once and return attributions, trend, interior gradients and completeness.
+
+        inputs: a tensor [N, ...] or a tuple of them (all scaled by the same alpha); N examples.
+        target: an int (one target), a list of ints (several targets, one scan), or a tensor of
+            per-example targets [N] or [N, T].
+        rule: one of quadrature.RULES; "adaptive" refines a trapezoid grid where the exact
+            per-interval error is largest until |delta| <= tolerance * |F(input) - F(baseline)| or
+            max_steps points, starting from `steps` uniform points.
+        probe_alphas: extra alphas whose interior gradients are kept (evaluated in the same scan).
+        output: transform of the forward's raw scores that defines F ("softmax", "identity", ...).
+        layer: a module whose activations are compared with those at alpha = 1 (Figure 12).
+        max_batch, amp: override the engine's path points per batch and mixed precision for this call.
+        """
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
+        if output not in OUTPUT_TRANSFORMS:
+            raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUT_TRANSFORMS)}")
+        amp = self.amp if amp is None else amp
+        if amp not in AMP_DTYPES:
+            raise ValueError(f"amp must be one of {list(AMP_DTYPES)}, got {amp!r}")
+        if not 0 < tolerance < 1:
+            raise ValueError(f"tolerance is relative and must lie in (0, 1), got {tolerance}")
+        tuple_inputs = isinstance(inputs, (tuple, list))
+        xs = self._as_tensors(inputs)
+        bs = self._baselines(baseline, xs)
+        targets, single_target = self._targets(target, xs[0].shape[0])
+        probes = tuple(sorted({float(a) for a in probe_alphas}))
+        if any(not 0.0 <= a <= 1.0 for a in probes):
+            raise ValueError(f"probe alphas must lie in [0, 1], got {probes}")
+
+        options = (steps, rule, tolerance, max_steps, probes, keep_all_gradients, output,
+                   id(layer), amp, single_target, tuple_inputs)
+        key = _digest(xs, bs, targets, options, model_key or f"id:{id(forward)}")
+        cached = self._cache_get(key)
+        if cached is not None:
+            if progress is not None:
+                progress(1.0)
+            return cached
+
+        self._freeze(forward)
+        problem = PathProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer)
+        with self._device_lock:  # released on any exception, BaseException included
+            result = self._run(problem, steps, rule, tolerance, max_steps, probes, keep_all_gradients,
+                               progress, int(max_batch or self.max_batch))
+        result.tuple_inputs, result.single_target = tuple_inputs, single_target
+        self._cache_put(key, result, forward)
+        return result
+
+    def _run(self, problem, steps, rule, tolerance, max_steps, probes, keep_all, progress, max_batch) -> Attribution:
+        ends = (0.0, 1.0)
+        adaptive = rule == "adaptive"
+        if adaptive:
+            planned = max(int(max_steps), int(steps))
+        else:
+            nodes, weights = fixed_rule(rule, steps)
+            planned = len(set(map(float, nodes)) | set(probes) | set(ends))
+        scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0},
+                        keep_all=keep_all or adaptive, progress=progress, planned_points=planned)
+        if adaptive:
+            if steps < 2:
+                raise ValueError(f"the adaptive rule starts from at least 2 points, got steps={steps}")
+            grid = _refine_adaptively(scan, np.unique(np.concatenate([np.linspace(0, 1, int(steps)), probes])),
+                                      tolerance, max_steps)
+            weights = trapezoid_weights(grid)
+            for alpha, weight in zip(grid, weights):
+                scan.add_weighted(float(alpha), float(weight))
+            node_weights, steps_used = dict(zip(map(float, grid), weights)), len(grid)
+        else:
+            extra = [a for a in probes + ends if a not in set(map(float, nodes))]
+            scan.evaluate(np.concatenate([nodes, extra]), np.concatenate([weights, np.zeros(len(extra))]))
+            node_weights, steps_used = dict(zip(map(float, nodes), weights)), len(nodes)
+        if progress is not None:
+            progress(1.0)
+        kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())
+        return _assemble(scan, node_weights, kept, rule, steps_used)
+
+    def _as_tensors(self, inputs) -> tuple[torch.Tensor, ...]:
+        xs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+        if not xs:
+            raise ValueError("inputs is empty")
+        out = []
+        for x in xs:
+            x = torch.as_tensor(x)
+            if x.dim() == 0:
+                raise ValueError("each input needs a leading batch dimension, e.g. x.unsqueeze(0)")
+            if not x.is_floating_point():
+                raise ValueError(f"inputs must be floating point to be scaled along the path, got {x.dtype}")
+            out.append(x.detach().to(self.device, torch.float32))
+        if len({x.shape[0] for x in out}) != 1:
+            raise ValueError(f"all inputs must share the batch dimension, got {[tuple(x.shape) for x in out]}")
+        return tuple(out)
+
+    def _baselines(self, baseline, xs) -> tuple[torch.Tensor, ...]:
+        if baseline is None:
+            return tuple(torch.zeros_like(x) for x in xs)
+        if isinstance(baseline, (int, float)):
+            return tuple(torch.full_like(x, float(baseline)) for x in xs)
+        bs = self._as_tensors(baseline)
+        if len(bs) != len(xs):
+            raise ValueError(f"{len(xs)} inputs but {len(bs)} baselines")
+        out = []
+        for x, b in zip(xs, bs):
+            try:
+                out.append(torch.broadcast_to(b, x.shape).contiguous())
+            except RuntimeError:
+                raise ValueError(f"baseline of shape {tuple(b.shape)} does not fit input {tuple(x.shape)}") from None
+        return tuple(out)
+
+    def _targets(self, target, n: int) -> tuple[torch.Tensor, bool]:
+        if isinstance(target, (int, np.integer)):
+            return torch.full((n, 1), int(target), dtype=torch.long, device=self.device), True
+        if isinstance(target, (torch.Tensor, np.ndarray)):
+            t = torch.as_tensor(target, dtype=torch.long).to(self.device)
+            if t.dim() == 1 and t.shape[0] == n:
+                return t.view(n, 1), True
+            if t.dim() == 2 and t.shape[0] == n and t.shape[1] > 0:
+                return t, False
+            raise ValueError(f"per-example targets must have shape [{n}] or [{n}, T], got {tuple(t.shape)}")
+        targets = list(target)
+        if not targets or not all(isinstance(t, (int, np.integer)) for t in targets):
+            raise ValueError(f"target must be an int, a non-empty list of ints or a tensor, got {target!r}")
+        return torch.tensor([targets] * n, dtype=torch.long, device=self.device), False
+
+    def _cache_get(self, key):
+        with self._cache_lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key][0]
+        return None
+
+    def _cache_put(self, key, result, forward) -> None:
+        if self.cache_size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[key] = (result, forward)  # holding forward keeps its id from being reused
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+
+def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_steps: int) -> np.ndarray:
+    """Bisect the intervals with the largest exact trapezoid error until completeness holds.
+
+    On [a, b] the trapezoid integral of the path derivative is (b - a)/2 * (g(a) + g(b)), while the
+    true integral is F(b) - F(a), known from the forward passes: each interval's error is exact.
+    """
+    scan.evaluate(start)
+    while True:
+        grid = np.array(sorted(scan.records))
+        score = np.stack([scan.records[a].score for a in grid])  # [K, N, T]
+        slope = np.stack([scan.records[a].path_derivative for a in grid])
+        widths = np.diff(grid)
+        errors = widths[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
+        scale = np.maximum(np.abs(score[-1] - score[0]), _DENOMINATOR_FLOOR)
+        if np.max(np.abs(errors.sum(0)) / scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
+            return grid
+        interval_error = np.max(np.abs(errors) / scale, axis=(1, 2))
+        interval_error[widths < 1e-9] = 0.0
+        order = np.argsort(-interval_error)
+        covered = np.cumsum(interval_error[order]) >= 0.8 * interval_error.sum()
+        count = min(int(np.argmax(covered)) + 1, max_steps - len(grid))
+        chosen = [i for i in order[:count] if interval_error[i] > 0]
+        if not chosen:
+            return grid
+        scan.evaluate((grid[chosen] + grid[np.array(chosen) + 1]) / 2)
+
+
+def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_used: int) -> Attribution:
+    grid = np.array(sorted(scan.records))
+    records = [scan.records[a] for a in grid]
+    stack = lambda name: np.stack([getattr(r, name) for r in records])  # noqa: E731
+    attributions = tuple((d.unsqueeze(0) * integral).cpu()
+                         for d, integral in zip(scan.differences, scan.integral))
+    total = sum(a.flatten(2).double().sum(-1) for a in attributions).T.numpy()  # [N, T]
+    score_input, score_baseline = scan.records[1.0].score, scan.records[0.0].score
+    delta = total - (score_input - score_baseline)
+    relative = np.abs(delta) / np.maximum(np.abs(score_input - score_baseline), _DENOMINATOR_FLOOR)
+    result = Attribution(
+        attributions_per_target=attributions,
+        interior_gradients={a: tuple(g.cpu() for g in scan.records[a].gradients) for a in grid if a in kept},
+        alphas=grid,
+        weights=np.array([node_weights.get(a, 0.0) for a in grid]),
+        scores=stack("score"), raw_scores=stack("raw_score"), path_derivative=stack("path_derivative"),
+        grad_abs_mean=stack("grad_abs_mean"), grad_sum=stack("grad_sum"),
+        score_input=score_input, score_baseline=score_baseline, delta=delta, relative_delta=relative,
+        targets=scan.problem.targets.cpu().numpy(), rule=rule, steps_used=steps_used,
+        points_evaluated=len(grid), tuple_inputs=True, single_target=False,
+    )
+    if records[0].activation is not None:
+        acts = torch.stack([r.activation for r in records])  # [K, N, D]
+        reference = scan.records[1.0].activation.unsqueeze(0)
+        result.layer_l2 = (acts - reference).norm(dim=-1).cpu().double().numpy()
+        result.layer_cosine = (1 - torch.nn.functional.cosine_similarity(acts, reference, dim=-1)).cpu().double().numpy()
+    if scan.nonfinite_alphas or not np.all(np.isfinite(delta)):
+        bad = ", ".join(f"{a:g}" for a in sorted(scan.nonfinite_alphas)) or "the final sum"
+        result.nonfinite = True
+        result.message = (f"The model produced non-finite scores or gradients at alpha = {bad}; the attributions "
+                          "are not trustworthy. Check the input for NaN/inf values or the model for overflow "
+                          "(try turning mixed precision off).")
+    return result
+
+
+def _digest(xs, bs, targets, options, model_key) -> str:
+    h = hashlib.sha256()
+    for t in (*xs, *bs, targets):
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(repr((options, model_key)).encode())
+    return h.hexdigest()
+
+
+_default_engine: AttributionEngine | None = None
+_default_lock = threading.Lock()
+
+
+def default_engine() -> AttributionEngine:
+    global _default_engine
+    with _default_lock:
+        if _default_engine is None:
+            _default_engine = AttributionEngine()
+        return _default_engine
+
+
+def integrated_gradients(forward, inputs, target, baseline=None, steps=50, rule="trapezoid", **options) -> Attribution:
+    """Integrated gradients (Eq. 6) and everything else one path scan gives; see AttributionEngine.attribute."""
+    engine = options.pop("engine", None) or default_engine()
+    return engine.attribute(forward, inputs, target, baseline, steps, rule, **options)

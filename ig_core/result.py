@@ -1,0 +1,69 @@
+"""The result of one path scan: attributions, the trend, interior gradients and completeness."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class Attribution:
+    """Arrays indexed [alpha k, example n, target t]; tensors per input with a leading target dim.
+
+    `attributions`, `gradient_at_input` and `interior_gradient(alpha)` come back shaped like the
+    inputs (a tensor, or a tuple for tuple inputs), with a leading target dimension when several
+    targets were asked for.
+    """
+
+    attributions_per_target: tuple[torch.Tensor, ...]  # each [T, N, ...]
+    interior_gradients: dict[float, tuple[torch.Tensor, ...]]  # alpha -> each [T, N, ...]
+    alphas: np.ndarray  # [K] every evaluated alpha, sorted
+    weights: np.ndarray  # [K] quadrature weight (0 for points evaluated only to be looked at)
+    scores: np.ndarray  # [K, N, T] F along the path (the saturation trend)
+    raw_scores: np.ndarray  # [K, N, T] the forward's output before the `output` transform
+    path_derivative: np.ndarray  # [K, N, T] sum_i dF/dx_i * (x_i - b_i)
+    grad_abs_mean: np.ndarray  # [K, N, T] mean |interior gradient|
+    grad_sum: np.ndarray  # [K, N, T] sum of interior gradients
+    score_input: np.ndarray  # [N, T] F(input)
+    score_baseline: np.ndarray  # [N, T] F(baseline)
+    delta: np.ndarray  # [N, T] sum of attributions - (F(input) - F(baseline))
+    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)|
+    targets: np.ndarray  # [N, T]
+    rule: str
+    steps_used: int  # gradient evaluations that enter the integral
+    points_evaluated: int  # all path points evaluated (quadrature nodes, ends and probes)
+    tuple_inputs: bool
+    single_target: bool
+    layer_l2: np.ndarray | None = None  # [K, N] distance of the layer's activations to those at alpha = 1
+    layer_cosine: np.ndarray | None = None
+    nonfinite: bool = False
+    message: str = ""
+    extras: dict = field(default_factory=dict)
+
+    def _shape_like_inputs(self, tensors):
+        if self.single_target:
+            tensors = tuple(x[0] for x in tensors)
+        return tensors if self.tuple_inputs else tensors[0]
+
+    @property
+    def attributions(self):
+        return self._shape_like_inputs(self.attributions_per_target)
+
+    @property
+    def gradient_at_input(self):
+        return self.interior_gradient(1.0)
+
+    def interior_gradient(self, alpha: float):
+        if alpha not in self.interior_gradients:
+            kept = ", ".join(f"{a:g}" for a in sorted(self.interior_gradients))
+            raise KeyError(f"the interior gradient at alpha={alpha:g} was not kept; kept: {kept}")
+        return self._shape_like_inputs(self.interior_gradients[alpha])
+
+    @property
+    def max_relative_delta(self) -> float:
+        return float(np.max(self.relative_delta))
+
+    def summary(self) -> str:
+        return (f"{self.rule}, {self.steps_used} steps: sum of attributions - (F(input) - F(baseline)) = "
+                f"{float(np.max(np.abs(self.delta))):.3g} ({100 * self.max_relative_delta:.2f}% relative)")

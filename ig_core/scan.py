@@ -1,0 +1,180 @@
+"""The path scan: one batched pass over points of the counterfactual path gives everything.
+
+For each evaluated alpha it records, per example and target: F (the trend), the forward's raw
+output, the path derivative sum_i dF/dx_i * (x_i - b_i) (whose integral is F(x) - F(b), which the
+adaptive rule uses to measure each interval's exact error), summaries of the interior gradient, and,
+for the alphas the caller keeps, the whole interior gradient. The weighted sum of gradients for the
+integral is accumulated on the fly, so memory follows the batch size, not the step count.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+OUTPUT_TRANSFORMS = {
+    "identity": lambda raw: raw,
+    "softmax": lambda raw: torch.softmax(raw, dim=-1),
+    "log_softmax": lambda raw: torch.log_softmax(raw, dim=-1),
+    "sigmoid": torch.sigmoid,
+}
+
+
+@dataclass
+class PathProblem:
+    """One attribution request, already on the engine's device."""
+
+    forward: Callable[..., torch.Tensor]
+    inputs: tuple[torch.Tensor, ...]  # each [N, ...]
+    baselines: tuple[torch.Tensor, ...]  # same shapes
+    targets: torch.Tensor  # long [N, T]
+    output: str = "identity"
+    amp_dtype: torch.dtype | None = None
+    layer: torch.nn.Module | None = None
+
+    @property
+    def n_examples(self) -> int:
+        return self.inputs[0].shape[0]
+
+    @property
+    def n_targets(self) -> int:
+        return self.targets.shape[1]
+
+
+@dataclass
+class PointRecord:
+    """What one alpha gave, all float64 numpy [N, T] except the optional tensors."""
+
+    score: np.ndarray
+    raw_score: np.ndarray
+    path_derivative: np.ndarray
+    grad_abs_mean: np.ndarray
+    grad_sum: np.ndarray
+    gradients: tuple[torch.Tensor, ...] | None  # each [T, N, ...], kept alphas only
+    activation: torch.Tensor | None  # [N, D] of the observed layer
+
+
+class PathScan:
+    """Evaluates path points in chunks and keeps a record per alpha; never evaluates an alpha twice."""
+
+    def __init__(
+        self,
+        problem: PathProblem,
+        max_batch: int,
+        keep_alphas: set[float] = frozenset(),
+        keep_all: bool = False,
+        progress: Callable[[float], None] | None = None,
+        planned_points: int = 1,
+    ):
+        self.problem = problem
+        self.max_batch = max(int(max_batch), 1)
+        self.keep_alphas = set(keep_alphas)
+        self.keep_all = keep_all
+        self.progress = progress
+        self.planned_points = max(planned_points, 1)
+        self.records: dict[float, PointRecord] = {}
+        self.integral = [torch.zeros((problem.n_targets, *x.shape), dtype=torch.float32, device=x.device)
+                         for x in problem.inputs]
+        self.nonfinite_alphas: list[float] = []
+        self.differences = [x - b for x, b in zip(problem.inputs, problem.baselines)]
+        self.n_features = sum(d[0].numel() for d in self.differences)
+
+    def evaluate(self, alphas, weights=None) -> None:
+        """Evaluate the alphas not yet seen; add weights[k] * gradient to the running integral."""
+        alphas = np.asarray(alphas, dtype=np.float64)
+        weights = np.zeros_like(alphas) if weights is None else np.asarray(weights, dtype=np.float64)
+        seen = set(self.records)
+        fresh = [i for i, a in enumerate(map(float, alphas)) if not (a in seen or seen.add(a))]
+        alphas, weights = alphas[fresh], weights[fresh]
+        n = self.problem.n_examples
+        start = 0
+        while start < len(alphas):
+            per_chunk = max(self.max_batch // n, 1)
+            stop = min(start + per_chunk, len(alphas))
+            try:
+                self._evaluate_chunk(alphas[start:stop], weights[start:stop])
+            except torch.cuda.OutOfMemoryError:
+                if per_chunk == 1:
+                    raise
+                self.max_batch = max(self.max_batch // 2, 1)  # halve and retry this chunk
+                torch.cuda.empty_cache()
+                continue
+            start = stop
+            if self.progress is not None:
+                self.progress(min(len(self.records) / self.planned_points, 1.0))
+
+    def add_weighted(self, alpha: float, weight: float) -> None:
+        """Add weight * (kept) gradient at alpha to the integral (the adaptive rule's final sum)."""
+        for integral, grad in zip(self.integral, self.records[alpha].gradients):
+            integral.add_(grad.to(integral.device), alpha=weight)
+
+    def _evaluate_chunk(self, alphas: np.ndarray, weights: np.ndarray) -> None:
+        p = self.problem
+        k, n, t = len(alphas), p.n_examples, p.n_targets
+        device = p.inputs[0].device
+        a = torch.as_tensor(alphas, dtype=torch.float32, device=device)
+        points = []
+        for x, b, d in zip(p.inputs, p.baselines, self.differences):
+            shape = (k,) + (1,) * x.dim()
+            point = b.unsqueeze(0) + a.view(shape) * d.unsqueeze(0)
+            points.append(point.reshape(k * n, *x.shape[1:]).requires_grad_(True))
+
+        activations = []
+        hook = (p.layer.register_forward_hook(lambda _m, _i, out: activations.append(out.detach()))
+                if p.layer is not None else None)
+        autocast = (torch.autocast(device.type, dtype=p.amp_dtype) if p.amp_dtype is not None
+                    else contextlib.nullcontext())
+        try:
+            with torch.enable_grad():
+                with autocast:
+                    raw = p.forward(*points)
+                if raw.dim() != 2 or raw.shape[0] != k * n:
+                    raise ValueError(f"forward must return scores [batch, classes]; for a batch of {k * n} "
+                                     f"it returned shape {tuple(raw.shape)}")
+                raw = raw.float()
+                if int(p.targets.max()) >= raw.shape[1] or int(p.targets.min()) < 0:
+                    raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
+                                     f"{raw.shape[1]} outputs")
+                score = OUTPUT_TRANSFORMS[p.output](raw)
+                rows_targets = p.targets.repeat(k, 1)  # row r = alpha r // n, example r % n
+                selected = score.gather(1, rows_targets)  # [k*n, t]
+                grads = [torch.autograd.grad(selected[:, j].sum(), points, retain_graph=j < t - 1)
+                         for j in range(t)]
+        finally:
+            if hook is not None:
+                hook.remove()
+
+        # stacked[i]: gradient wrt input i, [t, k, n, ...]
+        stacked = [torch.stack([g[i] for g in grads]).float().view(t, k, n, *x.shape[1:])
+                   for i, x in enumerate(p.inputs)]
+        w = torch.as_tensor(weights, dtype=torch.float32, device=device)
+        for integral, g in zip(self.integral, stacked):
+            integral.add_(torch.tensordot(w, g.transpose(0, 1), dims=1))
+
+        def per_point(values):  # [t, k, n, ...] -> summed over features -> [k, n, t]
+            return values.flatten(3).sum(-1).permute(1, 2, 0)
+
+        path_derivative = sum(per_point(g * d.unsqueeze(0).unsqueeze(0)) for g, d in zip(stacked, self.differences))
+        grad_abs_sum = sum(per_point(g.abs()) for g in stacked)
+        grad_sum = sum(per_point(g) for g in stacked)
+        selected_raw = raw.gather(1, rows_targets).view(k, n, t)
+        selected = selected.detach().view(k, n, t)
+        finite = torch.isfinite(selected).flatten(1).all(1) & torch.isfinite(path_derivative).flatten(1).all(1)
+
+        to_np = lambda v: v.detach().double().cpu().numpy()  # noqa: E731
+        for j, alpha in enumerate(map(float, alphas)):
+            keep = self.keep_all or alpha in self.keep_alphas
+            self.records[alpha] = PointRecord(
+                score=to_np(selected[j]),
+                raw_score=to_np(selected_raw[j]),
+                path_derivative=to_np(path_derivative[j]),
+                grad_abs_mean=to_np(grad_abs_sum[j]) / self.n_features,
+                grad_sum=to_np(grad_sum[j]),
+                gradients=tuple(g[:, j].clone() for g in stacked) if keep else None,
+                activation=activations[0].float().reshape(k, n, -1)[j].clone() if activations else None,
+            )
+            if not bool(finite[j]):
+                self.nonfinite_alphas.append(alpha)
