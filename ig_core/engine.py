@@ -21,6 +21,7 @@ from .scan import OUTPUT_TRANSFORMS, PathProblem, PathScan
 
 AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _DENOMINATOR_FLOOR = 1e-12
+REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding this share of the error
 
 
 class AttributionEngine:
@@ -239,7 +240,7 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         interval_error = np.max(np.abs(errors) / scale, axis=(1, 2))
         interval_error[widths < 1e-9] = 0.0
         order = np.argsort(-interval_error)
-        covered = np.cumsum(interval_error[order]) >= 0.8 * interval_error.sum()
+        covered = np.cumsum(interval_error[order]) >= REFINE_SHARE * interval_error.sum()
         count = min(int(np.argmax(covered)) + 1, max_steps - len(grid))
         chosen = [i for i in order[:count] if interval_error[i] > 0]
         if not chosen:
