@@ -123,7 +123,7 @@ class AttributionEngine:
             result = self._run(problem, steps, rule, tolerance, max_steps, probes, keep_all_gradients,
                                progress, int(max_batch or self.max_batch))
         result.tuple_inputs, result.single_target = tuple_inputs, single_target
-        self._cache_put(key, result, forward)
+        self._cache_put(key, result, (forward, layer))
         return result
 
     def _run(self, problem, steps, rule, tolerance, max_steps, probes, keep_all, progress, max_batch) -> Attribution:
@@ -208,11 +208,11 @@ class AttributionEngine:
                 return self._cache[key][0]
         return None
 
-    def _cache_put(self, key, result, forward) -> None:
+    def _cache_put(self, key, result, owners) -> None:
         if self.cache_size <= 0:
             return
         with self._cache_lock:
-            self._cache[key] = (result, forward)  # holding forward keeps its id from being reused
+            self._cache[key] = (result, owners)  # holding forward and layer keeps their ids from being reused
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
 
@@ -256,8 +256,9 @@ def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_us
                          for d, integral in zip(scan.differences, scan.integral))
     total = sum(a.flatten(2).double().sum(-1) for a in attributions).T.numpy()  # [N, T]
     score_input, score_baseline = scan.records[1.0].score, scan.records[0.0].score
-    delta = total - (score_input - score_baseline)
-    relative = np.abs(delta) / np.maximum(np.abs(score_input - score_baseline), _DENOMINATOR_FLOOR)
+    with np.errstate(invalid="ignore"):  # non-finite scores are reported below, not warned about
+        delta = total - (score_input - score_baseline)
+        relative = np.abs(delta) / np.maximum(np.abs(score_input - score_baseline), _DENOMINATOR_FLOOR)
     result = Attribution(
         attributions_per_target=attributions,
         interior_gradients={a: tuple(g.cpu() for g in scan.records[a].gradients) for a in grid if a in kept},

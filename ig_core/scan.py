@@ -9,6 +9,7 @@ integral is accumulated on the fly, so memory follows the batch size, not the st
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -123,8 +124,13 @@ class PathScan:
             points.append(point.reshape(k * n, *x.shape[1:]).requires_grad_(True))
 
         activations = []
-        hook = (p.layer.register_forward_hook(lambda _m, _i, out: activations.append(out.detach()))
-                if p.layer is not None else None)
+        scanning_thread = threading.get_ident()
+
+        def record(_module, _inputs, out):  # only this scan's forward: others may share the model
+            if threading.get_ident() == scanning_thread:
+                activations.append(out.detach())
+
+        hook = p.layer.register_forward_hook(record) if p.layer is not None else None
         autocast = (torch.autocast(device.type, dtype=p.amp_dtype) if p.amp_dtype is not None
                     else contextlib.nullcontext())
         try:

@@ -21,7 +21,7 @@ def scan_settings() -> ScanSettings:
 def settings_form() -> ScanSettings:
     """The home page's form for the settings all pages share."""
     current = scan_settings()
-    with st.form("scan_settings"):
+    with st.form("scan_settings_form"):  # not SETTINGS_KEY: a form key is a widget key and locks that state key
         rule = st.selectbox("Quadrature rule", RULES, index=RULES.index(current.rule),
                             help="adaptive refines the path where the completeness error is largest")
         steps = st.number_input("Steps (adaptive: starting grid)", 2, 4096, current.steps)

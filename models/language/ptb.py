@@ -130,33 +130,39 @@ def load_corpus(path: "str | pathlib.Path", vocab: Vocabulary) -> torch.Tensor:
 
 # Contraction endings split off the way the Treebank does ("do n't", "company 's", "we 're").
 _CONTRACTIONS = ("n't", "'s", "'re", "'ve", "'m", "'ll", "'d")
-# Treebank spellings of words whose stem changes when "n't" is split off.
-_SPECIAL_NT = {"can't": ("ca", "n't"), "won't": ("wo", "n't"), "ain't": ("ai", "n't"), "shan't": ("sha", "n't")}
-_SPECIAL_WORDS = {"cannot": ("can", "not"), "gonna": ("gon", "na"), "wanna": ("wan", "na"), "gotta": ("got", "ta")}
-
-# A number: digits with optional thousands separators, decimals, sign, fraction or ordinal
-# suffix (any script's decimal digits: \d is Unicode-aware).
+# Treebank spellings of words whose stem changes when "n't" is split off, and other splits.
+_SPECIAL = {
+    "can't": (("ca", "word"), ("n't", "contraction")),
+    "won't": (("wo", "word"), ("n't", "contraction")),
+    "ain't": (("ai", "word"), ("n't", "contraction")),
+    "shan't": (("sha", "word"), ("n't", "contraction")),
+    "cannot": (("can", "word"), ("not", "word")),
+    "gonna": (("gon", "word"), ("na", "word")),
+    "wanna": (("wan", "word"), ("na", "word")),
+    "gotta": (("got", "word"), ("ta", "word")),
+}
+# A number: digits (of any script: \d is Unicode-aware) with thousands separators, decimals, a
+# sign, a fraction or an ordinal/plural suffix. Words like "30-year" or "1980s" that the
+# vocabulary holds are looked up first.
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[,.]\d+)*|[.,]\d+)(?:/\d+)?(?:st|nd|rd|th|s)?")
-_CURRENCY = {"$": "$", "us$": "us$", "c$": "c$", "a$": "a$", "#": "#", "£": "#", "€": "$", "¥": "$"}
-# Characters kept inside words: letters, digits, marks, and the few symbols PTB words contain.
-_WORD_CHARS = re.compile(r"[^\W_]|[-'&.$#/%]")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u0060": "'", "\u00b4": "'"})
-_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": " ", "\u2014": " ", "\u2015": " "})
-_SENTENCE_END = re.compile(r"[.!?]+$")
+_CURRENCY = {"$": "$", "#": "#", "£": "#", "€": "$", "¥": "$"}
+# Punctuation that separates words; a comma only when not inside a number ("1,000").
+_SEPARATOR = re.compile(r"([;:!?()\[\]{}\"<>«»\u201c\u201d\u201e\u2026|*=+~]|(?<!\d),|,(?!\d)|-{2,}|\.{3,})")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "--", "\u2014": "--", "\u2015": "--"})
+_LEADING = "'([{"
+_TRAILING = ".,;:!?')]}"
 
 
-def _is_latin_or_common(word: str) -> bool:
-    """True when every letter of ``word`` is ASCII or a Latin letter with diacritics."""
-    for ch in word:
-        if ch.isalpha() and not ch.isascii():
-            if "LATIN" not in unicodedata.name(ch, ""):
-                return False
-    return True
+def _is_latin(word: str) -> bool:
+    """True when every letter of ``word`` is ASCII or a Latin letter (with or without accents)."""
+    return all(
+        ch.isascii() or not ch.isalpha() or "LATIN" in unicodedata.name(ch, "") for ch in word
+    )
 
 
 def _strip_accents(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,18 +171,18 @@ class Token:
 
     text: str  # the PTB token ("N", "<unk>", "n't", ...)
     id: int  # its id in the vocabulary
-    word_index: int  # index into TokenizedText.words of the user word it came from (-1: added)
+    word_index: int  # index into TokenizedText.words of the piece of text it came from
     kind: str  # "word", "number", "unknown", "contraction", "symbol", "eos"
 
 
 @dataclasses.dataclass(frozen=True)
 class WordMapping:
-    """What became of one whitespace-separated piece of the user's text."""
+    """What became of one piece of the user's text (a word, or a punctuation mark)."""
 
     text: str  # as typed
-    tokens: tuple[str, ...]  # the PTB tokens it became (empty: only punctuation)
-    notes: tuple[str, ...]  # human-readable remarks ("number -> N", "not in vocabulary", ...)
-    used: bool  # False when the piece fell outside the context window (truncation)
+    tokens: tuple[str, ...]  # the PTB tokens it became (empty: punctuation, removed)
+    notes: tuple[str, ...]  # remarks for the user ("number -> N", "not in vocabulary", ...)
+    used: bool  # False when it fell outside the context window (truncation) or became nothing
 
     @property
     def unknown(self) -> bool:
@@ -200,94 +206,92 @@ class TokenizedText:
 
     @property
     def unknown_words(self) -> list[str]:
-        return [w.text for w in self.words if w.unknown]
+        return [w.text for w in self.words if w.used and w.unknown]
 
     def __len__(self) -> int:
         return len(self.tokens)
 
 
-def _split_piece(piece: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], list[str], bool]:
-    """PTB tokens (text, kind) for one whitespace-separated piece, notes, and whether it ends a sentence."""
+def _pieces(text: str) -> list[str]:
+    """Split text into words and separating punctuation marks, keeping the user's spelling."""
+    out: list[str] = []
+    for chunk in text.split():
+        norm = chunk.translate(_DASHES)
+        for part in _SEPARATOR.split(norm):
+            if part:
+                out.append(part)
+    return out
+
+
+def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], list[str], bool]:
+    """PTB tokens (text, kind) of one word piece (normalised), notes, and whether it ends a sentence."""
     notes: list[str] = []
-    out: list[tuple[str, str]] = []
+    if _SEPARATOR.fullmatch(word) or not any(ch.isalnum() or ch in "$#£€¥&%" for ch in word):
+        return [], ["punctuation removed"], any(ch in ".!?" for ch in word) and "..." not in word
+    if word in vocab and word not in (UNK, EOS):
+        return [(word, "symbol" if not any(c.isalnum() for c in word) else "word")], notes, False
 
-    # Separate leading and trailing punctuation (quotes, brackets, commas, sentence ends).
-    m = re.match(r"^(\W*?)([\w$#£€¥].*?[\w.$%']?|[\w$#£€¥])(\W*)$", piece, flags=re.S)
-    if not m or not any(ch.isalnum() or ch in "$#£€¥&%" for ch in piece):
-        return [], (["punctuation removed"] if piece else []), bool(_SENTENCE_END.search(piece))
-    lead, core, trail = m.group(1), m.group(2), m.group(3)
-
-    # Currency symbols in front ("$5", "£3") become their own token like PTB's "$ N".
-    lead_currency = [c for c in lead if c in _CURRENCY]
-    while core and core[0] in "$#£€¥":
-        lead_currency.append(core[0])
+    core, removed, ends = word, "", False
+    # leading quotes and brackets; currency signs become their own token ("$5" -> "$ N")
+    while core and core[0] in _LEADING and core not in vocab:
+        removed += core[0]
         core = core[1:]
-    for c in lead_currency:
-        out.append((_CURRENCY[c], "symbol"))
-    if lead_currency and any(c not in "$#" for c in lead_currency):
-        notes.append("currency sign -> $ or #")
-
-    # Trailing "." of abbreviations ("mr.", "u.s.") stays when the vocabulary has that spelling.
-    ends_sentence = False
-    trail_stripped = trail
-    if core.endswith(".") and core not in vocab and core.rstrip(".") != core:
-        core = core.rstrip(".")
-        trail_stripped = "." + trail
-    if _SENTENCE_END.search(trail_stripped.replace('"', "").replace("'", "").replace(")", "")):
-        ends_sentence = core not in vocab or not core.endswith(".")
-    if (lead.strip("$#£€¥") or trail_stripped) and "punctuation removed" not in notes:
-        if any(not c.isspace() for c in (lead.strip("$#£€¥") + trail_stripped)):
-            notes.append("punctuation removed")
-
-    percent = core.endswith("%")
+    out: list[tuple[str, str]] = []
+    while core and core[0] in _CURRENCY and core not in vocab:
+        out.append((_CURRENCY[core[0]], "symbol"))
+        if core[0] not in "$#":
+            notes.append(f"{core[0]} -> {_CURRENCY[core[0]]}")
+        core = core[1:]
+    # trailing punctuation, keeping abbreviations the vocabulary spells with "." ("mr.", "u.s.")
+    # and the possessive "'" of plurals ("investors'")
+    while core and core[-1] in _TRAILING and core not in vocab:
+        if core[-1] == "'" and len(core) > 2 and core[-2] == "s" and core[0] != "'":
+            break
+        if core[-1] in ".!?":
+            ends = True
+        removed += core[-1]
+        core = core[:-1]
+    if removed:
+        notes.append("punctuation removed")
+    percent = core.endswith("%") and len(core) > 1
     if percent:
         core = core[:-1]
 
-    pieces: list[tuple[str, str]] = []
-    if core in _SPECIAL_NT:
-        pieces = [(_SPECIAL_NT[core][0], "word"), (_SPECIAL_NT[core][1], "contraction")]
-        notes.append("contraction split")
-    elif core in _SPECIAL_WORDS and core not in vocab:
-        pieces = [(p, "word") for p in _SPECIAL_WORDS[core]]
+    parts: list[tuple[str, str]]
+    if not core:
+        parts = []
+    elif core in vocab:
+        parts = [(core, "word")]
+    elif core in _SPECIAL:
+        parts = list(_SPECIAL[core])
         notes.append("split as in the Treebank")
-    elif core:
-        stem, suffix = core, None
-        for c in _CONTRACTIONS:
-            if core.endswith(c) and len(core) > len(c) and core not in vocab:
-                stem, suffix = core[: -len(c)], c
+    else:
+        parts = [(core, "word")]
+        for c in _CONTRACTIONS + ("'",):
+            if core.endswith(c) and len(core) > len(c):
+                parts = [(core[: -len(c)], "word"), (c, "contraction")]
+                notes.append("contraction split")
                 break
-        if suffix is None and core.endswith("'") and len(core) > 1 and core not in vocab:
-            stem, suffix = core[:-1], "'"  # plural possessive: "investors'" -> "investors '"
-        pieces.append((stem, "word"))
-        if suffix is not None:
-            pieces.append((suffix, "contraction"))
-            notes.append("contraction split")
 
-    for text, kind in pieces:
-        if kind == "contraction":
-            out.append((text, kind))
-            continue
-        if text in vocab and text not in (UNK, EOS):
-            out.append((text, "symbol" if text in ("$", "&", "#", "'") else "word"))
+    for text, kind in parts:
+        if kind == "contraction" or (text in vocab and text not in (UNK, EOS)):
+            out.append((text, kind if kind == "contraction" or any(c.isalnum() for c in text) else "symbol"))
         elif _NUMBER.fullmatch(text):
             out.append((NUM, "number"))
-            if "number -> N" not in notes:
-                notes.append("number -> N")
-        elif not _is_latin_or_common(text):
+            notes.append("number -> N")
+        elif not _is_latin(text):
             out.append((UNK, "unknown"))
-            notes.append("not Latin script: not in vocabulary")
+            notes.append("not Latin script -> <unk>")
+        elif _strip_accents(text) in vocab:
+            out.append((_strip_accents(text), "word"))
+            notes.append("accents removed")
         else:
-            plain = _strip_accents(text)
-            if plain != text and plain in vocab:
-                out.append((plain, "word"))
-                notes.append("accents removed")
-            else:
-                out.append((UNK, "unknown"))
-                notes.append("not in vocabulary")
+            out.append((UNK, "unknown"))
+            notes.append("not in vocabulary -> <unk>")
     if percent:
-        out.append((NUM, "symbol"))  # the Treebank's "%" became "N" ("rose N N" = "rose 5 %")
+        out.append((NUM, "symbol"))  # the Treebank's "%" became "N": "rose 5 %" -> "rose N N"
         notes.append("% -> N")
-    return out, notes, ends_sentence
+    return out, notes, ends
 
 
 def tokenize(
@@ -299,9 +303,12 @@ def tokenize(
 ) -> TokenizedText:
     """Tokenize user text like the Penn Treebank and keep the last ``max_tokens`` tokens.
 
-    ``sentence_ends``: a sentence-final ``.``, ``!`` or ``?`` followed by more text becomes ``<eos>``
-    (PTB has one sentence per line, ``<eos>`` between them). Raises ``TextError`` for text with no
-    words or with no word the model knows.
+    Lower case; numbers -> ``N``; punctuation removed except the symbols PTB keeps (``$ & # '``);
+    contractions split (``don't`` -> ``do n't``); words not in the vocabulary -> ``<unk>``. With
+    ``sentence_ends``, a ``.``/``!``/``?`` that ends a sentence followed by more text becomes
+    ``<eos>`` (PTB has ``<eos>`` between sentences). Raises ``TextError`` for text without words
+    or without any word the model knows; a text longer than ``max_tokens`` tokens is cut at the
+    start, with a notice.
     """
     if not isinstance(text, str):
         raise TextError("The text must be a string.")
@@ -309,36 +316,37 @@ def tokenize(
         raise ValueError("max_tokens must be at least 1")
     notices: list[str] = []
     if len(text) > max_chars:
-        cut = text[-max_chars:]
-        cut = cut.split(None, 1)[1] if len(cut.split(None, 1)) == 2 else cut
-        notices.append(
-            f"The text has {len(text):,} characters; only the last {len(cut):,} were read."
-        )
-        text = cut
-    norm = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).translate(_DASHES).lower()
-    # "--" and "..." separate words; "/" between words too (not inside numbers like 1/2).
-    norm = re.sub(r"-{2,}|\.{3,}|\u2026", " ", norm)
-    pieces = norm.split()
-    originals = text.split() if len(text.split()) == len(pieces) else pieces
+        tail = text[-max_chars:]
+        split = tail.split(None, 1)
+        text = split[1] if len(split) == 2 else tail
+        notices.append(f"The text is very long; only its last {len(text):,} characters were read.")
+    pieces = _pieces(text)
     if not pieces:
         raise TextError("The text is empty: type a few English words.")
 
     all_tokens: list[tuple[str, str, int]] = []
-    words: list[tuple[str, tuple[str, ...], tuple[str, ...], int, int]] = []
+    spans: list[tuple[tuple[str, ...], list[str], int, int]] = []
+    pending_eos = False
     for i, piece in enumerate(pieces):
-        toks, notes, ends = _split_piece(piece, vocab)
+        norm = unicodedata.normalize("NFKC", piece).translate(_APOSTROPHES).lower()
+        if piece == NUM:  # the Treebank's own number token, as in the paper's "and N minutes after"
+            norm = NUM
+        toks, notes, ends = _word_tokens(norm, vocab)
+        if toks and pending_eos and all_tokens and all_tokens[-1][0] != EOS:
+            all_tokens.append((EOS, "eos", i - 1))
+            spans[-1][1].append("sentence end -> <eos>")
+            spans[-1] = (spans[-1][0] + (EOS,), spans[-1][1], spans[-1][2], len(all_tokens))
+        if toks:
+            pending_eos = False
+        pending_eos = sentence_ends and (pending_eos or ends)
         start = len(all_tokens)
         all_tokens.extend((t, k, i) for t, k in toks)
-        if sentence_ends and ends and toks and i < len(pieces) - 1:
-            all_tokens.append((EOS, "eos", i))
-            notes = notes + ["sentence end -> <eos>"]
-        words.append((originals[i], tuple(t for t, _ in toks), tuple(notes), start, len(all_tokens)))
+        spans.append((tuple(t for t, _ in toks), notes, start, len(all_tokens)))
 
     if not all_tokens:
         raise TextError("The text has no words, only punctuation: type a few English words.")
-    n_unknown = sum(1 for t, _, _ in all_tokens if t == UNK)
-    if n_unknown == len(all_tokens):
-        if any("not Latin script" in n for w in words for n in w[2]):
+    if all(t == UNK for t, _, _ in all_tokens):
+        if any(not _is_latin(p) for p in pieces):
             raise TextError(
                 "None of the words is in the model's vocabulary. The model knows the 10,000 most "
                 "frequent words of English Wall Street Journal text (Penn Treebank); text in other "
@@ -350,25 +358,20 @@ def tokenize(
         )
 
     dropped = max(0, len(all_tokens) - max_tokens)
-    kept = all_tokens[dropped:]
-    tokens = tuple(Token(t, vocab.id(t), wi, k) for t, k, wi in kept)
-    mappings = tuple(
-        WordMapping(text=w[0], tokens=w[1], notes=w[2], used=w[4] > dropped and w[4] > w[3])
-        for w in words
+    tokens = tuple(Token(t, vocab.id(t), wi, k) for t, k, wi in all_tokens[dropped:])
+    words = tuple(
+        WordMapping(text=p, tokens=s[0], notes=tuple(dict.fromkeys(s[1])), used=s[3] > max(dropped, s[2]))
+        for p, s in zip(pieces, spans)
     )
     if dropped:
         notices.append(
             f"The text has {len(all_tokens):,} tokens; the model reads only the last {max_tokens} "
             f"(the first {dropped:,} were left out)."
         )
-    unknown_used = [m.text for m in mappings if m.used and m.unknown]
-    if unknown_used:
-        shown = ", ".join(repr(w) for w in unknown_used[:10]) + (" ..." if len(unknown_used) > 10 else "")
-        notices.append(
-            f"{len(unknown_used)} word(s) are not in the model's vocabulary and became <unk>: {shown}"
-        )
-    if any("not Latin script" in n for m in mappings if m.used for n in m.notes):
-        notices.append(
-            "Words in a non-Latin script became <unk>: the model only knows English (Penn Treebank)."
-        )
-    return TokenizedText(tokens=tokens, words=mappings, notices=tuple(notices), dropped_tokens=dropped)
+    unknown = [w.text for w in words if w.used and w.unknown]
+    if unknown:
+        shown = ", ".join(repr(w) for w in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
+        notices.append(f"{len(unknown)} word(s) are not in the model's vocabulary and became <unk>: {shown}")
+    if any(w.used and not _is_latin(w.text) for w in words):
+        notices.append("Words in a non-Latin script became <unk>: the model only knows English (Penn Treebank).")
+    return TokenizedText(tokens=tokens, words=words, notices=tuple(notices), dropped_tokens=dropped)

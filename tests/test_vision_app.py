@@ -1,0 +1,261 @@
+"""The Vision page end to end: Streamlit's AppTest (no browser) and a real browser (Playwright + chromium)."""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ig_core import ScanSettings  # noqa: E402
+
+DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
+MOBILENET = DATA / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth" if DATA else None
+SAMPLES = DATA / "imagenet_samples" / "images" if DATA else None
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+FAST = ScanSettings(rule="trapezoid", steps=4)  # the page's plumbing, not the accuracy (tests/test_vision.py)
+
+needs_data = pytest.mark.skipif(DATA is None or not MOBILENET.is_file(),
+                                reason="IG_DATA_DIR is not set (or lacks the MobileNetV2 weights): the Vision page "
+                                       "tests need the shared data directory")
+
+
+# --- AppTest --------------------------------------------------------------------------------------
+
+@pytest.fixture
+def page(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    import streamlit as st
+
+    monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
+    monkeypatch.setenv("IG_VISION_WEIGHTS", str(MOBILENET))
+    monkeypatch.delenv("IG_VISION_SAMPLES", raising=False)
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "pages" / "vision.py"), default_timeout=300)
+    at.session_state["scan_settings"] = FAST
+    yield at
+    st.cache_data.clear()
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def explain(at):
+    [button] = [b for b in at.button if b.label == "Explain"]
+    button.click().run()
+
+
+def assert_results(at, label_expected: str | None = None):
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, texts(at.error)
+    heads = texts(at.subheader)
+    for n in range(1, 8):
+        assert any(h.startswith(f"{n}. ") for h in heads), heads
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert len(captions) >= 8, captions  # original, IG, gradient, grid, alpha picture, comparison, ablation
+    for expected in ("Integrated gradients", "Gradient at the image (alpha = 1)", "Interior gradients, alpha = 0.02 ... 1.0",
+                     "Interior gradient at alpha", "Ablated"):
+        assert any(c.startswith(expected) for c in captions), (expected, captions)
+    assert len(at.dataframe) >= 2  # top-5 and completeness
+    assert any("add up" in w or "miss" in w for w in texts(at.warning) + texts(at.success))
+    assert any("Baseline:" in m for m in texts(at.markdown))
+    if label_expected:
+        assert any(label_expected in c for c in texts(at.markdown) + [str(d.value) for d in at.dataframe])
+
+
+@needs_data
+def test_page_from_sample_to_results(page):
+    at = page.run()
+    assert not at.exception and not at.error, texts(at.error)
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    assert any("ground truth" in m and "tench" in m for m in texts(at.markdown))
+    explain(at)
+    assert_results(at)
+    assert any("trapezoid rule used 4 steps" in w for w in texts(at.warning))  # the fix is offered
+    # view controls rerun only their fragment and keep the results
+    at.radio(key="v1_polarity").set_value("positive").run()
+    at.select_slider(key="v2_alpha").set_value(0.2).run()
+    at.radio(key="v7_method").set_value("a rectangle").run()
+    assert_results(at)
+
+
+@needs_data
+def test_page_from_upload_to_results(page):
+    at = page.run()
+    at.radio(key="vision_source").set_value("Upload").run()
+    data = (SAMPLES / "n01530575_brambling.JPEG").read_bytes() if (SAMPLES / "n01530575_brambling.JPEG").is_file() \
+        else sorted(SAMPLES.iterdir())[3].read_bytes()
+    at.file_uploader(key="vision_upload").set_value(("photo.jpg", data, "image/jpeg")).run()
+    assert not at.exception and not at.error, texts(at.error)
+    explain(at)
+    assert_results(at)
+
+
+@needs_data
+def test_bad_upload_shows_a_clear_error(page):
+    at = page.run()
+    at.radio(key="vision_source").set_value("Upload").run()
+    at.file_uploader(key="vision_upload").set_value(("photo.jpg", b"not an image at all", "image/jpeg")).run()
+    assert not at.exception
+    assert any("cannot use this image" in e and "not a recognised image" in e for e in texts(at.error))
+    at.file_uploader(key="vision_upload").set_value(("empty.png", b"", "image/png")).run()
+    assert any("empty" in e for e in texts(at.error))
+
+
+@needs_data
+def test_missing_weights_are_shown_not_raised(page, monkeypatch, tmp_path):
+    monkeypatch.setenv("IG_VISION_ARCH", "googlenet")
+    monkeypatch.setenv("IG_VISION_WEIGHTS", str(tmp_path / "googlenet.pth"))
+    at = page.run()
+    assert not at.exception
+    errors = texts(at.error)
+    assert any("No model for googlenet" in e and "does not exist" in e and "IG_VISION_WEIGHTS" in e for e in errors), errors
+
+
+def test_app_registers_the_vision_page():
+    assert re.search(r'st\.Page\("pages/vision\.py"', (ROOT / "app.py").read_text())
+
+
+# --- real browser -------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _entry(tmp_path: pathlib.Path) -> pathlib.Path:
+    """app.py; while some page it registers is still missing (other pages are built in parallel), an
+    equivalent entry with the pages that exist, so this test checks the Vision page regardless."""
+    app = (ROOT / "app.py").read_text()
+    pages = re.findall(r'st\.Page\("([^"]+)"', app)
+    if all((ROOT / p).is_file() for p in pages):
+        return ROOT / "app.py"
+    entry = tmp_path / "entry.py"
+    lines = [f'    st.Page({str(ROOT / p)!r}, title={pathlib.Path(p).stem.title()!r}, default={p.endswith("home.py")}),'
+             for p in pages if (ROOT / p).is_file()]
+    entry.write_text("import sys\n" f"sys.path.insert(0, {str(ROOT)!r})\n" "import streamlit as st\n"
+                     'st.set_page_config(page_title="Integrated gradients debugger", layout="wide")\n'
+                     "st.navigation([\n" + "\n".join(lines) + "\n]).run()\n")
+    return entry
+
+
+@pytest.fixture
+def server(tmp_path):
+    if not pathlib.Path(CHROMIUM).is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium); CI must run the browser test")
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    port = _free_port()
+    env = dict(os.environ, IG_VISION_ARCH="mobilenet_v2", IG_VISION_WEIGHTS=str(MOBILENET),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(_entry(tmp_path)), "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("streamlit did not start within 60 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the app's script has finished its run (clicks during a rerun can be lost)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
+        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)
+
+
+@needs_data
+def test_browser_upload_shows_heat_maps_and_charts(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    photo = SAMPLES / "n01440764_tench.JPEG"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
+            page.goto(server)
+            # fast scan settings on the Home page (shared by the session)
+            main = page.locator("[data-testid='stMain']")
+            expect(main.get_by_text("Quadrature rule")).to_be_visible()
+            page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
+            page.get_by_role("option", name="trapezoid", exact=True).click()
+            steps = page.get_by_label("Steps (adaptive: starting grid)")
+            steps.fill("4")
+            steps.press("Tab")
+            _wait_idle(page)
+            page.get_by_role("button", name="Apply").click()
+            expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
+            # the Vision page, through the navigation (a fresh URL would start a new session)
+            page.locator("[data-testid='stSidebarNav']").get_by_text("Vision", exact=True).click()
+            expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
+            _wait_idle(page)
+            main.get_by_text("Upload", exact=True).click()
+            _wait_idle(page)
+            page.locator("input[type='file']").set_input_files(str(photo))
+            expect(main.get_by_text(f"{photo.name} as the network sees it")).to_be_visible()
+            _wait_idle(page)
+            main.get_by_role("button", name="Explain", exact=True).click()
+            expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
+            expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            # heat maps: every st.image has loaded pixels
+            images = main.locator("[data-testid='stImage'] img")
+            assert images.count() >= 8
+            for i in range(images.count()):
+                images.nth(i).scroll_into_view_if_needed()
+                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle())
+            # charts: saturation (2), layer distances (2), mean |gradient| (1), drawn by vega
+            charts = main.locator("[data-testid='stVegaLiteChart']")
+            expect(charts).to_have_count(3)
+            for i in range(charts.count()):
+                charts.nth(i).scroll_into_view_if_needed()
+                expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+            assert main.locator("[data-testid='stException']").count() == 0
+            assert main.locator("[data-testid='stAlertContentError']").count() == 0
+            # Streamlit scrolls inside stMain, so a full-page shot needs a viewport as tall as the page
+            _wait_idle(page)
+            height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+            page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12_000)})
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "vision.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "vision-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "vision.png").stat().st_size > 50_000
