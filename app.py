@@ -5,6 +5,7 @@ st.set_page_config(page_title="Integrated gradients debugger", layout="wide")
 pages = [
     st.Page("pages/home.py", title="Home", default=True),
     st.Page("pages/vision.py", title="Vision"),
+    st.Page("pages/vision_evaluation.py", title="Vision evaluation"),
     st.Page("pages/molecules.py", title="Molecules"),
     st.Page("pages/language.py", title="Language"),
 ]
