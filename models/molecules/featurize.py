@@ -144,7 +144,7 @@ class Featurizer:
                     mol = Chem.RemoveHs(mol)
                 except Exception as exc:  # noqa: BLE001 -- RDKit raises several types
                     raise MoleculeError(f"Could not remove explicit hydrogens: {exc}") from exc
-        if mol.GetNumAtoms() == 0:
+        if all(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):  # also true for no atoms at all
             raise MoleculeError("The molecule has no heavy atoms: there is nothing to featurize.")
         frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
         if len(frags) > 1:

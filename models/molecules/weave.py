@@ -1,0 +1,252 @@
+"""The weave network of Kearnes et al. 2016 ("Molecular graph convolutions"), multitask, in torch.
+
+Architecture (hidden sizes 50 as in the paper):
+
+* W weave modules (1 or 2). Each computes
+    A->A: relu(W a_i),  P->A: sum over pairs (i, j) of relu(W p_ij),  a_i' = relu(W [A->A, P->A])
+    P->P: relu(W p_ij), A->P: relu(W [a_i, a_j]) + relu(W [a_j, a_i])  (order invariant),
+    p_ij' = relu(W [A->P, P->P]).
+  The last module's pair update is not used by the readout, so it is not computed.
+* Readout: dense 128 (tanh) per atom, batch normalization (statistics over real atoms only; as in
+  DeepChem, so that values spread over the bins, which are standard-normal quantiles), then the 11-bin
+  Gaussian histogram of every one of the 128 values (memberships normalized over the bins, the bins of
+  the field notes), summed over atoms -> 1408 molecule features, dense layers (ReLU, dropout) and one
+  2-class softmax per task. In eval mode the normalization is a fixed affine map, so outputs do not
+  depend on the batch.
+
+Batch format and the graph structure (the design choice)
+--------------------------------------------------------
+The attribution engine needs ``forward(atom_features, pair_features)`` with exactly two tensors, both
+with a leading batch dimension, so that it can scale both by alpha. The graph (which atoms each pair
+joins, which rows are padding) is not a feature and must not be scaled, so it travels separately as a
+:class:`Graph`: ``pair_index`` long [B, P, 2], ``atom_mask`` [B, A], ``pair_mask`` [B, P].
+Padded batches: atoms [B, A_max, Fa], pairs [B, P_max, Fp]; padding rows are zero and masked out
+everywhere (pair sums, histogram sum), so a molecule gives the same output alone or in a batch.
+
+* Training / batches of different molecules: ``model(atoms, pairs, graph)`` with the graph from
+  :func:`collate`.
+* Attribution of one molecule: ``bound = model.bind(features)`` returns a :class:`BoundWeave`, a small
+  ``nn.Module`` whose ``forward(atoms, pairs)`` takes [K, A, Fa], [K, P, Fp] (K scaled copies of that
+  molecule; a graph of batch 1 broadcasts over K) and returns [K, tasks] probabilities of "active"
+  (or logits / log-odds, chosen at bind time). Binding creates a new object instead of setting state
+  on the shared model, so concurrent users (Streamlit threads) never see each other's molecules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .featurize import MoleculeFeatures
+
+GAUSSIANS: tuple[tuple[float, float], ...] = (
+    (-1.645, 0.283), (-1.080, 0.170), (-0.739, 0.134), (-0.468, 0.118), (-0.228, 0.114), (0.0, 0.114),
+    (0.228, 0.114), (0.468, 0.118), (0.739, 0.134), (1.080, 0.170), (1.645, 0.283),
+)
+
+OUTPUTS = ("probability", "log_odds", "logits")
+
+
+@dataclass
+class Graph:
+    """Structure of a padded batch (never scaled by alpha)."""
+
+    pair_index: torch.Tensor  # long [B, P, 2], indices into the molecule's own atoms (padding: 0)
+    atom_mask: torch.Tensor  # float [B, A]
+    pair_mask: torch.Tensor  # float [B, P]
+
+    def to(self, device) -> "Graph":
+        return Graph(self.pair_index.to(device), self.atom_mask.to(device), self.pair_mask.to(device))
+
+
+def collate(molecules: Sequence[MoleculeFeatures]):
+    """Pad molecules into (atoms [B, A, Fa], pairs [B, P, Fp], Graph). P is at least 1."""
+    b = len(molecules)
+    if b == 0:
+        raise ValueError("collate needs at least one molecule")
+    a_max = max(m.n_atoms for m in molecules)
+    p_max = max(max(m.n_pairs for m in molecules), 1)
+    fa, fp = molecules[0].atoms.shape[1], molecules[0].pairs.shape[1]
+    atoms = torch.zeros(b, a_max, fa)
+    pairs = torch.zeros(b, p_max, fp)
+    index = torch.zeros(b, p_max, 2, dtype=torch.long)
+    amask = torch.zeros(b, a_max)
+    pmask = torch.zeros(b, p_max)
+    for k, m in enumerate(molecules):
+        atoms[k, : m.n_atoms] = m.atoms
+        pairs[k, : m.n_pairs] = m.pairs
+        index[k, : m.n_pairs] = m.pair_index
+        amask[k, : m.n_atoms] = 1
+        pmask[k, : m.n_pairs] = 1
+    return atoms, pairs, Graph(index, amask, pmask)
+
+
+def _gather_atoms(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """h [B, A, H], idx [B, P] -> [B, P, H]."""
+    return torch.gather(h, 1, idx.unsqueeze(-1).expand(*idx.shape, h.shape[-1]))
+
+
+class WeaveModule(nn.Module):
+    def __init__(self, n_atom_in: int, n_pair_in: int, hidden: int = 50, update_pairs: bool = True):
+        super().__init__()
+        self.aa = nn.Linear(n_atom_in, hidden)
+        self.pa = nn.Linear(n_pair_in, hidden)
+        self.a = nn.Linear(2 * hidden, hidden)
+        self.update_pairs = update_pairs
+        if update_pairs:
+            self.ap = nn.Linear(2 * n_atom_in, hidden)
+            self.pp = nn.Linear(n_pair_in, hidden)
+            self.p = nn.Linear(2 * hidden, hidden)
+
+    def forward(self, atoms, pairs, g: Graph):
+        bsz, n_atoms, _ = atoms.shape
+        idx = g.pair_index.expand(bsz, -1, -1)
+        pmask = g.pair_mask.expand(bsz, -1).unsqueeze(-1)
+        amask = g.atom_mask.expand(bsz, -1).unsqueeze(-1)
+        aa = torch.relu(self.aa(atoms))
+        pa_pairs = torch.relu(self.pa(pairs)) * pmask  # [B, P, H]
+        pa = torch.zeros(bsz, n_atoms, pa_pairs.shape[-1], dtype=pa_pairs.dtype, device=pa_pairs.device)
+        pa = pa.scatter_add(1, idx[..., 0:1].expand(-1, -1, pa_pairs.shape[-1]), pa_pairs)
+        new_atoms = torch.relu(self.a(torch.cat([aa, pa], dim=-1))) * amask
+        if not self.update_pairs:
+            return new_atoms, None
+        ai = _gather_atoms(atoms, idx[..., 0])
+        aj = _gather_atoms(atoms, idx[..., 1])
+        ap = torch.relu(self.ap(torch.cat([ai, aj], -1))) + torch.relu(self.ap(torch.cat([aj, ai], -1)))
+        pp = torch.relu(self.pp(pairs))
+        new_pairs = torch.relu(self.p(torch.cat([ap, pp], dim=-1))) * pmask
+        return new_atoms, new_pairs
+
+
+class MaskedBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the real atoms of a padded batch [B, A, F] (padding rows excluded from the statistics).
+
+    In eval mode it is a fixed per-feature affine map, so a molecule's output does not depend on the batch
+    it is in (needed for integrated gradients and for the batch test)."""
+
+    def forward(self, x, mask):  # x [B, A, F], mask [B, A]
+        if not self.training:
+            return (x - self.running_mean) / torch.sqrt(self.running_var + self.eps) * self.weight + self.bias
+        m = mask.unsqueeze(-1)
+        n = m.sum().clamp(min=2)
+        mean = (x * m).sum((0, 1)) / n
+        var = (((x - mean) ** 2) * m).sum((0, 1)) / n
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.detach(), self.momentum)
+            self.running_var.lerp_(var.detach() * n / (n - 1), self.momentum)
+            self.num_batches_tracked += 1
+        return (x - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+class GaussianHistogram(nn.Module):
+    """Per-atom soft histogram of each feature over fixed Gaussian bins, summed over atoms."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mu", torch.tensor([m for m, _ in GAUSSIANS]), persistent=False)
+        self.register_buffer("sigma", torch.tensor([s for _, s in GAUSSIANS]), persistent=False)
+
+    def forward(self, x, atom_mask):  # x [B, A, F] -> [B, F * 11]
+        z = (x.unsqueeze(-1) - self.mu) / self.sigma
+        member = torch.exp(-0.5 * z * z)  # density / density at the mean
+        member = member / (member.sum(-1, keepdim=True) + 1e-7)
+        member = member * atom_mask.unsqueeze(-1).unsqueeze(-1)
+        return member.sum(1).flatten(1)
+
+
+class WeaveModel(nn.Module):
+    """Multitask weave network; ``forward(atoms, pairs, graph)`` -> logits [B, tasks, 2]."""
+
+    def __init__(self, n_atom_features: int, n_pair_features: int, n_tasks: int, n_weave: int = 2,
+                 hidden: int = 50, n_graph_features: int = 128, dense: Sequence[int] = (256, 128),
+                 dropout: float = 0.25):
+        super().__init__()
+        if n_weave not in (1, 2, 3):
+            raise ValueError("n_weave must be 1, 2 or 3")
+        self.config = dict(n_atom_features=int(n_atom_features), n_pair_features=int(n_pair_features),
+                           n_tasks=int(n_tasks), n_weave=int(n_weave), hidden=int(hidden),
+                           n_graph_features=int(n_graph_features), dense=[int(d) for d in dense],
+                           dropout=float(dropout))
+        mods = []
+        fa, fp = n_atom_features, n_pair_features
+        for k in range(n_weave):
+            mods.append(WeaveModule(fa, fp, hidden, update_pairs=k < n_weave - 1))
+            fa = fp = hidden
+        self.weave = nn.ModuleList(mods)
+        self.atom_dense = nn.Linear(hidden, n_graph_features)
+        self.atom_norm = MaskedBatchNorm(n_graph_features)
+        self.histogram = GaussianHistogram()
+        layers, width = [], n_graph_features * len(GAUSSIANS)
+        for d in dense:
+            layers += [nn.Linear(width, d), nn.ReLU(), nn.Dropout(dropout)]
+            width = d
+        self.mlp = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_tasks * 2)
+        self.n_tasks = n_tasks
+        self.task_names: list[str] = [f"task{i}" for i in range(n_tasks)]
+        self.featurizer = None  # set by the loader: the Featurizer the checkpoint was trained with
+
+    def molecule_embedding(self, atoms, pairs, g: Graph):
+        a, p = atoms, pairs
+        for mod in self.weave:
+            a, p = mod(a, p, g)
+        mask = g.atom_mask.expand(a.shape[0], -1)
+        h = self.atom_norm(torch.tanh(self.atom_dense(a)), mask)
+        return self.histogram(h, mask)
+
+    def forward(self, atoms, pairs, graph: Graph):
+        z = self.mlp(self.molecule_embedding(atoms, pairs, graph))
+        return self.head(z).view(-1, self.n_tasks, 2)
+
+    def predict_proba(self, atoms, pairs, graph: Graph):
+        return torch.softmax(self(atoms, pairs, graph), -1)[..., 1]
+
+    def bind(self, molecule: MoleculeFeatures | Sequence[MoleculeFeatures], output: str = "probability"):
+        """A two-tensor forward for this molecule's graph (see the module docstring)."""
+        mols = [molecule] if isinstance(molecule, MoleculeFeatures) else list(molecule)
+        if mols[0].atoms.shape[1] != self.config["n_atom_features"] or \
+                mols[0].pairs.shape[1] != self.config["n_pair_features"]:
+            raise ValueError(
+                f"features have {mols[0].atoms.shape[1]} atom / {mols[0].pairs.shape[1]} pair columns but the model "
+                f"expects {self.config['n_atom_features']} / {self.config['n_pair_features']}: featurize with the "
+                f"model's own featurizer (model.featurizer)")
+        atoms, pairs, graph = collate(mols)
+        device = next(self.parameters()).device
+        return BoundWeave(self, graph.to(device), atoms.to(device), pairs.to(device), output)
+
+
+class BoundWeave(nn.Module):
+    """``forward(atoms [K, A, Fa], pairs [K, P, Fp]) -> [K, tasks]`` for a fixed graph.
+
+    ``inputs`` holds the molecule's own padded features (batch = number of bound molecules), ready to
+    hand to an attribution engine; the baseline is ``torch.zeros_like`` of each.
+    """
+
+    def __init__(self, model: WeaveModel, graph: Graph, atoms: torch.Tensor, pairs: torch.Tensor,
+                 output: str = "probability"):
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}")
+        self.model = model
+        self.graph = graph
+        self.inputs = (atoms, pairs)
+        self.output = output
+        self.task_names = model.task_names
+
+    def forward(self, atoms: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        k, gb = atoms.shape[0], self.graph.pair_index.shape[0]
+        g = self.graph
+        if gb != k:
+            if gb != 1 and k % gb == 0:  # engine stacks path points: [points * molecules, ...]
+                reps = k // gb
+                g = Graph(g.pair_index.repeat(reps, 1, 1), g.atom_mask.repeat(reps, 1), g.pair_mask.repeat(reps, 1))
+            elif gb != 1:
+                raise ValueError(f"batch of {k} does not match {gb} bound molecules")
+        logits = self.model(atoms, pairs, g)
+        if self.output == "logits":
+            return logits.flatten(1)  # [K, tasks * 2]
+        if self.output == "log_odds":
+            return logits[..., 1] - logits[..., 0]
+        return torch.softmax(logits, -1)[..., 1]
