@@ -1,0 +1,186 @@
+"""Language: which earlier words drive the LSTM's next-word prediction (paper Section 3.2, Figures 8-10).
+
+Thin: a form for the text and the targets, one call to models.language.attribution.explain_next_word
+(one engine scan for all targets), and tables/charts from views.language. View controls live in
+fragments so they never recompute.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from models.language import DEFAULT_CHECKPOINT, CheckpointError, TextError, load_language_model
+from models.language import attribution as la
+from views import language as vl
+from views.session import get_engine, progress_reporter, scan_settings
+
+CHECKPOINT_ENV = "IG_LANGUAGE_CHECKPOINT"
+TOP_CHOICE = "(most probable next word)"
+NO_SECOND = "(none)"
+TOP_K = 10
+EXAMPLES = {  # the paper's two examples: the context ends right before the word predicted
+    "Figure 9: the shareholders claimed more -> than": ("the shareholders claimed more", "than"),
+    "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
+}
+RESULT_KEY = "language_result"
+
+
+@st.cache_resource(show_spinner="Loading the language model...")
+def _language_model(path: str, device: str):
+    return load_language_model(path, device=device)
+
+
+def _use_example(name: str) -> None:
+    text, target = EXAMPLES[name]
+    st.session_state["lang_text"] = text
+    st.session_state["lang_target"] = target
+    st.session_state["lang_second"] = NO_SECOND
+    st.session_state["lang_run"] = True
+
+
+def _input_form(vocab_words: list[str]):
+    st.caption("The paper's examples (fill in the form and run):")
+    cols = st.columns(len(EXAMPLES))
+    for col, name in zip(cols, EXAMPLES):
+        col.button(name, on_click=_use_example, args=(name,), key=f"lang_example_{list(EXAMPLES).index(name)}")
+    targets = [TOP_CHOICE] + vocab_words
+    with st.form("language_form"):
+        text = st.text_area("Text: the words before the one to predict", key="lang_text", height=80,
+                            placeholder="the shareholders claimed more",
+                            help="Lower case, numbers become N, punctuation is removed and unknown words become "
+                                 "<unk>, as in the Penn Treebank the model was trained on. The model reads the last "
+                                 f"{la.MAX_CONTEXT} words.")
+        c1, c2 = st.columns(2)
+        target = c1.selectbox("Explain the next word", targets, key="lang_target",
+                              help="Any word of the 10,000-word vocabulary; type to search.")
+        second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab_words, key="lang_second")
+        submitted = st.form_submit_button("Explain", type="primary")
+    run = submitted or st.session_state.pop("lang_run", False)
+    return run, text, target, second
+
+
+def _show_tokenization(tokenized) -> None:
+    st.subheader("1. What the model reads")
+    shown = " ".join(f"`{t}`" for t in tokenized.texts)
+    st.markdown(f"**Context ({len(tokenized)} tokens):** {shown}")
+    for notice in tokenized.notices:
+        st.warning(notice)
+    changed = any(w.notes or not w.used for w in tokenized.words)
+    with st.expander("Tokenization of each word (which became <unk> or N)", expanded=changed):
+        st.dataframe(vl.tokenization_frame(tokenized), hide_index=True, width="stretch")
+
+
+def _show_top(top) -> None:
+    st.subheader(f"2. Top {len(top)} next words")
+    st.dataframe(vl.top_k_frame(top), hide_index=True,
+                 column_config={"probability": st.column_config.NumberColumn(format="%.4f")})
+
+
+@st.fragment
+def _show_table(result) -> None:
+    st.subheader("3. Word scores (Figures 9 and 10)")
+    target = st.radio("Target", result.targets, horizontal=True, key="lang_table_target") \
+        if len(result.targets) > 1 else result.targets[0]
+    shared = st.toggle("One colour scale for both rows", value=True, key="lang_shared_scale",
+                       help="On: the gradient row looks pale next to integrated gradients (saturation). "
+                            "Off: each row scaled to its own largest value.")
+    st.altair_chart(vl.token_table_chart(result, target, shared_scale=shared), width="content")
+    notes = vl.quantity_notes()
+    st.caption(f"**{vl.IG_ROW}**: {notes[vl.IG_ROW]}. **{vl.GRADIENT_ROW}**: {notes[vl.GRADIENT_ROW]}.")
+    st.download_button("Download the table (CSV)", vl.token_frame(result).to_csv(index=False),
+                       file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
+
+
+def _show_completeness(result) -> None:
+    st.subheader("4. Completeness")
+    st.dataframe(vl.completeness_frame(result), hide_index=True,
+                 column_config={"relative error": st.column_config.NumberColumn(format="%.3e")})
+    st.caption(f"{result.rule} rule: {result.steps_used} steps, {result.points_evaluated} path points in one scan "
+               f"for {len(result.targets)} target(s).")
+    if result.nonfinite:
+        st.error(result.message)
+    elif result.completeness_ok:
+        st.success(f"The word attributions add up to F(text) - F(baseline) within "
+                   f"{100 * float(result.relative_delta.max()):.3f}% (tolerance {100 * result.tolerance:g}%).")
+    else:
+        st.warning(la.completeness_advice(result))
+
+
+def _show_saturation(result) -> None:
+    st.subheader("5. Saturation (Figure 8)")
+    st.altair_chart(vl.saturation_chart(result), width="stretch")
+    st.caption("All the context's embedding vectors are scaled together by alpha; alpha = 0 is the baseline "
+               "(all-zero embeddings), alpha = 1 the text. A curve that is flat near alpha = 1 means the gradient "
+               "at the text says little: that is why the gradient row is small.")
+
+
+@st.fragment
+def _show_interior(result) -> None:
+    st.subheader("6. Interior gradients")
+    c1, c2 = st.columns(2)
+    quantity = c1.radio("Quantity", list(la.INTERIOR_QUANTITIES), horizontal=True, key="lang_interior_quantity")
+    target = c2.radio("Target", result.targets, horizontal=True, key="lang_interior_target") \
+        if len(result.targets) > 1 else result.targets[0]
+    st.altair_chart(vl.interior_gradient_heatmap(result, target, quantity), width="content")
+
+
+@st.fragment
+def _show_comparison(result) -> None:
+    if len(result.targets) < 2:
+        return
+    first, second = result.targets[:2]
+    st.subheader("7. Two next words side by side")
+    share = st.toggle("As a share of each target's F(text) - F(baseline)", value=False, key="lang_compare_share",
+                      help="Targets of very different probability become comparable: each target's bars add up to 1.")
+    st.altair_chart(vl.comparison_chart(result, first, second, share=share), width="content")
+    st.dataframe(vl.comparison_frame(result, first, second), hide_index=True)
+
+
+st.title("Language: which words drive the next word")
+st.markdown("A word-level LSTM language model of the Penn Treebank (Zaremba et al. 2014, small). Integrated "
+            "gradients scale the embedding vectors of **all** the context words together from zero (the baseline) "
+            "to the text and attribute the softmax probability of the next word to the words (paper Section 3.2).")
+
+engine = get_engine()
+checkpoint = os.environ.get(CHECKPOINT_ENV, "").strip() or str(DEFAULT_CHECKPOINT)
+try:
+    lm = _language_model(checkpoint, str(engine.device))
+except CheckpointError as exc:
+    st.error(f"**No language model.** {exc}")
+    st.info(f"Train one with `python -m models.language.train` or point {CHECKPOINT_ENV} at a checkpoint.")
+    st.stop()
+metrics = lm.metrics
+st.sidebar.caption(f"Language model: {lm.path.name}, test perplexity "
+                   f"{metrics.get('test_ppl', float('nan')):.2f}; device {engine.device_name}")
+
+run, text, target, second = _input_form(lm.vocab.words)
+if run:
+    st.session_state.pop(RESULT_KEY, None)
+    try:
+        tokenized = la.tokenize_text(lm, text)
+        top = la.top_k_next_words(lm, tokenized, TOP_K)
+        targets = [top[0][0] if target == TOP_CHOICE else target]
+        if second != NO_SECOND and second not in targets:
+            targets.append(second)
+        settings = scan_settings()
+        result = la.explain_next_word(engine, lm, text, targets, settings,
+                                      progress=progress_reporter("Scanning the path..."))
+        st.session_state[RESULT_KEY] = (result, top)
+    except TextError as exc:
+        st.error(str(exc))
+    except (ValueError, RuntimeError) as exc:
+        st.error(f"The attribution failed: {exc}")
+
+stored = st.session_state.get(RESULT_KEY)
+if stored is not None:
+    result, top = stored
+    _show_tokenization(result.tokenized)
+    _show_top(top)
+    _show_table(result)
+    _show_completeness(result)
+    _show_saturation(result)
+    _show_interior(result)
+    _show_comparison(result)
+elif not run:
+    st.info("Type a text (or pick one of the paper's examples) and press Explain.")

@@ -1,0 +1,308 @@
+"""The Language page (paper Section 3.2): attributions, tables, the page in AppTest and in a real browser.
+
+The checkpoint and its vocabulary are committed (models/language/checkpoints/small.pt): these tests
+need no data directory. Scans use the CPU-friendly settings below except where completeness is the point.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ig_core import AttributionEngine, ScanSettings  # noqa: E402
+from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
+from models.language import attribution as la  # noqa: E402
+from views import language as vl  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
+PAPER_TEXT, PAPER_TARGET = "the shareholders claimed more", "than"
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return load_language_model(DEFAULT_CHECKPOINT)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return AttributionEngine()
+
+
+@pytest.fixture(scope="module")
+def paper_result(engine, lm):
+    return la.explain_next_word(engine, lm, PAPER_TEXT, [PAPER_TARGET], ScanSettings())
+
+
+# --- attribution ----------------------------------------------------------------------------------------
+
+def test_paper_example_is_complete_and_points_at_more(paper_result):
+    r = paper_result
+    assert r.words == ["the", "shareholders", "claimed", "more"] and r.targets == ["than"]
+    gap = r.probability[0] - r.baseline_probability[0]
+    assert r.probability[0] > 0.5 and r.baseline_probability[0] < 1e-3
+    assert abs(r.word_attributions[0].sum() - gap) <= 0.01 * abs(gap)  # completeness, within 1%
+    assert r.relative_delta[0] <= 0.01 and r.completeness_ok
+    # Figure 9: integrated gradients credit "more" most; the gradient at the text is tiny there (saturation)
+    assert int(np.argmax(r.word_attributions[0])) == 3
+    assert abs(r.gradient_x_input[0, 3]) < 0.05 * r.word_attributions[0, 3]
+    # the saturation curve runs from F(baseline) to F(text); interior gradients at every alpha
+    assert r.alphas[0] == 0 and r.alphas[-1] == 1
+    assert np.isclose(r.scores[0, 0], r.baseline_probability[0]) and np.isclose(r.scores[-1, 0], r.probability[0])
+    assert r.interior_gradient_x_input.shape == (len(r.alphas), 1, 4)
+    np.testing.assert_allclose(r.interior_gradient_x_input[-1], r.gradient_x_input, rtol=1e-6, atol=1e-9)
+
+
+def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
+    engine.clear_cache()
+    both = la.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
+    assert both.targets == ["than", "of"]
+    for t, target in enumerate(both.targets):
+        one = la.explain_next_word(engine, lm, PAPER_TEXT, [target], FAST)
+        np.testing.assert_allclose(both.word_attributions[t], one.word_attributions[0], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(both.gradient_x_input[t], one.gradient_x_input[0], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(both.scores[:, t], one.scores[:, 0], rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(both.interior_gradient_sum[:, t], one.interior_gradient_sum[:, 0], rtol=1e-5, atol=1e-8)
+        assert both.probability[t] == pytest.approx(one.probability[0], rel=1e-5)
+
+
+def test_default_target_is_the_top_word(engine, lm):
+    top = la.top_k_next_words(lm, PAPER_TEXT, 5)
+    assert len(top) == 5 and top[0][0] == "than" and top[0][1] > top[1][1]
+    assert sum(p for _, p in top) <= 1.0
+    r = la.explain_next_word(engine, lm, PAPER_TEXT, None, FAST)
+    assert r.targets == ["than"] and r.probability[0] == pytest.approx(top[0][1], rel=1e-4)
+
+
+def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
+    frame = vl.token_frame(paper_result)
+    words = vl.word_columns(paper_result.words)
+    assert words == ["1 the", "2 shareholders", "3 claimed", "4 more"]
+    assert list(frame["row"]) == [vl.IG_ROW, vl.GRADIENT_ROW]
+    assert all(c in frame.columns for c in words)
+    np.testing.assert_allclose(frame.loc[0, words].to_numpy(float), paper_result.word_attributions[0])
+    np.testing.assert_allclose(frame.loc[1, words].to_numpy(float), paper_result.gradient_x_input[0])
+    assert frame.loc[0, "P(target | text)"] == pytest.approx(paper_result.probability[0])
+    assert frame.loc[0, "sum over words"] == pytest.approx(paper_result.total_attribution[0])
+    csv = frame.to_csv(index=False)
+    assert csv.splitlines()[0].startswith("target,row,1 the,2 shareholders,3 claimed,4 more,")
+    # the charts build (vega-lite specs) and carry the words and the caption of Figure 9
+    spec = vl.token_table_chart(paper_result, "than").to_dict()
+    assert "Prediction for than" in str(spec) and "4 more" in str(spec)
+    for chart in (vl.token_table_chart(paper_result, "than", shared_scale=False), vl.saturation_chart(paper_result),
+                  vl.interior_gradient_heatmap(paper_result, "than", "gradient")):
+        chart.to_dict()
+    interior = vl.interior_frame(paper_result, "than")
+    assert len(interior) == len(paper_result.alphas) * 4 and (interior.alpha_hi >= interior.alpha_lo).all()
+
+
+def test_comparison_of_two_targets(engine, lm):
+    r = la.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
+    frame = vl.comparison_frame(r, "than", "of")
+    assert list(frame.columns) == ["word", "IG for 'than'", "IG for 'of'", "difference"] and len(frame) == 4
+    vl.comparison_chart(r, "than", "of").to_dict()
+    assert len(vl.token_frame(r)) == 4  # two rows per target
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"), ("   \n ", "empty"), ("!!! ??? ...", "only punctuation"),
+    ("qwzxv blorptastic", "None of the words"), ("Привет мир", "other languages or scripts"),
+])
+def test_unusable_text_raises_a_clear_error(engine, lm, text, message):
+    with pytest.raises(TextError, match=message):
+        la.explain_next_word(engine, lm, text, None, FAST)
+
+
+def test_tokenization_notices(lm):
+    digits = la.tokenize_text(lm, "1990 2,000 3.5")
+    assert digits.texts == ["N", "N", "N"] and not digits.notices
+    assert all("number -> N" in w.notes for w in digits.words)
+    mixed = la.tokenize_text(lm, "the 市场 rose sharply")
+    assert mixed.texts == ["the", "<unk>", "rose", "sharply"]
+    assert any("non-Latin" in n for n in mixed.notices) and mixed.unknown_words == ["市场"]
+    long = la.tokenize_text(lm, " ".join(["the market fell"] * 3400))  # 10,200 words
+    assert len(long) == la.MAX_CONTEXT and long.dropped_tokens == 10_200 - la.MAX_CONTEXT
+    assert any(f"only the last {la.MAX_CONTEXT}" in n for n in long.notices)
+    assert la.top_k_next_words(lm, long, 3)[0][1] > 0
+    paper = la.tokenize_text(lm, "and N minutes after the ual trading halt")
+    assert paper.texts[1] == "N" and not paper.notices  # the Treebank's own N, as the paper types it
+
+
+def test_unknown_target_word_is_rejected(engine, lm):
+    with pytest.raises(TextError, match="not in the model's 10,000-word vocabulary"):
+        la.explain_next_word(engine, lm, PAPER_TEXT, ["thanx"], FAST)
+    assert la.resolve_targets(lm, ["Than", "than"]) == (["than"], [lm.vocab.index["than"]])
+
+
+# --- the page in AppTest ----------------------------------------------------------------------------------
+
+def _entry(tmp_path: pathlib.Path) -> tuple[pathlib.Path, str]:
+    """app.py and the page path to switch to; while a page app.py registers is still missing (pages are
+    built in parallel), an equivalent entry in tmp_path with the pages that exist."""
+    app = (ROOT / "app.py").read_text()
+    pages = re.findall(r'st\.Page\("([^"]+)"', app)
+    if all((ROOT / p).is_file() for p in pages):
+        return ROOT / "app.py", "pages/language.py"
+    entry = tmp_path / "entry.py"
+    lines = [f'    st.Page({str(ROOT / p)!r}, title={pathlib.Path(p).stem.title()!r}, default={p.endswith("home.py")}),'
+             for p in pages if (ROOT / p).is_file()]
+    entry.write_text("import sys\n" f"sys.path.insert(0, {str(ROOT)!r})\n" "import streamlit as st\n"
+                     'st.set_page_config(page_title="Integrated gradients debugger", layout="wide")\n'
+                     "st.navigation([\n" + "\n".join(lines) + "\n]).run()\n")
+    return entry, str(ROOT / "pages" / "language.py")
+
+
+def _texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def test_page_from_text_to_table(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    entry, page = _entry(tmp_path)
+    at = AppTest.from_file(str(entry), default_timeout=120)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, _texts(at.exception)
+    assert any("press Explain" in i for i in _texts(at.info))
+    # the paper's first example, one click
+    at.button(key="lang_example_0").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    heads = _texts(at.subheader)
+    for n in range(1, 7):
+        assert any(h.startswith(f"{n}. ") for h in heads), heads
+    assert any("`the` `shareholders` `claimed` `more`" in m for m in _texts(at.markdown))
+    assert len(at.get("vega_lite_chart")) == 3  # table, saturation, interior gradients
+    assert any(w.label.startswith("Download the table") for w in at.get("download_button"))
+    assert at.warning or at.success  # completeness is always reported
+    # own text with a second target: one scan, side-by-side comparison
+    at.text_area(key="lang_text").set_value("the company said N of its shares rose")
+    at.selectbox(key="lang_target").set_value("(most probable next word)")
+    at.selectbox(key="lang_second").set_value("to")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any(h.startswith("7. ") for h in _texts(at.subheader))
+    assert len(at.get("vega_lite_chart")) == 4
+    # view controls rerun only their fragment
+    at.toggle(key="lang_shared_scale").set_value(False).run()
+    at.radio(key="lang_interior_quantity").set_value("gradient").run()
+    assert not at.exception and len(at.get("vega_lite_chart")) == 4
+    # the paper's second example, and a 10,000-word text (cut to the last words, with a notice)
+    at.button(key="lang_example_1").click().run()
+    assert not at.exception and not at.error
+    assert any("`that` `the`" in m for m in _texts(at.markdown))
+    assert not any(h.startswith("7. ") for h in _texts(at.subheader))  # one target: no comparison
+    assert any("ual" in list(d.value.get("target", [])) for d in at.dataframe)  # completeness row for "ual"
+    at.text_area(key="lang_text").set_value(" ".join(["the market fell"] * 3400))
+    at.selectbox(key="lang_second").set_value("(none)")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and not at.error
+    assert any(f"only the last {la.MAX_CONTEXT}" in w for w in _texts(at.warning))
+    # bad input: a clear message, no traceback
+    at.text_area(key="lang_text").set_value("!!! ???")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception
+    assert any("only punctuation" in e for e in _texts(at.error))
+    at.text_area(key="lang_text").set_value("Привет мир")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and any("other languages or scripts" in e for e in _texts(at.error))
+
+
+# --- the page in a real browser ------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, shared_data):
+    if not pathlib.Path(CHROMIUM).is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium); CI must run the browser test")
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    port = _free_port()
+    env = dict(os.environ, IG_DATA_DIR=str(shared_data), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(tmp_path / "streamlit.log", "w")
+    entry, _ = _entry(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("streamlit did not start within 60 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_browser_text_to_table_and_charts(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.set_default_timeout(60_000)
+            expect.set_options(timeout=60_000)
+            page.goto(server)
+            main = page.locator("[data-testid='stMain']")
+            expect(main.get_by_text("Quadrature rule")).to_be_visible()
+            page.locator("[data-testid='stSidebarNav']").get_by_text("Language", exact=True).click()
+            expect(main.get_by_text("Language: which words drive the next word")).to_be_visible()
+            box = main.get_by_role("textbox", name="Text: the words before the one to predict")
+            box.fill(PAPER_TEXT)
+            expect(box).to_have_value(PAPER_TEXT)
+            main.get_by_role("button", name="Explain", exact=True).click()
+            expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible(timeout=180_000)
+            expect(main.get_by_text("6. Interior gradients")).to_be_visible()
+            page.wait_for_load_state("networkidle")
+            charts = main.locator("[data-testid='stVegaLiteChart']")
+            expect(charts).to_have_count(3)
+            for i in range(charts.count()):
+                charts.nth(i).scroll_into_view_if_needed()
+                expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+            expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
+            expect(main.get_by_text("The word attributions add up to F(text) - F(baseline)", exact=False)).to_be_visible()
+            assert main.locator("[data-testid='stException']").count() == 0
+            assert main.locator("[data-testid='stAlertContentError']").count() == 0
+            page.set_viewport_size({"width": 1400, "height": 3400})  # the app scrolls inside: show it all
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(ARTIFACTS / "language.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "language-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "language.png").stat().st_size > 30_000
