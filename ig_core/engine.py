@@ -110,7 +110,7 @@ class AttributionEngine:
 
         options = (steps, rule, tolerance, max_steps, probes, keep_all_gradients, output,
                    id(layer), amp, single_target, tuple_inputs)
-        key = _digest(xs, bs, targets, options, model_key or f"id:{id(forward)}")
+        key = _digest(xs, bs, targets, options, model_key or f"id:{id(forward)}") if self.cache_size > 0 else None
         cached = self._cache_get(key)
         if cached is not None:
             if progress is not None:
@@ -202,6 +202,8 @@ class AttributionEngine:
         return torch.tensor([targets] * n, dtype=torch.long, device=self.device), False
 
     def _cache_get(self, key):
+        if key is None:
+            return None
         with self._cache_lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -209,7 +211,7 @@ class AttributionEngine:
         return None
 
     def _cache_put(self, key, result, owners) -> None:
-        if self.cache_size <= 0:
+        if key is None:
             return
         with self._cache_lock:
             self._cache[key] = (result, owners)  # holding forward and layer keeps their ids from being reused

@@ -36,6 +36,9 @@ class PathProblem:
     amp_dtype: torch.dtype | None = None
     layer: torch.nn.Module | None = None
 
+    def __post_init__(self):
+        self.target_range = (int(self.targets.min()), int(self.targets.max()))  # checked once, not per chunk
+
     @property
     def n_examples(self) -> int:
         return self.inputs[0].shape[0]
@@ -141,7 +144,7 @@ class PathScan:
                     raise ValueError(f"forward must return scores [batch, classes]; for a batch of {k * n} "
                                      f"it returned shape {tuple(raw.shape)}")
                 raw = raw.float()
-                if int(p.targets.max()) >= raw.shape[1] or int(p.targets.min()) < 0:
+                if not 0 <= p.target_range[0] <= p.target_range[1] < raw.shape[1]:
                     raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
                                      f"{raw.shape[1]} outputs")
                 score = OUTPUT_TRANSFORMS[p.output](raw)
@@ -154,7 +157,8 @@ class PathScan:
                 hook.remove()
 
         # stacked[i]: gradient wrt input i, [t, k, n, ...]
-        stacked = [torch.stack([g[i] for g in grads]).float().view(t, k, n, *x.shape[1:])
+        stacked = [torch.stack([g[i] for g in grads]).float().view(t, k, n, *x.shape[1:]) if t > 1
+                   else grads[0][i].float().view(1, k, n, *x.shape[1:])  # no copy for one target
                    for i, x in enumerate(p.inputs)]
         w = torch.as_tensor(weights, dtype=torch.float32, device=device)
         for integral, g in zip(self.integral, stacked):
@@ -164,23 +168,20 @@ class PathScan:
             return values.flatten(3).sum(-1).permute(1, 2, 0)
 
         path_derivative = sum(per_point(g * d.unsqueeze(0).unsqueeze(0)) for g, d in zip(stacked, self.differences))
-        grad_abs_sum = sum(per_point(g.abs()) for g in stacked)
-        grad_sum = sum(per_point(g) for g in stacked)
-        selected_raw = raw.gather(1, rows_targets).view(k, n, t)
-        selected = selected.detach().view(k, n, t)
-        finite = torch.isfinite(selected).flatten(1).all(1) & torch.isfinite(path_derivative).flatten(1).all(1)
-
-        to_np = lambda v: v.detach().double().cpu().numpy()  # noqa: E731
+        # one device-to-host copy per chunk: per-alpha copies would each wait for the GPU
+        summaries = torch.stack([selected.detach().view(k, n, t), raw.gather(1, rows_targets).view(k, n, t),
+                                 path_derivative, sum(per_point(g.abs()) for g in stacked),
+                                 sum(per_point(g) for g in stacked)]).detach().double().cpu().numpy()
+        score, raw_score, derivative, grad_abs_sum, grad_sum = summaries
+        finite = np.isfinite(score).all(axis=(1, 2)) & np.isfinite(derivative).all(axis=(1, 2))
+        layer = activations[0].float().reshape(k, n, -1) if activations else None
         for j, alpha in enumerate(map(float, alphas)):
             keep = self.keep_all or alpha in self.keep_alphas
             self.records[alpha] = PointRecord(
-                score=to_np(selected[j]),
-                raw_score=to_np(selected_raw[j]),
-                path_derivative=to_np(path_derivative[j]),
-                grad_abs_mean=to_np(grad_abs_sum[j]) / self.n_features,
-                grad_sum=to_np(grad_sum[j]),
+                score=score[j], raw_score=raw_score[j], path_derivative=derivative[j],
+                grad_abs_mean=grad_abs_sum[j] / self.n_features, grad_sum=grad_sum[j],
                 gradients=tuple(g[:, j].clone() for g in stacked) if keep else None,
-                activation=activations[0].float().reshape(k, n, -1)[j].clone() if activations else None,
+                activation=layer[j].clone() if layer is not None else None,
             )
-            if not bool(finite[j]):
+            if not finite[j]:
                 self.nonfinite_alphas.append(alpha)

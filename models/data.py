@@ -20,7 +20,7 @@ class DataNotFound(Exception):
 def data_dir() -> pathlib.Path:
     """The data directory: ``$IG_DATA_DIR`` if set, else ``~/.cache/ig-dashboard``."""
     env = os.environ.get("IG_DATA_DIR")
-    return pathlib.Path(env).expanduser() if env else DEFAULT_DATA_DIR.expanduser()
+    return pathlib.Path(env).expanduser().resolve() if env else DEFAULT_DATA_DIR.expanduser()
 
 
 def download(url: str, dest: "str | os.PathLike[str]", timeout: float = 60.0) -> pathlib.Path:

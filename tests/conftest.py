@@ -13,7 +13,7 @@ def shared_data() -> Path:
     """The real data (IG_DATA_DIR). A user's fresh clone skips these tests; CI must have the data."""
     value = os.environ.get("IG_DATA_DIR")
     if value and Path(value).is_dir():
-        return Path(value)
+        return Path(value).resolve()
     if os.environ.get("CI"):
         pytest.fail("IG_DATA_DIR is not set to the shared data folder in CI")
     pytest.skip("IG_DATA_DIR is not set: point it at the shared data folder to run this test")

@@ -1,0 +1,439 @@
+"""Molecules: which atoms and bonds drive a weave network's Tox21 activity prediction (paper Section 3.1).
+
+Thin: forms for the inputs, calls into models.molecules.attribution (one cached engine scan per molecule
+and task) and renderers from views.molecules. View-only controls live in fragments so they never recompute.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+
+import numpy as np
+import streamlit as st
+
+from models.data import DataNotFound
+from models.molecules import CHECKPOINT_DIR, CheckpointError, MoleculeError, load_sdf, load_smiles_csv, load_weave
+from models.molecules import attribution as ma
+from views import molecules as vm
+from views.session import get_engine, progress_reporter, scan_settings
+
+CHECKPOINTS_ENV = "IG_WEAVE_CHECKPOINTS"  # a folder of .pt checkpoints to use instead of the bundled ones
+MODES = ("Explain a molecule", "Browse actives", "Debug: W1N2 vs W2N2")
+EXAMPLE = "CC(=O)Oc1ccccc1C(=O)O"
+MAX_LISTED = 2000
+INPUT_KEY, TASK_KEY, MODE_KEY, BOOST_KEY, BROWSE_KEY, PAGE_KEY = (
+    "mol_input", "mol_task", "mol_mode", "mol_boost", "mol_browse", "mol_page")
+
+
+# --- cached resources ------------------------------------------------------------------------------
+
+def _checkpoint_dir() -> pathlib.Path:
+    env = os.environ.get(CHECKPOINTS_ENV, "").strip()
+    return pathlib.Path(env).expanduser() if env else CHECKPOINT_DIR
+
+
+def _checkpoints() -> dict[str, pathlib.Path]:
+    folder = _checkpoint_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+
+
+@st.cache_resource(show_spinner="Loading the weave model...")
+def _model(path: str, mtime: float):
+    return load_weave(path)
+
+
+def load_model(name: str):
+    path = _checkpoints()[name]
+    return _model(str(path), path.stat().st_mtime)
+
+
+@st.cache_data(show_spinner="Reading Tox21...")
+def _tox21():
+    return ma.tox21_frame()
+
+
+@st.cache_resource(show_spinner="Featurizing the actives...")
+def _active_features(featurizer_key: tuple, task: str, _featurizer):
+    frame = ma.actives(_tox21(), task)
+    good, rows = [], []
+    for smiles, row in zip(frame["smiles"], frame["row"]):
+        try:
+            good.append(_featurizer.from_smiles(smiles, name=f"Tox21 row {row}"))
+            rows.append(int(row))
+        except MoleculeError:
+            continue
+    return good, rows
+
+
+@st.cache_resource(show_spinner="Predicting the actives...")
+def _active_predictions(model_path: str, mtime: float, featurizer_key: tuple, task: str, _model, _features):
+    return ma.predict_many(_model, _features)
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+def _store_input(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str]) -> None:
+    st.session_state[INPUT_KEY] = {"kind": kind, "molecules": molecules[:MAX_LISTED], "skipped": skipped,
+                                   "truncated": max(len(molecules) - MAX_LISTED, 0)}
+    st.session_state.pop(BOOST_KEY, None)
+
+
+def input_forms(model) -> None:
+    tab_smiles, tab_file, tab_data = st.tabs(["SMILES", "Upload SDF / CSV", "From Tox21"])
+    with tab_smiles, st.form("mol_smiles_form"):
+        smiles = st.text_input("SMILES", value=EXAMPLE, help="e.g. CCO; salts keep their largest fragment")
+        if st.form_submit_button("Explain"):
+            _store_input("SMILES", [(smiles.strip() or "(empty)", smiles, [])], [])
+    with tab_file, st.form("mol_file_form"):
+        upload = st.file_uploader("SD file (.sdf) or CSV with a 'smiles' column", type=["sdf", "sd", "mol", "csv", "txt"])
+        if st.form_submit_button("Load"):
+            if upload is None:
+                st.session_state[INPUT_KEY] = {"kind": "file", "molecules": [], "skipped": [],
+                                               "error": "Choose a file first.", "truncated": 0}
+            else:
+                _load_upload(upload, model)
+    with tab_data, st.form("mol_data_form"):
+        try:
+            frame = _tox21()
+        except DataNotFound as exc:
+            st.warning(f"Tox21 is not available: {exc}")
+            st.form_submit_button("Explain", disabled=True)
+            return
+        row = st.number_input(f"Tox21 row (0-{len(frame) - 1})", 0, len(frame) - 1, 0)
+        if st.form_submit_button("Explain"):
+            _store_input("Tox21", [(f"Tox21 row {row}", str(frame.smiles.iloc[int(row)]), [])], [])
+
+
+def _load_upload(upload, model) -> None:
+    data = upload.getvalue()
+    try:
+        if upload.name.lower().endswith((".csv", ".txt")):
+            report = load_smiles_csv(data, model.featurizer)
+        else:
+            report = load_sdf(data, model.featurizer)
+    except MoleculeError as exc:
+        st.session_state[INPUT_KEY] = {"kind": "file", "molecules": [], "skipped": [], "error": str(exc),
+                                       "truncated": 0}
+        return
+    mols = [(m.name or m.source or m.smiles, m.smiles, list(m.warnings)) for m in report.molecules]
+    _store_input(upload.name, mols, report.messages)
+    if not mols:
+        st.session_state[INPUT_KEY]["error"] = f"No molecule in {upload.name} could be read."
+
+
+def current_molecule(model):
+    """(features, label) of the chosen input, or None after showing why not."""
+    request = st.session_state.get(INPUT_KEY)
+    if request is None:
+        request = {"kind": "SMILES", "molecules": [(EXAMPLE, EXAMPLE, [])], "skipped": [], "truncated": 0}
+    for msg in request.get("skipped", [])[:20]:
+        st.warning(msg)
+    if len(request.get("skipped", [])) > 20:
+        st.warning(f"... and {len(request['skipped']) - 20} more records were skipped.")
+    if request.get("error"):
+        st.error(request["error"])
+        return None
+    molecules = request["molecules"]
+    if request.get("truncated"):
+        st.info(f"Only the first {MAX_LISTED} molecules are listed ({request['truncated']} more in the file).")
+    if len(molecules) > 1:
+        k = st.selectbox(f"Molecule ({len(molecules)} read from {request['kind']})", range(len(molecules)),
+                         format_func=lambda i: f"{molecules[i][0]}: {molecules[i][1][:60]}", key="mol_pick")
+    else:
+        k = 0
+    label, smiles, warnings = molecules[k]
+    try:
+        features = model.featurizer.from_smiles(smiles, name=label)
+    except MoleculeError as exc:
+        st.error(str(exc))
+        return None
+    for w in sorted(set(warnings) | set(features.warnings)):
+        st.warning(w)
+    return features, label
+
+
+def choose_task(model, predictions: np.ndarray, key: str = TASK_KEY) -> int:
+    names = list(model.task_names)
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = names[int(np.argmax(predictions))]
+    name = st.selectbox("Task (predicted probability of active)", names, key=key,
+                        format_func=lambda t: f"{t}   P(active) = {predictions[names.index(t)]:.3f}")
+    return names.index(name)
+
+
+def _settings():
+    settings = scan_settings()
+    boost = st.session_state.get(BOOST_KEY, 1)
+    if boost > 1:
+        if settings.rule == "adaptive":
+            settings = dataclasses.replace(settings, max_steps=settings.max_steps * boost)
+        else:
+            settings = dataclasses.replace(settings, steps=settings.steps * boost)
+    return settings
+
+
+def _explain(engine, model, features, task, settings, label="Integrated gradients"):
+    holder = st.empty()
+    with holder.container():
+        progress = progress_reporter(label)
+    try:
+        return ma.explain_molecule(engine, model, features, task, settings, progress)
+    finally:
+        holder.empty()
+
+
+# --- explain one molecule --------------------------------------------------------------------------
+
+def explain_section(engine, model) -> None:
+    input_forms(model)
+    chosen = current_molecule(model)
+    if chosen is None:
+        return
+    features, label = chosen
+    predictions = ma.predict(engine.prepare(model), features)
+    task = choose_task(model, predictions)
+    settings = _settings()
+    expl = _explain(engine, model, features, task, settings)
+    completeness(expl, settings)
+    show_explanation(expl, label)
+
+
+def completeness(expl, settings) -> None:
+    text = (f"Completeness: atoms + bonds + non-bonded pairs = {expl.total:.5f}; F(molecule) - F(baseline) = "
+            f"{expl.score_input:.5f} - {expl.score_baseline:.5f} = {expl.difference:.5f}; relative error "
+            f"{100 * expl.relative_delta:.2f}% ({expl.rule}, {expl.steps_used} steps)")
+    if expl.nonfinite:
+        st.error(expl.message)
+    elif expl.relative_delta > expl.tolerance:
+        st.warning(text + f". This is above the tolerance {100 * expl.tolerance:.2f}%: the attributions do not yet "
+                   "add up to the prediction. Fix: recompute with a larger step budget (below), or choose the "
+                   "adaptive rule / more steps on the Home page.")
+        if st.button("Recompute with 4x the steps"):
+            st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
+            st.rerun()
+    else:
+        st.success(text)
+
+
+@st.fragment
+def show_explanation(expl, label: str) -> None:
+    st.subheader(f"{label}: {expl.task_name}, P(active) = {expl.score_input:.3f}")
+    c1, c2, c3 = st.columns(3)
+    style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
+                     key="mol_style", horizontal=False)
+    indices = c2.checkbox("Atom indices", key="mol_indices")
+    order = c3.selectbox("Sort tables by", vm.SORT_ORDERS, key="mol_sort")
+    left, right = st.columns([3, 2])
+    with left:
+        svg = vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
+                                 label=f"attribution to P(active: {expl.task_name})")
+        if style.startswith("atoms and bonds"):
+            st.image(svg, caption=f"{expl.smiles}")
+        else:
+            st.image(vm.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
+                     caption="contours of the atom scores (bond and pair scores are not drawn)")
+        d1, d2, d3 = st.columns(3)
+        stem = f"{expl.task_name}_{abs(hash(expl.smiles)) % 10**8}"
+        d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
+        d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
+        d3.download_button("Drawing (PNG)", vm.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
+                                                               show_indices=indices), f"{stem}.png", "image/png")
+    with right:
+        st.markdown("**Accounting (Section 3.1)**")
+        st.altair_chart(vm.accounting_chart(expl.accounting()), width="stretch")
+        st.dataframe(expl.accounting(), hide_index=True, width="stretch")
+        st.markdown("**Predictions for every task**")
+        st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task), hide_index=True,
+                     width="stretch", height=250)
+    t1, t2 = st.columns(2)
+    t1.markdown("**Atoms** (score = sum over the atom's features)")
+    t1.dataframe(vm.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
+    t2.markdown(f"**Bonds** (score = both ordered pairs); non-bonded pairs in total: {expl.nonbonded_total:+.4g}")
+    t2.dataframe(vm.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
+    st.markdown("**Saturation (Figure 13)**")
+    fa, fb = vm.saturation_charts([expl], task=expl.task_name)
+    s1, s2 = st.columns(2)
+    s1.altair_chart(fa, width="stretch")
+    s2.altair_chart(fb, width="stretch")
+
+
+# --- browse actives ---------------------------------------------------------------------------------
+
+def _open(smiles: str, label: str, task: str) -> None:
+    st.session_state[INPUT_KEY] = {"kind": "Tox21", "molecules": [(label, smiles, [])], "skipped": [], "truncated": 0}
+    st.session_state[TASK_KEY] = task
+    st.session_state[MODE_KEY] = MODES[0]
+    st.session_state.pop(BOOST_KEY, None)
+
+
+def browse_section(engine, model, model_path) -> None:
+    try:
+        _tox21()
+    except DataNotFound as exc:
+        st.error(f"Tox21 is not available, so there is nothing to browse: {exc}")
+        return
+    names = list(model.task_names)
+    with st.form("mol_browse_form"):
+        c1, c2, c3 = st.columns(3)
+        task = c1.selectbox("Task", names, index=names.index(st.session_state.get(BROWSE_KEY, {}).get("task", names[0])))
+        sort = c2.selectbox("Order", ["prediction, high to low", "prediction, low to high", "dataset order"])
+        size = c3.selectbox("Per page", [8, 12, 16, 24], index=1)
+        if st.form_submit_button("Show actives"):
+            st.session_state[BROWSE_KEY] = {"task": task, "sort": sort, "size": size}
+            st.session_state[PAGE_KEY] = 1
+    request = st.session_state.get(BROWSE_KEY)
+    if request is None:
+        st.info("Choose a task and press **Show actives**: the dataset's actives for that task, each with its "
+                "prediction and attribution heat map.")
+        return
+    task = request["task"]
+    fkey = tuple(sorted(model.featurizer.to_dict().items()))
+    features, rows = _active_features(fkey, task, model.featurizer)
+    if not features:
+        st.warning(f"No active molecule for {task} could be featurized.")
+        return
+    preds = _active_predictions(str(model_path), model_path.stat().st_mtime, fkey, task, engine.prepare(model),
+                                features)[:, names.index(task)]
+    order = np.arange(len(features))
+    if request["sort"] != "dataset order":
+        order = np.argsort(-preds if request["sort"].endswith("high to low") else preds, kind="stable")
+    pages = max((len(order) + request["size"] - 1) // request["size"], 1)
+    page = st.number_input(f"Page (of {pages}; {len(order)} actives for {task})", 1, pages, key=PAGE_KEY)
+    chosen = order[(page - 1) * request["size"]: page * request["size"]]
+    holder = st.empty()
+    with holder.container():
+        progress = progress_reporter(f"Attributing {len(chosen)} molecules")
+    try:
+        explanations, failed = ma.explain_many(engine, model, [features[i] for i in chosen], task, _settings(), progress)
+    finally:
+        holder.empty()
+    for k, msg in failed:
+        st.warning(f"{features[chosen[k]].name}: {msg}")
+    grid(explanations, [features[i].name for i in chosen], [preds[i] for i in chosen], task)
+    across_molecules(explanations, [features[i].name for i in chosen], task)
+
+
+def grid(explanations, labels, preds, task, columns: int = 4) -> None:
+    for start in range(0, len(explanations), columns):
+        cols = st.columns(columns)
+        for col, e, label, p in zip(cols, explanations[start:start + columns], labels[start:start + columns],
+                                     preds[start:start + columns]):
+            with col.container(border=True):
+                st.image(vm.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores), width="stretch")
+                flag = "" if e.converged else " ⚠"
+                st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.relative_delta:.1f}%{flag}")
+                st.button("Open", key=f"open_{label}_{task}", on_click=_open, args=(e.smiles, label, task))
+
+
+def across_molecules(explanations, labels, task) -> None:
+    if not explanations:
+        return
+    st.subheader(f"Across the {len(explanations)} molecules on this page")
+    st.caption("Mean attribution to P(active: " + task + ") per atom type (lower case: aromatic) and per "
+               "functional group (a match's score is its atoms' plus its internal bonds' scores; the SMARTS "
+               "list is models.molecules.attribution.FUNCTIONAL_GROUPS).")
+    atoms, groups = ma.mean_by_atom_type(explanations), ma.mean_by_functional_group(explanations)
+    c1, c2 = st.columns(2)
+    c1.altair_chart(vm.means_chart(atoms, "atom type"), width="stretch")
+    c1.dataframe(atoms, hide_index=True, width="stretch")
+    if groups.empty:
+        c2.info("None of the listed functional groups occurs in these molecules.")
+    else:
+        c2.altair_chart(vm.means_chart(groups, "group"), width="stretch")
+        c2.dataframe(groups, hide_index=True, width="stretch")
+    fa, fb = vm.saturation_charts(explanations, labels, task)
+    s1, s2 = st.columns(2)
+    s1.altair_chart(fa, width="stretch")
+    s2.altair_chart(fb, width="stretch")
+
+
+# --- model debugging ---------------------------------------------------------------------------------
+
+def debug_section(engine, checkpoints) -> None:
+    st.markdown(
+        "The paper found that in **W1N2** several atoms of a molecule get exactly the same attribution although "
+        "their neighbourhoods differ: one weave layer sees only an atom's type and the multiset of its pair "
+        "features, so such atoms contribute identically. The detector below groups atoms whose scores agree and "
+        "says whether the molecule's symmetry explains the group (then any model gives equal scores).")
+    names = list(checkpoints)
+    if len(names) < 2:
+        st.warning(f"Two checkpoints are needed (found: {', '.join(names) or 'none'}); train W1N2 with "
+                   "`python -m models.molecules.train --weave 1 --out models/molecules/checkpoints/w1n2.pt`.")
+    with st.form("mol_debug_form"):
+        c1, c2, c3, c4 = st.columns([3, 1, 1, 1])
+        current = st.session_state.get(INPUT_KEY, {}).get("molecules") or [(EXAMPLE, EXAMPLE, [])]
+        smiles = c1.text_input("SMILES", value=current[0][1])
+        a = c2.selectbox("Model A", names, index=names.index("w1n2") if "w1n2" in names else 0)
+        b = c3.selectbox("Model B", names, index=names.index("w2n2") if "w2n2" in names else len(names) - 1)
+        decimals = c4.number_input("Digits", 2, 8, 5, help="scores are identical when they agree to this many "
+                                   "digits of the largest |atom score|")
+        submitted = st.form_submit_button("Compare")
+    if submitted:
+        st.session_state["mol_debug"] = {"smiles": smiles, "a": a, "b": b, "decimals": int(decimals)}
+    request = st.session_state.get("mol_debug")
+    if request is None:
+        return
+    task_name = None
+    cols = st.columns(2)
+    for col, name in zip(cols, (request["a"], request["b"])):
+        with col:
+            st.markdown(f"**{name}**")
+            try:
+                model = load_model(name)
+                features = model.featurizer.from_smiles(request["smiles"])
+            except (MoleculeError, CheckpointError, KeyError) as exc:
+                st.error(str(exc))
+                continue
+            for w in features.warnings:
+                st.warning(w)
+            if task_name is None:
+                task_name = model.task_names[int(np.argmax(ma.predict(engine.prepare(model), features)))]
+            task = task_name if task_name in model.task_names else 0
+            expl = _explain(engine, model, features, task, _settings(), f"{name}: integrated gradients")
+            groups = ma.identical_attribution_groups(expl, request["decimals"])
+            counts = ma.anomaly_counts(groups)
+            st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
+                                        label=f"{name}: attribution to P(active: {expl.task_name})"))
+            st.caption(f"P(active: {expl.task_name}) = {expl.score_input:.3f}; completeness error "
+                       f"{100 * expl.relative_delta:.2f}%")
+            msg = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
+                   f"{counts['groups not explained by symmetry']} not explained by symmetry "
+                   f"({counts['atoms in those']} atoms).")
+            (st.warning if counts["groups not explained by symmetry"] else st.success)(msg)
+            st.dataframe(ma.groups_table(groups), hide_index=True, width="stretch")
+
+
+# --- the page ----------------------------------------------------------------------------------------
+
+st.title("Molecules: which atoms and bonds drive the prediction")
+st.caption("Weave networks (Kearnes et al. 2016) trained on Tox21; integrated gradients scale the atom and "
+           "pair features together down to all zeros (Section 3.1 of the paper).")
+engine = get_engine()
+checkpoints = _checkpoints()
+if not checkpoints:
+    st.error(f"No weave checkpoint in {_checkpoint_dir()}. Train one with "
+             "`python -m models.molecules.train --weave 2 --out models/molecules/checkpoints/w2n2.pt`.")
+    st.stop()
+names = list(checkpoints)
+model_name = st.sidebar.selectbox("Model", names, index=names.index("w2n2") if "w2n2" in names else 0,
+                                  key="mol_model")
+try:
+    model = load_model(model_name)
+except CheckpointError as exc:
+    st.error(str(exc))
+    st.stop()
+test_auc = (getattr(model, "metrics", {}) or {}).get("test", {}).get("mean")
+st.sidebar.caption(f"W{model.config['n_weave']}N{model.featurizer.max_distance}, featurizer "
+                   f"{model.featurizer.kind}" + (f", test ROC-AUC {test_auc:.3f}" if test_auc else "") +
+                   f"; {engine.device_name}")
+mode = st.radio("View", MODES, horizontal=True, key=MODE_KEY, label_visibility="collapsed")
+try:
+    if mode == MODES[0]:
+        explain_section(engine, model)
+    elif mode == MODES[1]:
+        browse_section(engine, model, checkpoints[model_name])
+    else:
+        debug_section(engine, checkpoints)
+except (MoleculeError, CheckpointError, DataNotFound, ValueError) as exc:  # Streamlit's rerun/stop are BaseException
+    st.error(f"{exc}")

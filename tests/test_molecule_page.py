@@ -1,0 +1,370 @@
+"""Molecule attributions (models.molecules.attribution), their renderers and the Molecules page.
+
+Unit tests use small seeded weave models with random weights (exact properties hold for any weights);
+the page tests use the bundled checkpoints when they are there, else random-weight checkpoints written to
+a temporary folder (the page's plumbing is the same).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ig_core import AttributionEngine, ScanSettings  # noqa: E402
+from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
+from models.molecules import attribution as ma  # noqa: E402
+from views import molecules as vm  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+FAST = ScanSettings(rule="trapezoid", steps=4)  # page plumbing only
+
+
+def random_weave(n_weave: int, seed: int = 0) -> WeaveModel:
+    torch.manual_seed(seed)
+    fz = Featurizer()
+    model = WeaveModel(fz.n_atom_features, fz.n_pair_features, 12, n_weave=n_weave).eval()
+    model.featurizer = fz
+    model.task_names = [f"task{i}" for i in range(12)]
+    return model.requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return AttributionEngine(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def w2():
+    return random_weave(2)
+
+
+@pytest.fixture(scope="module")
+def aspirin(engine, w2):
+    return ma.explain_molecule(engine, w2, ASPIRIN, 3, ScanSettings(tolerance=0.005))
+
+
+# --- attribution ------------------------------------------------------------------------------------
+
+def test_parts_add_up_to_the_total_and_to_the_prediction(aspirin):
+    e = aspirin
+    parts = e.atom_scores.sum() + e.bond_scores.sum() + e.nonbonded_total
+    assert parts == pytest.approx(e.total, rel=1e-9, abs=1e-12)
+    assert e.total == pytest.approx(e.atom_attr.sum() + e.pair_attr.sum(), rel=1e-12)
+    assert abs(e.total - (e.score_input - e.score_baseline)) <= 0.01 * abs(e.score_input - e.score_baseline)
+    acc = e.accounting().set_index("part")["attribution"]
+    assert acc[["atoms", "bonded pairs", "non-bonded pairs", "completeness gap", "F(baseline)"]].sum() == \
+        pytest.approx(acc["F(molecule)"], abs=1e-9)
+    assert acc["F(molecule)"] == pytest.approx(e.predictions[3], abs=1e-6)  # the explained task's probability
+    assert len(e.predictions) == 12 and np.all((e.predictions > 0) & (e.predictions < 1))
+    assert e.trend[0] == pytest.approx(e.score_baseline) and e.trend[-1] == pytest.approx(e.score_input)
+    assert e.alphas[0] == 0 and e.alphas[-1] == 1 and len(e.grad_sum) == len(e.alphas)
+
+
+def test_bond_score_is_the_sum_of_both_ordered_pairs(aspirin):
+    e = aspirin
+    index = {tuple(p): k for k, p in enumerate(e.features.pair_index.tolist())}
+    ps = e.pair_attr.sum(axis=1)
+    for bond, score in zip(e.mol.GetBonds(), e.bond_scores):
+        i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        assert score == pytest.approx(ps[index[(i, j)]] + ps[index[(j, i)]], rel=1e-12, abs=1e-15)
+    table = e.bond_table()
+    assert np.allclose(table["pair i→j"] + table["pair j→i"], table["score"])
+    assert e.mol.GetNumBonds() == len(table) == len(e.bond_scores)
+
+
+def test_detector_finds_a_planted_group(aspirin):
+    e = aspirin
+    scores = np.linspace(-1, 1, e.features.n_atoms) * 1e-3  # all distinct
+    planted = [2, 5, 11]  # O (carbonyl), aromatic C, O (acid carbonyl): different neighbourhoods
+    scores[planted] = 4.3e-4
+    atom_attr = np.zeros_like(e.atom_attr)
+    atom_attr[:, 0] = scores
+    atom_attr[planted, 1] = 1e-9 * np.array([1, -1, 0.5])  # float noise far below the tolerance
+    planted_e = dataclasses.replace(e, atom_attr=atom_attr)
+    groups = ma.identical_attribution_groups(planted_e, decimals=5)
+    assert [g.atoms for g in groups] == [planted]
+    assert groups[0].elements == ["O", "C", "O"] and not groups[0].explained_by_symmetry
+    assert ma.anomaly_counts(groups)["groups not explained by symmetry"] == 1
+    assert ma.groups_table(groups).shape[0] == 1
+
+
+def test_w1n2_gives_identical_scores_to_non_equivalent_atoms_and_w2n2_does_not(engine):
+    """The paper's anomaly, exactly: in heptane, C2 and C3 are not symmetric but have the same type and
+    the same pairs (2 bonds, 2 atoms at distance 2); one weave layer cannot tell them apart."""
+    e1 = ma.explain_molecule(engine, random_weave(1), "CCCCCCC", 0, ScanSettings())
+    e2 = ma.explain_molecule(engine, random_weave(2), "CCCCCCC", 0, ScanSettings())
+    odd1 = [g for g in ma.identical_attribution_groups(e1) if not g.explained_by_symmetry]
+    odd2 = [g for g in ma.identical_attribution_groups(e2) if not g.explained_by_symmetry]
+    assert any({2, 3} <= set(g.atoms) for g in odd1), odd1
+    assert odd2 == []
+
+
+def test_batch_explanation_reports_bad_molecules_and_uses_the_cache(engine, w2):
+    calls = []
+    out, failed = ma.explain_many(engine, w2, ["CCO", "not a smiles", "c1ccccc1O"], 1, FAST, calls.append)
+    assert [e.smiles for e in out] == ["CCO", "Oc1ccccc1"] and [k for k, _ in failed] == [1]
+    assert "not a valid SMILES" in failed[0][1]
+    assert calls[-1] == 1.0 and all(0 <= c <= 1 for c in calls)
+    again = ma.explain_molecule(engine, w2, "CCO", 1, FAST)
+    assert again.atom_attr is not out[0].atom_attr and np.array_equal(again.atom_attr, out[0].atom_attr)
+    # the graph is part of the cache key: same features, different molecule must not collide
+    assert ma.molecule_key(w2, out[0].features) != ma.molecule_key(w2, out[1].features)
+
+
+def test_means_per_atom_type_and_functional_group(engine, w2, aspirin):
+    phenol = ma.explain_molecule(engine, w2, "Oc1ccccc1", 3, FAST)
+    atoms = ma.mean_by_atom_type([aspirin, phenol]).set_index("atom type")
+    assert atoms.loc["c", "atoms"] == 12 and atoms.loc["c", "molecules"] == 2
+    expected_c = np.mean([s for e in (aspirin, phenol) for a, s in zip(e.mol.GetAtoms(), e.atom_scores)
+                          if a.GetIsAromatic()])
+    assert atoms.loc["c", "mean score"] == pytest.approx(expected_c)
+    groups = ma.mean_by_functional_group([aspirin, phenol]).set_index("group")
+    assert groups.loc["benzene ring", "occurrences"] == 2
+    assert {"ester", "carboxylic acid", "phenol OH"} <= set(groups.index)
+    ring = [m for m in ma.functional_group_matches(phenol) if m[0] == "benzene ring"][0]
+    inside = [b.GetIdx() for b in phenol.mol.GetBonds() if b.GetIsAromatic()]
+    assert ring[2] == pytest.approx(phenol.atom_scores[list(ring[1])].sum() + phenol.bond_scores[inside].sum())
+
+
+def test_renderers(aspirin):
+    e = aspirin
+    svg = vm.attribution_svg(e.mol, e.atom_scores, e.bond_scores, show_indices=True)
+    assert svg.startswith("<svg") and svg.count("<svg") == 2 and "linearGradient" in svg
+    assert vm.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
+    assert vm.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
+    assert vm.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
+    assert vm.diverging_color(1, 1) == pytest.approx(vm.POSITIVE) and vm.diverging_color(-1, 1) == pytest.approx(vm.NEGATIVE)
+    assert vm.diverging_color(0, 1) == (1.0, 1.0, 1.0)
+    table = vm.sort_table(e.atom_table())
+    assert list(table["score"].abs()) == sorted(table["score"].abs(), reverse=True)
+    for chart in (vm.accounting_chart(e.accounting()), *vm.saturation_charts([e, e], ["a", "b"])):
+        assert chart.to_dict()["data"]
+    assert "kind,id,label,score,share" in e.scores_csv()
+
+
+# --- the page ---------------------------------------------------------------------------------------
+
+def _write_random_checkpoint(path: pathlib.Path, n_weave: int) -> None:
+    from models.molecules import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
+
+    model = random_weave(n_weave, seed=n_weave)
+    torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION, "name": path.stem,
+                "config": model.config, "featurizer": model.featurizer.to_dict(),
+                "task_names": ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD",
+                               "NR-PPAR-gamma", "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"],
+                "state_dict": model.state_dict(), "metrics": {}}, path)
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory) -> pathlib.Path:
+    if (CHECKPOINT_DIR / "w2n2.pt").is_file() and (CHECKPOINT_DIR / "w1n2.pt").is_file():
+        return CHECKPOINT_DIR
+    folder = tmp_path_factory.mktemp("weave")
+    for n in (1, 2):
+        _write_random_checkpoint(folder / f"w{n}n2.pt", n)
+    return folder
+
+
+@pytest.fixture
+def app(shared_data, checkpoint_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IG_WEAVE_CHECKPOINTS", str(checkpoint_dir))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.switch_page("pages/molecules.py").run()
+    return at
+
+
+def _explain(at, smiles: str):
+    at.text_input[0].input(smiles)
+    [b for b in at.button if b.label == "Explain"][0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_page_from_smiles_to_drawing(app):
+    at = _explain(app, "c1ccccc1O")
+    assert not at.error, [e.value for e in at.error]
+    assert any("Oc1ccccc1" in s.value or "P(active)" in s.value for s in at.subheader)
+    images = at.get("image")
+    assert images and any("Oc1ccccc1" in c for img in images for c in img.captions)
+    assert any(s.value.startswith("Completeness") for s in at.success) or at.warning
+    assert len(at.dataframe) >= 4  # accounting, predictions, atoms, bonds
+    assert len(at.selectbox(key="mol_task").options) == 12
+
+
+@pytest.mark.parametrize("smiles, kind, text", [
+    ("C1CC(", "error", "not a valid SMILES"),
+    ("   ", "error", "empty"),
+    ("C" * 500, "error", "500 heavy atoms"),
+    ("[Na+].CC(=O)[O-]", "warning", "fragments"),
+    ("C[Xe]C", "error", "Unsupported element"),
+])
+def test_bad_inputs_give_messages(app, smiles, kind, text):
+    at = _explain(app, smiles)
+    messages = [m.value for m in getattr(at, kind)]
+    assert any(text in m for m in messages), messages
+    if kind == "warning":
+        assert not at.error and at.get("image")
+
+
+def test_sdf_with_a_broken_record_keeps_the_good_ones(app):
+    """The upload path: LoadReport -> stored input -> a selectbox of the good molecules and a warning."""
+    from rdkit import Chem
+
+    from models.molecules import load_sdf
+
+    good = [Chem.MolToMolBlock(Chem.MolFromSmiles(s)) for s in ("CCO", "c1ccccc1")]
+    broken = "broken\n  RDKit\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\nthis is not an atom line\nM  END\n"
+    sdf = "$$$$\n".join([good[0], broken, good[1]]) + "$$$$\n"
+    report = load_sdf(sdf.encode())
+    assert [m.smiles for m in report.molecules] == ["CCO", "c1ccccc1"] and len(report.skipped) == 1
+    at = app
+    at.session_state["mol_input"] = {"kind": "test.sdf", "skipped": report.messages, "truncated": 0,
+                                     "molecules": [(m.source, m.smiles, []) for m in report.molecules]}
+    at.run()
+    assert not at.exception and not at.error
+    assert any("record 2" in w.value and "skipped" in w.value for w in at.warning)
+    assert at.selectbox(key="mol_pick").options and len(at.selectbox(key="mol_pick").options) == 2
+    assert at.get("image")
+
+
+def test_browse_actives_grid(app):
+    at = app
+    at.radio(key="mol_mode").set_value("Browse actives").run()
+    at.selectbox[[s.label for s in at.selectbox].index("Per page")].set_value(8)
+    [b for b in at.button if b.label == "Show actives"][0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 8
+    assert sum(b.label == "Open" for b in at.button) == 8
+    [b for b in at.button if b.label == "Open"][0].click().run()
+    assert at.radio(key="mol_mode").value == "Explain a molecule"
+    assert at.get("image") and not at.exception
+
+
+# --- real browser -----------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(shared_data, checkpoint_dir, tmp_path):
+    if not pathlib.Path(CHROMIUM).is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"chromium is missing at {CHROMIUM}")
+        pytest.skip(f"chromium is not installed at {CHROMIUM}")
+    port = _free_port()
+    env = dict(os.environ, IG_DATA_DIR=str(shared_data), IG_WEAVE_CHECKPOINTS=str(checkpoint_dir),
+               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(tmp_path / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("streamlit did not start within 60 s")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_idle(page, timeout_ms: int = 120_000) -> None:
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
+        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)
+
+
+def test_browser_smiles_drawing_and_browse_grid(server):
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.set_default_timeout(120_000)
+            expect.set_options(timeout=120_000)
+            page.goto(server)
+            main = page.locator("[data-testid='stMain']")
+            expect(main.get_by_text("Quadrature rule")).to_be_visible()
+            # fast scan settings on the Home page (the page's plumbing; accuracy is tested above)
+            page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
+            page.get_by_role("option", name="trapezoid", exact=True).click()
+            steps = page.get_by_label("Steps (adaptive: starting grid)")
+            steps.fill("4")
+            steps.press("Tab")
+            _wait_idle(page)
+            page.get_by_role("button", name="Apply").click()
+            expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
+            page.locator("[data-testid='stSidebarNav']").get_by_text("Molecules", exact=True).click()
+            expect(main.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
+            _wait_idle(page)
+            box = main.get_by_role("textbox", name="SMILES", exact=True)
+            box.fill("O=C(O)c1ccccc1O")
+            box.press("Tab")
+            main.get_by_role("button", name="Explain", exact=True).first.click()
+            expect(main.get_by_text("O=C(O)c1ccccc1O", exact=True)).to_be_visible()  # the drawing's caption
+            _wait_idle(page)
+            drawing = main.locator("[data-testid='stImage'] img").first
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=drawing.element_handle())
+            assert main.locator("[data-testid='stException']").count() == 0
+            main.get_by_text("Browse actives", exact=True).click()
+            _wait_idle(page)
+            main.get_by_role("button", name="Show actives").click()
+            # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)
+            expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$")).nth(11)).to_be_visible()
+            _wait_idle(page)
+            thumbs = main.locator("[data-testid='stImage'] img")
+            assert thumbs.count() >= 12
+            for i in range(12):
+                thumbs.nth(i).scroll_into_view_if_needed()
+                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle())
+            assert main.locator("[data-testid='stException']").count() == 0
+            assert main.locator("[data-testid='stAlertContentError']").count() == 0
+            page.set_viewport_size({"width": 1400, "height": 3000})  # the main area scrolls inside the page
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(ARTIFACTS / "molecules.png"))
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "molecules-failure.png"), full_page=True)
+            print([b.inner_text() for b in main.get_by_role("button", name="Open", exact=True).all()])
+            raise
+        finally:
+            browser.close()
+    assert (ARTIFACTS / "molecules.png").stat().st_size > 30_000
