@@ -28,14 +28,15 @@ class AttributionEngine:
     """Integrated and interior gradients along gamma(alpha) = baseline + alpha * (input - baseline)."""
 
     def __init__(self, device: str | torch.device | None = None, max_batch: int | None = None,
-                 amp: str | None = None, cache_size: int = 32):
+                 amp: str | None = None, cache_size: int = 256, cache_bytes: int = 1 << 30):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.max_batch = int(max_batch or (128 if self.device.type == "cuda" else 16))
         if amp not in AMP_DTYPES:
             raise ValueError(f"amp must be one of {list(AMP_DTYPES)}, got {amp!r}")
         self.amp = amp
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, tuple[Attribution, object]] = OrderedDict()
+        self.cache_size, self.cache_bytes = cache_size, cache_bytes
+        self._cache: OrderedDict[str, tuple[Attribution, object, int]] = OrderedDict()
+        self._cached_bytes = 0
         self._cache_lock = threading.Lock()
         self._device_lock = threading.Lock()
         self._frozen: weakref.WeakSet = weakref.WeakSet()
@@ -213,14 +214,19 @@ class AttributionEngine:
     def _cache_put(self, key, result, owners) -> None:
         if key is None:
             return
+        size = result.nbytes()
         with self._cache_lock:
-            self._cache[key] = (result, owners)  # holding forward and layer keeps their ids from being reused
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            if key in self._cache:
+                self._cached_bytes -= self._cache.pop(key)[2]
+            self._cache[key] = (result, owners, size)  # holding forward and layer keeps their ids from being reused
+            self._cached_bytes += size
+            while len(self._cache) > self.cache_size or (self._cached_bytes > self.cache_bytes and len(self._cache) > 1):
+                self._cached_bytes -= self._cache.popitem(last=False)[1][2]
 
     def clear_cache(self) -> None:
         with self._cache_lock:
             self._cache.clear()
+            self._cached_bytes = 0
 
 
 def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_steps: int) -> np.ndarray:

@@ -60,6 +60,12 @@ class Attribution:
             raise KeyError(f"the interior gradient at alpha={alpha:g} was not kept; kept: {kept}")
         return self._shape_like_inputs(self.interior_gradients[alpha])
 
+    def nbytes(self) -> int:
+        """Memory held by the arrays and tensors (the engine's cache is bounded by it)."""
+        tensors = list(self.attributions_per_target) + [g for gs in self.interior_gradients.values() for g in gs]
+        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
+        return sum(t.numel() * t.element_size() for t in tensors) + sum(a.nbytes for a in arrays)
+
     @property
     def max_relative_delta(self) -> float:
         return float(np.max(self.relative_delta))

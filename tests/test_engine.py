@@ -312,6 +312,19 @@ def test_cache_is_exact_and_bounded():
     assert engine.attribute(net, x, 0, steps=8, model_key="net") is not first  # evicted (size 2)
 
 
+def test_cache_is_bounded_by_bytes():
+    net = relu_net()
+    one = AttributionEngine(device="cpu").attribute(net, torch.randn(1, 6), 0, steps=8)
+    engine = AttributionEngine(device="cpu", cache_size=100, cache_bytes=int(2.5 * one.nbytes()))
+    x = torch.randn(1, 6)
+    first = engine.attribute(net, x, 0, steps=8, model_key="net")
+    engine.attribute(net, x + 1, 0, steps=8, model_key="net")
+    assert engine.attribute(net, x, 0, steps=8, model_key="net") is first
+    engine.attribute(net, x + 2, 0, steps=8, model_key="net")
+    engine.attribute(net, x + 3, 0, steps=8, model_key="net")  # two results fit: x goes, least recently used
+    assert engine.attribute(net, x, 0, steps=8, model_key="net") is not first
+
+
 def test_nonfinite_scores_are_reported_not_summed(engine):
     f = lambda z: torch.log(z).sum(1, keepdim=True)  # noqa: E731  (log 0 at the baseline)
     result = engine.attribute(f, torch.ones(1, 3), 0, steps=8, rule="trapezoid")
