@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ig_core import FIXED_RULES, AttributionEngine, fixed_rule, integrated_gradients
+from ig_core import FIXED_RULES, AttributionEngine, fixed_rule
 
 torch.manual_seed(0)
 

@@ -5,13 +5,8 @@ need no data directory. Scans use the CPU-friendly settings below except where c
 """
 from __future__ import annotations
 
-import os
 import pathlib
-import re
-import socket
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -24,9 +19,8 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
 from models.language import attribution as la  # noqa: E402
 from views import language as vl  # noqa: E402
+from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
 PAPER_TEXT, PAPER_TARGET = "the shareholders claimed more", "than"
 
@@ -148,22 +142,6 @@ def test_unknown_target_word_is_rejected(engine, lm):
 
 # --- the page in AppTest ----------------------------------------------------------------------------------
 
-def _entry(tmp_path: pathlib.Path) -> tuple[pathlib.Path, str]:
-    """app.py and the page path to switch to; while a page app.py registers is still missing (pages are
-    built in parallel), an equivalent entry in tmp_path with the pages that exist."""
-    app = (ROOT / "app.py").read_text()
-    pages = re.findall(r'st\.Page\("([^"]+)"', app)
-    if all((ROOT / p).is_file() for p in pages):
-        return ROOT / "app.py", "pages/language.py"
-    entry = tmp_path / "entry.py"
-    lines = [f'    st.Page({str(ROOT / p)!r}, title={pathlib.Path(p).stem.title()!r}, default={p.endswith("home.py")}),'
-             for p in pages if (ROOT / p).is_file()]
-    entry.write_text("import sys\n" f"sys.path.insert(0, {str(ROOT)!r})\n" "import streamlit as st\n"
-                     'st.set_page_config(page_title="Integrated gradients debugger", layout="wide")\n'
-                     "st.navigation([\n" + "\n".join(lines) + "\n]).run()\n")
-    return entry, str(ROOT / "pages" / "language.py")
-
-
 def _texts(elements) -> list[str]:
     return [str(e.value) for e in elements]
 
@@ -171,11 +149,10 @@ def _texts(elements) -> list[str]:
 def test_page_from_text_to_table(tmp_path):
     from streamlit.testing.v1 import AppTest
 
-    entry, page = _entry(tmp_path)
-    at = AppTest.from_file(str(entry), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page(page).run()
+    at.switch_page("pages/language.py").run()
     assert not at.exception, _texts(at.exception)
     assert any("press Explain" in i for i in _texts(at.info))
     # the paper's first example, one click
@@ -223,45 +200,11 @@ def test_page_from_text_to_table(tmp_path):
 
 # --- the page in a real browser ------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path, shared_data):
-    if not pathlib.Path(CHROMIUM).is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium); CI must run the browser test")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, IG_DATA_DIR=str(shared_data), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(tmp_path / "streamlit.log", "w")
-    entry, _ = _entry(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("streamlit did not start within 60 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    require_chromium()
+    with streamlit_server(tmp_path, IG_DATA_DIR=str(shared_data)) as url:
+        yield url
 
 
 def test_browser_text_to_table_and_charts(server):
@@ -269,9 +212,7 @@ def test_browser_text_to_table_and_charts(server):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.set_default_timeout(60_000)

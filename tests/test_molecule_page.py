@@ -7,13 +7,9 @@ a temporary folder (the page's plumbing is the same).
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 import re
-import socket
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -27,9 +23,8 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
 from models.molecules import attribution as ma  # noqa: E402
 from views import molecules as vm  # noqa: E402
+from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server, wait_idle  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 FAST = ScanSettings(rule="trapezoid", steps=4)  # page plumbing only
 
@@ -261,52 +256,11 @@ def test_browse_actives_grid(app):
 
 # --- real browser -----------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(shared_data, checkpoint_dir, tmp_path):
-    if not pathlib.Path(CHROMIUM).is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"chromium is missing at {CHROMIUM}")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, IG_DATA_DIR=str(shared_data), IG_WEAVE_CHECKPOINTS=str(checkpoint_dir),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("streamlit did not start within 60 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _wait_idle(page, timeout_ms: int = 120_000) -> None:
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
-        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)
+    require_chromium()
+    with streamlit_server(tmp_path, IG_DATA_DIR=str(shared_data), IG_WEAVE_CHECKPOINTS=str(checkpoint_dir)) as url:
+        yield url
 
 
 def test_browser_smiles_drawing_and_browse_grid(server):
@@ -314,9 +268,7 @@ def test_browser_smiles_drawing_and_browse_grid(server):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.set_default_timeout(120_000)
@@ -330,27 +282,27 @@ def test_browser_smiles_drawing_and_browse_grid(server):
             steps = page.get_by_label("Steps (adaptive: starting grid)")
             steps.fill("4")
             steps.press("Tab")
-            _wait_idle(page)
+            wait_idle(page)
             page.get_by_role("button", name="Apply").click()
             expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
             page.locator("[data-testid='stSidebarNav']").get_by_text("Molecules", exact=True).click()
             expect(main.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
-            _wait_idle(page)
+            wait_idle(page)
             box = main.get_by_role("textbox", name="SMILES", exact=True)
             box.fill("O=C(O)c1ccccc1O")
             box.press("Tab")
             main.get_by_role("button", name="Explain", exact=True).first.click()
             expect(main.get_by_text("O=C(O)c1ccccc1O", exact=True)).to_be_visible()  # the drawing's caption
-            _wait_idle(page)
+            wait_idle(page)
             drawing = main.locator("[data-testid='stImage'] img").first
             page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=drawing.element_handle())
             assert main.locator("[data-testid='stException']").count() == 0
             main.get_by_text("Browse actives", exact=True).click()
-            _wait_idle(page)
+            wait_idle(page)
             main.get_by_role("button", name="Show actives").click()
             # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)
             expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$")).nth(11)).to_be_visible()
-            _wait_idle(page)
+            wait_idle(page)
             thumbs = main.locator("[data-testid='stImage'] img")
             assert thumbs.count() >= 12
             for i in range(12):

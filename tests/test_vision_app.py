@@ -4,11 +4,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import time
 
 import pytest
 
@@ -17,12 +13,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import ScanSettings  # noqa: E402
+from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server, wait_idle  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth" if DATA else None
 SAMPLES = DATA / "imagenet_samples" / "images" if DATA else None
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 FAST = ScanSettings(rule="trapezoid", steps=4)  # the page's plumbing, not the accuracy (tests/test_vision.py)
 
 needs_data = pytest.mark.skipif(DATA is None or not MOBILENET.is_file(),
@@ -129,69 +124,11 @@ def test_app_registers_the_vision_page():
 
 # --- real browser -------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _entry(tmp_path: pathlib.Path) -> pathlib.Path:
-    """app.py; while some page it registers is still missing (other pages are built in parallel), an
-    equivalent entry with the pages that exist, so this test checks the Vision page regardless."""
-    app = (ROOT / "app.py").read_text()
-    pages = re.findall(r'st\.Page\("([^"]+)"', app)
-    if all((ROOT / p).is_file() for p in pages):
-        return ROOT / "app.py"
-    entry = tmp_path / "entry.py"
-    lines = [f'    st.Page({str(ROOT / p)!r}, title={pathlib.Path(p).stem.title()!r}, default={p.endswith("home.py")}),'
-             for p in pages if (ROOT / p).is_file()]
-    entry.write_text("import sys\n" f"sys.path.insert(0, {str(ROOT)!r})\n" "import streamlit as st\n"
-                     'st.set_page_config(page_title="Integrated gradients debugger", layout="wide")\n'
-                     "st.navigation([\n" + "\n".join(lines) + "\n]).run()\n")
-    return entry
-
-
 @pytest.fixture
 def server(tmp_path):
-    if not pathlib.Path(CHROMIUM).is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium); CI must run the browser test")
-        pytest.skip(f"chromium is not installed at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, IG_VISION_ARCH="mobilenet_v2", IG_VISION_WEIGHTS=str(MOBILENET),
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(tmp_path / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(_entry(tmp_path)), "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp_path / "streamlit.log").read_text())
-                time.sleep(0.3)
-        else:
-            raise RuntimeError("streamlit did not start within 60 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
-def _wait_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the app's script has finished its run (clicks during a rerun can be lost)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
-        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)
+    require_chromium()
+    with streamlit_server(tmp_path, IG_VISION_ARCH="mobilenet_v2", IG_VISION_WEIGHTS=str(MOBILENET)) as url:
+        yield url
 
 
 @needs_data
@@ -201,9 +138,7 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
     ARTIFACTS.mkdir(exist_ok=True)
     photo = SAMPLES / "n01440764_tench.JPEG"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"])
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)
@@ -217,18 +152,18 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
             steps = page.get_by_label("Steps (adaptive: starting grid)")
             steps.fill("4")
             steps.press("Tab")
-            _wait_idle(page)
+            wait_idle(page)
             page.get_by_role("button", name="Apply").click()
             expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
             # the Vision page, through the navigation (a fresh URL would start a new session)
             page.locator("[data-testid='stSidebarNav']").get_by_text("Vision", exact=True).click()
             expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
-            _wait_idle(page)
+            wait_idle(page)
             main.get_by_text("Upload", exact=True).click()
-            _wait_idle(page)
+            wait_idle(page)
             page.locator("input[type='file']").set_input_files(str(photo))
             expect(main.get_by_text(f"{photo.name} as the network sees it")).to_be_visible()
-            _wait_idle(page)
+            wait_idle(page)
             main.get_by_role("button", name="Explain", exact=True).click()
             expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
             expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
@@ -248,7 +183,7 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
             assert main.locator("[data-testid='stException']").count() == 0
             assert main.locator("[data-testid='stAlertContentError']").count() == 0
             # Streamlit scrolls inside stMain, so a full-page shot needs a viewport as tall as the page
-            _wait_idle(page)
+            wait_idle(page)
             height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
             page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12_000)})
             page.wait_for_timeout(1500)

@@ -81,8 +81,8 @@ def token_frame(result: NextWordExplanation, targets: Sequence[str] | None = Non
             row = {"target": target, "row": name}
             row.update({c: float(v) for c, v in zip(columns, values)})
             row["sum over words"] = float(np.sum(values))
-            row[f"P(target | text)"] = float(result.probability[t])
-            row[f"P(target | baseline)"] = float(result.baseline_probability[t])
+            row["P(target | text)"] = float(result.probability[t])
+            row["P(target | baseline)"] = float(result.baseline_probability[t])
             rows.append(row)
     return pd.DataFrame(rows)
 

@@ -1,0 +1,74 @@
+"""What the real-browser tests share: chromium, a Streamlit server on a free port, waiting for reruns."""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def require_chromium() -> None:
+    """CI must run the browser tests; elsewhere a missing chromium skips them with the fix."""
+    if pathlib.Path(CHROMIUM).is_file():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"chromium is missing at {CHROMIUM} (apt-get install chromium); CI must run the browser tests")
+    pytest.skip(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+
+
+def launch_chromium(playwright):
+    ARTIFACTS.mkdir(exist_ok=True)
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextlib.contextmanager
+def streamlit_server(log_dir: pathlib.Path, **env):
+    """`streamlit run app.py` on a free local port with extra environment variables; yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = log_dir / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1"],
+            cwd=ROOT, env=dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env),
+            stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise RuntimeError(log_path.read_text()) from None
+                    if time.time() > deadline:
+                        raise RuntimeError("streamlit did not start within 60 s") from None
+                    time.sleep(0.3)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_idle(page, timeout_ms: int = 120_000) -> None:
+    """Wait until the app's script has finished its run (clicks during a rerun can be lost)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function(
+        "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
+        " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)

@@ -1,0 +1,87 @@
+"""The benchmark code paths (bench/) on a tiny model: rows present, ratios positive and finite.
+
+No timing assertions: the numbers of a smoke run mean nothing; `python -m bench.run` measures.
+"""
+import math
+
+import pytest
+import torch
+
+from bench import analysis as A
+from bench.run import run
+from bench.sections import Config
+from bench.steps import PathDerivative, points_evaluated
+from bench.workloads import tiny_workload
+from ig_core import FIXED_RULES, AttributionEngine
+
+CPU = torch.device("cpu")
+
+
+def tiny_config() -> Config:
+    return Config(batch=16, steps=16, repeats=1, steps_photos=2, steps_max_n=64, throughput_photos=4, per_call=2,
+                  throughput_repeats=1, mem_steps=(16, 64), mem_adaptive_steps=(16, 32), mem_in_process=True,
+                  other_domains=False)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return run(CPU, quick=True, tiny=True, cfg=tiny_config(), strict=True)
+
+
+def test_table_has_every_measurement(table):
+    names = [r.name for r in table.rows]
+    expected = [
+        "full analysis: ours / Captum time", "full analysis: ours / floor time",
+        "full analysis: completeness, relative delta (ours)",
+        "trapezoid on a linear F, 50 steps: Captum relative delta",
+        *[f"evaluations to 1%: {rule} (median points)" for rule in (*FIXED_RULES, "adaptive")],
+        "adaptive saving vs best fixed rule (median points)",
+        "two targets: one scan / two single-target scans",
+        "photos/s: 2 per call / one at a time", "molecules/s", "sentences/s",
+        "peak memory, trapezoid, 16 steps", "peak memory, trapezoid, 64 steps",
+        "peak memory, adaptive, 16 steps", "peak memory, adaptive, 32 steps",
+        "peak memory 64 / 16 steps (trapezoid)", "peak memory 32 / 16 points (adaptive)",
+        "GPU measurements (GoogLeNet latency, photos/s, bf16)",
+    ]
+    for name in expected:
+        assert name in names, f"missing row {name!r}; rows: {names}"
+    assert {r.section for r in table.rows} == {"1", "2", "3", "4", "5", "6"}
+    md = table.markdown()
+    assert md.count("\n") == len(table.rows) + 1
+
+
+def test_ratios_are_positive_and_finite(table):
+    for r in table.rows:
+        if r.unit == "x" and r.value is not None:
+            assert math.isfinite(r.value) and r.value > 0, (r.name, r.value)
+        if "Captum" in r.name and r.value is None:
+            assert "captum not installed" in r.detail
+    timed = [r for r in table.rows if r.name.endswith("time") or "/s" in r.name]
+    assert any(r.value is not None for r in timed)
+
+
+def test_contenders_agree_on_completeness():
+    wl = tiny_workload(CPU, 1)
+    x, b = wl.photo(0), wl.baseline.unsqueeze(0)
+    engine = AttributionEngine(CPU, max_batch=16, cache_size=0)
+    _, ours = A.ours(engine, wl.model, x, b, 3, 50, "gauss-legendre")
+    floor = A.floor(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
+    assert floor == pytest.approx(ours, rel=1e-3, abs=1e-6)
+    if A.captum_available():
+        captum = A.captum_full(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
+        assert captum == pytest.approx(ours, rel=1e-2, abs=1e-5)
+        cap_trap, ours_trap = A.linear_trapezoid_check(CPU)
+        assert cap_trap == pytest.approx(1 / 50, rel=1e-3) and ours_trap < 1e-5
+
+
+@pytest.mark.parametrize("rule", FIXED_RULES)
+def test_steps_study_matches_the_engine(rule):
+    """Section 2 computes a fixed rule's delta from cached path derivatives: it must equal the engine's."""
+    wl = tiny_workload(CPU, 1)
+    x, b = wl.photo(0), wl.baseline.unsqueeze(0)
+    engine = AttributionEngine(CPU, max_batch=16, cache_size=0)
+    probe = PathDerivative(wl.model, x, b, 3, batch=16)
+    for n in (4, 8, 16):
+        r = engine.attribute(wl.model, x, 3, b, n, rule, output="softmax")
+        assert probe.relative_delta(rule, n) == pytest.approx(float(r.max_relative_delta), rel=1e-3, abs=1e-7)
+        assert points_evaluated(rule, n) == r.points_evaluated
