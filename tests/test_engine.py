@@ -367,3 +367,16 @@ def test_bad_requests_get_clear_errors(engine):
         engine.attribute(lambda z: z.sum(), torch.ones(1, 6), 0)
     with pytest.raises(ValueError, match="tolerance"):
         engine.attribute(net, torch.ones(1, 6), 0, rule="adaptive", tolerance=2)
+
+
+def test_mixed_precision_keeps_float32_gradients_and_stays_close():
+    net = relu_net(inputs=16, hidden=64, classes=5)
+    x = torch.randn(2, 16)
+    full = AttributionEngine(device="cpu").attribute(net, x, 3, steps=32, rule="gauss-legendre", output="softmax")
+    half = AttributionEngine(device="cpu", amp="bf16").attribute(net, x, 3, steps=32, rule="gauss-legendre",
+                                                                  output="softmax")
+    assert half.attributions.dtype == torch.float32
+    scale = float(full.attributions.abs().max())
+    assert float((half.attributions - full.attributions).abs().max()) < 0.05 * scale
+    with pytest.raises(ValueError, match="amp"):
+        AttributionEngine(device="cpu", amp="int8")
