@@ -72,3 +72,35 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
     page.wait_for_function(
         "() => { const app = document.querySelector(\"[data-testid='stApp']\");"
         " return app && app.getAttribute('data-test-script-state') === 'notRunning'; }", timeout=timeout_ms)
+
+
+def use_fast_settings(page) -> None:
+    """From the Home page: a cheap fixed rule, so a browser test checks the plumbing (accuracy is tested elsewhere)."""
+    from playwright.sync_api import expect
+
+    main = page.locator("[data-testid='stMain']")
+    expect(main.get_by_text("Quadrature rule")).to_be_visible()
+    page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
+    page.get_by_role("option", name="trapezoid", exact=True).click()
+    steps = page.get_by_label("Steps (adaptive: starting grid)")
+    steps.fill("4")
+    steps.press("Tab")
+    wait_idle(page)
+    page.get_by_role("button", name="Apply").click()
+    expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
+
+
+def open_page(page, title: str) -> None:
+    """Through the sidebar navigation: a fresh URL would start a new session without the settings."""
+    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+
+
+def full_screenshot(page, name: str) -> pathlib.Path:
+    """Streamlit scrolls inside stMain, so a full-page shot needs a viewport as tall as its content."""
+    wait_idle(page)
+    height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12_000)})
+    page.wait_for_timeout(1500)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -19,7 +19,7 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
 from models.language import attribution as la  # noqa: E402
 from views import language as vl  # noqa: E402
-from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server  # noqa: E402
+from streamlit_browser import ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium, streamlit_server  # noqa: E402
 
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
 PAPER_TEXT, PAPER_TARGET = "the shareholders claimed more", "than"
@@ -220,7 +220,7 @@ def test_browser_text_to_table_and_charts(server):
             page.goto(server)
             main = page.locator("[data-testid='stMain']")
             expect(main.get_by_text("Quadrature rule")).to_be_visible()
-            page.locator("[data-testid='stSidebarNav']").get_by_text("Language", exact=True).click()
+            open_page(page, "Language")
             expect(main.get_by_text("Language: which words drive the next word")).to_be_visible()
             box = main.get_by_role("textbox", name="Text: the words before the one to predict")
             box.fill(PAPER_TEXT)
@@ -238,9 +238,7 @@ def test_browser_text_to_table_and_charts(server):
             expect(main.get_by_text("The word attributions add up to F(text) - F(baseline)", exact=False)).to_be_visible()
             assert main.locator("[data-testid='stException']").count() == 0
             assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            page.set_viewport_size({"width": 1400, "height": 3400})  # the app scrolls inside: show it all
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(ARTIFACTS / "language.png"), full_page=True)
+            full_screenshot(page, "language.png")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "language-failure.png"), full_page=True)
             raise

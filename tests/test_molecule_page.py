@@ -23,7 +23,8 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
 from models.molecules import attribution as ma  # noqa: E402
 from views import molecules as vm  # noqa: E402
-from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server, wait_idle  # noqa: E402
+from streamlit_browser import (ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium,  # noqa: E402
+                              streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 FAST = ScanSettings(rule="trapezoid", steps=4)  # page plumbing only
@@ -275,17 +276,8 @@ def test_browser_smiles_drawing_and_browse_grid(server):
             expect.set_options(timeout=120_000)
             page.goto(server)
             main = page.locator("[data-testid='stMain']")
-            expect(main.get_by_text("Quadrature rule")).to_be_visible()
-            # fast scan settings on the Home page (the page's plumbing; accuracy is tested above)
-            page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
-            page.get_by_role("option", name="trapezoid", exact=True).click()
-            steps = page.get_by_label("Steps (adaptive: starting grid)")
-            steps.fill("4")
-            steps.press("Tab")
-            wait_idle(page)
-            page.get_by_role("button", name="Apply").click()
-            expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
-            page.locator("[data-testid='stSidebarNav']").get_by_text("Molecules", exact=True).click()
+            use_fast_settings(page)
+            open_page(page, "Molecules")
             expect(main.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
             wait_idle(page)
             box = main.get_by_role("textbox", name="SMILES", exact=True)
@@ -310,12 +302,9 @@ def test_browser_smiles_drawing_and_browse_grid(server):
                 page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle())
             assert main.locator("[data-testid='stException']").count() == 0
             assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            page.set_viewport_size({"width": 1400, "height": 3000})  # the main area scrolls inside the page
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(ARTIFACTS / "molecules.png"))
+            full_screenshot(page, "molecules.png")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "molecules-failure.png"), full_page=True)
-            print([b.inner_text() for b in main.get_by_role("button", name="Open", exact=True).all()])
             raise
         finally:
             browser.close()

@@ -13,7 +13,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import ScanSettings  # noqa: E402
-from streamlit_browser import ARTIFACTS, launch_chromium, require_chromium, streamlit_server, wait_idle  # noqa: E402
+from streamlit_browser import (ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium,  # noqa: E402
+                              streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth" if DATA else None
@@ -144,19 +145,10 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
             page.set_default_timeout(60_000)
             expect.set_options(timeout=60_000)
             page.goto(server)
-            # fast scan settings on the Home page (shared by the session)
             main = page.locator("[data-testid='stMain']")
-            expect(main.get_by_text("Quadrature rule")).to_be_visible()
-            page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
-            page.get_by_role("option", name="trapezoid", exact=True).click()
-            steps = page.get_by_label("Steps (adaptive: starting grid)")
-            steps.fill("4")
-            steps.press("Tab")
-            wait_idle(page)
-            page.get_by_role("button", name="Apply").click()
-            expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
+            use_fast_settings(page)
             # the Vision page, through the navigation (a fresh URL would start a new session)
-            page.locator("[data-testid='stSidebarNav']").get_by_text("Vision", exact=True).click()
+            open_page(page, "Vision")
             expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
             wait_idle(page)
             main.get_by_text("Upload", exact=True).click()
@@ -182,12 +174,7 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
                 expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
             assert main.locator("[data-testid='stException']").count() == 0
             assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            # Streamlit scrolls inside stMain, so a full-page shot needs a viewport as tall as the page
-            wait_idle(page)
-            height = page.evaluate("() => document.querySelector(\"[data-testid='stMain']\").scrollHeight")
-            page.set_viewport_size({"width": 1400, "height": min(int(height) + 50, 12_000)})
-            page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / "vision.png"), full_page=True)
+            full_screenshot(page, "vision.png")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "vision-failure.png"), full_page=True)
             raise
