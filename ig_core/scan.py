@@ -161,8 +161,7 @@ class PathScan:
                    else grads[0][i].float().view(1, k, n, *x.shape[1:])  # no copy for one target
                    for i, x in enumerate(p.inputs)]
         w = torch.as_tensor(weights, dtype=torch.float32, device=device)
-        for integral, g in zip(self.integral, stacked):
-            integral.add_(torch.tensordot(w, g.transpose(0, 1), dims=1))
+        contributions = [torch.tensordot(w, g.transpose(0, 1), dims=1) for g in stacked]
 
         def per_point(values):  # [t, k, n, ...] -> summed over features -> [k, n, t]
             return values.flatten(3).sum(-1).permute(1, 2, 0)
@@ -175,13 +174,15 @@ class PathScan:
         score, raw_score, derivative, grad_abs_sum, grad_sum = summaries
         finite = np.isfinite(score).all(axis=(1, 2)) & np.isfinite(derivative).all(axis=(1, 2))
         layer = activations[0].float().reshape(k, n, -1) if activations else None
-        for j, alpha in enumerate(map(float, alphas)):
-            keep = self.keep_all or alpha in self.keep_alphas
-            self.records[alpha] = PointRecord(
-                score=score[j], raw_score=raw_score[j], path_derivative=derivative[j],
-                grad_abs_mean=grad_abs_sum[j] / self.n_features, grad_sum=grad_sum[j],
-                gradients=tuple(g[:, j].clone() for g in stacked) if keep else None,
-                activation=layer[j].clone() if layer is not None else None,
-            )
-            if not finite[j]:
-                self.nonfinite_alphas.append(alpha)
+        records = {alpha: PointRecord(
+            score=score[j], raw_score=raw_score[j], path_derivative=derivative[j],
+            grad_abs_mean=grad_abs_sum[j] / self.n_features, grad_sum=grad_sum[j],
+            gradients=tuple(g[:, j].clone() for g in stacked) if self.keep_all or alpha in self.keep_alphas else None,
+            activation=layer[j].clone() if layer is not None else None,
+        ) for j, alpha in enumerate(map(float, alphas))}
+        # commit only now, with in-place adds that allocate nothing: an out-of-memory error anywhere above
+        # leaves the scan untouched, so the halved retry of this chunk cannot count it twice
+        for integral, contribution in zip(self.integral, contributions):
+            integral.add_(contribution)
+        self.records.update(records)
+        self.nonfinite_alphas.extend(a for j, a in enumerate(records) if not finite[j])

@@ -380,3 +380,23 @@ def test_mixed_precision_keeps_float32_gradients_and_stays_close():
     assert float((half.attributions - full.attributions).abs().max()) < 0.05 * scale
     with pytest.raises(ValueError, match="amp"):
         AttributionEngine(device="cpu", amp="int8")
+
+
+def test_out_of_memory_after_the_backward_pass_is_not_counted_twice(monkeypatch):
+    import ig_core.scan as scan_module
+
+    real, failures = scan_module.PointRecord, []
+
+    def failing_once(**fields):  # memory runs out while the chunk's results are being kept
+        if not failures:
+            failures.append(1)
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(**fields)
+
+    net = relu_net()
+    x = torch.randn(1, 6)
+    reference = AttributionEngine(device="cpu").attribute(net, x, 0, steps=40, rule="midpoint")
+    monkeypatch.setattr(scan_module, "PointRecord", failing_once)
+    result = AttributionEngine(device="cpu", max_batch=64).attribute(net, x, 0, steps=40, rule="midpoint")
+    assert failures
+    torch.testing.assert_close(result.attributions, reference.attributions)
