@@ -81,8 +81,7 @@ def main(argv=None) -> None:
     from .workloads import tiny_workload, vision_workload
     device = torch.device(args.device)
     wl = tiny_workload(device, 1) if args.tiny else vision_workload(device, 1, args.size)
-    x = wl.photo(0).to(device)
-    b = wl.baseline.unsqueeze(0).to(device)
+    x, b = wl.example(0, device)
     engine = AttributionEngine(device, max_batch=args.max_batch, cache_size=0)
     engine.attribute(wl.model, x, wl.labels[0], b, 2, "trapezoid", output="softmax")  # warm-up
     out = measure(engine, wl.model, x, b, wl.labels[0], args.steps, args.rule, 1e-9)

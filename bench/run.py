@@ -68,7 +68,7 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
     return table
 
 
-def write_results(table: Table, facts: dict, path: pathlib.Path, quick: bool, elapsed: float) -> None:
+def write_results(table: Table, facts: dict, path: pathlib.Path, elapsed: float) -> None:
     head = "\n".join(f"- {k}: {v}" for k, v in facts.items())
     text = f"""# Benchmark results (issue 6)
 
@@ -110,12 +110,12 @@ def main(argv=None) -> None:
         print(f"{k}: {v}")
     t0 = time.perf_counter()
     out = pathlib.Path(args.out)
-    partial = lambda t: write_results(t, facts, out, args.quick, time.perf_counter() - t0)  # noqa: E731
+    partial = lambda t: write_results(t, facts, out, time.perf_counter() - t0)  # noqa: E731
     table = run(device, args.quick, tuple(args.only.split(",")), tiny=args.tiny, after_section=partial)
     elapsed = time.perf_counter() - t0
     print()
     print(table.markdown())
-    write_results(table, facts, pathlib.Path(args.out), args.quick, elapsed)
+    write_results(table, facts, out, elapsed)
     print(f"\nwrote {args.out} ({elapsed:.0f} s)")
 
 

@@ -71,8 +71,7 @@ def _ms(t: float) -> str:
 def full_analysis(table: Table, wl: Workload, device: torch.device, cfg: Config, section: str = "1",
                   label: str = "", amp: str | None = None, latency_target_ms: float | None = None) -> dict:
     """Ours (one call with probes) vs Captum (IG + Saliency + trend forward) vs the bare-model floor."""
-    x = wl.photo(0).to(device)
-    b = wl.baseline.unsqueeze(0).to(device)
+    x, b = wl.example(0, device)
     target = _predicted(wl.model, x)
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
@@ -124,8 +123,7 @@ def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config
         table.add(Row("1", f"full analysis at {100 * tolerance:g}% completeness: ours / Captum time", None, "x",
                       "<= 0.5", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
         return
-    x = wl.photo(0).to(device)
-    b = wl.baseline.unsqueeze(0).to(device)
+    x, b = wl.example(0, device)
     target = _predicted(wl.model, x)
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     captum_steps = next((n for n in (8, 16, 32, 64, 128, 256, 512)
@@ -174,8 +172,7 @@ def steps_to_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Co
     per_rule: dict[str, list] = {r: [] for r in (*FIXED_RULES, "adaptive")}
     t0 = time.perf_counter()
     for i in range(n):
-        x = wl.photo(i).to(device)
-        b = wl.baseline.unsqueeze(0).to(device)
+        x, b = wl.example(i, device)
         res = steps_for_photo(wl.model, x, b, _predicted(wl.model, x), engine, tolerance, cfg.steps_max_n,
                               batch=cfg.batch)
         for rule, v in res.items():
@@ -216,8 +213,7 @@ def steps_to_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Co
 
 # 3 ------------------------------------------------------------------------------------------------
 def two_targets(table: Table, wl: Workload, device: torch.device, cfg: Config) -> None:
-    x = wl.photo(0).to(device)
-    b = wl.baseline.unsqueeze(0).to(device)
+    x, b = wl.example(0, device)
     with torch.no_grad():
         top2 = wl.model(x)[0].topk(2).indices.tolist()
     a, g = top2[0], wl.labels[0]
@@ -236,31 +232,44 @@ def two_targets(table: Table, wl: Workload, device: torch.device, cfg: Config) -
 
 
 # 4 ------------------------------------------------------------------------------------------------
-def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Config) -> None:
+def _photo_batches(wl: Workload, device: torch.device, cfg: Config):
+    """The throughput photos (a whole number of calls of cfg.per_call), labels and baselines on `device`."""
     n = min(cfg.throughput_photos, len(wl.photos))
-    n = max(n - n % cfg.per_call, cfg.per_call)
-    xs = torch.stack([wl.photos[i % len(wl.photos)] for i in range(n)]).to(device)
-    ts = torch.tensor([wl.labels[i % len(wl.labels)] for i in range(n)], device=device)
-    bs = wl.baseline.unsqueeze(0).expand_as(xs).contiguous().to(device)
-    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
+    return wl.stacked(max(n - n % cfg.per_call, cfg.per_call), device)
 
-    def batched():
-        for s in range(0, n, cfg.per_call):
-            engine.attribute(wl.model, xs[s:s + cfg.per_call], ts[s:s + cfg.per_call], bs[s:s + cfg.per_call],
-                             cfg.throughput_steps, cfg.rule, output="softmax")
+
+def _per_call(xs, ts, bs, cfg: Config):
+    """(photos, targets, baselines) of each call of cfg.per_call photos."""
+    for s in range(0, len(xs), cfg.per_call):
+        yield xs[s:s + cfg.per_call], ts[s:s + cfg.per_call], bs[s:s + cfg.per_call]
+
+
+def _ours_per_call(engine: AttributionEngine, model, xs, ts, bs, cfg: Config, steps: int, amp=None):
+    def go():
+        for x, t, b in _per_call(xs, ts, bs, cfg):
+            engine.attribute(model, x, t, b, steps, cfg.rule, output="softmax", amp=amp)
+    return go
+
+
+def _captum_per_call(model, xs, ts, bs, cfg: Config, steps: int):
+    def go():
+        for x, t, b in _per_call(xs, ts, bs, cfg):
+            A.captum_ig_batch(model, x, b, t, steps, cfg.rule, cfg.batch)
+    return go
+
+
+def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Config) -> None:
+    xs, ts, bs = _photo_batches(wl, device, cfg)
+    n = len(xs)
+    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
 
     def single():
         for i in range(n):
             engine.attribute(wl.model, xs[i:i + 1], int(ts[i]), bs[i:i + 1], cfg.throughput_steps, cfg.rule, output="softmax")
 
-    def captum():
-        for s in range(0, n, cfg.per_call):
-            A.captum_ig_batch(wl.model, xs[s:s + cfg.per_call], bs[s:s + cfg.per_call], ts[s:s + cfg.per_call],
-                              cfg.throughput_steps, cfg.rule, cfg.batch)
-
-    funcs = {"batched": batched, "single": single}
+    funcs = {"batched": _ours_per_call(engine, wl.model, xs, ts, bs, cfg, cfg.throughput_steps), "single": single}
     if A.captum_available():
-        funcs["captum"] = captum
+        funcs["captum"] = _captum_per_call(wl.model, xs, ts, bs, cfg, cfg.throughput_steps)
     times = interleaved(funcs, cfg.throughput_repeats, device)
     rate = {k: n / median(v) for k, v in times.items()}
     r = 1 / round_ratios(times, "batched", "single")
@@ -383,8 +392,7 @@ def memory(table: Table, wl: Workload, device: torch.device, cfg: Config) -> Non
     mib = 1024 * 1024
     results = {}
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-    x = wl.photo(0).to(device)
-    b = wl.baseline.unsqueeze(0).to(device)
+    x, b = wl.example(0, device)
     if device.type == "cuda" or cfg.mem_in_process:
         engine.attribute(wl.model, x, wl.labels[0], b, 2, "trapezoid", output="softmax")
     for rule, steps_list in (("trapezoid", cfg.mem_steps), ("adaptive", cfg.mem_adaptive_steps)):
@@ -420,32 +428,16 @@ def memory(table: Table, wl: Workload, device: torch.device, cfg: Config) -> Non
 def gpu_section(table: Table, photos_wl: Workload, device: torch.device, cfg: Config) -> None:
     model, note = googlenet(device)
     wl = Workload(f"GoogLeNet ({note})", model, photos_wl.photos, photos_wl.labels, photos_wl.baseline)
-    one = Config(**{**cfg.__dict__})
     for amp in (None, "bf16"):
-        full_analysis(table, wl, device, one, section="6", label="GoogLeNet ", amp=amp, latency_target_ms=50)
+        full_analysis(table, wl, device, cfg, section="6", label="GoogLeNet ", amp=amp, latency_target_ms=50)
     # photos/s at batch, bf16 off/on, vs Captum
-    n = min(cfg.throughput_photos, len(wl.photos))
-    n -= n % cfg.per_call
-    xs = torch.stack(wl.photos[:n]).to(device)
-    ts = torch.tensor(wl.labels[:n], device=device)
-    bs = wl.baseline.unsqueeze(0).expand_as(xs).contiguous().to(device)
+    xs, ts, bs = _photo_batches(wl, device, cfg)
+    n = len(xs)
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-
-    def ours(amp):
-        def go():
-            for s in range(0, n, cfg.per_call):
-                engine.attribute(model, xs[s:s + cfg.per_call], ts[s:s + cfg.per_call], bs[s:s + cfg.per_call],
-                                 cfg.steps, cfg.rule, output="softmax", amp=amp)
-        return go
-
-    def captum():
-        for s in range(0, n, cfg.per_call):
-            A.captum_ig_batch(model, xs[s:s + cfg.per_call], bs[s:s + cfg.per_call], ts[s:s + cfg.per_call],
-                              cfg.steps, cfg.rule, cfg.batch)
-
-    funcs = {"fp32": ours(None), "bf16": ours("bf16")}
+    funcs = {"fp32": _ours_per_call(engine, model, xs, ts, bs, cfg, cfg.steps),
+             "bf16": _ours_per_call(engine, model, xs, ts, bs, cfg, cfg.steps, amp="bf16")}
     if A.captum_available():
-        funcs["captum"] = captum
+        funcs["captum"] = _captum_per_call(model, xs, ts, bs, cfg, cfg.steps)
     times = interleaved(funcs, cfg.throughput_repeats, device)
     rate = {k: n / median(v) for k, v in times.items()}
     table.add(Row("6", "GoogLeNet photos/s at batch (ours, fp32)", rate["fp32"], "photos/s", "", INFO,
@@ -458,8 +450,7 @@ def gpu_section(table: Table, photos_wl: Workload, device: torch.device, cfg: Co
     else:
         table.add(Row("6", "GoogLeNet photos/s: ours / Captum", None, "x", "", INFO, "captum not installed"))
     # MobileNetV2 bf16 accuracy cost
-    x = photos_wl.photo(0).to(device)
-    b = photos_wl.baseline.unsqueeze(0).to(device)
+    x, b = photos_wl.example(0, device)
     t = _predicted(photos_wl.model, x)
     e = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     d32 = A.ours(e, photos_wl.model, x, b, t, cfg.steps, cfg.rule)[1]

@@ -14,6 +14,8 @@ import torch
 
 from ig_core import FIXED_RULES, AttributionEngine, fixed_rule
 
+from .analysis import path_alphas
+
 
 class PathDerivative:
     """F(gamma(alpha)) and phi(alpha) for one photo and target, each alpha evaluated once."""
@@ -48,8 +50,7 @@ class PathDerivative:
 
 def points_evaluated(rule: str, n: int) -> int:
     """Path points the engine evaluates for a fixed rule with n nodes and no probes (nodes + ends)."""
-    nodes, _ = fixed_rule(rule, n)
-    return len(set(map(float, nodes)) | {0.0, 1.0})
+    return len(path_alphas(n, rule, probes=())[0])
 
 
 def doubling(start: int = 4, stop: int = 1024) -> list[int]:

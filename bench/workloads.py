@@ -2,23 +2,18 @@
 from __future__ import annotations
 
 import csv
-import os
-import pathlib
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from models.data import data_dir
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MOBILENET_WEIGHTS = "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"
 GOOGLENET_CANDIDATES = ("models/googlenet/googlenet.pth", "models/googlenet_float/googlenet.pth",
                         "models/googlenet-1378be20.pth")
-
-
-def data_dir() -> pathlib.Path:
-    env = os.environ.get("IG_DATA_DIR")
-    return pathlib.Path(env).expanduser() if env else pathlib.Path("~/.cache/ig-dashboard").expanduser()
 
 
 @dataclass
@@ -35,6 +30,16 @@ class Workload:
 
     def photo(self, i: int) -> torch.Tensor:
         return self.photos[i].unsqueeze(0)
+
+    def example(self, i: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Photo i and the baseline as batches of one [1, 3, H, W] on `device`."""
+        return self.photo(i).to(device), self.baseline.unsqueeze(0).to(device)
+
+    def stacked(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n photos (cycling through them), their labels and baselines as batches [n, ...] on `device`."""
+        xs = torch.stack([self.photos[i % len(self.photos)] for i in range(n)]).to(device)
+        ts = torch.tensor([self.labels[i % len(self.labels)] for i in range(n)], device=device)
+        return xs, ts, self.baseline.unsqueeze(0).expand_as(xs).contiguous().to(device)
 
 
 def _black(size: int) -> torch.Tensor:
@@ -114,9 +119,8 @@ class TinyNet(nn.Module):
 
 def tiny_workload(device: torch.device, n_photos: int = 6) -> Workload:
     g = torch.Generator().manual_seed(0)
-    model = TinyNet()
-    torch.manual_seed(0)
-    model = model.eval().requires_grad_(False).to(device)
+    torch.manual_seed(0)  # before building the net: its weights are the same every run
+    model = TinyNet().eval().requires_grad_(False).to(device)
     photos = [torch.rand(3, 16, 16, generator=g) * 2 for _ in range(n_photos)]
     labels = [int(i % 10) for i in range(n_photos)]
     return Workload("TinyNet (random), 16x16", model, photos, labels, torch.zeros(3, 16, 16),

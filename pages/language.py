@@ -1,8 +1,9 @@
 """Language: which earlier words drive the LSTM's next-word prediction (paper Section 3.2, Figures 8-10).
 
 Thin: a form for the text and the targets, one call to models.language.attribution.explain_next_word
-(one engine scan for all targets), and tables/charts from views.language. View controls live in
-fragments so they never recompute.
+(one forward pass for the top words, one engine scan for all targets), and tables/charts from
+views.language. The model is loaded once per process (st.cache_resource); the result is kept in the
+session and view controls live in fragments, so they never recompute.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from views.session import get_engine, progress_reporter, scan_settings
 CHECKPOINT_ENV = "IG_LANGUAGE_CHECKPOINT"
 TOP_CHOICE = "(most probable next word)"
 NO_SECOND = "(none)"
-TOP_K = 10
 EXAMPLES = {  # the paper's two examples: the context ends right before the word predicted
     "Figure 9: the shareholders claimed more -> than": ("the shareholders claimed more", "than"),
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
@@ -40,11 +40,10 @@ def _use_example(name: str) -> None:
 
 
 def _input_form(vocab_words: list[str]):
+    """(run, text, targets): targets for explain_next_word, None standing for the most probable word."""
     st.caption("The paper's examples (fill in the form and run):")
-    cols = st.columns(len(EXAMPLES))
-    for col, name in zip(cols, EXAMPLES):
-        col.button(name, on_click=_use_example, args=(name,), key=f"lang_example_{list(EXAMPLES).index(name)}")
-    targets = [TOP_CHOICE] + vocab_words
+    for i, (col, name) in enumerate(zip(st.columns(len(EXAMPLES)), EXAMPLES)):
+        col.button(name, on_click=_use_example, args=(name,), key=f"lang_example_{i}")
     with st.form("language_form"):
         text = st.text_area("Text: the words before the one to predict", key="lang_text", height=80,
                             placeholder="the shareholders claimed more",
@@ -52,12 +51,18 @@ def _input_form(vocab_words: list[str]):
                                  "<unk>, as in the Penn Treebank the model was trained on. The model reads the last "
                                  f"{la.MAX_CONTEXT} words.")
         c1, c2 = st.columns(2)
-        target = c1.selectbox("Explain the next word", targets, key="lang_target",
+        target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab_words, key="lang_target",
                               help="Any word of the 10,000-word vocabulary; type to search.")
         second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab_words, key="lang_second")
         submitted = st.form_submit_button("Explain", type="primary")
     run = submitted or st.session_state.pop("lang_run", False)
-    return run, text, target, second
+    targets = [None if target == TOP_CHOICE else target] + ([] if second == NO_SECOND else [second])
+    return run, text, targets
+
+
+def _pick_target(result, key: str) -> str:
+    return st.radio("Target", result.targets, horizontal=True, key=key) if len(result.targets) > 1 \
+        else result.targets[0]
 
 
 def _show_tokenization(tokenized) -> None:
@@ -80,14 +85,12 @@ def _show_top(top) -> None:
 @st.fragment
 def _show_table(result) -> None:
     st.subheader("3. Word scores (Figures 9 and 10)")
-    target = st.radio("Target", result.targets, horizontal=True, key="lang_table_target") \
-        if len(result.targets) > 1 else result.targets[0]
+    target = _pick_target(result, "lang_table_target")
     shared = st.toggle("One colour scale for both rows", value=True, key="lang_shared_scale",
                        help="On: the gradient row looks pale next to integrated gradients (saturation). "
                             "Off: each row scaled to its own largest value.")
     st.altair_chart(vl.token_table_chart(result, target, shared_scale=shared), width="content")
-    notes = vl.quantity_notes()
-    st.caption(f"**{vl.IG_ROW}**: {notes[vl.IG_ROW]}. **{vl.GRADIENT_ROW}**: {notes[vl.GRADIENT_ROW]}.")
+    st.caption(f"**{vl.IG_ROW}**: {la.IG_QUANTITY}. **{vl.GRADIENT_ROW}**: {la.GRADIENT_QUANTITY}.")
     st.download_button("Download the table (CSV)", vl.token_frame(result).to_csv(index=False),
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
 
@@ -120,8 +123,8 @@ def _show_interior(result) -> None:
     st.subheader("6. Interior gradients")
     c1, c2 = st.columns(2)
     quantity = c1.radio("Quantity", list(la.INTERIOR_QUANTITIES), horizontal=True, key="lang_interior_quantity")
-    target = c2.radio("Target", result.targets, horizontal=True, key="lang_interior_target") \
-        if len(result.targets) > 1 else result.targets[0]
+    with c2:
+        target = _pick_target(result, "lang_interior_target")
     st.altair_chart(vl.interior_gradient_heatmap(result, target, quantity), width="content")
 
 
@@ -150,33 +153,24 @@ except CheckpointError as exc:
     st.error(f"**No language model.** {exc}")
     st.info(f"Train one with `python -m models.language.train` or point {CHECKPOINT_ENV} at a checkpoint.")
     st.stop()
-metrics = lm.metrics
 st.sidebar.caption(f"Language model: {lm.path.name}, test perplexity "
-                   f"{metrics.get('test_ppl', float('nan')):.2f}; device {engine.device_name}")
+                   f"{lm.metrics.get('test_ppl', float('nan')):.2f}; device {engine.device_name}")
 
-run, text, target, second = _input_form(lm.vocab.words)
+run, text, targets = _input_form(lm.vocab.words)
 if run:
     st.session_state.pop(RESULT_KEY, None)
     try:
-        tokenized = la.tokenize_text(lm, text)
-        top = la.top_k_next_words(lm, tokenized, TOP_K)
-        targets = [top[0][0] if target == TOP_CHOICE else target]
-        if second != NO_SECOND and second not in targets:
-            targets.append(second)
-        settings = scan_settings()
-        result = la.explain_next_word(engine, lm, text, targets, settings,
-                                      progress=progress_reporter("Scanning the path..."))
-        st.session_state[RESULT_KEY] = (result, top)
+        st.session_state[RESULT_KEY] = la.explain_next_word(engine, lm, text, targets, scan_settings(),
+                                                            progress=progress_reporter("Scanning the path..."))
     except TextError as exc:
         st.error(str(exc))
     except (ValueError, RuntimeError) as exc:
         st.error(f"The attribution failed: {exc}")
 
-stored = st.session_state.get(RESULT_KEY)
-if stored is not None:
-    result, top = stored
+result = st.session_state.get(RESULT_KEY)
+if result is not None:
     _show_tokenization(result.tokenized)
-    _show_top(top)
+    _show_top(result.top_words)
     _show_table(result)
     _show_completeness(result)
     _show_saturation(result)

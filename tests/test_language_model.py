@@ -63,13 +63,19 @@ def test_lowercase_numbers_and_currency(vocab):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("1990", [NUM]), ("3.5%", [NUM, NUM]), ("12,345", [NUM]), ("-7", [NUM]), ("1/2", [NUM]),
+    ("1990", [NUM]), ("3.5%", [NUM, NUM]), ("3.5 %", [NUM, NUM]), ("rose 5 %", ["rose", NUM, NUM]), ("12,345", [NUM]), ("-7", [NUM]), ("1/2", [NUM]),
     ("30-year", ["30-year"]),           # a vocabulary word with digits stays itself
     ("\u0661\u0662\u0663", [NUM]),      # Arabic-Indic digits
     ("\uff11\uff12", [NUM]),            # full-width digits
 ])
 def test_numbers_become_N(vocab, text, expected):
     assert tokenize(text, vocab).texts == expected
+
+
+def test_percent_sign_is_N_like_the_treebank(vocab):
+    """PTB has no "%" (grep ptb.train.txt: "N N" for "5 %"): standalone or attached, it becomes N."""
+    sign = tokenize("rose 5 %", vocab).words[-1]
+    assert sign.text == "%" and sign.tokens == (NUM,) and "% -> N" in sign.notes and sign.used
 
 
 @pytest.mark.parametrize("text, expected", [

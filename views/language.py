@@ -12,8 +12,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from models.language.attribution import (GRADIENT_QUANTITY, IG_QUANTITY, INTERIOR_QUANTITIES,
-                                         NextWordExplanation)
+from models.language.attribution import INTERIOR_QUANTITIES, NextWordExplanation
 
 IG_ROW = "Integrated gradients"
 GRADIENT_ROW = "Gradient x input (alpha = 1)"
@@ -161,17 +160,16 @@ def interior_frame(result: NextWordExplanation, target: str, quantity: str = "gr
     band [alpha_lo, alpha_hi) each alpha stands for in a heat map of uneven alphas."""
     if quantity not in INTERIOR_QUANTITIES:
         raise ValueError(f"quantity must be one of {list(INTERIOR_QUANTITIES)}, got {quantity!r}")
-    t = result.index(target)
-    values = (result.interior_gradient_x_input if quantity == "gradient x embedding" else result.interior_gradient_sum)[:, t]
+    values = (result.interior_gradient_x_input if quantity == "gradient x embedding"
+              else result.interior_gradient_sum)[:, result.index(target)]  # [K, L]
     alphas = np.asarray(result.alphas, dtype=float)
     mids = (alphas[1:] + alphas[:-1]) / 2
     lo = np.concatenate([[alphas[0]], mids])
     hi = np.concatenate([mids, [alphas[-1]]])
     columns = word_columns(result.words)
-    return pd.DataFrame([
-        {"alpha": float(a), "alpha_lo": float(lo[k]), "alpha_hi": float(hi[k]), "word": columns[l],
-         "value": float(values[k, l])}
-        for k, a in enumerate(alphas) for l in range(len(columns))])
+    n = len(columns)
+    return pd.DataFrame({"alpha": np.repeat(alphas, n), "alpha_lo": np.repeat(lo, n), "alpha_hi": np.repeat(hi, n),
+                         "word": columns * len(alphas), "value": np.asarray(values, dtype=float).reshape(-1)})
 
 
 def interior_gradient_heatmap(result: NextWordExplanation, target: str, quantity: str = "gradient x embedding") -> alt.Chart:
@@ -206,15 +204,13 @@ def comparison_chart(result: NextWordExplanation, first: str, second: str, share
     share: divide by each target's F(text) - F(baseline), so that targets of very different probability
     compare (each target's bars then add up to 1)."""
     columns = word_columns(result.words)
-
-    def value(target, l):
-        t = result.index(target)
-        gap = float(result.probability[t] - result.baseline_probability[t])
-        v = float(result.word_attributions[t, l])
-        return v / gap if share and gap != 0 else v
-
-    frame = pd.DataFrame([{"word": columns[l], "target": target, "IG": value(target, l)}
-                          for target in (first, second) for l in range(len(columns))])
+    pair = [result.index(first), result.index(second)]
+    values = result.word_attributions[pair]  # [2, L]
+    if share:
+        gaps = result.probability[pair] - result.baseline_probability[pair]
+        values = values / np.where(gaps != 0, gaps, 1.0)[:, None]
+    frame = pd.DataFrame({"word": columns * 2, "target": np.repeat([first, second], len(columns)),
+                          "IG": values.reshape(-1).astype(float)})
     subtitle = "; ".join(f"P({t}) = {result.probability[result.index(t)]:.4g}, total IG = "
                          f"{result.total_attribution[result.index(t)]:.4g}" for t in (first, second))
     return alt.Chart(frame).mark_bar().encode(
@@ -251,6 +247,3 @@ def completeness_frame(result: NextWordExplanation) -> pd.DataFrame:
         "relative error": float(result.relative_delta[t]),
     } for t, target in enumerate(result.targets)])
 
-
-def quantity_notes() -> dict[str, str]:
-    return {IG_ROW: IG_QUANTITY, GRADIENT_ROW: GRADIENT_QUANTITY}

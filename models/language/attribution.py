@@ -6,6 +6,7 @@ No Streamlit here: the Language page calls these and draws the result with views
     engine.prepare(lm.model)
     result = explain_next_word(engine, lm, "the shareholders claimed more", ["than"])
     result.word_attributions[0]     # integrated gradients per context word (Figure 9, first row)
+    result.top_words                # the most probable next words (same forward pass as the default target)
 
 The counterfactuals scale all the context's embedding vectors together, gamma(alpha) = alpha * E
 (baseline: all-zero embeddings), and F is the softmax probability of the target word after the
@@ -24,6 +25,7 @@ from models.language import LanguageModel, TextError, TokenizedText
 
 MAX_CONTEXT = 50  # words of context read; a longer text keeps its last MAX_CONTEXT tokens (with a notice)
 MAX_TARGETS = 5
+TOP_K = 10  # next words listed with every explanation
 
 # What each per-word quantity is: said once here, shown by the page and the CSV.
 IG_QUANTITY = ("sum over the embedding dimensions of (e - 0) x the average gradient dF/de along the path "
@@ -41,17 +43,14 @@ INTERIOR_QUANTITIES = {
 class NextWordExplanation:
     """Everything the page shows for one text; arrays indexed [target t], [alpha k], [word l]."""
 
-    text: str
     tokenized: TokenizedText
-    words: list[str]  # the context tokens, in order (PTB spelling: "N", "<unk>", "n't")
+    top_words: list[tuple[str, float]]  # the most probable next words after the text, with P
     targets: list[str]
     target_ids: list[int]
     probability: np.ndarray  # [T] F(text): softmax probability of each target after the context
     baseline_probability: np.ndarray  # [T] F(zero embeddings)
     word_attributions: np.ndarray  # [T, L] integrated gradients per word (IG_QUANTITY)
-    gradient_x_input: np.ndarray  # [T, L] gradient x input at the text per word (GRADIENT_QUANTITY)
-    gradient_sum: np.ndarray  # [T, L] sum over dims of the plain gradient at the text
-    alphas: np.ndarray  # [K] every alpha the scan evaluated
+    alphas: np.ndarray  # [K] every alpha the scan evaluated (sorted: 0 first, 1 last)
     scores: np.ndarray  # [K, T] F(alpha * E): the saturation curve (Figure 8)
     interior_gradient_x_input: np.ndarray  # [K, T, L] see INTERIOR_QUANTITIES
     interior_gradient_sum: np.ndarray  # [K, T, L]
@@ -65,8 +64,19 @@ class NextWordExplanation:
     message: str = ""
 
     @property
-    def notices(self) -> tuple[str, ...]:
-        return self.tokenized.notices
+    def words(self) -> list[str]:
+        """The context tokens, in order (PTB spelling: "N", "<unk>", "n't")."""
+        return self.tokenized.texts
+
+    @property
+    def gradient_x_input(self) -> np.ndarray:
+        """[T, L] gradient x input at the text (alpha = 1) per word (GRADIENT_QUANTITY)."""
+        return self.interior_gradient_x_input[-1]
+
+    @property
+    def gradient_sum(self) -> np.ndarray:
+        """[T, L] sum over the embedding dimensions of the plain gradient at the text (alpha = 1)."""
+        return self.interior_gradient_sum[-1]
 
     @property
     def total_attribution(self) -> np.ndarray:
@@ -90,32 +100,30 @@ def tokenize_text(lm: LanguageModel, text: str, max_tokens: int = MAX_CONTEXT) -
     return lm.tokenize(str(text), max_tokens=max_tokens)
 
 
-def resolve_targets(lm: LanguageModel, targets, default_ids: Sequence[int] = ()) -> tuple[list[str], list[int]]:
-    """Vocabulary words (or ids) -> (words, ids), without duplicates; None -> default_ids."""
-    if targets is None or (isinstance(targets, (list, tuple)) and not targets):
-        ids = list(default_ids)
-    else:
-        if isinstance(targets, (str, int, np.integer)):
-            targets = [targets]
-        ids = []
-        for t in targets:
-            if isinstance(t, (int, np.integer)):
-                if not 0 <= int(t) < len(lm.vocab):
-                    raise TextError(f"Target id {int(t)} is outside the vocabulary (0..{len(lm.vocab) - 1}).")
-                ids.append(int(t))
-                continue
-            word = str(t).strip()
-            if word not in lm.vocab:
-                lowered = word.lower()
-                if lowered in lm.vocab:
-                    word = lowered
-                else:
-                    raise TextError(f"The target {word!r} is not in the model's 10,000-word vocabulary; "
-                                    "pick a word from the list (numbers are the single word N).")
-            ids.append(lm.vocab.index[word])
-    ids = list(dict.fromkeys(ids))
-    if not ids:
-        raise TextError("Pick at least one target word.")
+def _target_id(lm: LanguageModel, target) -> int:
+    if isinstance(target, (int, np.integer)):
+        if not 0 <= int(target) < len(lm.vocab):
+            raise TextError(f"Target id {int(target)} is outside the vocabulary (0..{len(lm.vocab) - 1}).")
+        return int(target)
+    word = str(target).strip()
+    for spelling in (word, word.lower()):
+        if spelling in lm.vocab:
+            return lm.vocab.index[spelling]
+    raise TextError(f"The target {word!r} is not in the model's 10,000-word vocabulary; "
+                    "pick a word from the list (numbers are the single word N).")
+
+
+def resolve_targets(lm: LanguageModel, targets, top_id: int | None = None) -> tuple[list[str], list[int]]:
+    """Vocabulary words (or ids) -> (words, ids), without duplicates.
+
+    None (the whole argument, an empty list, or an entry) stands for the most probable next word, top_id.
+    """
+    if targets is None or isinstance(targets, (str, int, np.integer)):
+        targets = [targets]
+    targets = list(targets) or [None]
+    if None in targets and top_id is None:
+        raise TextError("The most probable next word is not known here: name the target word.")
+    ids = list(dict.fromkeys(top_id if t is None else _target_id(lm, t) for t in targets))
     if len(ids) > MAX_TARGETS:
         raise TextError(f"At most {MAX_TARGETS} target words at once, got {len(ids)}.")
     return [lm.vocab.words[i] for i in ids], ids
@@ -129,13 +137,19 @@ def next_word_probabilities(lm: LanguageModel, ids: Sequence[int]) -> torch.Tens
         return lm.model.next_word_probs(list(ids)).float().cpu()
 
 
-def top_k_next_words(lm: LanguageModel, text: str | TokenizedText, k: int = 10,
-                     max_tokens: int = MAX_CONTEXT) -> list[tuple[str, float]]:
-    """The k most probable next words after the text, with their probabilities."""
-    tokenized = text if isinstance(text, TokenizedText) else tokenize_text(lm, text, max_tokens)
-    probs = next_word_probabilities(lm, tokenized.ids)
+def _as_tokenized(lm: LanguageModel, text: str | TokenizedText, max_tokens: int) -> TokenizedText:
+    return text if isinstance(text, TokenizedText) else tokenize_text(lm, text, max_tokens)
+
+
+def _top_words(lm: LanguageModel, probs: torch.Tensor, k: int) -> list[tuple[str, float]]:
     values, indices = probs.topk(max(1, min(int(k), len(probs))))
     return [(lm.vocab.words[int(i)], float(v)) for v, i in zip(values, indices)]
+
+
+def top_k_next_words(lm: LanguageModel, text: str | TokenizedText, k: int = TOP_K,
+                     max_tokens: int = MAX_CONTEXT) -> list[tuple[str, float]]:
+    """The k most probable next words after the text, with their probabilities."""
+    return _top_words(lm, next_word_probabilities(lm, _as_tokenized(lm, text, max_tokens).ids), k)
 
 
 # --- the explanation ----------------------------------------------------------------------------
@@ -158,38 +172,37 @@ def scan_context(engine: AttributionEngine, lm: LanguageModel, ids: Sequence[int
 def explain_next_word(
     engine: AttributionEngine,
     lm: LanguageModel,
-    text: str,
-    targets: str | Sequence[str | int] | None = None,
+    text: str | TokenizedText,
+    targets: str | Sequence[str | int | None] | None = None,
     settings: ScanSettings | None = None,
     progress: Callable[[float], None] | None = None,
     max_tokens: int = MAX_CONTEXT,
+    top_k: int = TOP_K,
 ) -> NextWordExplanation:
     """Integrated and interior gradients of P(target | text) with respect to the context's words.
 
-    targets: None -> the most probable next word; else one or several vocabulary words (one scan).
+    text: user text, or the TokenizedText of tokenize_text (not tokenized again).
+    targets: None -> the most probable next word; else one or several vocabulary words (one scan),
+    where a None entry stands for the most probable word. One forward pass gives the top_k next words
+    (result.top_words) and that default target; one engine scan gives the attributions.
     Raises TextError (a ValueError) for text or targets that cannot be used; the message is for people.
     """
     settings = settings or ScanSettings()
-    tokenized = tokenize_text(lm, text, max_tokens)
-    default = []
-    if targets is None or (isinstance(targets, (list, tuple)) and not targets):
-        default = [int(next_word_probabilities(lm, tokenized.ids).argmax())]
-    target_words, target_ids = resolve_targets(lm, targets, default)
+    tokenized = _as_tokenized(lm, text, max_tokens)
+    probs = next_word_probabilities(lm, tokenized.ids)
+    target_words, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
 
     emb, result = scan_context(engine, lm, tokenized.ids, target_ids, settings, progress)
 
     e = emb[0].cpu().double()  # [L, D]
     attributions = result.attributions[:, 0].double()  # [T, L, D]
-    grad_input = result.gradient_at_input[:, 0].double()  # [T, L, D]
     alphas = np.asarray(result.alphas, dtype=float)
     interior = torch.stack([result.interior_gradient(float(a))[:, 0].double() for a in alphas])  # [K, T, L, D]
     return NextWordExplanation(
-        text=str(text), tokenized=tokenized, words=tokenized.texts, targets=target_words, target_ids=target_ids,
+        tokenized=tokenized, top_words=_top_words(lm, probs, top_k), targets=target_words, target_ids=target_ids,
         probability=np.asarray(result.score_input[0], dtype=float),
         baseline_probability=np.asarray(result.score_baseline[0], dtype=float),
         word_attributions=attributions.sum(-1).numpy(),
-        gradient_x_input=(grad_input * e).sum(-1).numpy(),
-        gradient_sum=grad_input.sum(-1).numpy(),
         alphas=alphas,
         scores=np.asarray(result.scores[:, 0, :], dtype=float),
         interior_gradient_x_input=(interior * e).sum(-1).numpy(),

@@ -28,8 +28,8 @@ def examples(engine, lm, settings: ScanSettings) -> None:
         t0 = time.perf_counter()
         r = explain_next_word(engine, lm, text, [target], settings)
         seconds = time.perf_counter() - t0
-        ref = explain_next_word(engine, lm, text, [target], REFERENCE)
-        top = lm.vocab.words[int(lm.model.next_word_probs(r.tokenized.ids).argmax())]
+        ref = explain_next_word(engine, lm, r.tokenized, [target], REFERENCE)
+        top = r.top_words[0][0]
         print(f"\n{text!r} -> {target!r}  (model's top word: {top!r})")
         print(f"  P({target} | text) = {r.probability[0]:.4g}; P({target} | zero embeddings) = {r.baseline_probability[0]:.3g}")
         scale = 1.0 if r.probability[0] >= 0.01 else 1e3  # Figure 10 prints its values times 1e3

@@ -253,7 +253,8 @@ def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], l
         core = core[:-1]
     if removed:
         notes.append("punctuation removed")
-    percent = core.endswith("%") and len(core) > 1
+    # PTB has no "%": the Treebank wrote it as "N" ("rose 5 %" -> "rose N N"), typed "5%" or "5 %" alike
+    percent = core.endswith("%")
     if percent:
         core = core[:-1]
 
@@ -289,7 +290,7 @@ def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], l
             out.append((UNK, "unknown"))
             notes.append("not in vocabulary -> <unk>")
     if percent:
-        out.append((NUM, "symbol"))  # the Treebank's "%" became "N": "rose 5 %" -> "rose N N"
+        out.append((NUM, "symbol"))
         notes.append("% -> N")
     return out, notes, ends
 
