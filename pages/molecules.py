@@ -5,7 +5,6 @@ and task) and renderers from views.molecules. View-only controls live in fragmen
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 
@@ -13,7 +12,8 @@ import numpy as np
 import streamlit as st
 
 from models.data import DataNotFound
-from models.molecules import CHECKPOINT_DIR, CheckpointError, MoleculeError, load_sdf, load_smiles_csv, load_weave
+from models.molecules import (CHECKPOINT_DIR, CheckpointError, Featurizer, MoleculeError, load_sdf, load_smiles_csv,
+                              load_weave)
 from models.molecules import attribution as ma
 from views import molecules as vm
 from views.session import get_engine, progress_reporter, scan_settings
@@ -43,39 +43,42 @@ def _model(path: str, mtime: float):
     return load_weave(path)
 
 
-def load_model(name: str):
-    path = _checkpoints()[name]
+def load_model(path: pathlib.Path):
     return _model(str(path), path.stat().st_mtime)
 
 
-@st.cache_data(show_spinner="Reading Tox21...")
+@st.cache_resource(show_spinner="Reading Tox21...")  # shared and read-only: no copy per rerun
 def _tox21():
     return ma.tox21_frame()
 
 
 @st.cache_resource(show_spinner="Featurizing the actives...")
-def _active_features(featurizer_key: tuple, task: str, _featurizer):
-    frame = ma.actives(_tox21(), task)
-    good, rows = [], []
-    for smiles, row in zip(frame["smiles"], frame["row"]):
-        try:
-            good.append(_featurizer.from_smiles(smiles, name=f"Tox21 row {row}"))
-            rows.append(int(row))
-        except MoleculeError:
-            continue
-    return good, rows
+def _actives(featurizer: Featurizer, task: str):
+    return ma.featurize_actives(_tox21(), task, featurizer)
 
 
 @st.cache_resource(show_spinner="Predicting the actives...")
-def _active_predictions(model_path: str, mtime: float, featurizer_key: tuple, task: str, _model, _features):
-    return ma.predict_many(_model, _features)
+def _active_predictions(weights: str, featurizer: Featurizer, task: str, _model):
+    """[n, T] for _actives(featurizer, task); keyed by the model's weights (ma.model_fingerprint)."""
+    return ma.predict_many(_model, _actives(featurizer, task))
 
 
 # --- inputs ----------------------------------------------------------------------------------------
 
-def _store_input(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str]) -> None:
-    st.session_state[INPUT_KEY] = {"kind": kind, "molecules": molecules[:MAX_LISTED], "skipped": skipped,
-                                   "truncated": max(len(molecules) - MAX_LISTED, 0)}
+def _request(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str] = (),
+             error: str | None = None) -> dict:
+    """The stored input: (label, SMILES, warnings) per molecule (featurized with the current model's
+    featurizer when shown), the skipped records' messages, and an error to show instead."""
+    request = {"kind": kind, "molecules": molecules[:MAX_LISTED], "skipped": list(skipped),
+               "truncated": max(len(molecules) - MAX_LISTED, 0)}
+    if error:
+        request["error"] = error
+    return request
+
+
+def _store_input(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str] = (),
+                 error: str | None = None) -> None:
+    st.session_state[INPUT_KEY] = _request(kind, molecules, skipped, error)
     st.session_state.pop(BOOST_KEY, None)
 
 
@@ -84,13 +87,12 @@ def input_forms(model) -> None:
     with tab_smiles, st.form("mol_smiles_form"):
         smiles = st.text_input("SMILES", value=EXAMPLE, help="e.g. CCO; salts keep their largest fragment")
         if st.form_submit_button("Explain"):
-            _store_input("SMILES", [(smiles.strip() or "(empty)", smiles, [])], [])
+            _store_input("SMILES", [(smiles.strip() or "(empty)", smiles, [])])
     with tab_file, st.form("mol_file_form"):
         upload = st.file_uploader("SD file (.sdf) or CSV with a 'smiles' column", type=["sdf", "sd", "mol", "csv", "txt"])
         if st.form_submit_button("Load"):
             if upload is None:
-                st.session_state[INPUT_KEY] = {"kind": "file", "molecules": [], "skipped": [],
-                                               "error": "Choose a file first.", "truncated": 0}
+                _store_input("file", [], error="Choose a file first.")
             else:
                 _load_upload(upload, model)
     with tab_data, st.form("mol_data_form"):
@@ -102,7 +104,7 @@ def input_forms(model) -> None:
             return
         row = st.number_input(f"Tox21 row (0-{len(frame) - 1})", 0, len(frame) - 1, 0)
         if st.form_submit_button("Explain"):
-            _store_input("Tox21", [(f"Tox21 row {row}", str(frame.smiles.iloc[int(row)]), [])], [])
+            _store_input("Tox21", [(f"Tox21 row {row}", str(frame.smiles.iloc[int(row)]), [])])
 
 
 def _load_upload(upload, model) -> None:
@@ -113,20 +115,16 @@ def _load_upload(upload, model) -> None:
         else:
             report = load_sdf(data, model.featurizer)
     except MoleculeError as exc:
-        st.session_state[INPUT_KEY] = {"kind": "file", "molecules": [], "skipped": [], "error": str(exc),
-                                       "truncated": 0}
+        _store_input("file", [], error=str(exc))
         return
     mols = [(m.name or m.source or m.smiles, m.smiles, list(m.warnings)) for m in report.molecules]
-    _store_input(upload.name, mols, report.messages)
-    if not mols:
-        st.session_state[INPUT_KEY]["error"] = f"No molecule in {upload.name} could be read."
+    _store_input(upload.name, mols, report.messages,
+                 error=None if mols else f"No molecule in {upload.name} could be read.")
 
 
 def current_molecule(model):
     """(features, label) of the chosen input, or None after showing why not."""
-    request = st.session_state.get(INPUT_KEY)
-    if request is None:
-        request = {"kind": "SMILES", "molecules": [(EXAMPLE, EXAMPLE, [])], "skipped": [], "truncated": 0}
+    request = st.session_state.get(INPUT_KEY) or _request("SMILES", [(EXAMPLE, EXAMPLE, [])])
     for msg in request.get("skipped", [])[:20]:
         st.warning(msg)
     if len(request.get("skipped", [])) > 20:
@@ -163,22 +161,16 @@ def choose_task(model, predictions: np.ndarray, key: str = TASK_KEY) -> int:
 
 
 def _settings():
-    settings = scan_settings()
-    boost = st.session_state.get(BOOST_KEY, 1)
-    if boost > 1:
-        if settings.rule == "adaptive":
-            settings = dataclasses.replace(settings, max_steps=settings.max_steps * boost)
-        else:
-            settings = dataclasses.replace(settings, steps=settings.steps * boost)
-    return settings
+    return ma.boosted_settings(scan_settings(), st.session_state.get(BOOST_KEY, 1))
 
 
-def _explain(engine, model, features, task, settings, label="Integrated gradients"):
+def _with_progress(label: str, scan, *args, **kwargs):
+    """scan(*args, **kwargs, progress=...) under a progress bar that is removed afterwards."""
     holder = st.empty()
     with holder.container():
         progress = progress_reporter(label)
     try:
-        return ma.explain_molecule(engine, model, features, task, settings, progress)
+        return scan(*args, progress=progress, **kwargs)
     finally:
         holder.empty()
 
@@ -193,16 +185,14 @@ def explain_section(engine, model) -> None:
     features, label = chosen
     predictions = ma.predict(engine.prepare(model), features)
     task = choose_task(model, predictions)
-    settings = _settings()
-    expl = _explain(engine, model, features, task, settings)
-    completeness(expl, settings)
+    expl = _with_progress("Integrated gradients", ma.explain_molecule, engine, model, features, task, _settings(),
+                          predictions=predictions)
+    completeness(expl)
     show_explanation(expl, label)
 
 
-def completeness(expl, settings) -> None:
-    text = (f"Completeness: atoms + bonds + non-bonded pairs = {expl.total:.5f}; F(molecule) - F(baseline) = "
-            f"{expl.score_input:.5f} - {expl.score_baseline:.5f} = {expl.difference:.5f}; relative error "
-            f"{100 * expl.relative_delta:.2f}% ({expl.rule}, {expl.steps_used} steps)")
+def completeness(expl) -> None:
+    text = vm.completeness_text(expl)
     if expl.nonfinite:
         st.error(expl.message)
     elif expl.relative_delta > expl.tolerance:
@@ -241,8 +231,9 @@ def show_explanation(expl, label: str) -> None:
                                                                show_indices=indices), f"{stem}.png", "image/png")
     with right:
         st.markdown("**Accounting (Section 3.1)**")
-        st.altair_chart(vm.accounting_chart(expl.accounting()), width="stretch")
-        st.dataframe(expl.accounting(), hide_index=True, width="stretch")
+        accounting = expl.accounting()
+        st.altair_chart(vm.accounting_chart(accounting), width="stretch")
+        st.dataframe(accounting, hide_index=True, width="stretch")
         st.markdown("**Predictions for every task**")
         st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task), hide_index=True,
                      width="stretch", height=250)
@@ -261,13 +252,12 @@ def show_explanation(expl, label: str) -> None:
 # --- browse actives ---------------------------------------------------------------------------------
 
 def _open(smiles: str, label: str, task: str) -> None:
-    st.session_state[INPUT_KEY] = {"kind": "Tox21", "molecules": [(label, smiles, [])], "skipped": [], "truncated": 0}
+    _store_input("Tox21", [(label, smiles, [])])
     st.session_state[TASK_KEY] = task
     st.session_state[MODE_KEY] = MODES[0]
-    st.session_state.pop(BOOST_KEY, None)
 
 
-def browse_section(engine, model, model_path) -> None:
+def browse_section(engine, model) -> None:
     try:
         _tox21()
     except DataNotFound as exc:
@@ -277,7 +267,7 @@ def browse_section(engine, model, model_path) -> None:
     with st.form("mol_browse_form"):
         c1, c2, c3 = st.columns(3)
         task = c1.selectbox("Task", names, index=names.index(st.session_state.get(BROWSE_KEY, {}).get("task", names[0])))
-        sort = c2.selectbox("Order", ["prediction, high to low", "prediction, low to high", "dataset order"])
+        sort = c2.selectbox("Order", vm.BROWSE_ORDERS)
         size = c3.selectbox("Per page", [8, 12, 16, 24], index=1)
         if st.form_submit_button("Show actives"):
             st.session_state[BROWSE_KEY] = {"task": task, "sort": sort, "size": size}
@@ -288,26 +278,18 @@ def browse_section(engine, model, model_path) -> None:
                 "prediction and attribution heat map.")
         return
     task = request["task"]
-    fkey = tuple(sorted(model.featurizer.to_dict().items()))
-    features, rows = _active_features(fkey, task, model.featurizer)
+    features = _actives(model.featurizer, task)
     if not features:
         st.warning(f"No active molecule for {task} could be featurized.")
         return
-    preds = _active_predictions(str(model_path), model_path.stat().st_mtime, fkey, task, engine.prepare(model),
-                                features)[:, names.index(task)]
-    order = np.arange(len(features))
-    if request["sort"] != "dataset order":
-        order = np.argsort(-preds if request["sort"].endswith("high to low") else preds, kind="stable")
+    model = engine.prepare(model)
+    preds = _active_predictions(ma.model_fingerprint(model), model.featurizer, task, model)[:, names.index(task)]
+    order = vm.browse_order(preds, request["sort"])
     pages = max((len(order) + request["size"] - 1) // request["size"], 1)
     page = st.number_input(f"Page (of {pages}; {len(order)} actives for {task})", 1, pages, key=PAGE_KEY)
     chosen = order[(page - 1) * request["size"]: page * request["size"]]
-    holder = st.empty()
-    with holder.container():
-        progress = progress_reporter(f"Attributing {len(chosen)} molecules")
-    try:
-        explanations, failed = ma.explain_many(engine, model, [features[i] for i in chosen], task, _settings(), progress)
-    finally:
-        holder.empty()
+    explanations, failed = _with_progress(f"Attributing {len(chosen)} molecules", ma.explain_many, engine, model,
+                                          [features[i] for i in chosen], task, _settings())
     for k, msg in failed:
         st.warning(f"{features[chosen[k]].name}: {msg}")
     grid(explanations, [features[i].name for i in chosen], [preds[i] for i in chosen], task)
@@ -380,17 +362,19 @@ def debug_section(engine, checkpoints) -> None:
         with col:
             st.markdown(f"**{name}**")
             try:
-                model = load_model(name)
+                model = engine.prepare(load_model(checkpoints[name]))
                 features = model.featurizer.from_smiles(request["smiles"])
             except (MoleculeError, CheckpointError, KeyError) as exc:
                 st.error(str(exc))
                 continue
             for w in features.warnings:
                 st.warning(w)
-            if task_name is None:
-                task_name = model.task_names[int(np.argmax(ma.predict(engine.prepare(model), features)))]
+            predictions = ma.predict(model, features)
+            if task_name is None:  # model A's most likely task, explained in both models
+                task_name = model.task_names[int(np.argmax(predictions))]
             task = task_name if task_name in model.task_names else 0
-            expl = _explain(engine, model, features, task, _settings(), f"{name}: integrated gradients")
+            expl = _with_progress(f"{name}: integrated gradients", ma.explain_molecule, engine, model, features, task,
+                                  _settings(), predictions=predictions)
             groups = ma.identical_attribution_groups(expl, request["decimals"])
             counts = ma.anomaly_counts(groups)
             st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
@@ -419,7 +403,7 @@ names = list(checkpoints)
 model_name = st.sidebar.selectbox("Model", names, index=names.index("w2n2") if "w2n2" in names else 0,
                                   key="mol_model")
 try:
-    model = load_model(model_name)
+    model = load_model(checkpoints[model_name])
 except CheckpointError as exc:
     st.error(str(exc))
     st.stop()
@@ -432,7 +416,7 @@ try:
     if mode == MODES[0]:
         explain_section(engine, model)
     elif mode == MODES[1]:
-        browse_section(engine, model, checkpoints[model_name])
+        browse_section(engine, model)
     else:
         debug_section(engine, checkpoints)
 except (MoleculeError, CheckpointError, DataNotFound, ValueError) as exc:  # Streamlit's rerun/stop are BaseException

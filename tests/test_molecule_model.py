@@ -32,7 +32,7 @@ def test_ethanol_shapes_and_pairs():
     assert m.pairs.shape == (6, 6) and m.pair_index.dtype == torch.long
     assert sorted(map(tuple, m.pair_index.tolist())) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
     s = m.pairs.numpy()
-    single, dist1, dist2 = 0, len(BOND_TYPES), len(BOND_TYPES) + 1
+    single, dist1 = 0, len(BOND_TYPES)
     for (i, j), row in zip(m.pair_index.tolist(), s):
         if {i, j} == {0, 2}:
             assert row.tolist() == [0, 0, 0, 0, 0, 1]  # not bonded, distance 2

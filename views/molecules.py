@@ -155,20 +155,6 @@ def thumbnail_svg(mol: Chem.Mol, atom_scores, bond_scores=None, size=(180, 140))
     return _strip_xml(_draw(drawer, mol, atom_scores, bond_scores, vmax, False))
 
 
-def plain_svg(mol: Chem.Mol, size=(180, 140)) -> str:
-    mol = _prepared(mol)
-    drawer = rdMolDraw2D.MolDraw2DSVG(*size)
-    drawer.DrawMolecule(mol)
-    drawer.FinishDrawing()
-    return _strip_xml(drawer.GetDrawingText())
-
-
-def svg_data_uri(svg: str) -> str:
-    import base64
-
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
-
-
 # -- tables ------------------------------------------------------------------------------------------
 
 def sort_table(df: pd.DataFrame, by: str = "score", order: str = "|score| descending") -> pd.DataFrame:
@@ -185,6 +171,22 @@ def sort_table(df: pd.DataFrame, by: str = "score", order: str = "|score| descen
 
 
 SORT_ORDERS = ("|score| descending", "score descending", "score ascending", "index")
+BROWSE_ORDERS = ("prediction, high to low", "prediction, low to high", "dataset order")
+
+
+def browse_order(predictions, order: str = BROWSE_ORDERS[0]) -> np.ndarray:
+    """Positions of the browsed molecules in display order (a stable sort by prediction, or as listed)."""
+    p = np.asarray(predictions, dtype=float)
+    if order == "dataset order":
+        return np.arange(len(p))
+    return np.argsort(-p if order.endswith("high to low") else p, kind="stable")
+
+
+def completeness_text(expl) -> str:
+    """One line: the Section 3.1 parts' total against F(molecule) - F(baseline), and the relative error."""
+    return (f"Completeness: atoms + bonds + non-bonded pairs = {expl.total:.5f}; F(molecule) - F(baseline) = "
+            f"{expl.score_input:.5f} - {expl.score_baseline:.5f} = {expl.difference:.5f}; relative error "
+            f"{100 * expl.relative_delta:.2f}% ({expl.rule}, {expl.steps_used} steps)")
 
 
 def predictions_table(task_names: Sequence[str], predictions, chosen: int | None = None) -> pd.DataFrame:

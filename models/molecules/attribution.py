@@ -22,19 +22,19 @@ attributions in W1N2 because a single weave layer sees only an atom's type and i
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from rdkit import Chem
 
 from ig_core import ScanSettings
 
 from .featurize import MoleculeError, MoleculeFeatures
-from .weave import WeaveModel, collate
+from .weave import WeaveModel, predict_batched
 
 Progress = Callable[[float], None]
 
@@ -120,10 +120,6 @@ def task_index(model: WeaveModel, task: int | str) -> int:
 
 # -- predictions -------------------------------------------------------------------------------------
 
-def _model_device(model: WeaveModel) -> torch.device:
-    return next(model.parameters()).device
-
-
 def predict(model: WeaveModel, features: MoleculeFeatures) -> np.ndarray:
     """Probability of 'active' for every task, [T]."""
     return predict_many(model, [features])[0]
@@ -131,18 +127,8 @@ def predict(model: WeaveModel, features: MoleculeFeatures) -> np.ndarray:
 
 def predict_many(model: WeaveModel, molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
                  progress: Progress | None = None) -> np.ndarray:
-    """[n, T] probabilities of 'active' (one padded forward per batch; eval mode, no gradients)."""
-    if not molecules:
-        return np.zeros((0, model.n_tasks))
-    device = _model_device(model)
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(molecules), batch_size):
-            a, p, g = collate(list(molecules[start:start + batch_size]))
-            out.append(model.predict_proba(a.to(device), p.to(device), g.to(device)).double().cpu().numpy())
-            if progress is not None:
-                progress(min((start + batch_size) / len(molecules), 1.0))
-    return np.concatenate(out)
+    """[n, T] probabilities of 'active' (one padded forward per batch; no gradients)."""
+    return predict_batched(model, molecules, batch_size, progress)
 
 
 # -- one molecule ------------------------------------------------------------------------------------
@@ -206,6 +192,11 @@ class MoleculeExplanation:
         return self.score_input - self.score_baseline
 
     @property
+    def share_base(self) -> float:
+        """The denominator of every share: F(molecule) - F(baseline), NaN when it is ~0 (no shares then)."""
+        return self.difference if abs(self.difference) > 1e-12 else np.nan
+
+    @property
     def total(self) -> float:
         return float(self.atom_attr.sum() + self.pair_attr.sum())
 
@@ -222,7 +213,7 @@ class MoleculeExplanation:
                  ("non-bonded pairs", float(self.nonbonded_total)),
                  ("completeness gap", float(-self.delta)),
                  ("F(baseline)", float(self.score_baseline))]
-        diff = self.difference if abs(self.difference) > 1e-12 else np.nan
+        diff = self.share_base
         rows = [{"part": name, "attribution": value,
                  "share of F(x) - F(baseline)": (value / diff) if name != "F(baseline)" else np.nan,
                  "share of F(x)": value / self.score_input if abs(self.score_input) > 1e-12 else np.nan}
@@ -234,7 +225,7 @@ class MoleculeExplanation:
     def atom_table(self) -> pd.DataFrame:
         """One row per atom: index, element, neighbours, score, share, strongest feature."""
         names = self.features.featurizer.atom_feature_names if self.features.featurizer else None
-        diff = self.difference if abs(self.difference) > 1e-12 else np.nan
+        diff = self.share_base
         rows = []
         for atom, score, attr in zip(self.mol.GetAtoms(), self.atom_scores, self.atom_attr):
             k = int(np.argmax(np.abs(attr)))
@@ -250,7 +241,7 @@ class MoleculeExplanation:
         pair_of = {}
         for k, (i, j) in enumerate(self.features.pair_index.tolist()):
             pair_of[(i, j)] = k
-        diff = self.difference if abs(self.difference) > 1e-12 else np.nan
+        diff = self.share_base
         rows = []
         for bond, score in zip(self.mol.GetBonds(), self.bond_scores):
             i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
@@ -266,8 +257,7 @@ class MoleculeExplanation:
         atoms = self.atom_table().assign(kind="atom", id=lambda d: d["atom"], label=lambda d: d["element"])
         bonds = self.bond_table().assign(kind="bond", id=lambda d: d["bond"], label=lambda d: d["atoms"] + " " + d["type"])
         rest = pd.DataFrame([{"kind": "non-bonded pairs", "id": -1, "label": "all distance-2 pairs",
-                              "score": self.nonbonded_total, "share": self.nonbonded_total / self.difference
-                              if abs(self.difference) > 1e-12 else np.nan}])
+                              "score": self.nonbonded_total, "share": self.nonbonded_total / self.share_base}])
         cols = ["kind", "id", "label", "score", "share"]
         out = pd.concat([atoms[cols], bonds[cols], rest[cols]], ignore_index=True)
         header = (f"# smiles={self.smiles}; task={self.task_name}; F(x)={self.score_input:.6g}; "
@@ -276,17 +266,19 @@ class MoleculeExplanation:
 
 
 def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
-                     settings: ScanSettings | None = None, progress: Progress | None = None) -> MoleculeExplanation:
+                     settings: ScanSettings | None = None, progress: Progress | None = None,
+                     predictions: np.ndarray | None = None) -> MoleculeExplanation:
     """Integrated gradients of P(active on `task`) for one molecule; both feature sets scaled by alpha.
 
+    `predictions`: this model's :func:`predict` for this molecule when the caller already has it (a page
+    that chose the task from it), so that the forward pass is not repeated.
     Raises MoleculeError (show its message) when the input cannot be featurized."""
     settings = settings or ScanSettings()
     features = featurize(model, smiles_or_mol)
     t = task_index(model, task)
     model = engine.prepare(model)
+    predictions = predict(model, features) if predictions is None else np.asarray(predictions, dtype=float)
     bound = model.bind(features, output="probability")
-    with torch.no_grad():
-        predictions = bound(*bound.inputs)[0].double().cpu().numpy()
     result = engine.attribute(bound, bound.inputs, t, None, output="identity",
                               model_key=molecule_key(model, features), progress=progress, **settings.options())
     atom_attr, pair_attr = result.attributions  # [1, A, Fa], [1, P, Fp] (P padded to >= 1)
@@ -406,7 +398,7 @@ def mean_by_atom_type(explanations: Sequence[MoleculeExplanation]) -> pd.DataFra
     """Mean atom score per element (and aromatic or not) over a set of molecules."""
     rows = []
     for e in explanations:
-        diff = e.difference if abs(e.difference) > 1e-12 else np.nan
+        diff = e.share_base
         for atom, s in zip(e.mol.GetAtoms(), e.atom_scores):
             rows.append({"atom type": atom.GetSymbol().lower() if atom.GetIsAromatic() else atom.GetSymbol(),
                          "smiles": e.smiles, "score": float(s), "share": float(s) / diff})
@@ -438,7 +430,7 @@ def mean_by_functional_group(explanations: Sequence[MoleculeExplanation]) -> pd.
     """Mean score per occurrence of each FUNCTIONAL_GROUPS entry over a set of molecules."""
     rows = []
     for e in explanations:
-        diff = e.difference if abs(e.difference) > 1e-12 else np.nan
+        diff = e.share_base
         for name, match, s in functional_group_matches(e):
             rows.append({"group": name, "smiles": e.smiles, "score": s, "share": s / diff, "size": len(match)})
     if not rows:
@@ -466,3 +458,24 @@ def actives(frame: pd.DataFrame, task: str) -> pd.DataFrame:
         raise ValueError(f"unknown task {task!r}")
     sel = frame[frame[task] == 1]
     return sel[["smiles"]].assign(row=sel.index.to_numpy()).reset_index(drop=True)
+
+
+def featurize_actives(frame: pd.DataFrame, task: str, featurizer) -> list[MoleculeFeatures]:
+    """The actives of `task` that `featurizer` accepts, named "Tox21 row <row>"; the others are left out."""
+    out = []
+    sel = actives(frame, task)
+    for smiles, row in zip(sel["smiles"], sel["row"]):
+        try:
+            out.append(featurizer.from_smiles(smiles, name=f"Tox21 row {row}"))
+        except MoleculeError:
+            continue
+    return out
+
+
+def boosted_settings(settings: ScanSettings, factor: int) -> ScanSettings:
+    """`settings` with `factor` times the path points: the step budget for the adaptive rule, else the steps."""
+    if factor <= 1:
+        return settings
+    if settings.rule == "adaptive":
+        return dataclasses.replace(settings, max_steps=settings.max_steps * factor)
+    return dataclasses.replace(settings, steps=settings.steps * factor)

@@ -25,8 +25,6 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 import torch
 from rdkit import Chem
@@ -240,20 +238,10 @@ class MoleculeFeatures:
         """bool [P]: the pair is a bond."""
         return self.pair_bond >= 0
 
-    def atom_scores(self, atom_attr) -> np.ndarray:
-        """[A, Fa] attribution -> [A] per-atom score (sum over features)."""
-        return _np(atom_attr).reshape(self.n_atoms, -1).sum(axis=1)
-
-    def pair_scores(self, pair_attr) -> np.ndarray:
-        """[P, Fp] attribution -> [P] per-ordered-pair score (sum over features)."""
-        return _np(pair_attr).reshape(self.n_pairs, -1).sum(axis=1)
-
     def bond_scores(self, pair_scores) -> np.ndarray:
         """[P] (or [P, Fp]) ordered-pair scores -> [n_bonds] indexed by RDKit bond index:
         a bond's score is the sum of its two ordered pairs (i, j) and (j, i)."""
-        s = _np(pair_scores)
-        if s.ndim == 2:
-            s = s.sum(axis=1)
+        s = _pair_totals(pair_scores)
         out = np.zeros(self.mol.GetNumBonds(), dtype=np.float64)
         b = self.pair_bond.numpy()
         np.add.at(out, b[b >= 0], s[b >= 0])
@@ -261,19 +249,8 @@ class MoleculeFeatures:
 
     def nonbonded_total(self, pair_scores) -> float:
         """Total score of the pairs that are not bonds (distance-2 pairs): there is no bond to draw."""
-        s = _np(pair_scores)
-        if s.ndim == 2:
-            s = s.sum(axis=1)
+        s = _pair_totals(pair_scores)
         return float(s[self.pair_bond.numpy() < 0].sum())
-
-    def pair_labels(self) -> list[str]:
-        """Human-readable label per ordered pair, e.g. 'C1-O2 (double)'."""
-        labels = []
-        for (i, j), b in zip(self.pair_index.tolist(), self.pair_bond.tolist()):
-            ai, aj = self.mol.GetAtomWithIdx(i).GetSymbol(), self.mol.GetAtomWithIdx(j).GetSymbol()
-            kind = str(self.mol.GetBondWithIdx(b).GetBondType()).lower() if b >= 0 else "distance 2"
-            labels.append(f"{ai}{i}-{aj}{j} ({kind})")
-        return labels
 
 
 # -- several molecules -------------------------------------------------------------------------------
@@ -344,17 +321,6 @@ def load_smiles_csv(source, featurizer: Featurizer | None = None, smiles_column:
     return LoadReport(good, skipped)
 
 
-def featurize_many(smiles: Iterable[str], featurizer: Featurizer | None = None) -> LoadReport:
-    featurizer = featurizer or Featurizer()
-    good, skipped = [], []
-    for idx, smi in enumerate(smiles):
-        try:
-            good.append(featurizer.from_smiles(smi))
-        except MoleculeError as exc:
-            skipped.append((idx, str(smi), str(exc)))
-    return LoadReport(good, skipped)
-
-
 # -- helpers -----------------------------------------------------------------------------------------
 
 def _sanitize(mol: Chem.Mol, what: str) -> None:
@@ -390,7 +356,7 @@ def _short(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _np(x) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().double().numpy()
-    return np.asarray(x, dtype=np.float64)
+def _pair_totals(x) -> np.ndarray:
+    """[P] ordered-pair scores, or [P, Fp] attributions summed over the features -> float64 [P]."""
+    s = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    return s.sum(axis=1) if s.ndim == 2 else s

@@ -27,7 +27,7 @@ from models.data import DataNotFound, data_dir, download
 
 from . import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 from .featurize import Featurizer, MoleculeError
-from .weave import WeaveModel, collate
+from .weave import WeaveModel, collate, predict_batched
 
 TOX21_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/tox21.csv.gz"
 TOX21_TASKS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma",
@@ -86,14 +86,6 @@ class PackedMolecule:
     atoms: torch.Tensor
     pairs: torch.Tensor
     pair_index: torch.Tensor
-
-    @property
-    def n_atoms(self) -> int:
-        return self.atoms.shape[0]
-
-    @property
-    def n_pairs(self) -> int:
-        return self.pairs.shape[0]
 
 
 def save_feature_cache(path: Path, data: dict, meta: dict) -> None:
@@ -156,15 +148,10 @@ def task_aucs(labels: np.ndarray, probs: np.ndarray) -> list[float]:
     return out
 
 
-@torch.no_grad()
 def predict(model: WeaveModel, mols, batch_size: int = 128) -> np.ndarray:
+    """[n, tasks] probabilities of 'active' in eval mode (the model is left in eval mode)."""
     model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(mols), batch_size):
-        a, p, g = collate(mols[i:i + batch_size])
-        out.append(model.predict_proba(a.to(device), p.to(device), g.to(device)).cpu().numpy())
-    return np.concatenate(out)
+    return predict_batched(model, mols, batch_size)
 
 
 # -- training ----------------------------------------------------------------------------------------

@@ -34,8 +34,9 @@ everywhere (pair sums, histogram sum), so a molecule gives the same output alone
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -62,12 +63,15 @@ class Graph:
 
 
 def collate(molecules: Sequence[MoleculeFeatures]):
-    """Pad molecules into (atoms [B, A, Fa], pairs [B, P, Fp], Graph). P is at least 1."""
+    """Pad molecules into (atoms [B, A, Fa], pairs [B, P, Fp], Graph). P is at least 1.
+
+    Only ``atoms``, ``pairs`` and ``pair_index`` of each molecule are read (so the training cache's
+    packed molecules, which hold just these tensors, batch the same way)."""
     b = len(molecules)
     if b == 0:
         raise ValueError("collate needs at least one molecule")
-    a_max = max(m.n_atoms for m in molecules)
-    p_max = max(max(m.n_pairs for m in molecules), 1)
+    a_max = max(m.atoms.shape[0] for m in molecules)
+    p_max = max(max(m.pairs.shape[0] for m in molecules), 1)
     fa, fp = molecules[0].atoms.shape[1], molecules[0].pairs.shape[1]
     atoms = torch.zeros(b, a_max, fa)
     pairs = torch.zeros(b, p_max, fp)
@@ -75,12 +79,30 @@ def collate(molecules: Sequence[MoleculeFeatures]):
     amask = torch.zeros(b, a_max)
     pmask = torch.zeros(b, p_max)
     for k, m in enumerate(molecules):
-        atoms[k, : m.n_atoms] = m.atoms
-        pairs[k, : m.n_pairs] = m.pairs
-        index[k, : m.n_pairs] = m.pair_index
-        amask[k, : m.n_atoms] = 1
-        pmask[k, : m.n_pairs] = 1
+        n_atoms, n_pairs = m.atoms.shape[0], m.pairs.shape[0]
+        atoms[k, :n_atoms] = m.atoms
+        pairs[k, :n_pairs] = m.pairs
+        index[k, :n_pairs] = m.pair_index
+        amask[k, :n_atoms] = 1
+        pmask[k, :n_pairs] = 1
     return atoms, pairs, Graph(index, amask, pmask)
+
+
+def predict_batched(model: "WeaveModel", molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
+                    progress: Callable[[float], None] | None = None) -> np.ndarray:
+    """float64 [n, tasks] probabilities of 'active': one padded forward per batch, no gradients, the
+    model's current mode (call ``model.eval()`` first when it may be training)."""
+    if not molecules:
+        return np.zeros((0, model.n_tasks))
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(molecules), batch_size):
+            a, p, g = collate(list(molecules[start:start + batch_size]))
+            out.append(model.predict_proba(a.to(device), p.to(device), g.to(device)).double().cpu().numpy())
+            if progress is not None:
+                progress(min((start + batch_size) / len(molecules), 1.0))
+    return np.concatenate(out)
 
 
 def _gather_atoms(h: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
