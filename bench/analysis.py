@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import torch
 
-from ig_core import AttributionEngine, fixed_rule
+from ig_core import AttributionEngine, path_points
 
 PROBE_ALPHAS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 CAPTUM_METHODS = {"gauss-legendre": "gausslegendre", "trapezoid": "riemann_trapezoid", "left": "riemann_left",
@@ -33,10 +33,7 @@ def ours(engine: AttributionEngine, model, x, baseline, target, steps=50, rule="
 
 def path_alphas(steps: int, rule: str, probes=PROBE_ALPHAS) -> tuple[np.ndarray, np.ndarray]:
     """The alphas our engine evaluates for a fixed rule (nodes first, then probes and ends), with weights."""
-    nodes, weights = fixed_rule(rule, steps)
-    seen = set(map(float, nodes))
-    extra = [a for a in tuple(sorted(set(map(float, probes)))) + (0.0, 1.0) if a not in seen and not seen.add(a)]
-    return np.concatenate([nodes, extra]), np.concatenate([weights, np.zeros(len(extra))])
+    return path_points(rule, steps, probes)
 
 
 def floor(model, x, baseline, target: int, steps=50, rule="gauss-legendre", probes=PROBE_ALPHAS,

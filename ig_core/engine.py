@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .quadrature import RULES, fixed_rule, trapezoid_weights
+from .quadrature import RULES, path_points, trapezoid_weights
 from .result import Attribution
 from .scan import OUTPUT_TRANSFORMS, PathProblem, PathScan
 
@@ -128,13 +128,12 @@ class AttributionEngine:
         return result
 
     def _run(self, problem, steps, rule, tolerance, max_steps, probes, keep_all, progress, max_batch) -> Attribution:
-        ends = (0.0, 1.0)
         adaptive = rule == "adaptive"
         if adaptive:
             planned = max(int(max_steps), int(steps))
         else:
-            nodes, weights = fixed_rule(rule, steps)
-            planned = len(set(map(float, nodes)) | set(probes) | set(ends))
+            alphas, weights = path_points(rule, steps, probes)
+            planned = len(alphas)
         scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0},
                         keep_all=keep_all or adaptive, progress=progress, planned_points=planned)
         if adaptive:
@@ -147,9 +146,8 @@ class AttributionEngine:
                 scan.add_weighted(float(alpha), float(weight))
             node_weights, steps_used = dict(zip(map(float, grid), weights)), len(grid)
         else:
-            extra = [a for a in probes + ends if a not in set(map(float, nodes))]
-            scan.evaluate(np.concatenate([nodes, extra]), np.concatenate([weights, np.zeros(len(extra))]))
-            node_weights, steps_used = dict(zip(map(float, nodes), weights)), len(nodes)
+            scan.evaluate(alphas, weights)
+            node_weights, steps_used = dict(zip(map(float, alphas[:steps]), weights[:steps])), int(steps)
         if progress is not None:
             progress(1.0)
         kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())

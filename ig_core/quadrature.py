@@ -39,3 +39,12 @@ def trapezoid_weights(nodes: np.ndarray) -> np.ndarray:
     weights[:-1] += h / 2
     weights[1:] += h / 2
     return weights
+
+
+def path_points(rule: str, steps: int, probes=()) -> tuple[np.ndarray, np.ndarray]:
+    """Every alpha a fixed-rule scan evaluates, with its weight: the rule's nodes, then the probe alphas
+    and the two ends (F(baseline), F(input), the gradient at the input) not among them, weighted 0."""
+    nodes, weights = fixed_rule(rule, steps)
+    seen = set(map(float, nodes))
+    extra = [a for a in sorted({float(a) for a in probes} | {0.0, 1.0}) if a not in seen]
+    return np.concatenate([nodes, extra]), np.concatenate([weights, np.zeros(len(extra))])

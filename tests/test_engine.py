@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ig_core import FIXED_RULES, AttributionEngine, fixed_rule
+from ig_core import FIXED_RULES, AttributionEngine, fixed_rule, path_points
 
 torch.manual_seed(0)
 
@@ -400,3 +400,12 @@ def test_out_of_memory_after_the_backward_pass_is_not_counted_twice(monkeypatch)
     result = AttributionEngine(device="cpu", max_batch=64).attribute(net, x, 0, steps=40, rule="midpoint")
     assert failures
     torch.testing.assert_close(result.attributions, reference.attributions)
+
+
+def test_path_points_are_the_nodes_then_probes_and_ends_not_among_them():
+    alphas, weights = path_points("midpoint", 4, probes=[0.125, 0.3])
+    np.testing.assert_allclose(alphas, [0.125, 0.375, 0.625, 0.875, 0.0, 0.3, 1.0])
+    np.testing.assert_allclose(weights, [0.25] * 4 + [0.0] * 3)
+    result = AttributionEngine(device="cpu").attribute(relu_net(), torch.randn(1, 6), 0, steps=4, rule="midpoint",
+                                                       probe_alphas=[0.125, 0.3])
+    assert sorted(result.alphas) == sorted(alphas) and result.steps_used == 4
