@@ -19,7 +19,7 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
 from models.language import attribution as la  # noqa: E402
 from views import language as vl  # noqa: E402
-from streamlit_browser import ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium, streamlit_server  # noqa: E402
+from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
 
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
 PAPER_TEXT, PAPER_TARGET = "the shareholders claimed more", "than"
@@ -208,40 +208,29 @@ def server(tmp_path, shared_data):
 
 
 def test_browser_text_to_table_and_charts(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=60_000)
-            page.goto(server)
-            main = page.locator("[data-testid='stMain']")
-            expect(main.get_by_text("Quadrature rule")).to_be_visible()
-            open_page(page, "Language")
-            expect(main.get_by_text("Language: which words drive the next word")).to_be_visible()
-            box = main.get_by_role("textbox", name="Text: the words before the one to predict")
-            box.fill(PAPER_TEXT)
-            expect(box).to_have_value(PAPER_TEXT)
-            main.get_by_role("button", name="Explain", exact=True).click()
-            expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible(timeout=180_000)
-            expect(main.get_by_text("6. Interior gradients")).to_be_visible()
-            page.wait_for_load_state("networkidle")
-            charts = main.locator("[data-testid='stVegaLiteChart']")
-            expect(charts).to_have_count(3)
-            for i in range(charts.count()):
-                charts.nth(i).scroll_into_view_if_needed()
-                expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
-            expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
-            expect(main.get_by_text("The word attributions add up to F(text) - F(baseline)", exact=False)).to_be_visible()
-            assert main.locator("[data-testid='stException']").count() == 0
-            assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            full_screenshot(page, "language.png")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "language-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page("language") as page:
+        page.goto(server)
+        main = page.locator("[data-testid='stMain']")
+        expect(main.get_by_text("Quadrature rule")).to_be_visible()
+        open_page(page, "Language")
+        expect(main.get_by_text("Language: which words drive the next word")).to_be_visible()
+        box = main.get_by_role("textbox", name="Text: the words before the one to predict")
+        box.fill(PAPER_TEXT)
+        expect(box).to_have_value(PAPER_TEXT)
+        main.get_by_role("button", name="Explain", exact=True).click()
+        expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible(timeout=180_000)
+        expect(main.get_by_text("6. Interior gradients")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        charts = main.locator("[data-testid='stVegaLiteChart']")
+        expect(charts).to_have_count(3)
+        for i in range(charts.count()):
+            charts.nth(i).scroll_into_view_if_needed()
+            expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+        expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
+        expect(main.get_by_text("The word attributions add up to F(text) - F(baseline)", exact=False)).to_be_visible()
+        assert main.locator("[data-testid='stException']").count() == 0
+        assert main.locator("[data-testid='stAlertContentError']").count() == 0
+        full_screenshot(page, "language.png")
     assert (ARTIFACTS / "language.png").stat().st_size > 30_000

@@ -23,7 +23,7 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
 from models.molecules import attribution as ma  # noqa: E402
 from views import molecules as vm  # noqa: E402
-from streamlit_browser import (ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium,  # noqa: E402
+from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
@@ -265,47 +265,36 @@ def server(shared_data, checkpoint_dir, tmp_path):
 
 
 def test_browser_smiles_drawing_and_browse_grid(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.set_default_timeout(120_000)
-            expect.set_options(timeout=120_000)
-            page.goto(server)
-            main = page.locator("[data-testid='stMain']")
-            use_fast_settings(page)
-            open_page(page, "Molecules")
-            expect(main.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
-            wait_idle(page)
-            box = main.get_by_role("textbox", name="SMILES", exact=True)
-            box.fill("O=C(O)c1ccccc1O")
-            box.press("Tab")
-            main.get_by_role("button", name="Explain", exact=True).first.click()
-            expect(main.get_by_text("O=C(O)c1ccccc1O", exact=True)).to_be_visible()  # the drawing's caption
-            wait_idle(page)
-            drawing = main.locator("[data-testid='stImage'] img").first
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=drawing.element_handle())
-            assert main.locator("[data-testid='stException']").count() == 0
-            main.get_by_text("Browse actives", exact=True).click()
-            wait_idle(page)
-            main.get_by_role("button", name="Show actives").click()
-            # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)
-            expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$")).nth(11)).to_be_visible()
-            wait_idle(page)
-            thumbs = main.locator("[data-testid='stImage'] img")
-            assert thumbs.count() >= 12
-            for i in range(12):
-                thumbs.nth(i).scroll_into_view_if_needed()
-                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle())
-            assert main.locator("[data-testid='stException']").count() == 0
-            assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            full_screenshot(page, "molecules.png")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "molecules-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page("molecules") as page:
+        page.goto(server)
+        main = page.locator("[data-testid='stMain']")
+        use_fast_settings(page)
+        open_page(page, "Molecules")
+        expect(main.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
+        wait_idle(page)
+        box = main.get_by_role("textbox", name="SMILES", exact=True)
+        box.fill("O=C(O)c1ccccc1O")
+        box.press("Tab")
+        main.get_by_role("button", name="Explain", exact=True).first.click()
+        expect(main.get_by_text("O=C(O)c1ccccc1O", exact=True)).to_be_visible()  # the drawing's caption
+        wait_idle(page)
+        drawing = main.locator("[data-testid='stImage'] img").first
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=drawing.element_handle())
+        assert main.locator("[data-testid='stException']").count() == 0
+        main.get_by_text("Browse actives", exact=True).click()
+        wait_idle(page)
+        main.get_by_role("button", name="Show actives").click()
+        # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)
+        expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$")).nth(11)).to_be_visible()
+        wait_idle(page)
+        thumbs = main.locator("[data-testid='stImage'] img")
+        assert thumbs.count() >= 12
+        for i in range(12):
+            thumbs.nth(i).scroll_into_view_if_needed()
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumbs.nth(i).element_handle())
+        assert main.locator("[data-testid='stException']").count() == 0
+        assert main.locator("[data-testid='stAlertContentError']").count() == 0
+        full_screenshot(page, "molecules.png")
     assert (ARTIFACTS / "molecules.png").stat().st_size > 30_000
