@@ -104,3 +104,22 @@ def full_screenshot(page, name: str) -> pathlib.Path:
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@contextlib.contextmanager
+def browser_page(name: str, timeout_ms: int = 120_000):
+    """A chromium page with generous timeouts; on failure its screenshot lands in test-artifacts/NAME-failure.png."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(timeout_ms)
+        expect.set_options(timeout=timeout_ms)
+        try:
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
