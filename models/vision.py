@@ -491,6 +491,37 @@ def make_baseline(classifier: ImageClassifier, name: str, image_tensor: torch.Te
     raise ValueError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
 
 
+# --- pixel importance -----------------------------------------------------------------------------
+
+IMPORTANCE_MODES = ("abs", "sum", "positive", "negative")
+
+
+def pixel_importance(attribution, mode: str = "abs"):
+    """Aggregate an attribution (or gradient) [3, H, W] or [N, 3, H, W] over the colour channels to
+    [H, W] or [N, H, W]; a torch tensor gives a tensor, anything else a numpy array.
+
+    mode "abs" (default): the paper's Eq. 1, sum_c |a_ijc|; the evaluation ranks pixels by it.
+    "sum": the signed sum_c a_ijc, whose total is what completeness speaks of.
+    "positive" / "negative": max(+-sum_c a_ijc, 0), the evidence for / against the class only.
+    The Vision page's polarities (views.vision.importance_map) are these modes.
+    """
+    if mode not in IMPORTANCE_MODES:
+        raise ValueError(f"mode must be one of {IMPORTANCE_MODES}, got {mode!r}")
+    is_tensor = isinstance(attribution, torch.Tensor)
+    a = attribution if is_tensor else np.asarray(attribution)
+    if a.ndim not in (3, 4):
+        raise ValueError(f"attribution must be [3, H, W] or [N, 3, H, W], got {tuple(a.shape)}")
+    channel = a.ndim - 3
+    if mode == "abs":
+        return abs(a).sum(channel)
+    total = a.sum(channel)
+    if mode == "sum":
+        return total
+    if mode == "negative":
+        total = -total
+    return total.clamp_min(0) if is_tensor else np.maximum(total, 0)
+
+
 # --- explanation ----------------------------------------------------------------------------------
 
 @dataclass
@@ -518,11 +549,11 @@ class VisionExplanation:
     def all_attributions(self) -> np.ndarray:
         return self.attribution.attributions_per_target[0][:, 0].numpy()  # [T, 3, H, W]
 
-    def pixel_importance(self, t: int = 0) -> np.ndarray:
-        """Eq. 1 aggregation of the attributions over the colour channels (signed sum), [H, W].
-
-        Signed, so the pixels still add up to the attribution total (completeness)."""
-        return self.attributions(t).sum(axis=0)
+    def pixel_importance(self, t: int = 0, mode: str = "sum") -> np.ndarray:
+        """The t-th target's attributions aggregated over the colour channels, [H, W] (see
+        `pixel_importance`). Default "sum" (signed), so the pixels still add up to the attribution
+        total (completeness); "abs" is Eq. 1."""
+        return pixel_importance(self.attributions(t), mode)
 
     def gradient(self, t: int = 0, alpha: float = 1.0) -> np.ndarray:
         """The interior gradient at alpha (1.0: the gradient at the image), [3, H, W]."""
@@ -565,20 +596,37 @@ def _as_input(classifier: ImageClassifier, image) -> tuple[Image.Image, torch.Te
     raise TypeError(f"image must be a PIL image or a tensor [1, 3, H, W], got {type(image).__name__}")
 
 
+@dataclass
+class Prediction:
+    """One image as the network sees it and the network's answer, computed once (the Vision page shows
+    it before the scan and hands it to `explain`, so the image is not cropped and classified twice)."""
+
+    image: Image.Image  # the cropped picture the network sees
+    input: torch.Tensor  # [1, 3, H, W] normalized, CPU
+    probabilities: np.ndarray  # [classes] softmax at the input
+
+
+def predict_image(classifier: ImageClassifier, image) -> Prediction:
+    """Crop, normalize and classify a PIL image (or a normalized tensor [1, 3, H, W])."""
+    cropped, x = _as_input(classifier, image)
+    return Prediction(image=cropped, input=x, probabilities=classifier.predict(x)[0].numpy())
+
+
 def explain(engine, classifier: ImageClassifier, image, targets: int | Sequence[int] | None = None,
             baseline: str = "black", settings=None, layer_name: str | None = None,
             progress: Callable[[float], None] | None = None) -> VisionExplanation:
     """Integrated gradients, interior gradients (Figure 3 alphas), the softmax/logit trend and the
     layer distances (Figure 12) for all targets from one scan of the path baseline -> image.
 
+    image: a PIL image, a normalized tensor [1, 3, H, W], or a `Prediction` already made of it.
     targets: a class index or several (duplicates dropped); None: the top-1 prediction.
     settings: an ig_core.ScanSettings (None: its defaults, the adaptive rule to 1%).
     """
     from ig_core import ScanSettings  # ig_core does not depend on models; keep models importable alone
 
     settings = settings or ScanSettings()
-    cropped, x = _as_input(classifier, image)
-    probs = classifier.predict(x)[0].numpy()
+    seen = image if isinstance(image, Prediction) else predict_image(classifier, image)
+    cropped, x, probs = seen.image, seen.input, seen.probabilities
     if targets is None:
         targets = [int(np.argmax(probs))]
     elif isinstance(targets, (int, np.integer)):

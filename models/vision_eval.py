@@ -19,8 +19,9 @@ The runner does ONE engine scan per image (per batch of images): the scan gives 
 gradients, the gradient at the image (alpha = 1), the completeness error and the prediction trend
 (saturation). Everything else is forward passes without gradients.
 
-No Streamlit here; the functions take plain arguments (a module returning logits, preprocessed tensors,
-a baseline tensor) so that any classifier wrapper can use them.
+No Streamlit here. The measures take plain arguments (a module returning logits, preprocessed tensors,
+a fill tensor); the runner takes a models.vision.ImageClassifier, whose loading, preprocessing and
+pixel importance (Eq. 1) it shares with the Vision page.
 """
 from __future__ import annotations
 
@@ -36,31 +37,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .vision import IMPORTANCE_MODES, ImageClassifier, load_classifier, load_image, make_baseline, pixel_importance
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-IMPORTANCE_MODES = ("abs", "sum", "positive")
-RESIZE, CROP = 256, 224
+RESIZE, CROP = 256, 224  # the standard ImageNet preprocessing: defaults of map_box / box_mask
 SATURATION_ALPHA, SATURATION_LEVEL = 0.5, 0.9
-
-
-# ----------------------------------------------------------------------------- pixel importance
-
-def pixel_importance(attribution: torch.Tensor, mode: str = "abs") -> torch.Tensor:
-    """Aggregate a [3, H, W] (or [N, 3, H, W]) attribution over the colour channels to [H, W] ([N, H, W]).
-
-    mode "abs" (default) is the paper's Eq. 1, sum_c |a_ijc|: the pixel ranking of Section 2.5 uses it;
-    "sum" is the signed sum_c a_ijc (whose total is what completeness speaks of);
-    "positive" is max(sum_c a_ijc, 0), the evidence for the class only.
-    """
-    if mode not in IMPORTANCE_MODES:
-        raise ValueError(f"mode must be one of {IMPORTANCE_MODES}, got {mode!r}")
-    a = torch.as_tensor(attribution)
-    if a.dim() not in (3, 4):
-        raise ValueError(f"attribution must be [3, H, W] or [N, 3, H, W], got {tuple(a.shape)}")
-    channel = a.dim() - 3
-    if mode == "abs":
-        return a.abs().sum(channel)
-    total = a.sum(channel)
-    return total.clamp_min(0) if mode == "positive" else total
 
 
 # ----------------------------------------------------------------------------- AOPC
@@ -99,6 +80,7 @@ def perturbation_scores(
     output: str = "softmax",
     max_batch: int = 32,
     device: str | torch.device | None = None,
+    intact: torch.Tensor | np.ndarray | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Scores of the target after ablating the most important pixels first (Samek's MoRF order).
@@ -108,7 +90,8 @@ def perturbation_scores(
     Returns method -> [N, steps + 1] scores; column k is after k * pixels_per_step pixels (column 0 is
     the intact image). region > 1 ranks r x r blocks instead of pixels (Samek's 9 x 9 regions; pass
     pixels_per_step = r * r for one region per step). All methods and images go through the model in
-    batches of ``max_batch``.
+    batches of ``max_batch``. intact [N]: the targets' scores of the intact images when the caller has
+    them already (column 0, then not recomputed once per method).
     """
     from ig_core import OUTPUT_TRANSFORMS
 
@@ -121,8 +104,12 @@ def perturbation_scores(
     methods = list(importance)
     ranks = {m: _ranks(torch.as_tensor(importance[m]).to(device).view(n, h, w), region) for m in methods}
     counts = [min(k * int(pixels_per_step), h * w) for k in range(int(steps) + 1)]
-    rows = [(m, i, k) for m in methods for i in range(n) for k in range(len(counts))]
+    first = 0 if intact is None else 1
+    rows = [(m, i, k) for m in methods for i in range(n) for k in range(first, len(counts))]
     out = {m: np.zeros((n, len(counts))) for m in methods}
+    if intact is not None:
+        for m in methods:
+            out[m][:, 0] = torch.as_tensor(intact).double().cpu().numpy().reshape(n)
     transform = OUTPUT_TRANSFORMS[output]
     for start in range(0, len(rows), max(int(max_batch), 1)):
         chunk = rows[start:start + max(int(max_batch), 1)]
@@ -249,13 +236,6 @@ def default_folders() -> list[pathlib.Path]:
     return [data_dir() / "imagenet_samples", data_dir() / "imagenet_val_boxes"]
 
 
-def _load_pil(path):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return im.convert("RGB")
-
-
 # ----------------------------------------------------------------------------- runner
 
 @dataclasses.dataclass
@@ -268,17 +248,8 @@ class EvalResult:
         return self.table.to_csv(index=False)
 
 
-def _bw_tensors(preprocess, size=(CROP, CROP)):
-    from PIL import Image
-
-    black = preprocess(Image.new("RGB", size, (0, 0, 0)))[0]
-    white = preprocess(Image.new("RGB", size, (255, 255, 255)))[0]
-    return black, white
-
-
 def evaluate_photos(
-    model: torch.nn.Module,
-    preprocess: Callable,
+    classifier: ImageClassifier,
     photos: Sequence[Photo],
     engine=None,
     *,
@@ -296,17 +267,14 @@ def evaluate_photos(
     fill: str = "black",
     include_random: bool = True,
     importance_mode: str = "abs",
-    model_key: str | None = None,
-    categories: Sequence[str] | None = None,
     seed: int = 0,
-    resize: int = RESIZE,
     progress: Callable[[float], None] | None = None,
 ) -> EvalResult:
     """Run the evaluation over photos; one engine scan per batch of ``batch_size`` photos.
 
-    model returns logits [B, classes]; preprocess(PIL) -> [1, 3, crop, crop] (resize ``resize``, centre
-    crop, normalise; ``resize`` maps the boxes). The IG baseline and the ablation fill are the black
-    image (preprocess of an all-black picture). target "predicted" (the paper: the highest-scoring
+    classifier: a models.vision.ImageClassifier (its model is prepared on the engine's device); photos
+    are decoded by models.vision.load_image and preprocessed by the classifier (its resize and crop
+    also map the boxes). The IG baseline and the ablation fill are the black image (zero pixels). target "predicted" (the paper: the highest-scoring
     class) or "label". F is the target's softmax. With the adaptive rule a batch shares one grid, so
     its photos share ``steps_used``: batch_size 1 gives per-photo step counts; larger batches fill a GPU.
     Per photo: label, predicted, relative_delta (completeness), steps_used, alpha_90 / saturated
@@ -318,10 +286,10 @@ def evaluate_photos(
     if fill not in ("black", "noise"):
         raise ValueError(f"fill must be 'black' or 'noise', got {fill!r}")
     engine = engine or AttributionEngine()
-    model = engine.prepare(model)
+    model = engine.prepare(classifier.model)
     device = engine.device
-    model_key = model_key or f"vision_eval:{id(model)}"
-    black, white = _bw_tensors(preprocess)
+    crop = classifier.crop_size
+    black = make_baseline(classifier, "black", torch.zeros(1, 3, crop, crop))[0]
     gen = torch.Generator().manual_seed(seed)
     rows, curve_rows = [], []
     photos = list(photos)
@@ -336,19 +304,18 @@ def evaluate_photos(
             if progress is not None:
                 progress(min(base + share * (lo + (hi - lo) * f), 1.0))
 
-        pils = [_load_pil(p.path) for p in batch]
-        x = torch.cat([preprocess(im) for im in pils]).to(device)
+        images = [load_image(p.path) for p in batch]
+        x = torch.cat([classifier.preprocess(im) for im in images]).to(device)
         n = x.shape[0]
-        with torch.no_grad():
-            probs = torch.softmax(model(x).float(), dim=-1)
+        probs = classifier.predict(x)
         predicted = probs.argmax(1)
         if target == "label" and all(p.label is not None for p in batch):
-            targets = torch.tensor([p.label for p in batch], device=device)
+            targets = torch.tensor([p.label for p in batch])
         else:
             targets = predicted
         result = engine.attribute(
             model, x, targets, black.to(device).expand_as(x), steps, rule, tolerance=tolerance,
-            max_steps=max_steps, probe_alphas=(SATURATION_ALPHA,), output="softmax", model_key=model_key,
+            max_steps=max_steps, probe_alphas=(SATURATION_ALPHA,), output="softmax", model_key=classifier.key,
             progress=lambda f: report(f, 0.0, 0.8), max_batch=max_batch, amp=amp)
         ig = result.attributions.reshape(x.shape).float()
         grad = result.gradient_at_input.reshape(x.shape).float()
@@ -359,12 +326,12 @@ def evaluate_photos(
                       "gradient": pixel_importance(grad, importance_mode)}
         if include_random:
             importance["random"] = torch.rand(n, x.shape[2], x.shape[3], generator=gen)
-        fill_t = black.to(device) if fill == "black" else (  # uniform pixel values in [0, 1], normalised
-            black.to(device) + torch.rand(n, 1, x.shape[2], x.shape[3], generator=gen).to(device).expand_as(x)
-            * (white - black).to(device))
+        fill_t = black if fill == "black" else classifier.normalize(  # uniform grey levels in [0, 1]
+            torch.rand(n, 1, x.shape[2], x.shape[3], generator=gen).expand(n, 3, -1, -1))
         scores = perturbation_scores(model, x, targets, importance, fill_t, pixels_per_step=pixels_per_step,
                                      steps=ablation_steps, region=region, output="softmax",
                                      max_batch=max_batch or engine.max_batch, device=device,
+                                     intact=probs.gather(1, targets.view(-1, 1))[:, 0],
                                      progress=lambda f: report(f, 0.8, 1.0))
         curves = {m: aopc_curve(s) for m, s in scores.items()}
         elapsed = (time.perf_counter() - t0) / n
@@ -375,7 +342,7 @@ def evaluate_photos(
                 "label": photo.label,
                 "label_name": photo.label_name,
                 "predicted": int(predicted[i]),
-                "predicted_name": categories[int(predicted[i])] if categories is not None else "",
+                "predicted_name": classifier.categories[int(predicted[i])],
                 "correct": (photo.label == int(predicted[i])) if photo.label is not None else None,
                 "target": t,
                 "score": float(result.score_input[i, 0]),
@@ -396,16 +363,16 @@ def evaluate_photos(
                 "seconds": elapsed,
             }
             if photo.boxes:
-                w, h = pils[i].size
-                mask = box_mask(photo.boxes, w, h, resize=resize, crop=x.shape[-1])
+                w, h = images[i].size
+                mask = box_mask(photo.boxes, w, h, resize=classifier.resize_size, crop=crop)
                 row["box_fraction"] = float(mask.float().mean())
                 row["loc_ig"] = localization(ig[i].cpu(), mask)
                 row["loc_gradient"] = localization(grad[i].cpu(), mask)
                 row["loc_ig_positive"] = localization(ig[i].cpu(), mask, "positive")
                 row["loc_gradient_positive"] = localization(grad[i].cpu(), mask, "positive")
-                with torch.no_grad():  # the paper keeps boxes whose ablation drops the score markedly
-                    blacked = torch.where(mask.to(device).view(1, *mask.shape), black.to(device), x[i])
-                    after = torch.softmax(model(blacked.unsqueeze(0)).float(), -1)[0, t]
+                # the paper keeps boxes whose ablation drops the score markedly
+                blacked = torch.where(mask.view(1, *mask.shape), black, x[i].cpu())
+                after = classifier.predict(blacked.unsqueeze(0))[0, t]
                 row["box_ablation_drop"] = float(result.score_input[i, 0] - float(after))
             rows.append(row)
             for m, s in scores.items():
@@ -416,7 +383,7 @@ def evaluate_photos(
         report(1.0)
     settings = dict(rule=rule, steps=steps, tolerance=tolerance, max_steps=max_steps, batch_size=batch_size,
                     target=target, pixels_per_step=pixels_per_step, ablation_steps=ablation_steps, region=region,
-                    fill=fill, importance_mode=importance_mode, device=str(device),
+                    fill=fill, importance_mode=importance_mode, model=classifier.key, device=str(device),
                     seconds=time.perf_counter() - t_start)
     return EvalResult(pd.DataFrame(rows), pd.DataFrame(curve_rows), settings)
 
@@ -450,50 +417,12 @@ def summarize(table: pd.DataFrame) -> dict:
 
 
 def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
-    """Figure 5: AOPC after each step averaged over photos, per method (columns method, step, pixels, aopc, n)."""
+    """Figure 5: AOPC (and the target score) after each step averaged over photos, per method
+    (columns method, step, pixels, aopc, score, n)."""
     if curves.empty:
-        return pd.DataFrame(columns=["method", "step", "pixels", "aopc", "n"])
+        return pd.DataFrame(columns=["method", "step", "pixels", "aopc", "score", "n"])
     return (curves.groupby(["method", "step", "pixels"], as_index=False)
-            .agg(aopc=("aopc", "mean"), n=("aopc", "size")))
-
-
-# ----------------------------------------------------------------------------- model loading
-
-def weights_path() -> pathlib.Path:
-    from models.data import data_dir
-
-    return data_dir() / "models" / "mobilenet_v2_float" / "mobilenet_v2_imagenet_dequantized.pth"
-
-
-@dataclasses.dataclass
-class LoadedModel:
-    model: torch.nn.Module
-    preprocess: Callable  # PIL -> [1, 3, crop, crop]
-    categories: list[str] | None
-    key: str
-    resize: int = RESIZE
-    crop: int = CROP
-
-
-def load_model(arch: str = "mobilenet_v2", weights: str | None = None, device: str | None = None) -> LoadedModel:
-    """The classifier of models.vision (weights None: the MobileNetV2 state_dict under $IG_DATA_DIR for
-    mobilenet_v2); a plain torchvision fallback keeps the evaluation usable without that module."""
-    try:
-        from models.vision import load_classifier
-    except ImportError:
-        load_classifier = None
-    if load_classifier is not None:
-        clf = load_classifier(arch, weights, device=device or "cpu")
-        return LoadedModel(clf.model, clf.preprocess, list(clf.categories), clf.key, clf.resize_size, clf.crop_size)
-    import torchvision
-    from torchvision import transforms
-
-    path = pathlib.Path(weights) if weights else weights_path()
-    model = torchvision.models.get_model(arch, weights=None)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    tf = transforms.Compose([transforms.Resize(RESIZE), transforms.CenterCrop(CROP), transforms.ToTensor(),
-                             transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
-    return LoadedModel(model.eval(), lambda pil: tf(pil.convert("RGB")).unsqueeze(0), None, f"{arch}:{path.name}")
+            .agg(aopc=("aopc", "mean"), score=("score", "mean"), n=("aopc", "size")))
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -532,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--curves", type=pathlib.Path, default=None, help="optional CSV of the per-photo AOPC curves")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--arch", default="mobilenet_v2", help="torchvision classifier name")
-    p.add_argument("--weights", default=None, help="state_dict file (default: models.vision's lookup)")
+    p.add_argument("--weights", default=None, help="state_dict file (default: models.vision.load_classifier's lookup)")
     p.add_argument("--rule", default="adaptive")
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--tolerance", type=float, default=0.01)
@@ -554,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ig_core import AttributionEngine
 
     engine = AttributionEngine(device=args.device)
-    loaded = load_model(args.arch, args.weights, args.device)
+    classifier = load_classifier(args.arch, args.weights, device=engine.device)
     photos = [ph for folder in (args.folders or default_folders()) for ph in list_photos(folder, args.limit)]
     print(f"{len(photos)} photos on {engine.device_name}", file=sys.stderr)
     last = [-1]
@@ -565,13 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             last[0] = pct // 5
             print(f"  {pct}%", file=sys.stderr, flush=True)
 
-    result = evaluate_photos(loaded.model, loaded.preprocess, photos, engine, rule=args.rule, steps=args.steps,
+    result = evaluate_photos(classifier, photos, engine, rule=args.rule, steps=args.steps,
                              tolerance=args.tolerance, max_steps=args.max_steps, max_batch=args.max_batch,
                              amp=args.amp, batch_size=args.batch, target=args.target,
                              pixels_per_step=args.pixels_per_step, ablation_steps=args.ablation_steps,
                              region=args.region, fill=args.fill, include_random=not args.no_random,
-                             importance_mode=args.importance, model_key=loaded.key,
-                             categories=loaded.categories, resize=loaded.resize, progress=progress)
+                             importance_mode=args.importance, progress=progress)
     result.table.to_csv(args.out, index=False)
     if args.curves:
         result.curves.to_csv(args.curves, index=False)

@@ -12,11 +12,12 @@ import pathlib
 
 import numpy as np
 import streamlit as st
+import torch
 
 from models import vision as mv
 from models.data import data_dir
 from views import vision as vv
-from views.session import get_engine, progress_reporter, scan_settings
+from views.session import cached_classifier, get_engine, progress_reporter, scan_settings
 
 SAMPLES_ENV = "IG_VISION_SAMPLES"
 REQUEST_KEY = "vision_request"
@@ -25,14 +26,17 @@ IMAGE_WIDTH = 260
 
 # --- cached resources ------------------------------------------------------------------------------
 
-@st.cache_resource(show_spinner="Loading the model...")
-def _classifier(arch: str, weights: str, device: str) -> mv.ImageClassifier:
-    return mv.load_classifier(arch, weights or None, device=device)
-
-
 def _sample_dir() -> pathlib.Path:
     env = os.environ.get(SAMPLES_ENV, "").strip()
     return pathlib.Path(env).expanduser() if env else data_dir() / "imagenet_samples" / "images"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _look(model_key: str, digest: str, _classifier: mv.ImageClassifier, _data: bytes) -> tuple[mv.Prediction, list[str]]:
+    """Decode, crop and classify an image once per (model, image bytes): reruns reuse the answer.
+    Raises mv.ImageError (not cached) for a file that is no usable image."""
+    image = mv.load_image(_data)
+    return mv.predict_image(_classifier, image), image.info.get("notices", [])
 
 
 @st.cache_data(show_spinner=False)
@@ -69,7 +73,7 @@ def choose_model(engine) -> mv.ImageClassifier | None:
                                     help="A state_dict .pth for this architecture. Blank: $IG_VISION_WEIGHTS, "
                                          "torchvision's cache or download, or a known file in the data folder.")
     try:
-        classifier = _classifier(arch, weights.strip(), str(engine.device))
+        classifier = cached_classifier(arch, weights.strip())
     except mv.VisionError as exc:
         st.error(f"**No model for {arch}.** {exc}")
         st.info("Random weights are never used. Pick another architecture in the sidebar, or provide the weights.")
@@ -83,7 +87,7 @@ def choose_model(engine) -> mv.ImageClassifier | None:
 # --- input image -----------------------------------------------------------------------------------
 
 def choose_image():
-    """(PIL image, name, ground-truth index or None, bytes digest) or None."""
+    """(file bytes, name, ground-truth index or None, bytes digest) or None."""
     folder = _sample_dir()
     files, truth = _samples(str(folder))
     sources = (["Sample photo"] if files else []) + ["Upload"]
@@ -106,14 +110,7 @@ def choose_image():
             st.error(f"Could not read {path}: {exc}")
             return None
         gt = truth.get(name)
-    try:
-        image = mv.load_image(data)
-    except mv.ImageError as exc:
-        st.error(f"**{name}: cannot use this image.** {exc}")
-        return None
-    for notice in image.info.get("notices", []):
-        st.info(notice)
-    return image, name, gt, hashlib.sha256(data).hexdigest()
+    return data, name, gt, hashlib.sha256(data).hexdigest()
 
 
 def class_label(classifier, index: int) -> str:
@@ -279,8 +276,8 @@ def view_ablation(ex: mv.VisionExplanation, classifier):
             mask = mv.rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
         else:
             percent = st.slider("Share of pixels (%)", 1, 50, 10, key="v7_percent")
-            importance = (vv.importance_map(ex.attributions(0), "positive") if "integrated" in method
-                          else vv.importance_map(ex.gradient(0, 1.0), "absolute"))
+            importance = (ex.pixel_importance(0, "positive") if "integrated" in method
+                          else mv.pixel_importance(ex.gradient(0, 1.0), "abs"))
             mask = mv.top_fraction_mask(importance, percent / 100)
     result = mv.ablate(classifier, ex.input, mask, target=ex.targets[0])
     with c2:
@@ -306,11 +303,17 @@ def main():
     if chosen is None:
         st.info("Pick a sample photo or upload one.")
         return
-    image, name, gt, digest = chosen
-    x = classifier.preprocess(image)
-    top = classifier.top_k(x, 5)
+    data, name, gt, digest = chosen
+    try:
+        seen, notices = _look(classifier.key, digest, classifier, data)
+    except mv.ImageError as exc:
+        st.error(f"**{name}: cannot use this image.** {exc}")
+        return
+    for notice in notices:
+        st.info(notice)
+    top = classifier.top_k(torch.from_numpy(seen.probabilities).unsqueeze(0), 5)
     c1, c2 = st.columns([1, 2])
-    c1.image(classifier.crop(image), caption=f"{name} as the network sees it ({classifier.crop_size} px)", width=IMAGE_WIDTH)
+    c1.image(seen.image, caption=f"{name} as the network sees it ({classifier.crop_size} px)", width=IMAGE_WIDTH)
     with c2:
         st.markdown("**Top 5 (softmax)**" + (f" - ground truth: **{class_label(classifier, gt)}**" if gt is not None else ""))
         st.dataframe(vv.top_k_frame(top), hide_index=True)
@@ -324,7 +327,7 @@ def main():
     try:
         with bar.container():
             report = progress_reporter("Scanning the path")
-            ex = mv.explain(engine, classifier, image, request["targets"], request["baseline"], settings,
+            ex = mv.explain(engine, classifier, seen, request["targets"], request["baseline"], settings,
                             request["layer"] or None, progress=report)
     except (mv.VisionError, ValueError, KeyError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")

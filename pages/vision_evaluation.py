@@ -3,19 +3,13 @@ import pathlib
 
 import streamlit as st
 
-from models.vision_eval import default_folders, evaluate_photos, list_photos, load_model
-from views.session import get_engine, progress_reporter, scan_settings
+from models.vision_eval import default_folders, evaluate_photos, list_photos
+from views.session import cached_classifier, get_engine, progress_reporter, scan_settings
 from views.vision_eval import (aopc_chart, completeness_chart, csv_bytes, localization_frame, photo_frame,
                                score_chart, summary_frame)
 
 RESULT_KEY = "vision_eval_result"
-
-
-@st.cache_resource(show_spinner="Loading the classifier...")
-def _classifier(arch: str, device: str):
-    loaded = load_model(arch, device=device)
-    loaded.model = get_engine().prepare(loaded.model)
-    return loaded
+ARCH = "mobilenet_v2"  # the shared data folder holds its weights (models.vision.LOCAL_WEIGHTS)
 
 
 st.title("Vision evaluation")
@@ -54,17 +48,16 @@ if submitted:
         st.error(f"No photos found in {folder}.")
     else:
         try:
-            loaded = _classifier("mobilenet_v2", str(engine.device))
-        except Exception as exc:  # WeightsUnavailable / WeightsError: say what to do
+            classifier = cached_classifier(ARCH, "")
+        except Exception as exc:  # WeightsUnavailable / WeightsError: the message says what to do
             st.error(f"Could not load the classifier: {exc}")
             st.stop()
         progress = progress_reporter(f"Evaluating {len(photos)} photos")
         result = evaluate_photos(
-            loaded.model, loaded.preprocess, photos, engine, rule=settings.rule, steps=settings.steps,
+            classifier, photos, engine, rule=settings.rule, steps=settings.steps,
             tolerance=settings.tolerance, max_steps=settings.max_steps, max_batch=settings.max_batch,
             amp=settings.amp, pixels_per_step=int(pixels_per_step), ablation_steps=int(ablation_steps),
-            fill=fill, include_random=include_random, model_key=loaded.key, categories=loaded.categories,
-            resize=loaded.resize, progress=progress)
+            fill=fill, include_random=include_random, progress=progress)
         st.session_state[RESULT_KEY] = result
 
 result = st.session_state.get(RESULT_KEY)

@@ -13,7 +13,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import ScanSettings  # noqa: E402
-from streamlit_browser import (ARTIFACTS, full_screenshot, launch_chromium, open_page, require_chromium,  # noqa: E402
+from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
@@ -134,50 +134,39 @@ def server(tmp_path):
 
 @needs_data
 def test_browser_upload_shows_heat_maps_and_charts(server):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    ARTIFACTS.mkdir(exist_ok=True)
     photo = SAMPLES / "n01440764_tench.JPEG"
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            expect.set_options(timeout=60_000)
-            page.goto(server)
-            main = page.locator("[data-testid='stMain']")
-            use_fast_settings(page)
-            # the Vision page, through the navigation (a fresh URL would start a new session)
-            open_page(page, "Vision")
-            expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
-            wait_idle(page)
-            main.get_by_text("Upload", exact=True).click()
-            wait_idle(page)
-            page.locator("input[type='file']").set_input_files(str(photo))
-            expect(main.get_by_text(f"{photo.name} as the network sees it")).to_be_visible()
-            wait_idle(page)
-            main.get_by_role("button", name="Explain", exact=True).click()
-            expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
-            expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
-            page.wait_for_load_state("networkidle")
-            # heat maps: every st.image has loaded pixels
-            images = main.locator("[data-testid='stImage'] img")
-            assert images.count() >= 8
-            for i in range(images.count()):
-                images.nth(i).scroll_into_view_if_needed()
-                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle())
-            # charts: saturation (2), layer distances (2), mean |gradient| (1), drawn by vega
-            charts = main.locator("[data-testid='stVegaLiteChart']")
-            expect(charts).to_have_count(3)
-            for i in range(charts.count()):
-                charts.nth(i).scroll_into_view_if_needed()
-                expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
-            assert main.locator("[data-testid='stException']").count() == 0
-            assert main.locator("[data-testid='stAlertContentError']").count() == 0
-            full_screenshot(page, "vision.png")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "vision-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with browser_page("vision") as page:
+        page.goto(server)
+        main = page.locator("[data-testid='stMain']")
+        use_fast_settings(page)
+        # the Vision page, through the navigation (a fresh URL would start a new session)
+        open_page(page, "Vision")
+        expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
+        wait_idle(page)
+        main.get_by_text("Upload", exact=True).click()
+        wait_idle(page)
+        page.locator("input[type='file']").set_input_files(str(photo))
+        expect(main.get_by_text(f"{photo.name} as the network sees it")).to_be_visible()
+        wait_idle(page)
+        main.get_by_role("button", name="Explain", exact=True).click()
+        expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
+        expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        # heat maps: every st.image has loaded pixels
+        images = main.locator("[data-testid='stImage'] img")
+        assert images.count() >= 8
+        for i in range(images.count()):
+            images.nth(i).scroll_into_view_if_needed()
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle())
+        # charts: saturation (2), layer distances (2), mean |gradient| (1), drawn by vega
+        charts = main.locator("[data-testid='stVegaLiteChart']")
+        expect(charts).to_have_count(3)
+        for i in range(charts.count()):
+            charts.nth(i).scroll_into_view_if_needed()
+            expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
+        assert main.locator("[data-testid='stException']").count() == 0
+        assert main.locator("[data-testid='stAlertContentError']").count() == 0
+        full_screenshot(page, "vision.png")
     assert (ARTIFACTS / "vision.png").stat().st_size > 50_000

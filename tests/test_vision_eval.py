@@ -11,6 +11,7 @@ from PIL import Image
 from torchvision import transforms
 
 from ig_core import AttributionEngine, ScanSettings
+from models import vision as mv
 from models import vision_eval as ve
 from views import vision_eval as vv
 
@@ -171,16 +172,16 @@ def test_list_photos_groups_boxes(tmp_path):
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_runner_one_scan_per_photo_and_table(tmp_path, engine, batch_size):
     photos = ve.list_photos(_photo_folder(tmp_path))
-    tf = transforms.Compose([transforms.Resize(16), transforms.CenterCrop(16), transforms.ToTensor(),
-                             transforms.Normalize([0.5] * 3, [0.25] * 3)])
-    preprocess = lambda im: tf(im.convert("RGB")).unsqueeze(0)  # noqa: E731
+    classifier = mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                                    weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3,
+                                    std=(0.25,) * 3)
     calls = []
     original = engine.attribute
     engine.attribute = lambda *a, **k: calls.append(a[1].shape[0]) or original(*a, **k)
     seen = []
-    result = ve.evaluate_photos(Tiny(), preprocess, photos, engine, rule="adaptive", steps=8, tolerance=0.01,
+    result = ve.evaluate_photos(classifier, photos, engine, rule="adaptive", steps=8, tolerance=0.01,
                                 max_steps=256, batch_size=batch_size, pixels_per_step=16, ablation_steps=8,
-                                resize=16, categories=[f"k{i}" for i in range(5)], progress=seen.append)
+                                progress=seen.append)
     assert calls == ([1, 1, 1] if batch_size == 1 else [2, 1])  # one scan per photo (batch)
     t = result.table
     assert list(t.file) == [p.file for p in photos] and len(t) == 3
@@ -207,12 +208,11 @@ def test_runner_one_scan_per_photo_and_table(tmp_path, engine, batch_size):
 
 def test_real_model_smoke_three_photos(shared_data):
     engine = AttributionEngine(device="cpu")
-    loaded = ve.load_model("mobilenet_v2", device="cpu")
+    classifier = mv.load_classifier("mobilenet_v2", device="cpu")
     photos = ve.list_photos(shared_data / "imagenet_samples", 2) + ve.list_photos(shared_data / "imagenet_val_boxes", 1)
-    result = ve.evaluate_photos(loaded.model, loaded.preprocess, photos, engine, rule="adaptive", steps=8,
+    result = ve.evaluate_photos(classifier, photos, engine, rule="adaptive", steps=8,
                                 tolerance=0.05, max_steps=32, pixels_per_step=500, ablation_steps=10,
-                                include_random=False, model_key=loaded.key, categories=loaded.categories,
-                                resize=loaded.resize)
+                                include_random=False)
     t = result.table
     assert len(t) == 3
     assert t.loc[0, "predicted"] == 0  # the tench photo

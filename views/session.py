@@ -14,6 +14,19 @@ def get_engine() -> AttributionEngine:
     return AttributionEngine()
 
 
+@st.cache_resource(show_spinner="Loading the model...")
+def cached_classifier(arch: str, weights: str = ""):
+    """One models.vision.ImageClassifier per (architecture, weights) for all pages and sessions, on the
+    engine's device and frozen. weights "": load_classifier's automatic lookup (resolved when first
+    loaded). Raises models.vision.VisionError (not cached) when there are no usable weights."""
+    from models.vision import load_classifier  # torchvision only when a page needs a classifier
+
+    engine = get_engine()
+    classifier = load_classifier(arch, weights.strip() or None, device=engine.device)
+    classifier.model = engine.prepare(classifier.model)
+    return classifier
+
+
 def scan_settings() -> ScanSettings:
     return st.session_state.get(SETTINGS_KEY) or ScanSettings()
 

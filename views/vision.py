@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from models.vision import pixel_importance
+
 POLARITIES = ("absolute", "positive", "negative")
+_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}  # models.vision modes
 STYLES = ("intensity", "overlay")  # the paper's scaled pixel intensity, or a heat map over a dimmed image
 
 TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # first target red, second blue, ...
@@ -33,19 +36,14 @@ def importance_map(channels: np.ndarray, polarity: str = "absolute") -> np.ndarr
     """Per-pixel importance [H, W] >= 0 from a [3, H, W] attribution or gradient.
 
     absolute: sum over colour channels of |value| (Eq. 1); positive / negative: the part of the
-    signed channel sum that raises / lowers the score.
+    signed channel sum that raises / lowers the score (models.vision.pixel_importance's modes).
     """
     a = np.asarray(channels, dtype=np.float64)
     if a.ndim != 3:
         raise ValueError(f"expected [channels, H, W], got shape {a.shape}")
-    if polarity == "absolute":
-        return np.abs(a).sum(axis=0)
-    signed = a.sum(axis=0)
-    if polarity == "positive":
-        return np.maximum(signed, 0.0)
-    if polarity == "negative":
-        return np.maximum(-signed, 0.0)
-    raise ValueError(f"unknown polarity {polarity!r}; choose one of {', '.join(POLARITIES)}")
+    if polarity not in _POLARITY_MODES:
+        raise ValueError(f"unknown polarity {polarity!r}; choose one of {', '.join(POLARITIES)}")
+    return pixel_importance(a, _POLARITY_MODES[polarity])
 
 
 def clip_normalize(values: np.ndarray, clip_percentile: float = 99.0, floor_percentile: float = 0.0) -> np.ndarray:

@@ -16,30 +16,31 @@ METHOD_ORDER = ["integrated gradients", "gradient", "random"]
 METHOD_COLORS = ["#d62728", "#1f77b4", "#7f7f7f"]
 
 
+def _method_color(methods) -> alt.Color:
+    """The same colour per method in every chart (unknown methods green, after the known ones)."""
+    present = [m for m in METHOD_ORDER if m in set(methods)] + sorted(set(methods) - set(METHOD_ORDER))
+    colors = [METHOD_COLORS[METHOD_ORDER.index(m)] if m in METHOD_ORDER else "#2ca02c" for m in present]
+    return alt.Color("method:N", scale=alt.Scale(domain=present, range=colors), title=None)
+
+
 def aopc_chart(curves: pd.DataFrame, title: str = "AOPC (Samek et al.) by ablation step") -> alt.Chart:
     """Figure 5: AOPC after each ablation step, averaged over the photos, one line per method."""
     data = mean_curves(curves)
-    present = [m for m in METHOD_ORDER if m in set(data.method)] + sorted(set(data.method) - set(METHOD_ORDER))
-    colors = [METHOD_COLORS[METHOD_ORDER.index(m)] if m in METHOD_ORDER else "#2ca02c" for m in present]
     return alt.Chart(data, title=title).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
         x=alt.X("step:Q", title="perturbation steps"),
         y=alt.Y("aopc:Q", title="AOPC (mean drop in softmax score)"),
-        color=alt.Color("method:N", scale=alt.Scale(domain=present, range=colors), title=None),
+        color=_method_color(data.method),
         tooltip=["method", "step", "pixels", alt.Tooltip("aopc:Q", format=".4f"), "n"],
     ).properties(height=320)
 
 
 def score_chart(curves: pd.DataFrame) -> alt.Chart:
     """The mean target score after each ablation step (the perturbation curve AOPC is computed from)."""
-    data = (curves.groupby(["method", "step", "pixels"], as_index=False).agg(score=("score", "mean"))
-            if not curves.empty else pd.DataFrame(columns=["method", "step", "pixels", "score"]))
-    present = [m for m in METHOD_ORDER if m in set(data.method)]
+    data = mean_curves(curves)
     return alt.Chart(data, title="Mean target softmax after ablating the top pixels").mark_line().encode(
         x=alt.X("pixels:Q", title="pixels ablated (most important first)"),
         y=alt.Y("score:Q", title="softmax of the target"),
-        color=alt.Color("method:N", scale=alt.Scale(domain=present,
-                                                     range=[METHOD_COLORS[METHOD_ORDER.index(m)] for m in present]),
-                        title=None),
+        color=_method_color(data.method),
         tooltip=["method", "pixels", alt.Tooltip("score:Q", format=".4f")],
     ).properties(height=320)
 
@@ -95,11 +96,7 @@ PHOTO_COLUMNS = ["file", "label_name", "predicted_name", "correct", "score", "re
 
 def photo_frame(table: pd.DataFrame) -> pd.DataFrame:
     """Per-photo table for display (the CSV keeps every column)."""
-    cols = [c for c in PHOTO_COLUMNS if c in table.columns]
-    out = table[cols].copy()
-    if "predicted_name" in out and (out.predicted_name == "").all():
-        out["predicted_name"] = table.predicted.astype(str)
-    return out
+    return table[[c for c in PHOTO_COLUMNS if c in table.columns]].copy()
 
 
 def localization_frame(table: pd.DataFrame) -> pd.DataFrame:
