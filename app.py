@@ -3,10 +3,10 @@ import streamlit as st
 
 st.set_page_config(page_title="Integrated gradients debugger", layout="wide")
 pages = [
-    st.Page("pages/home.py", title="Home", default=True),
-    st.Page("pages/vision.py", title="Vision"),
-    st.Page("pages/vision_evaluation.py", title="Vision evaluation"),
-    st.Page("pages/molecules.py", title="Molecules"),
-    st.Page("pages/language.py", title="Language"),
+    st.Page("app_pages/home.py", title="Home", default=True),
+    st.Page("app_pages/vision.py", title="Vision"),
+    st.Page("app_pages/vision_evaluation.py", title="Vision evaluation"),
+    st.Page("app_pages/molecules.py", title="Molecules"),
+    st.Page("app_pages/language.py", title="Language"),
 ]
 st.navigation(pages).run()

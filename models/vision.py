@@ -1,6 +1,6 @@
 """ImageNet classifiers, image loading, baselines and the Vision page's one-scan explanation.
 
-No Streamlit here: the page (pages/vision.py) and the evaluation (models/vision_eval.py) import this.
+No Streamlit here: the page (app_pages/vision.py) and the evaluation (models/vision_eval.py) import this.
 
 Weights, in the order `load_classifier` looks for them when it is not told (weights=None):
 1. ``$IG_VISION_WEIGHTS`` (a state_dict file) when the architecture is ``$IG_VISION_ARCH``

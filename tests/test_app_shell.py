@@ -25,7 +25,7 @@ def test_ig_core_imports_neither_streamlit_nor_models():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
-                assert not name.split(".")[0] in {"streamlit", "models", "views", "pages"}, (path, name)
+                assert not name.split(".")[0] in {"streamlit", "models", "views", "app_pages"}, (path, name)
 
 
 def test_readme_example_runs():

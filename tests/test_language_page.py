@@ -152,7 +152,7 @@ def test_page_from_text_to_table(tmp_path):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("pages/language.py").run()
+    at.switch_page("app_pages/language.py").run()
     assert not at.exception, _texts(at.exception)
     assert any("press Explain" in i for i in _texts(at.info))
     # the paper's first example, one click

@@ -184,7 +184,7 @@ def app(shared_data, checkpoint_dir, monkeypatch):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("pages/molecules.py").run()
+    at.switch_page("app_pages/molecules.py").run()
     return at
 
 

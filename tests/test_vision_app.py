@@ -37,7 +37,7 @@ def page(monkeypatch):
     monkeypatch.setenv("IG_VISION_WEIGHTS", str(MOBILENET))
     monkeypatch.delenv("IG_VISION_SAMPLES", raising=False)
     st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "pages" / "vision.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "vision.py"), default_timeout=300)
     at.session_state["scan_settings"] = FAST
     yield at
     st.cache_data.clear()
@@ -120,7 +120,7 @@ def test_missing_weights_are_shown_not_raised(page, monkeypatch, tmp_path):
 
 
 def test_app_registers_the_vision_page():
-    assert re.search(r'st\.Page\("pages/vision\.py"', (ROOT / "app.py").read_text())
+    assert re.search(r'st\.Page\("app_pages/vision\.py"', (ROOT / "app.py").read_text())
 
 
 # --- real browser -------------------------------------------------------------------------------------

@@ -225,7 +225,7 @@ def test_real_model_smoke_three_photos(shared_data):
 def test_evaluation_page_runs_with_limit_two(shared_data):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "vision_evaluation.py"), default_timeout=600)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=600)
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=8)
     at.run()
     assert not at.exception
