@@ -1,12 +1,13 @@
 """The attribution engine: one object, shared by every page and thread, that runs path scans.
 
-It owns the device, the batch size (with halving on CUDA out-of-memory), optional mixed precision,
-a lock that serialises device work, and an LRU cache of results keyed by an exact digest of the
-request. Models stay outside: `forward` is any callable returning scores [batch, classes].
+It owns the device, the batch size (bounded by a memory budget measured on the first batch, halved on
+CUDA out-of-memory), optional mixed precision, a fair lock that lets the scans of several sessions take
+turns batch by batch, and an LRU cache of results keyed by an exact digest of the request. Models stay outside: `forward` is any callable returning scores [batch, classes].
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -15,12 +16,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .fair_lock import FairLock
 from .quadrature import RULES, path_points, trapezoid_weights
 from .result import Attribution
 from .scan import OUTPUT_TRANSFORMS, PathProblem, PathScan
 
 AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-_DENOMINATOR_FLOOR = 1e-12
+# F(input) - F(baseline) within this many float32 roundings of the largest |F| on the path is zero:
+# there is nothing to attribute, and the relative completeness error is measured against this floor
+NOTHING_TO_ATTRIBUTE = 16 * float(np.finfo(np.float32).eps)
 REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding this share of the error
 
 
@@ -28,7 +32,8 @@ class AttributionEngine:
     """Integrated and interior gradients along gamma(alpha) = baseline + alpha * (input - baseline)."""
 
     def __init__(self, device: str | torch.device | None = None, max_batch: int | None = None,
-                 amp: str | None = None, cache_size: int = 256, cache_bytes: int = 1 << 30):
+                 amp: str | None = None, cache_size: int = 256, cache_bytes: int = 1 << 30,
+                 memory_budget: int | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.max_batch = int(max_batch or (128 if self.device.type == "cuda" else 16))
         if amp not in AMP_DTYPES:
@@ -38,7 +43,8 @@ class AttributionEngine:
         self._cache: OrderedDict[str, tuple[Attribution, object, int]] = OrderedDict()
         self._cached_bytes = 0
         self._cache_lock = threading.Lock()
-        self._device_lock = threading.Lock()
+        self._device_lock = FairLock()  # taken per batch of path points, first come first served
+        self.memory_budget = int(memory_budget or _default_memory_budget(self.device))
         self._frozen: weakref.WeakSet = weakref.WeakSet()
 
     @property
@@ -90,7 +96,8 @@ class AttributionEngine:
         probe_alphas: extra alphas whose interior gradients are kept (evaluated in the same scan).
         output: transform of the forward's raw scores that defines F ("softmax", "identity", ...).
         layer: a module whose activations are compared with those at alpha = 1 (Figure 12).
-        max_batch, amp: override the engine's path points per batch and mixed precision for this call.
+        max_batch, amp: override the engine's path points per batch and mixed precision for this call; a
+            max_batch above the engine's own is bounded by memory_budget, measured on a first one-point batch.
         """
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
@@ -120,9 +127,8 @@ class AttributionEngine:
 
         self._freeze(forward)
         problem = PathProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer)
-        with self._device_lock:  # released on any exception, BaseException included
-            result = self._run(problem, steps, rule, tolerance, max_steps, probes, keep_all_gradients,
-                               progress, int(max_batch or self.max_batch))
+        result = self._run(problem, steps, rule, tolerance, max_steps, probes, keep_all_gradients,
+                           progress, int(max_batch or self.max_batch))
         result.tuple_inputs, result.single_target = tuple_inputs, single_target
         self._cache_put(key, result, (forward, layer))
         return result
@@ -134,8 +140,10 @@ class AttributionEngine:
         else:
             alphas, weights = path_points(rule, steps, probes)
             planned = len(alphas)
-        scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0},
-                        keep_all=keep_all or adaptive, progress=progress, planned_points=planned)
+        scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0}, keep_all=keep_all or adaptive,
+                        progress=progress, planned_points=planned, device_lock=self._device_lock,
+                        # the engine's own batch size is trusted; a larger one asked for a call is measured first
+                        memory_budget=self.memory_budget if max_batch > self.max_batch else None)
         if adaptive:
             if steps < 2:
                 raise ValueError(f"the adaptive rule starts from at least 2 points, got steps={steps}")
@@ -151,7 +159,9 @@ class AttributionEngine:
         if progress is not None:
             progress(1.0)
         kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())
-        return _assemble(scan, node_weights, kept, rule, steps_used)
+        result = _assemble(scan, node_weights, kept, rule, steps_used)
+        result.extras.update(max_batch=scan.max_batch, bytes_per_point=scan.bytes_per_point)
+        return result
 
     def _as_tensors(self, inputs) -> tuple[torch.Tensor, ...]:
         xs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
@@ -240,7 +250,7 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         slope = np.stack([scan.records[a].path_derivative for a in grid])
         widths = np.diff(grid)
         errors = widths[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
-        scale = np.maximum(np.abs(score[-1] - score[0]), _DENOMINATOR_FLOOR)
+        scale = completeness_scale(score[-1], score[0], score)
         if np.max(np.abs(errors.sum(0)) / scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
             return grid
         interval_error = np.max(np.abs(errors) / scale, axis=(1, 2))
@@ -254,6 +264,13 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         scan.evaluate((grid[chosen] + grid[np.array(chosen) + 1]) / 2)
 
 
+def completeness_scale(score_input: np.ndarray, score_baseline: np.ndarray, path_scores: np.ndarray) -> np.ndarray:
+    """|F(input) - F(baseline)|, floored at the rounding level of the scores on the path [K, N, T]: an input
+    that scores like its baseline gets a relative error of |delta| / floor, not |delta| / 0."""
+    floor = NOTHING_TO_ATTRIBUTE * np.abs(path_scores).max(axis=0)
+    return np.maximum(np.maximum(np.abs(score_input - score_baseline), floor), np.finfo(np.float64).tiny)
+
+
 def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_used: int) -> Attribution:
     grid = np.array(sorted(scan.records))
     records = [scan.records[a] for a in grid]
@@ -262,19 +279,22 @@ def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_us
                          for d, integral in zip(scan.differences, scan.integral))
     total = sum(a.flatten(2).double().sum(-1) for a in attributions).T.numpy()  # [N, T]
     score_input, score_baseline = scan.records[1.0].score, scan.records[0.0].score
+    scores = stack("score")
     with np.errstate(invalid="ignore"):  # non-finite scores are reported below, not warned about
         delta = total - (score_input - score_baseline)
-        relative = np.abs(delta) / np.maximum(np.abs(score_input - score_baseline), _DENOMINATOR_FLOOR)
+        scale = completeness_scale(score_input, score_baseline, scores)
+        relative = np.abs(delta) / scale
+        nothing = np.abs(score_input - score_baseline) <= NOTHING_TO_ATTRIBUTE * np.abs(scores).max(axis=0)
     result = Attribution(
         attributions_per_target=attributions,
         interior_gradients={a: tuple(g.cpu() for g in scan.records[a].gradients) for a in grid if a in kept},
         alphas=grid,
         weights=np.array([node_weights.get(a, 0.0) for a in grid]),
-        scores=stack("score"), raw_scores=stack("raw_score"), path_derivative=stack("path_derivative"),
+        scores=scores, raw_scores=stack("raw_score"), path_derivative=stack("path_derivative"),
         grad_abs_mean=stack("grad_abs_mean"), grad_sum=stack("grad_sum"),
         score_input=score_input, score_baseline=score_baseline, delta=delta, relative_delta=relative,
         targets=scan.problem.targets.cpu().numpy(), rule=rule, steps_used=steps_used,
-        points_evaluated=len(grid), tuple_inputs=True, single_target=False,
+        points_evaluated=len(grid), tuple_inputs=True, single_target=False, nothing_to_attribute=nothing,
     )
     if records[0].activation is not None:
         acts = torch.stack([r.activation for r in records])  # [K, N, D]
@@ -297,6 +317,23 @@ def _digest(xs, bs, targets, options, model_key) -> str:
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
     h.update(repr((options, model_key)).encode())
     return h.hexdigest()
+
+
+def _default_memory_budget(device: torch.device) -> int:
+    """Bytes one batch of path points may need: a quarter of the device's memory (the host's available memory on
+    the CPU), so that one user's "points per batch" cannot exhaust the server for everyone. IG_BATCH_MEMORY_MB
+    overrides it."""
+    setting = os.environ.get("IG_BATCH_MEMORY_MB", "").strip()
+    if setting:
+        return int(float(setting) * 2**20)
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory // 4
+    try:
+        with open("/proc/meminfo") as meminfo:
+            available_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemAvailable:"))
+        return available_kb * 1024 // 4
+    except (OSError, StopIteration, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
 
 
 _default_engine: AttributionEngine | None = None

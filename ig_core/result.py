@@ -28,7 +28,7 @@ class Attribution:
     score_input: np.ndarray  # [N, T] F(input)
     score_baseline: np.ndarray  # [N, T] F(baseline)
     delta: np.ndarray  # [N, T] sum of attributions - (F(input) - F(baseline))
-    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)|
+    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)| (floored: engine.completeness_scale)
     targets: np.ndarray  # [N, T]
     rule: str
     steps_used: int  # gradient evaluations that enter the integral
@@ -38,6 +38,7 @@ class Attribution:
     layer_l2: np.ndarray | None = None  # [K, N] distance of the layer's activations to those at alpha = 1
     layer_cosine: np.ndarray | None = None
     nonfinite: bool = False
+    nothing_to_attribute: np.ndarray | None = None  # [N, T] F(input) = F(baseline) up to rounding
     message: str = ""
     extras: dict = field(default_factory=dict)
 

@@ -24,6 +24,27 @@ OUTPUT_TRANSFORMS = {
 }
 
 
+# A batch needs the tensors autograd saves for the backward pass, plus about as much again for the
+# gradients flowing back and the activations in flight
+MEMORY_PER_SAVED_BYTE = 2.0
+
+
+class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
+    """Counts the bytes autograd saves during a forward pass that depend on the path points (each storage once,
+    frozen weights left out): the memory a batch holds per point."""
+
+    def __init__(self):
+        self.total, self._seen = 0, set()
+        super().__init__(self._pack, lambda tensor: tensor)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if tensor.requires_grad and storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.total += storage.nbytes()
+        return tensor
+
+
 @dataclass
 class PathProblem:
     """One attribution request, already on the engine's device."""
@@ -72,9 +93,14 @@ class PathScan:
         keep_all: bool = False,
         progress: Callable[[float], None] | None = None,
         planned_points: int = 1,
+        device_lock: contextlib.AbstractContextManager | None = None,
+        memory_budget: int | None = None,
     ):
         self.problem = problem
         self.max_batch = max(int(max_batch), 1)
+        self.device_lock = device_lock or contextlib.nullcontext()
+        self.memory_budget = memory_budget  # bytes a batch may need; None: max_batch alone decides
+        self.bytes_per_point: float | None = None  # measured on the first chunk
         self.keep_alphas = set(keep_alphas)
         self.keep_all = keep_all
         self.progress = progress
@@ -96,10 +122,12 @@ class PathScan:
         n = self.problem.n_examples
         start = 0
         while start < len(alphas):
-            per_chunk = max(self.max_batch // n, 1)
+            measuring = self.memory_budget is not None and self.bytes_per_point is None
+            per_chunk = 1 if measuring else max(self.max_batch // n, 1)
             stop = min(start + per_chunk, len(alphas))
             try:
-                self._evaluate_chunk(alphas[start:stop], weights[start:stop])
+                with self.device_lock:  # per chunk: scans from several sessions interleave
+                    self._evaluate_chunk(alphas[start:stop], weights[start:stop], measuring)
             except torch.cuda.OutOfMemoryError:
                 if per_chunk == 1:
                     raise
@@ -115,7 +143,7 @@ class PathScan:
         for integral, grad in zip(self.integral, self.records[alpha].gradients):
             integral.add_(grad.to(integral.device), alpha=weight)
 
-    def _evaluate_chunk(self, alphas: np.ndarray, weights: np.ndarray) -> None:
+    def _evaluate_chunk(self, alphas: np.ndarray, weights: np.ndarray, measuring: bool = False) -> None:
         p = self.problem
         k, n, t = len(alphas), p.n_examples, p.n_targets
         device = p.inputs[0].device
@@ -136,9 +164,10 @@ class PathScan:
         hook = p.layer.register_forward_hook(record) if p.layer is not None else None
         autocast = (torch.autocast(device.type, dtype=p.amp_dtype) if p.amp_dtype is not None
                     else contextlib.nullcontext())
+        saved = _SavedBytes() if measuring else contextlib.nullcontext()
         try:
             with torch.enable_grad():
-                with autocast:
+                with autocast, saved:
                     raw = p.forward(*points)
                 if raw.dim() != 2 or raw.shape[0] != k * n:
                     raise ValueError(f"forward must return scores [batch, classes]; for a batch of {k * n} "
@@ -185,4 +214,7 @@ class PathScan:
         for integral, contribution in zip(self.integral, contributions):
             integral.add_(contribution)
         self.records.update(records)
+        if measuring:
+            self.bytes_per_point = MEMORY_PER_SAVED_BYTE * saved.total / (k * n)
+            self.max_batch = min(self.max_batch, max(int(self.memory_budget // self.bytes_per_point), 1))
         self.nonfinite_alphas.extend(a for j, a in enumerate(records) if not finite[j])

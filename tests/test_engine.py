@@ -409,3 +409,65 @@ def test_path_points_are_the_nodes_then_probes_and_ends_not_among_them():
     result = AttributionEngine(device="cpu").attribute(relu_net(), torch.randn(1, 6), 0, steps=4, rule="midpoint",
                                                        probe_alphas=[0.125, 0.3])
     assert sorted(result.alphas) == sorted(alphas) and result.steps_used == 4
+
+
+def test_scans_of_two_threads_take_turns_batch_by_batch():
+    """A short scan submitted during a long one runs at the long one's next batch, not after its end."""
+    net = relu_net()
+    engine = AttributionEngine(device="cpu", max_batch=4, cache_size=0)
+    order, started = [], threading.Event()
+
+    def long_forward(z):
+        order.append("long")
+        if len(order) == 1:
+            started.set()
+            while not engine._device_lock._waiters:  # hold the first batch until the short scan queues
+                threading.Event().wait(0.01)
+        return net(z)
+
+    def short_forward(z):
+        order.append("short")
+        return net(z)
+
+    worker = threading.Thread(target=lambda: engine.attribute(long_forward, torch.randn(1, 6), 0, steps=40))
+    worker.start()
+    started.wait()
+    engine.attribute(short_forward, torch.randn(1, 6), 0, steps=2)  # 4 path points: one batch
+    worker.join()
+    assert order[:3] == ["long", "short", "long"] and order.count("long") == 10  # 40 points, 4 per batch
+
+
+def test_a_batch_larger_than_the_engines_is_bounded_by_its_measured_memory():
+    net = relu_net(inputs=64, hidden=256).requires_grad_(False)  # frozen, as engine.prepare leaves a model
+    x = torch.randn(1, 64)
+    sizes = []
+
+    def forward(z):
+        sizes.append(z.shape[0])
+        return net(z)
+
+    reference = AttributionEngine(device="cpu", max_batch=16, cache_size=0)
+    expected = reference.attribute(forward, x, 0, steps=64, output="softmax")
+    assert expected.extras["bytes_per_point"] is None  # the engine's own batch size is not measured
+    measured = AttributionEngine(device="cpu", max_batch=16, cache_size=0, memory_budget=1 << 40).attribute(
+        forward, x, 0, steps=64, output="softmax", max_batch=4096).extras["bytes_per_point"]
+    # the backward pass must keep both hidden layers' activations (256 float32 each); all the activations,
+    # the input and the pre-activations included, are an upper bound (doubled: MEMORY_PER_SAVED_BYTE)
+    assert 2 * 4 * 2 * 256 <= measured <= 2 * 4 * (64 + 4 * 256 + 2 * 4)
+    sizes.clear()
+    engine = AttributionEngine(device="cpu", max_batch=16, cache_size=0, memory_budget=8 * measured)
+    bounded = engine.attribute(forward, x, 0, steps=64, output="softmax", max_batch=4096)
+    assert sizes[0] == 1 and max(sizes) == 8 and sum(sizes) == bounded.points_evaluated  # measured, then 8 at a time
+    assert bounded.extras["max_batch"] == 8
+    torch.testing.assert_close(bounded.attributions, expected.attributions)
+
+
+def test_an_input_equal_to_its_baseline_has_nothing_to_attribute(engine):
+    net = relu_net()
+    x = torch.randn(2, 6)
+    same = engine.attribute(net, x, [0, 1], baseline=x, steps=8, output="softmax")
+    assert same.nothing_to_attribute.all() and np.all(same.relative_delta == 0)
+    other = engine.attribute(net, x, [0, 1], baseline=torch.zeros_like(x), steps=8, output="softmax")
+    assert not other.nothing_to_attribute.any()
+    for rule in ("adaptive", "trapezoid"):  # the adaptive rule stops at once: its error is zero, not 0 / 0
+        assert engine.attribute(net, x, 0, baseline=x, steps=4, rule=rule).points_evaluated == 4

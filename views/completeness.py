@@ -1,0 +1,43 @@
+"""The completeness verdict every page shows: do the attributions add up to F(input) - F(baseline)?"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: str  # "success", "info", "warning" or "error": the Streamlit call that shows it
+    text: str
+
+
+def completeness_verdict(relative_delta, tolerance: float, rule: str, steps_used: int, max_steps: int,
+                         nothing_to_attribute=None, nonfinite: bool = False, message: str = "",
+                         what: str = "input", baseline_choice: bool = True) -> Verdict:
+    """One verdict for all targets of a scan. relative_delta and nothing_to_attribute: arrays (or scalars) over
+    the targets; `what` names the input in the text ("input", "text", "molecule"); `baseline_choice`: whether
+    the page lets the user pick another baseline (only then is that suggested)."""
+    if nonfinite:
+        return Verdict("error", message or "The model produced non-finite scores or gradients: the attributions "
+                                           "are not trustworthy.")
+    relative = np.atleast_1d(np.asarray(relative_delta, dtype=float))
+    nothing = (np.zeros(relative.shape, bool) if nothing_to_attribute is None
+               else np.broadcast_to(np.atleast_1d(np.asarray(nothing_to_attribute, bool)), relative.shape))
+    if nothing.all():
+        advice = (f" Choose another baseline to see what the {what} adds." if baseline_choice
+                  else " The relative error is measured against rounding noise, so it says nothing here.")
+        return Verdict("info", f"F({what}) = F(baseline): the {what} scores exactly like the baseline, so there is "
+                               "nothing to attribute and every attribution is (close to) zero." + advice)
+    worst = float(relative[~nothing].max())
+    if worst <= tolerance:
+        return Verdict("success", f"The attributions add up to F({what}) - F(baseline) within {100 * tolerance:g}% "
+                                  f"(worst: {100 * worst:.3f}%).")
+    head = (f"The attributions miss F({what}) - F(baseline) by {100 * worst:.2f}% (tolerance {100 * tolerance:g}%), "
+            "so they do not account for the whole score. ")
+    if rule == "adaptive":
+        return Verdict("warning", head + f"The adaptive rule used {steps_used} of its {max_steps}-point budget: raise "
+                                         "the step budget on the Home page (e.g. to 1024 or 2048) and run again.")
+    return Verdict("warning", head + f"The {rule} rule used {steps_used} steps: switch to the adaptive rule on the "
+                                     "Home page (it adds points where the error is) or raise the steps (e.g. to "
+                                     f"{min(4 * steps_used, 4096)}).")
