@@ -101,13 +101,8 @@ def _show_completeness(result) -> None:
                  column_config={"relative error": st.column_config.NumberColumn(format="%.3e")})
     st.caption(f"{result.rule} rule: {result.steps_used} steps, {result.points_evaluated} path points in one scan "
                f"for {len(result.targets)} target(s).")
-    if result.nonfinite:
-        st.error(result.message)
-    elif result.completeness_ok:
-        st.success(f"The word attributions add up to F(text) - F(baseline) within "
-                   f"{100 * float(result.relative_delta.max()):.3f}% (tolerance {100 * result.tolerance:g}%).")
-    else:
-        st.warning(la.completeness_advice(result))
+    verdict = vl.completeness(result)
+    getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
 
 
 def _show_saturation(result) -> None:

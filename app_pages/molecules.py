@@ -22,8 +22,8 @@ CHECKPOINTS_ENV = "IG_WEAVE_CHECKPOINTS"  # a folder of .pt checkpoints to use i
 MODES = ("Explain a molecule", "Browse actives", "Debug: W1N2 vs W2N2")
 EXAMPLE = "CC(=O)Oc1ccccc1C(=O)O"
 MAX_LISTED = 2000
-INPUT_KEY, TASK_KEY, MODE_KEY, BOOST_KEY, BROWSE_KEY, PAGE_KEY = (
-    "mol_input", "mol_task", "mol_mode", "mol_boost", "mol_browse", "mol_page")
+INPUT_KEY, TASK_KEY, OPEN_TASK_KEY, MODE_KEY, BOOST_KEY, BROWSE_KEY, PAGE_KEY = (
+    "mol_input", "mol_task", "mol_open_task", "mol_mode", "mol_boost", "mol_browse", "mol_page")
 
 
 # --- cached resources ------------------------------------------------------------------------------
@@ -151,9 +151,16 @@ def current_molecule(model):
     return features, label
 
 
-def choose_task(model, predictions: np.ndarray, key: str = TASK_KEY) -> int:
+def choose_task(model, features, predictions: np.ndarray) -> int:
+    """The task box. One widget per model and molecule (its key names both): Streamlit keeps a widget's state
+    and shown label by key, so a shared key would keep the previous molecule's task and probabilities. It starts
+    at the most likely task, or at the task Browse's Open button asked for."""
     names = list(model.task_names)
-    if st.session_state.get(key) not in names:
+    key = f"{TASK_KEY}:{ma.molecule_key(model, features)}"
+    requested = st.session_state.pop(OPEN_TASK_KEY, None)
+    if requested in names:
+        st.session_state[key] = requested
+    elif st.session_state.get(key) not in names:
         st.session_state[key] = names[int(np.argmax(predictions))]
     name = st.selectbox("Task (predicted probability of active)", names, key=key,
                         format_func=lambda t: f"{t}   P(active) = {predictions[names.index(t)]:.3f}")
@@ -184,7 +191,7 @@ def explain_section(engine, model) -> None:
         return
     features, label = chosen
     predictions = ma.predict(engine.prepare(model), features)
-    task = choose_task(model, predictions)
+    task = choose_task(model, features, predictions)
     expl = _with_progress("Integrated gradients", ma.explain_molecule, engine, model, features, task, _settings(),
                           predictions=predictions)
     completeness(expl)
@@ -192,18 +199,11 @@ def explain_section(engine, model) -> None:
 
 
 def completeness(expl) -> None:
-    text = vm.completeness_text(expl)
-    if expl.nonfinite:
-        st.error(expl.message)
-    elif expl.relative_delta > expl.tolerance:
-        st.warning(text + f". This is above the tolerance {100 * expl.tolerance:.2f}%: the attributions do not yet "
-                   "add up to the prediction. Fix: recompute with a larger step budget (below), or choose the "
-                   "adaptive rule / more steps on the Home page.")
-        if st.button("Recompute with 4x the steps"):
-            st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
-            st.rerun()
-    else:
-        st.success(text)
+    verdict = vm.completeness(expl)
+    getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
+    if verdict.level == "warning" and st.button("Recompute with 4x the steps"):
+        st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
+        st.rerun()
 
 
 @st.fragment
@@ -222,9 +222,11 @@ def show_explanation(expl, label: str) -> None:
             st.image(svg, caption=f"{expl.smiles}")
         else:
             st.image(vm.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
-                     caption="contours of the atom scores (bond and pair scores are not drawn)")
+                     caption="contours of the atom scores (bond and pair scores are not drawn)"
+                     if vm.draws_contours(expl.mol) else
+                     "a single atom has no contours to draw: it is coloured by its score instead")
         d1, d2, d3 = st.columns(3)
-        stem = f"{expl.task_name}_{abs(hash(expl.smiles)) % 10**8}"
+        stem = vm.download_stem(expl.task_name, expl.smiles)
         d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
         d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
         d3.download_button("Drawing (PNG)", vm.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
@@ -242,6 +244,8 @@ def show_explanation(expl, label: str) -> None:
     t1.dataframe(vm.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
     t2.markdown(f"**Bonds** (score = both ordered pairs); non-bonded pairs in total: {expl.nonbonded_total:+.4g}")
     t2.dataframe(vm.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
+    if not expl.mol.GetNumBonds():
+        t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
     st.markdown("**Saturation (Figure 13)**")
     fa, fb = vm.saturation_charts([expl], task=expl.task_name)
     s1, s2 = st.columns(2)
@@ -253,7 +257,7 @@ def show_explanation(expl, label: str) -> None:
 
 def _open(smiles: str, label: str, task: str) -> None:
     _store_input("Tox21", [(label, smiles, [])])
-    st.session_state[TASK_KEY] = task
+    st.session_state[OPEN_TASK_KEY] = task
     st.session_state[MODE_KEY] = MODES[0]
 
 

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import os
 import pathlib
+import re
 
 import numpy as np
 import streamlit as st
@@ -17,7 +18,8 @@ import torch
 from models import vision as mv
 from models.data import data_dir
 from views import vision as vv
-from views.session import cached_classifier, get_engine, progress_reporter, scan_settings
+from views.completeness import completeness_verdict
+from views.session import choose_classifier, get_engine, progress_reporter, run_page, scan_settings
 
 SAMPLES_ENV = "IG_VISION_SAMPLES"
 REQUEST_KEY = "vision_request"
@@ -58,32 +60,6 @@ def _samples(folder: str) -> tuple[list[str], dict[str, int]]:
     return files, truth
 
 
-# --- sidebar: the model ------------------------------------------------------------------------------
-
-def choose_model(engine) -> mv.ImageClassifier | None:
-    st.sidebar.header("Model")
-    archs = mv.available_architectures()
-    default = mv.default_architecture()
-    suggested = [a for a in mv.SUGGESTED_ARCHS if a in archs]
-    options = suggested + [a for a in archs if a not in suggested]
-    arch = st.sidebar.selectbox("Architecture (torchvision)", options,
-                                index=options.index(default) if default in options else 0, key="vision_arch",
-                                help="The paper uses GoogLeNet (Inception v1).")
-    weights = st.sidebar.text_input("Weights file (blank: automatic)", key="vision_weights",
-                                    help="A state_dict .pth for this architecture. Blank: $IG_VISION_WEIGHTS, "
-                                         "torchvision's cache or download, or a known file in the data folder.")
-    try:
-        classifier = cached_classifier(arch, weights.strip())
-    except mv.VisionError as exc:
-        st.error(f"**No model for {arch}.** {exc}")
-        st.info("Random weights are never used. Pick another architecture in the sidebar, or provide the weights.")
-        return None
-    st.sidebar.caption(f"Weights: {classifier.weights_source}")
-    st.sidebar.caption(f"Input {classifier.crop_size}x{classifier.crop_size} (resize {classifier.resize_size}, centre crop); "
-                       f"device {engine.device_name}")
-    return classifier
-
-
 # --- input image -----------------------------------------------------------------------------------
 
 def choose_image():
@@ -94,7 +70,7 @@ def choose_image():
     source = st.radio("Image", sources, horizontal=True, key="vision_source")
     if source == "Upload":
         if not files:
-            st.caption(f"No sample photos in {folder} (set {SAMPLES_ENV} or IG_DATA_DIR).")
+            st.caption(f"No sample photos on this server (the operator sets {SAMPLES_ENV} or IG_DATA_DIR).")
         upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(mv.UPLOAD_TYPES),
                                   key="vision_upload")
         if upload is None:
@@ -103,11 +79,10 @@ def choose_image():
     else:
         name = st.selectbox("Sample photo", files, key="vision_sample",
                             format_func=lambda f: f"{pathlib.Path(f).stem}")
-        path = folder / name
         try:
-            data = path.read_bytes()
+            data = (folder / name).read_bytes()
         except OSError as exc:
-            st.error(f"Could not read {path}: {exc}")
+            st.error(f"Could not read the sample photo {name} ({exc.strerror}).")
             return None
         gt = truth.get(name)
     return data, name, gt, hashlib.sha256(data).hexdigest()
@@ -172,7 +147,8 @@ def view_attributions(ex: mv.VisionExplanation):
     cols[2].image(grad, caption="Gradient at the image (alpha = 1)", width=IMAGE_WIDTH)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Attributions (.npy, [targets, 3, H, W])", vv.npy_bytes(ex.all_attributions()),
-                       file_name=f"ig_{ex.labels[0].replace(' ', '_')}.npy", mime="application/octet-stream")
+                       file_name=f"ig_{re.sub(r'[^A-Za-z0-9_-]+', '_', ex.labels[0])}.npy",
+                       mime="application/octet-stream")
     d2.download_button("Integrated gradients (.png)", vv.png_bytes(ig), file_name="integrated_gradients.png",
                        mime="image/png")
     d3.download_button("Gradient (.png)", vv.png_bytes(grad), file_name="gradient.png", mime="image/png")
@@ -232,14 +208,10 @@ def view_completeness(ex: mv.VisionExplanation, settings):
         "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
     st.caption(f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated; "
                f"baseline: {mv.BASELINES[ex.baseline_name]}.")
-    if a.nonfinite:
-        st.error(a.message)
-    fix = vv.completeness_fix(ex.max_relative_delta, ex.tolerance, a.rule, a.steps_used, settings.max_steps)
-    if fix:
-        st.warning(fix)
-    else:
-        st.success(f"The attributions add up to F(input) - F(baseline) within {100 * ex.tolerance:g}% "
-                   f"(worst: {100 * ex.max_relative_delta:.3f}%).")
+    verdict = completeness_verdict(a.relative_delta[0], ex.tolerance, a.rule, a.steps_used, settings.max_steps,
+                                   nothing_to_attribute=a.nothing_to_attribute[0], nonfinite=a.nonfinite,
+                                   message=a.message)
+    getattr(st, verdict.level)(verdict.text)
 
 
 @st.fragment
@@ -296,7 +268,7 @@ def main():
     st.title("Vision")
     st.caption("Integrated gradients of an ImageNet classifier along the path from a baseline image to the photo.")
     engine = get_engine()
-    classifier = choose_model(engine)
+    classifier = choose_classifier()
     if classifier is None:
         return
     chosen = choose_image()
@@ -342,7 +314,4 @@ def main():
     view_ablation(ex, classifier)
 
 
-try:
-    main()
-except Exception as exc:  # never a traceback on screen; Streamlit's rerun/stop exceptions are BaseException
-    st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+run_page(main)

@@ -1,15 +1,12 @@
 """Vision evaluation (paper Section 2.5): AOPC pixel ablation and box localization, IG against the gradient."""
-import pathlib
-
 import streamlit as st
 
-from models.vision_eval import default_folders, evaluate_photos, list_photos
-from views.session import cached_classifier, get_engine, progress_reporter, scan_settings
+from models.vision_eval import evaluate_photos, evaluation_folders, list_photos
+from views.session import choose_classifier, get_engine, progress_reporter, scan_settings
 from views.vision_eval import (aopc_chart, completeness_chart, csv_bytes, localization_frame, photo_frame,
                                score_chart, summary_frame)
 
 RESULT_KEY = "vision_eval_result"
-ARCH = "mobilenet_v2"  # the shared data folder holds its weights (models.vision.LOCAL_WEIGHTS)
 
 
 st.title("Vision evaluation")
@@ -24,11 +21,17 @@ st.markdown(
 
 engine = get_engine()
 settings = scan_settings()
-folders = [f for f in default_folders() if f.is_dir()]
+classifier = choose_classifier()
+folders = evaluation_folders()
+if classifier is None:
+    st.stop()
+if not folders:
+    st.error("There are no photo folders on this server: the operator puts imagenet_samples, imagenet_val_boxes "
+             "or imagenet_more in the data folder (IG_DATA_DIR).")
+    st.stop()
 with st.form("vision_eval"):
-    choice = st.selectbox("Photos", [str(f) for f in folders] + ["other folder..."],
-                          help="a folder with labels.csv or boxes.csv (ImageNet), or any folder of images")
-    other = st.text_input("Other folder", "", help="used when 'other folder...' is chosen")
+    choice = st.selectbox("Photos", list(folders),
+                          help="a folder of the data folder, with labels.csv or boxes.csv (ImageNet) or just images")
     limit = st.number_input("Photos (at most)", 1, 5000, 20)
     c1, c2, c3 = st.columns(3)
     pixels_per_step = c1.number_input("Pixels per ablation step", 1, 50176, 100)
@@ -42,16 +45,10 @@ st.caption(f"Device: {engine.device_name}. Scan: rule {settings.rule}, steps {se
            f"tolerance {settings.tolerance:g}, budget {settings.max_steps} (change them on the Home page).")
 
 if submitted:
-    folder = pathlib.Path(other.strip() if choice == "other folder..." else choice).expanduser()
-    photos = list_photos(folder, int(limit)) if folder.is_dir() else []
+    photos = list_photos(folders[choice], int(limit))
     if not photos:
-        st.error(f"No photos found in {folder}.")
+        st.error(f"There are no photos in {choice}.")
     else:
-        try:
-            classifier = cached_classifier(ARCH, "")
-        except Exception as exc:  # WeightsUnavailable / WeightsError: the message says what to do
-            st.error(f"Could not load the classifier: {exc}")
-            st.stop()
         progress = progress_reporter(f"Evaluating {len(photos)} photos")
         result = evaluate_photos(
             classifier, photos, engine, rule=settings.rule, steps=settings.steps,
@@ -61,19 +58,26 @@ if submitted:
         st.session_state[RESULT_KEY] = result
 
 result = st.session_state.get(RESULT_KEY)
-if result is not None:
-    table, curves = result.table, result.curves
-    st.subheader("Summary")
-    st.dataframe(summary_frame(table), hide_index=True)
-    left, right = st.columns(2)
-    left.altair_chart(aopc_chart(curves), width="stretch")
-    right.altair_chart(score_chart(curves), width="stretch")
-    st.altair_chart(completeness_chart(table), width="stretch")
-    loc = localization_frame(table)
-    if len(loc):
-        st.subheader("Localization (boxed photos)")
-        st.dataframe(loc, hide_index=True)
-    st.subheader("Per photo")
-    st.dataframe(photo_frame(table), hide_index=True)
-    st.download_button("Download per-photo CSV", csv_bytes(table), "vision_eval.csv", "text/csv")
-    st.download_button("Download AOPC curves CSV", csv_bytes(curves), "vision_eval_curves.csv", "text/csv")
+if result is None:
+    st.stop()
+if len(result.skipped):
+    st.warning(f"{len(result.skipped)} photo(s) could not be used and were skipped:")
+    st.dataframe(result.skipped, hide_index=True)
+if result.table.empty:
+    st.error("None of the photos could be used; there is nothing to show.")
+    st.stop()
+table, curves = result.table, result.curves
+st.subheader("Summary")
+st.dataframe(summary_frame(table), hide_index=True)
+left, right = st.columns(2)
+left.altair_chart(aopc_chart(curves), width="stretch")
+right.altair_chart(score_chart(curves), width="stretch")
+st.altair_chart(completeness_chart(table), width="stretch")
+loc = localization_frame(table)
+if len(loc):
+    st.subheader("Localization (boxed photos)")
+    st.dataframe(loc, hide_index=True)
+st.subheader("Per photo")
+st.dataframe(photo_frame(table), hide_index=True)
+st.download_button("Download per-photo CSV", csv_bytes(table), "vision_eval.csv", "text/csv")
+st.download_button("Download AOPC curves CSV", csv_bytes(curves), "vision_eval_curves.csv", "text/csv")

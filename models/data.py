@@ -1,6 +1,7 @@
 """Where the dashboard finds its data, and the download helper used when a file is missing.
 
-The data directory is ``$IG_DATA_DIR`` when set, otherwise ``~/.cache/ig-dashboard``.
+The data directory is ``$IG_DATA_DIR`` when set, otherwise ``~/.cache/ig-dashboard``. The models folder,
+whose weights files the Vision pages offer, is ``$IG_MODELS_DIR`` when set, otherwise ``<data directory>/models``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 import urllib.request
 
 DEFAULT_DATA_DIR = pathlib.Path("~/.cache/ig-dashboard")
+MODELS_ENV = "IG_MODELS_DIR"
 
 
 class DataNotFound(Exception):
@@ -21,6 +23,12 @@ def data_dir() -> pathlib.Path:
     """The data directory: ``$IG_DATA_DIR`` if set, else ``~/.cache/ig-dashboard``."""
     env = os.environ.get("IG_DATA_DIR")
     return pathlib.Path(env).expanduser().resolve() if env else DEFAULT_DATA_DIR.expanduser()
+
+
+def models_dir() -> pathlib.Path:
+    """The models folder: ``$IG_MODELS_DIR`` if set, else ``<data directory>/models``."""
+    env = os.environ.get(MODELS_ENV, "").strip()
+    return pathlib.Path(env).expanduser().resolve() if env else data_dir() / "models"
 
 
 def download(url: str, dest: "str | os.PathLike[str]", timeout: float = 60.0) -> pathlib.Path:

@@ -12,6 +12,10 @@ Weights, in the order `load_classifier` looks for them when it is not told (weig
 4. torchvision's download (needs internet). If that fails: `WeightsUnavailable`, whose message says
    where to put the file. Random weights are never used.
 
+The pages never take a server path from the browser: they offer `weights_files()` (the models folder,
+``$IG_MODELS_DIR``), `automatic_weights` (steps 1-3, never a download) and uploads, all loaded from
+bytes by `classifier_from_state_dict`, whose messages name the file as the browser knows it.
+
 The app's default architecture (`default_architecture`) is ``$IG_VISION_ARCH`` if set, else googlenet
 (the paper's network) when its weights are cached, else mobilenet_v2 when the shared file is present,
 else googlenet (whose download may then fail with the clear error).
@@ -36,7 +40,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from .data import data_dir
+from .data import MODELS_ENV, data_dir, models_dir
 
 ARCH_ENV = "IG_VISION_ARCH"
 WEIGHTS_ENV = "IG_VISION_WEIGHTS"
@@ -44,6 +48,8 @@ DEFAULT_ARCH = "googlenet"  # the paper's Inception (GoogLeNet, Szegedy et al. 2
 # Known local state_dict files, relative to the data directory (see models/data.py).
 LOCAL_WEIGHTS = {"mobilenet_v2": "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"}
 SUGGESTED_ARCHS = ("googlenet", "inception_v3", "resnet50", "mobilenet_v2")
+WEIGHTS_SUFFIXES = (".pth", ".pt")
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save writes a zip archive (or, before 1.6, a pickle)
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
@@ -206,15 +212,68 @@ def default_architecture() -> str:
     return DEFAULT_ARCH
 
 
-def resolve_weights(arch: str) -> str:
-    """The weights `load_classifier(arch)` uses when none are given: a file path or "DEFAULT"."""
+def _env_weights(arch: str) -> pathlib.Path | None:
+    """$IG_VISION_WEIGHTS when it is set and meant for `arch` (the architecture $IG_VISION_ARCH names)."""
     env = os.environ.get(WEIGHTS_ENV, "").strip()
     if env and arch == (os.environ.get(ARCH_ENV, "").strip() or DEFAULT_ARCH):
-        return env
+        return pathlib.Path(env).expanduser()
+    return None
+
+
+def resolve_weights(arch: str) -> str:
+    """The weights `load_classifier(arch)` uses when none are given: a file path or "DEFAULT"."""
+    env = _env_weights(arch)
+    if env is not None:
+        return str(env)
     if cached_weights_file(arch).is_file():
         return "DEFAULT"
     local = local_weights_file(arch)
     return str(local) if local is not None else "DEFAULT"
+
+
+def weights_files() -> dict[str, pathlib.Path]:
+    """The state_dict files the pages offer, by the name the browser sees (never a server path): every
+    *.pth / *.pt below the models folder, named relative to it, and the known files of the data folder
+    (LOCAL_WEIGHTS) that lie elsewhere, named relative to the data folder."""
+    folder = models_dir()
+    files = {}
+    if folder.is_dir():
+        files = {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob("*"))
+                 if path.suffix.lower() in WEIGHTS_SUFFIXES and path.is_file()}
+    for arch, relative in LOCAL_WEIGHTS.items():
+        local = local_weights_file(arch)
+        if local is not None and local not in files.values():
+            files[relative] = local
+    return files
+
+
+def automatic_weights(arch: str) -> tuple[str, pathlib.Path | None]:
+    """The pages' "automatic" weights for `arch`, found without downloading: (the name the browser sees,
+    the state_dict file), or (name, None) for torchvision's pretrained weights in torch's cache (load them
+    with `load_cached_pretrained`). Raises WeightsUnavailable, naming no server path, when there are none."""
+    env = _env_weights(arch)
+    if env is not None:
+        return f"${WEIGHTS_ENV}", env
+    if cached_weights_file(arch).is_file():
+        return f"torchvision {_pretrained(arch)} (cached)", None
+    local = local_weights_file(arch)
+    if local is not None:
+        return local.name, local
+    raise WeightsUnavailable(
+        f"No pretrained weights for {arch} on this server: torchvision's cache does not hold "
+        f"{os.path.basename(_pretrained(arch).url)} and the data folder has no known file for {arch}. Choose a "
+        f"weights file or upload a state_dict for {arch}, or ask the operator to add one to the models folder "
+        f"({MODELS_ENV}).")
+
+
+def read_weights_file(path: pathlib.Path, name: str) -> bytes:
+    """The bytes of a weights file; errors call it `name` (what the reader knows it as)."""
+    try:
+        return pathlib.Path(path).read_bytes()
+    except FileNotFoundError:
+        raise WeightsUnavailable(f"The weights file {name} does not exist.") from None
+    except OSError as exc:
+        raise WeightsUnavailable(f"The weights file {name} could not be read ({exc.strerror}).") from None
 
 
 def _is_path(weights: str) -> bool:
@@ -337,16 +396,44 @@ def load_classifier(arch: str | None = None, weights: str | os.PathLike | None =
         download), or a path to a state_dict file.
     Raises WeightsUnavailable when no weights can be had and WeightsError for a file that does not fit.
     """
-    arch = (arch or default_architecture()).strip()
+    arch = _known_architecture((arch or default_architecture()).strip())
+    weights = resolve_weights(arch) if weights is None or str(weights).strip() == "" else str(weights).strip()
+    if _is_path(weights):
+        path = pathlib.Path(weights).expanduser()
+        return classifier_from_state_dict(arch, read_weights_file(path, str(path)), str(path), device)
+    return _frozen(arch, *_from_torchvision(arch, weights), device)
+
+
+def classifier_from_state_dict(arch: str, data: bytes, name: str,
+                               device: str | torch.device | None = None) -> ImageClassifier:
+    """An ImageNet classifier from the bytes of a state_dict file (loaded with weights_only=True).
+    name: how messages call the file (an upload's name, a name relative to the models folder).
+    Raises WeightsError for bytes that are no state_dict for `arch`."""
+    return _frozen(_known_architecture(arch), *_from_state_dict(arch, data, name), device)
+
+
+def load_cached_pretrained(arch: str, device: str | torch.device | None = None) -> ImageClassifier:
+    """torchvision's pretrained weights for `arch` from torch's cache, never downloaded; errors name no
+    server path."""
+    if not cached_weights_file(arch).is_file():
+        raise WeightsUnavailable(f"torchvision's pretrained weights for {arch} are not in this server's cache.")
+    try:
+        return load_classifier(arch, "DEFAULT", device)
+    except WeightsUnavailable:
+        raise WeightsUnavailable(f"torchvision's cached weights for {arch} could not be loaded (a damaged file?); "
+                                 f"ask the operator to replace {cached_weights_file(arch).name}.") from None
+
+
+def _known_architecture(arch: str) -> str:
     if arch not in available_architectures():
         raise WeightsUnavailable(f"{arch!r} is not a torchvision classification model; try one of "
                                  f"{', '.join(SUGGESTED_ARCHS)}.")
-    weights = resolve_weights(arch) if weights is None or str(weights).strip() == "" else str(weights).strip()
+    return arch
+
+
+def _frozen(arch, model, key, source, transform, categories, device) -> ImageClassifier:
+    """The model in eval mode without parameter gradients, on `device` (None: the GPU when there is one)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if _is_path(weights):
-        model, key, source, transform, categories = _from_file(arch, pathlib.Path(weights).expanduser())
-    else:
-        model, key, source, transform, categories = _from_torchvision(arch, weights)
     model = model.to(device).eval()
     model.requires_grad_(False)
     return ImageClassifier(
@@ -363,7 +450,8 @@ def _where_to_put(arch: str) -> str:
     except WeightsUnavailable:
         cache = ""
     return (f"To fix: {cache}save a state_dict for torchvision.models.{arch}() anywhere and set "
-            f"{ARCH_ENV}={arch} and {WEIGHTS_ENV}=/path/to/file.pth (or give the path in the sidebar).")
+            f"{ARCH_ENV}={arch} and {WEIGHTS_ENV}=/path/to/file.pth (or put it in the models folder, "
+            f"${MODELS_ENV}, and choose it in the sidebar).")
 
 
 def _from_torchvision(arch: str, name: str):
@@ -377,33 +465,35 @@ def _from_torchvision(arch: str, name: str):
         where = "found in the cache but could not be loaded" if cached.is_file() else "not cached and could not be downloaded"
         raise WeightsUnavailable(f"The pretrained weights for {arch} ({w}) are {where}: {exc}. "
                                  f"{_where_to_put(arch)}") from None
-    source = f"torchvision {w} ({cached})"
+    source = f"torchvision {w}"
     return model, f"{arch}:{w}:{os.path.basename(w.url)}", source, w.transforms(), list(w.meta["categories"])
 
 
-def _read_state_dict(path: pathlib.Path, arch: str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise WeightsUnavailable(f"The weights file {path} does not exist. {_where_to_put(arch)}")
+def _read_state_dict(data: bytes, name: str) -> dict[str, torch.Tensor]:
+    if not data.startswith(TORCH_FILE_STARTS):
+        raise WeightsError(f"{name} is not a PyTorch weights file (torch.save writes a zip archive or a pickle; "
+                           f"this is neither).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pickle protocol notices for foreign pickles
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise WeightsError(f"{path} is not a plain state_dict: it holds Python objects that safe loading refuses "
-                           f"(a whole pickled model?). Save model.state_dict() instead. ({str(exc).splitlines()[0]})") from None
-    except Exception as exc:  # not a zip/pickle at all, truncated, ...
-        raise WeightsError(f"{path} is not a PyTorch weights file ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).") from None
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise WeightsError(f"{name} is not a plain state_dict: it holds Python objects or code that safe loading "
+                           f"refuses (a whole pickled model?). Save model.state_dict() instead.") from None
+    except Exception as exc:  # a damaged or truncated archive; the first line only (later ones may be C++ frames)
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise WeightsError(f"{name} is not a readable PyTorch weights file ({type(exc).__name__}: {detail}).") from None
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]  # a training checkpoint {"state_dict": ..., "epoch": ...}
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"{path} is a PyTorch file but not a state_dict (a mapping from parameter names to "
+        raise WeightsError(f"{name} is a PyTorch file but not a state_dict (a mapping from parameter names to "
                            f"tensors); it holds a {type(obj).__name__}.")
     return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
 
 
-def _from_file(arch: str, path: pathlib.Path):
-    state = _read_state_dict(path, arch)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+def _from_state_dict(arch: str, data: bytes, name: str):
+    state = _read_state_dict(data, name)
+    digest = hashlib.sha256(data).hexdigest()
     kwargs: dict = {}
     aux = None
     if arch in ("googlenet", "inception_v3"):
@@ -417,7 +507,7 @@ def _from_file(arch: str, path: pathlib.Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = torchvision.models.get_model(arch, weights=None, **kwargs)
-    _load_strict(model, state, arch, path)
+    _load_strict(model, state, arch, name)
     if aux is not None and kwargs.get("aux_logits"):
         model.aux_logits = False
         if arch == "googlenet":
@@ -428,7 +518,7 @@ def _from_file(arch: str, path: pathlib.Path):
     categories = _imagenet_categories()
     if classes not in (None, len(categories)):
         categories = [f"class {i}" for i in range(classes)]
-    return model, f"{arch}:file:{digest}", f"state_dict file {path} (sha256 {digest}...)", transform, categories
+    return model, f"{arch}:file:{digest}", f"state_dict, sha256 {digest[:16]}...", transform, categories
 
 
 def _num_classes(state: Mapping[str, torch.Tensor]) -> int | None:
@@ -436,7 +526,7 @@ def _num_classes(state: Mapping[str, torch.Tensor]) -> int | None:
     return int(linear[-1].shape[0]) if linear else None
 
 
-def _load_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], arch: str, path: pathlib.Path) -> None:
+def _load_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], arch: str, name: str) -> None:
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -451,7 +541,7 @@ def _load_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], arch
             k = mismatched[0]
             parts.append(f"{len(mismatched)} shapes differ (e.g. {k}: file {tuple(state[k].shape)}, "
                          f"{arch} {tuple(own[k].shape)})")
-        raise WeightsError(f"{path} is not a state_dict for {arch}: " + "; ".join(parts)
+        raise WeightsError(f"{name} is not a state_dict for {arch}: " + "; ".join(parts)
                            + ". Was it saved from another architecture? Choose the matching one.")
     model.load_state_dict(state, strict=True)
 

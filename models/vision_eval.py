@@ -6,7 +6,8 @@ Two measures compare integrated gradients (IG) with the gradient at the image:
   (Eq. 1), ablate the most important ones first, ``pixels_per_step`` single pixels at a time (100 in
   the paper) for ``ablation_steps`` steps (50 in the paper: 5,000 pixels, 10% of a 224x224 image),
   replacing all three channels by the baseline, i.e. black (footnote 4; uniform noise, as Samek
-  proposes, is the ``fill="noise"`` option), and record the target's softmax score after each step.
+  proposes, is the ``fill="noise"`` option: every channel of every pixel uniform in [0, 1]), and
+  record the target's softmax score after each step.
   AOPC after step k is the mean over j = 0..k of f(x) - f(x_after_j) (Samek's 1/(L+1) sum from
   k = 0); a better ranking gives a larger AOPC. Pixels are ablated singly, as in the paper, not in
   Samek's 9x9 regions.
@@ -37,7 +38,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .vision import IMPORTANCE_MODES, ImageClassifier, load_classifier, load_image, make_baseline, pixel_importance
+from .data import data_dir
+from .vision import (IMPORTANCE_MODES, ImageClassifier, ImageError, load_classifier, load_image, make_baseline,
+                     pixel_importance)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 RESIZE, CROP = 256, 224  # the standard ImageNet preprocessing: defaults of map_box / box_mask
@@ -231,9 +234,30 @@ def list_photos(folder: str | pathlib.Path, limit: int | None = None) -> list[Ph
 
 
 def default_folders() -> list[pathlib.Path]:
-    from models.data import data_dir
-
     return [data_dir() / "imagenet_samples", data_dir() / "imagenet_val_boxes"]
+
+
+def evaluation_folders() -> dict[str, pathlib.Path]:
+    """The photo folders the evaluation page offers, by the name the browser sees (relative to the data
+    folder): the default folders and imagenet_more, those that exist."""
+    folders = default_folders() + [data_dir() / "imagenet_more"]
+    return {folder.relative_to(data_dir()).as_posix(): folder for folder in folders if folder.is_dir()}
+
+
+def read_photo(photo: Photo):
+    """(the photo as an RGB image, "") or (None, why it cannot be used); the reason names no server path."""
+    try:
+        return load_image(photo.path.read_bytes()), ""
+    except OSError as exc:
+        return None, f"The file could not be read ({exc.strerror or type(exc).__name__})."
+    except ImageError as exc:
+        return None, str(exc)
+
+
+def noise_fill(classifier: ImageClassifier, like: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Uniform random colours (Samek et al.) shaped like `like` [N, 3, H, W]: each channel of each pixel
+    uniform in [0, 1] in pixel space, then normalized for the network (CPU)."""
+    return classifier.normalize(torch.rand(tuple(like.shape), generator=generator))
 
 
 # ----------------------------------------------------------------------------- runner
@@ -243,6 +267,7 @@ class EvalResult:
     table: pd.DataFrame  # one row per photo
     curves: pd.DataFrame  # long: file, method, step, pixels, score, aopc
     settings: dict
+    skipped: pd.DataFrame  # file, reason: the photos that could not be used
 
     def to_csv(self) -> str:
         return self.table.to_csv(index=False)
@@ -274,7 +299,9 @@ def evaluate_photos(
 
     classifier: a models.vision.ImageClassifier (its model is prepared on the engine's device); photos
     are decoded by models.vision.load_image and preprocessed by the classifier (its resize and crop
-    also map the boxes). The IG baseline and the ablation fill are the black image (zero pixels). target "predicted" (the paper: the highest-scoring
+    also map the boxes); a photo that cannot be read or decoded is skipped and listed in ``skipped`` with
+    the reason. The IG baseline is the black image (zero pixels), and so is the ablation fill unless
+    fill="noise" (uniform random colours). target "predicted" (the paper: the highest-scoring
     class) or "label". F is the target's softmax. With the adaptive rule a batch shares one grid, so
     its photos share ``steps_used``: batch_size 1 gives per-photo step counts; larger batches fill a GPU.
     Per photo: label, predicted, relative_delta (completeness), steps_used, alpha_90 / saturated
@@ -291,7 +318,7 @@ def evaluate_photos(
     crop = classifier.crop_size
     black = make_baseline(classifier, "black", torch.zeros(1, 3, crop, crop))[0]
     gen = torch.Generator().manual_seed(seed)
-    rows, curve_rows = [], []
+    rows, curve_rows, skipped = [], [], []
     photos = list(photos)
     batches = [photos[i:i + batch_size] for i in range(0, len(photos), max(batch_size, 1))]
     t_start = time.perf_counter()
@@ -304,7 +331,13 @@ def evaluate_photos(
             if progress is not None:
                 progress(min(base + share * (lo + (hi - lo) * f), 1.0))
 
-        images = [load_image(p.path) for p in batch]
+        decoded = [(photo, *read_photo(photo)) for photo in batch]
+        skipped += [{"file": photo.file, "reason": reason} for photo, image, reason in decoded if image is None]
+        batch = [photo for photo, image, _ in decoded if image is not None]
+        images = [image for _, image, _ in decoded if image is not None]
+        if not batch:
+            report(1.0)
+            continue
         x = torch.cat([classifier.preprocess(im) for im in images]).to(device)
         n = x.shape[0]
         probs = classifier.predict(x)
@@ -326,8 +359,7 @@ def evaluate_photos(
                       "gradient": pixel_importance(grad, importance_mode)}
         if include_random:
             importance["random"] = torch.rand(n, x.shape[2], x.shape[3], generator=gen)
-        fill_t = black if fill == "black" else classifier.normalize(  # uniform grey levels in [0, 1]
-            torch.rand(n, 1, x.shape[2], x.shape[3], generator=gen).expand(n, 3, -1, -1))
+        fill_t = black if fill == "black" else noise_fill(classifier, x, gen)
         scores = perturbation_scores(model, x, targets, importance, fill_t, pixels_per_step=pixels_per_step,
                                      steps=ablation_steps, region=region, output="softmax",
                                      max_batch=max_batch or engine.max_batch, device=device,
@@ -385,7 +417,8 @@ def evaluate_photos(
                     target=target, pixels_per_step=pixels_per_step, ablation_steps=ablation_steps, region=region,
                     fill=fill, importance_mode=importance_mode, model=classifier.key, device=str(device),
                     seconds=time.perf_counter() - t_start)
-    return EvalResult(pd.DataFrame(rows), pd.DataFrame(curve_rows), settings)
+    return EvalResult(pd.DataFrame(rows), pd.DataFrame(curve_rows), settings,
+                      pd.DataFrame(skipped, columns=["file", "reason"]))
 
 
 def summarize(table: pd.DataFrame) -> dict:
@@ -500,6 +533,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              pixels_per_step=args.pixels_per_step, ablation_steps=args.ablation_steps,
                              region=args.region, fill=args.fill, include_random=not args.no_random,
                              importance_mode=args.importance, progress=progress)
+    for row in result.skipped.itertuples():
+        print(f"skipped {row.file}: {row.reason}", file=sys.stderr)
     result.table.to_csv(args.out, index=False)
     if args.curves:
         result.curves.to_csv(args.curves, index=False)

@@ -78,6 +78,26 @@ def test_percent_sign_is_N_like_the_treebank(vocab):
     assert sign.text == "%" and sign.tokens == (NUM,) and "% -> N" in sign.notes and sign.used
 
 
+def test_percent_matches_the_treebank_text(ptb):
+    """Mikolov's PTB has no "%" at all: "8.45 %" was written "N N" (e.g. "to N N from N N")."""
+    corpus = ptb["train"].read_text(encoding="utf-8")
+    assert "%" not in corpus and " to N N from N N " in corpus
+    real = Vocabulary.from_file(ptb["train"])
+    assert tokenize("rose to 8.45% from 8.47 %", real).texts == ["rose", "to", NUM, NUM, "from", NUM, NUM]
+    assert tokenize("the % sign", real).texts == ["the", NUM, "sign"]
+
+
+def test_emoji_are_not_called_punctuation(vocab):
+    for text in ("\U0001F600\U0001F600", "\U0001F600 \U0001F389 !!", "\u2192 \u00a9"):
+        with pytest.raises(TextError, match="no letters or digits") as err:
+            tokenize(text, vocab)
+        assert "punctuation" not in str(err.value)
+    with pytest.raises(TextError, match="only punctuation"):
+        tokenize("!!! \u00ab ... \u00bb", vocab)
+    emoji = tokenize("the \U0001F600 company", vocab).words[1]
+    assert emoji.tokens == () and emoji.notes == ("symbol or emoji removed",)
+
+
 @pytest.mark.parametrize("text, expected", [
     ("don't", ["do", "n't"]), ("Can't", ["ca", "n't"]), ("won't", ["wo", "n't"]),
     ("company's", ["company", "'s"]), ("it\u2019s", ["it", "'s"]), ("investors'", ["investors", "'"]),

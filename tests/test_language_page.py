@@ -5,6 +5,8 @@ need no data directory. Scans use the CPU-friendly settings below except where c
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import pathlib
 import sys
 
@@ -113,6 +115,7 @@ def test_comparison_of_two_targets(engine, lm):
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("   \n ", "empty"), ("!!! ??? ...", "only punctuation"),
     ("qwzxv blorptastic", "None of the words"), ("Привет мир", "other languages or scripts"),
+    ("\U0001F600 \U0001F389", "no letters or digits"),
 ])
 def test_unusable_text_raises_a_clear_error(engine, lm, text, message):
     with pytest.raises(TextError, match=message):
@@ -132,6 +135,20 @@ def test_tokenization_notices(lm):
     assert la.top_k_next_words(lm, long, 3)[0][1] > 0
     paper = la.tokenize_text(lm, "and N minutes after the ual trading halt")
     assert paper.texts[1] == "N" and not paper.notices  # the Treebank's own N, as the paper types it
+
+
+def test_completeness_verdict_of_a_text(engine, lm, paper_result):
+    assert vl.completeness(paper_result).level == "success"
+    missed = dataclasses.replace(paper_result, relative_delta=np.array([0.2]), rule="trapezoid", steps_used=8)
+    verdict = vl.completeness(missed)
+    assert verdict.level == "warning" and "F(text) - F(baseline)" in verdict.text and "adaptive" in verdict.text
+    flat = dataclasses.replace(lm, model=copy.deepcopy(lm.model))
+    flat.model.decoder.weight.zero_()  # every next word's probability is the same for any context
+    r = la.explain_next_word(engine, flat, PAPER_TEXT, ["than", "of"], FAST)
+    assert r.nothing_to_attribute.tolist() == [True, True] and r.completeness_ok  # passed on from the engine
+    verdict = vl.completeness(r)
+    assert verdict.level == "info" and "nothing to attribute" in verdict.text
+    assert "another baseline" not in verdict.text  # the page has no baseline to choose
 
 
 def test_unknown_target_word_is_rejected(engine, lm):
@@ -198,6 +215,23 @@ def test_page_from_text_to_table(tmp_path):
     assert not at.exception and any("other languages or scripts" in e for e in _texts(at.error))
 
 
+def test_page_reports_emoji_and_the_completeness_verdict():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.switch_page("app_pages/language.py").run()
+    at.button(key="lang_example_0").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("F(text) - F(baseline)" in v for v in _texts(at.success) + _texts(at.warning))
+    at.text_area(key="lang_text").set_value("\U0001F600 \U0001F389")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception
+    errors = _texts(at.error)
+    assert any("no letters or digits" in e for e in errors) and not any("punctuation" in e for e in errors), errors
+
+
 # --- the page in a real browser ------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -229,7 +263,7 @@ def test_browser_text_to_table_and_charts(server):
             charts.nth(i).scroll_into_view_if_needed()
             expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
         expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
-        expect(main.get_by_text("The word attributions add up to F(text) - F(baseline)", exact=False)).to_be_visible()
+        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()  # views.completeness
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "language.png")

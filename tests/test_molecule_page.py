@@ -153,6 +153,23 @@ def test_renderers(aspirin):
     assert "kind,id,label,score,share" in e.scores_csv()
 
 
+def test_completeness_verdict_of_a_molecule(engine, aspirin):
+    verdict = vm.completeness(aspirin)
+    assert verdict.level == ("success" if aspirin.relative_delta <= aspirin.tolerance else "warning")
+    missed = vm.completeness(dataclasses.replace(aspirin, relative_delta=0.2, rule="trapezoid", steps_used=8))
+    assert missed.level == "warning" and "F(molecule) - F(baseline)" in missed.text and "adaptive" in missed.text
+    broken = vm.completeness(dataclasses.replace(aspirin, nonfinite=True, message="non-finite at alpha = 1"))
+    assert broken.level == "error" and "alpha = 1" in broken.text
+    flat = random_weave(2)
+    flat.head.weight.zero_()  # P(active) is the head's bias for every molecule: F(molecule) = F(baseline)
+    e = ma.explain_molecule(engine, flat, ASPIRIN, 3, FAST)
+    assert e.nothing_to_attribute and e.converged  # passed on from the engine's result
+    verdict = vm.completeness(e)
+    assert verdict.level == "info" and "nothing to attribute" in verdict.text
+    assert "another baseline" not in verdict.text  # the page has no baseline to choose
+    assert e.accounting()["share of F(x) - F(baseline)"].isna().all()
+
+
 # --- the page ---------------------------------------------------------------------------------------
 
 def _write_random_checkpoint(path: pathlib.Path, n_weave: int) -> None:
@@ -195,15 +212,21 @@ def _explain(at, smiles: str):
     return at
 
 
+def _task_box(at):
+    """The task selectbox: keyed by the model and the molecule (mol_task:<molecule_key>)."""
+    [box] = [s for s in at.selectbox if s.key and s.key.startswith("mol_task:")]
+    return box
+
+
 def test_page_from_smiles_to_drawing(app):
     at = _explain(app, "c1ccccc1O")
     assert not at.error, [e.value for e in at.error]
     assert any("Oc1ccccc1" in s.value or "P(active)" in s.value for s in at.subheader)
     images = at.get("image")
     assert images and any("Oc1ccccc1" in c for img in images for c in img.captions)
-    assert any(s.value.startswith("Completeness") for s in at.success) or at.warning
+    assert any("F(molecule) - F(baseline)" in s.value for s in at.success) or at.warning
     assert len(at.dataframe) >= 4  # accounting, predictions, atoms, bonds
-    assert len(at.selectbox(key="mol_task").options) == 12
+    assert len(_task_box(at).options) == 12
 
 
 @pytest.mark.parametrize("smiles, kind, text", [
@@ -219,6 +242,53 @@ def test_bad_inputs_give_messages(app, smiles, kind, text):
     assert any(text in m for m in messages), messages
     if kind == "warning":
         assert not at.error and at.get("image")
+
+
+@pytest.mark.parametrize("smiles", ["O", "[Na+].[Cl-]"])
+def test_page_explains_a_single_atom(app, smiles):
+    """One heavy atom: no bonds, so the bond table is empty and RDKit cannot draw contours."""
+    at = _explain(app, smiles)
+    assert not at.error, [e.value for e in at.error]  # was a KeyError: 'bond' traceback
+    tables = [d.value for d in at.dataframe]
+    assert any(list(t.columns[:2]) == ["atom", "element"] and len(t) == 1 for t in tables)
+    assert any(list(t.columns[:2]) == ["bond", "atoms"] and t.empty for t in tables)
+    assert any("single atom" in c.value for c in at.caption)
+    at.radio(key="mol_style").set_value("atom contours (similarity map)").run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert any("no contours" in c for img in at.get("image") for c in img.captions)
+
+
+def test_task_box_follows_the_molecule(app):
+    """A new molecule gets a new task box: its most likely task, labelled with its own probabilities."""
+    at = app  # aspirin, the example
+    first = _task_box(at)
+    at = _explain(at, "c1ccc2ccccc2c1")  # naphthalene
+    box = _task_box(at)
+    assert box.id != first.id  # a fresh widget: the browser cannot keep the old label
+    labels = dict(label.split(maxsplit=1) for label in box.options)  # task -> "P(active) = 0.734"
+    probabilities = {task: float(label.rsplit("= ", 1)[1]) for task, label in labels.items()}
+    assert box.value == max(probabilities, key=probabilities.get)
+    [heading] = [s.value for s in at.subheader]
+    assert heading.endswith(f"{box.value}, {labels[box.value]}")
+    # a task chosen by the user stays while the molecule does
+    other = next(task for task in labels if task != box.value)
+    box.set_value(other).run()
+    assert _task_box(at).value == other and at.subheader[0].value.split(": ")[1].startswith(other)
+
+
+def test_download_names_are_stable_across_processes():
+    """The download file names use a digest of the SMILES, not Python's per-process hash()."""
+    import os
+    import subprocess
+
+    stem = vm.download_stem("NR-AR", ASPIRIN)
+    assert stem.startswith("NR-AR_") and stem == vm.download_stem("NR-AR", ASPIRIN)
+    assert stem != vm.download_stem("NR-AR", "c1ccccc1O")
+    code = f"from views.molecules import download_stem; print(download_stem('NR-AR', {ASPIRIN!r}))"
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert out.stdout.strip() == stem
 
 
 def test_sdf_with_a_broken_record_keeps_the_good_ones(app):
@@ -252,6 +322,7 @@ def test_browse_actives_grid(app):
     assert sum(b.label == "Open" for b in at.button) == 8
     [b for b in at.button if b.label == "Open"][0].click().run()
     assert at.radio(key="mol_mode").value == "Explain a molecule"
+    assert _task_box(at).value == "NR-AR"  # the browsed task, not the molecule's most likely one
     assert at.get("image") and not at.exception
 
 

@@ -276,9 +276,6 @@ def test_charts_and_tables():
                                   np.array([0.9, 0.2]), np.array([0.0, 1.0]), 0.01)
     assert list(frame["within tolerance"]) == [True, False]
     assert frame["delta"].tolist() == pytest.approx([0.0, 0.1])
-    assert vv.completeness_fix(0.005, 0.01, "adaptive", 40, 512) is None
-    assert "step budget" in vv.completeness_fix(0.05, 0.01, "adaptive", 512, 512)
-    assert "adaptive" in vv.completeness_fix(0.05, 0.01, "trapezoid", 16, 512)
     assert np.load(io.BytesIO(vv.npy_bytes(np.ones((2, 3))))).shape == (2, 3)
     assert vv.png_bytes(gradient_image()).startswith(b"\x89PNG")
 
@@ -387,3 +384,89 @@ def test_ablation(classifier, tench):
     assert np.asarray(everything.image).max() == 0
     with pytest.raises(ValueError, match="mask shape"):
         mv.ablate(classifier, x, np.zeros((10, 10), bool))
+
+
+# --- weights the browser may choose: configured files and uploads, never a typed path ----------------
+
+class RunsCode:
+    """Pickles as a call of os.system: weights_only loading must refuse it."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def torch_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def test_weights_files_lists_the_models_folder_by_relative_name(tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    (models / "sub").mkdir(parents=True)
+    for name in ("a.pth", "sub/b.pt", "notes.txt"):
+        (models / name).write_bytes(b"x")
+    monkeypatch.setenv("IG_MODELS_DIR", str(models))
+    monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
+    assert mv.weights_files() == {"a.pth": models / "a.pth", "sub/b.pt": models / "sub" / "b.pt"}
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path / "missing"))
+    assert mv.weights_files() == {}
+
+
+@needs_data
+def test_weights_files_include_the_known_data_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: <data folder>/models
+    relative = mv.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    assert mv.weights_files() == {relative: MOBILENET.resolve()}
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))  # elsewhere: the known file is still offered
+    assert mv.weights_files() == {mv.LOCAL_WEIGHTS["mobilenet_v2"]: MOBILENET.resolve()}
+
+
+def test_automatic_weights_never_download_and_name_no_server_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv(mv.WEIGHTS_ENV, raising=False)
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", pytest.fail)
+    with pytest.raises(mv.WeightsUnavailable, match="No pretrained weights for googlenet") as err:
+        mv.automatic_weights("googlenet")
+    assert str(tmp_path) not in str(err.value) and "googlenet-1378be20.pth" in str(err.value)
+    monkeypatch.setenv(mv.ARCH_ENV, "resnet18")
+    monkeypatch.setenv(mv.WEIGHTS_ENV, str(tmp_path / "r18.pth"))  # read when asked, not frozen
+    assert mv.automatic_weights("resnet18") == ("$IG_VISION_WEIGHTS", tmp_path / "r18.pth")
+    with pytest.raises(mv.WeightsUnavailable, match=r"The weights file \$IG_VISION_WEIGHTS does not exist") as err:
+        mv.read_weights_file(tmp_path / "r18.pth", "$IG_VISION_WEIGHTS")
+    assert str(tmp_path) not in str(err.value)
+
+
+@pytest.mark.parametrize("data, message", [
+    (torch_bytes({"weight": RunsCode()}), "holds Python objects or code that safe loading refuses"),
+    (torch_bytes(torchvision.models.squeezenet1_1().state_dict()), "not a state_dict for mobilenet_v2"),
+    (b"\x89PNG garbage, not weights", "not a PyTorch weights file"),
+    (b"", "not a PyTorch weights file"),
+    (torch_bytes([torch.zeros(3)]), "not a state_dict"),
+])
+def test_state_dict_bytes_that_do_not_fit_give_clear_errors(data, message):
+    with pytest.raises(mv.WeightsError, match=message) as err:
+        mv.classifier_from_state_dict("mobilenet_v2", data, "upload.pth", device="cpu")
+    assert str(err.value).startswith("upload.pth ") and str(ROOT) not in str(err.value)
+
+
+@needs_data
+def test_state_dict_bytes_and_the_file_give_the_same_model_key(classifier):
+    uploaded = mv.classifier_from_state_dict("mobilenet_v2", MOBILENET.read_bytes(), "copy.pth", device="cpu")
+    assert uploaded.key == classifier.key  # the key is the content digest, whatever the route or name
+    assert "sha256" in uploaded.weights_source and str(DATA) not in uploaded.weights_source
+
+
+def test_cached_torchvision_weights_are_used_but_never_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv(mv.WEIGHTS_ENV, raising=False)
+    with pytest.raises(mv.WeightsUnavailable, match="not in this server's cache"):
+        mv.load_cached_pretrained("mobilenet_v2", device="cpu")
+    cached = mv.cached_weights_file("mobilenet_v2")
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"damaged")
+    assert mv.automatic_weights("mobilenet_v2") == ("torchvision MobileNet_V2_Weights.IMAGENET1K_V2 (cached)", None)
+    with pytest.raises(mv.WeightsUnavailable, match="could not be loaded") as err:
+        mv.load_cached_pretrained("mobilenet_v2", device="cpu")
+    assert cached.name in str(err.value) and str(tmp_path) not in str(err.value)

@@ -170,3 +170,121 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "vision.png")
     assert (ARTIFACTS / "vision.png").stat().st_size > 50_000
+
+
+# --- the model choice: configured files and uploads, never a path from the browser ---------------------
+
+class RunsCode:
+    """Pickles as a call of os.system: weights_only loading must refuse it."""
+
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
+def torch_bytes(obj) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def server_paths(tmp_path) -> list[str]:
+    import torch
+
+    return [str(ROOT), str(DATA.resolve()), str(tmp_path), torch.hub.get_dir()]
+
+
+def upload_weights(at, name: str, data: bytes):
+    at.selectbox(key="vision_weights").set_value("upload a state_dict...").run()
+    at.file_uploader(key="vision_weights_upload").set_value((name, data, "application/octet-stream")).run()
+    return at
+
+
+@needs_data
+def test_weights_are_chosen_among_configured_files_never_typed(page, monkeypatch, tmp_path):
+    (tmp_path / "mine.pth").write_bytes(b"not weights")
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))
+    at = page.run()
+    assert not at.exception and not at.text_input  # no path is ever typed
+    weights = at.selectbox(key="vision_weights")
+    known = "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"  # the data folder's known file
+    assert weights.options == ["automatic", "mine.pth", known, "upload a state_dict..."]
+    assert any(c.value.startswith("Weights: $IG_VISION_WEIGHTS, sha256") for c in at.sidebar.caption)
+    weights.set_value("mine.pth").run()
+    errors = texts(at.error)
+    assert any("No model for mobilenet_v2" in e and "mine.pth is not a PyTorch weights file" in e for e in errors), errors
+    assert not any(path in e for e in errors for path in server_paths(tmp_path))
+
+
+@needs_data
+def test_weights_environment_is_read_at_every_run(page, monkeypatch, tmp_path):
+    at = page.run()
+    assert not at.error
+    monkeypatch.setenv("IG_VISION_WEIGHTS", str(tmp_path / "gone.pth"))
+    at.run()
+    errors = texts(at.error)
+    assert any("$IG_VISION_WEIGHTS does not exist" in e for e in errors), errors
+    assert not any(str(tmp_path) in e for e in errors)
+
+
+@needs_data
+def test_uploaded_state_dict_loads_and_explains(page):
+    at = upload_weights(page.run(), "my_mobilenet.pth", MOBILENET.read_bytes())
+    assert not at.exception and not at.error, texts(at.error)
+    assert any(c.value.startswith("Weights: my_mobilenet.pth, sha256") for c in at.sidebar.caption)
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    explain(at)
+    assert_results(at)
+
+
+@needs_data
+@pytest.mark.parametrize("data, message", [
+    (lambda: torch_bytes({"features.0.0.weight": RunsCode()}), "holds Python objects or code that safe loading refuses"),
+    (lambda: torch_bytes(__import__("torchvision").models.squeezenet1_1().state_dict()),
+     "not a state_dict for mobilenet_v2"),
+    (lambda: b"random garbage bytes", "not a PyTorch weights file"),
+])
+def test_bad_weight_uploads_give_clear_errors(page, tmp_path, data, message):
+    at = upload_weights(page.run(), "upload.pth", data())
+    assert not at.exception
+    errors = texts(at.error)
+    assert any("No model for mobilenet_v2" in e and "upload.pth" in e and message in e for e in errors), errors
+    assert not any(path in e for e in errors for path in server_paths(tmp_path))
+
+
+@needs_data
+def test_one_file_by_two_routes_is_one_cached_model(page, monkeypatch):
+    import streamlit as st
+
+    from models import vision as mv
+
+    loads = []
+    original = mv.classifier_from_state_dict
+    monkeypatch.setattr(mv, "classifier_from_state_dict", lambda *a, **k: loads.append(a[2]) or original(*a, **k))
+    monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: the data folder's models, with MobileNetV2
+    st.cache_resource.clear()
+    at = page.run()  # automatic: $IG_VISION_WEIGHTS
+    at.selectbox(key="vision_weights").set_value("mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth").run()
+    upload_weights(at, "renamed.pth", MOBILENET.read_bytes())
+    assert not at.exception and not at.error, texts(at.error)
+    assert loads == ["$IG_VISION_WEIGHTS"]  # one load: the cache is keyed by the content's sha256
+
+
+@needs_data
+def test_all_black_photo_with_black_baseline_has_nothing_to_attribute(page):
+    import io
+
+    from PIL import Image
+
+    at = page.run()
+    at.radio(key="vision_source").set_value("Upload").run()
+    black = io.BytesIO()
+    Image.new("RGB", (224, 224)).save(black, format="PNG")
+    at.file_uploader(key="vision_upload").set_value(("black.png", black.getvalue(), "image/png")).run()
+    explain(at)  # the form's baseline is black by default
+    assert not at.exception and not at.error, texts(at.error)
+    assert any("nothing to attribute" in i for i in texts(at.info)), texts(at.info)
+    assert not any("steps" in w or "budget" in w for w in texts(at.warning)), texts(at.warning)

@@ -238,3 +238,76 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
     assert len(result.table) == 2
     assert any("Summary" in h.value for h in at.subheader)
     assert len(at.dataframe) >= 2
+
+
+# --- noise fill, unreadable photos, the page's choices ---------------------------------------------
+
+def _tiny_classifier() -> mv.ImageClassifier:
+    return mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                              weights_source="test", resize_size=16, crop_size=16, mean=(0.485, 0.456, 0.406),
+                              std=(0.229, 0.224, 0.225))
+
+
+def test_noise_fill_is_uniform_random_colours_in_pixel_space():
+    classifier = _tiny_classifier()
+    noise = ve.noise_fill(classifier, torch.zeros(16, 3, 32, 32), torch.Generator().manual_seed(0))
+    pixels = classifier.unnormalize(noise).transpose(0, 1).reshape(3, -1)  # [channel, samples]
+    assert float(pixels.min()) >= -1e-6 and float(pixels.max()) <= 1 + 1e-6
+    np.testing.assert_allclose(pixels.mean(1).numpy(), 0.5, atol=0.01)  # uniform in [0, 1]: mean 1/2 ...
+    np.testing.assert_allclose(pixels.std(1).numpy(), 12 ** -0.5, atol=0.01)  # ... and std 1/sqrt(12)
+    correlation = np.corrcoef(pixels.numpy())
+    assert np.abs(correlation[np.triu_indices(3, 1)]).max() < 0.05  # channels independent: colours, not grey
+
+
+def test_runner_skips_unreadable_photos_with_their_reasons(tmp_path, engine):
+    rng = np.random.default_rng(0)
+    for name in ("good1.png", "good2.png"):
+        Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    photos = ve.list_photos(tmp_path) + [ve.Photo(tmp_path / "gone.png", "gone.png")]
+    result = ve.evaluate_photos(_tiny_classifier(), photos, engine, rule="trapezoid", steps=4,
+                                pixels_per_step=16, ablation_steps=2, fill="noise")
+    assert list(result.table.file) == ["good1.png", "good2.png"]
+    reasons = dict(zip(result.skipped.file, result.skipped.reason))
+    assert set(reasons) == {"broken.png", "gone.png"}
+    assert "damaged or truncated" in reasons["broken.png"] or "not a recognised image" in reasons["broken.png"]
+    assert "could not be read (No such file or directory)" in reasons["gone.png"]
+    assert not any(str(tmp_path) in reason for reason in reasons.values())
+
+
+def test_evaluation_page_offers_configured_folders_and_lists_skipped_photos(shared_data, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    photos = tmp_path / "data" / "imagenet_samples"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / name)
+    (photos / "corrupt.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IG_MODELS_DIR", str(shared_data / "models"))
+    monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
+    monkeypatch.delenv("IG_VISION_WEIGHTS", raising=False)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=600)
+    at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)
+    at.run()
+    assert not at.exception and not at.text_input  # no path is ever typed
+    weights = at.selectbox(key="vision_weights")
+    file = mv.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    assert weights.options == ["automatic", file, "upload a state_dict..."]
+    weights.set_value(file).run()
+    assert not at.error, [e.value for e in at.error]
+    [folder] = [s for s in at.selectbox if s.label == "Photos"]
+    assert folder.options == ["imagenet_samples"]
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Ablation steps"].set_value(2)
+    inputs["Pixels per ablation step"].set_value(500)
+    [button] = [b for b in at.button if b.label == "Run evaluation"]
+    button.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    result = at.session_state["vision_eval_result"]
+    assert sorted(result.table.file) == ["a.png", "b.png"]
+    assert list(result.skipped.file) == ["corrupt.jpg"]
+    assert any("1 photo(s) could not be used" in w.value for w in at.warning)
+    assert any("corrupt.jpg" in d.value.to_string() for d in at.dataframe)
+    assert not any(str(tmp_path) in str(e.value) for e in [*at.warning, *at.error, *at.caption, *at.markdown])

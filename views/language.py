@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models.language.attribution import INTERIOR_QUANTITIES, NextWordExplanation
+from views.completeness import Verdict, completeness_verdict
 
 IG_ROW = "Integrated gradients"
 GRADIENT_ROW = "Gradient x input (alpha = 1)"
@@ -235,6 +236,13 @@ def tokenization_frame(tokenized) -> pd.DataFrame:
 
 def top_k_frame(top: Sequence[tuple[str, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"rank": i + 1, "word": w, "probability": p} for i, (w, p) in enumerate(top)])
+
+
+def completeness(result: NextWordExplanation) -> Verdict:
+    """The shared completeness verdict over all targets (the baseline, all-zero embeddings, is fixed)."""
+    return completeness_verdict(result.relative_delta, result.tolerance, result.rule, result.steps_used,
+                                result.max_steps, result.nothing_to_attribute, result.nonfinite, result.message,
+                                what="text", baseline_choice=False)
 
 
 def completeness_frame(result: NextWordExplanation) -> pd.DataFrame:

@@ -6,6 +6,7 @@ compare. Highlight drawings are SVG (small, crisp); contour maps are PNG (Cairo)
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Sequence
 
@@ -15,6 +16,8 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import SimilarityMaps, rdMolDraw2D
+
+from views.completeness import Verdict, completeness_verdict
 
 NEGATIVE = (0.129, 0.400, 0.675)  # RdBu blue
 POSITIVE = (0.698, 0.094, 0.169)  # RdBu red
@@ -133,8 +136,17 @@ def attribution_png(mol: Chem.Mol, atom_scores, bond_scores=None, size=(460, 340
                  legend=f"red raises, blue lowers; full colour at |score| = {vmax:.3g}")
 
 
+def draws_contours(mol: Chem.Mol) -> bool:
+    """RDKit's similarity map needs at least two atoms to lay out its contours."""
+    return mol.GetNumAtoms() >= 2
+
+
 def similarity_map_png(mol: Chem.Mol, atom_scores, size=(460, 340), show_indices=False) -> bytes:
-    """Contour map of the atom scores (RDKit similarity map; atoms only, bonds are not drawn as scores)."""
+    """Contour map of the atom scores (RDKit similarity map; atoms only, bonds are not drawn as scores).
+
+    A single atom has no contours to draw (see draws_contours): it gets the highlight drawing instead."""
+    if not draws_contours(mol):
+        return attribution_png(mol, atom_scores, size=size, show_indices=show_indices)
     mol = _prepared(mol)
     drawer = rdMolDraw2D.MolDraw2DCairo(*size)
     drawer.drawOptions().addAtomIndices = bool(show_indices)
@@ -182,11 +194,16 @@ def browse_order(predictions, order: str = BROWSE_ORDERS[0]) -> np.ndarray:
     return np.argsort(-p if order.endswith("high to low") else p, kind="stable")
 
 
-def completeness_text(expl) -> str:
-    """One line: the Section 3.1 parts' total against F(molecule) - F(baseline), and the relative error."""
-    return (f"Completeness: atoms + bonds + non-bonded pairs = {expl.total:.5f}; F(molecule) - F(baseline) = "
-            f"{expl.score_input:.5f} - {expl.score_baseline:.5f} = {expl.difference:.5f}; relative error "
-            f"{100 * expl.relative_delta:.2f}% ({expl.rule}, {expl.steps_used} steps)")
+def completeness(expl) -> Verdict:
+    """The shared completeness verdict for one explanation (the baseline, all-zero features, is fixed)."""
+    return completeness_verdict(expl.relative_delta, expl.tolerance, expl.rule, expl.steps_used, expl.max_steps,
+                                expl.nothing_to_attribute, expl.nonfinite, expl.message, what="molecule",
+                                baseline_choice=False)
+
+
+def download_stem(task_name: str, smiles: str) -> str:
+    """File name stem for an explanation's downloads: the same on every server and run (unlike hash())."""
+    return f"{task_name}_{hashlib.sha256(smiles.encode()).hexdigest()[:10]}"
 
 
 def predictions_table(task_names: Sequence[str], predictions, chosen: int | None = None) -> pd.DataFrame:

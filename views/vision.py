@@ -203,19 +203,6 @@ def completeness_frame(labels: Sequence[str], targets: Sequence[int], score_inpu
     return pd.DataFrame(rows)
 
 
-def completeness_fix(max_relative_delta: float, tolerance: float, rule: str, steps_used: int, max_steps: int) -> str | None:
-    """A warning with the fix when the attributions do not add up within the tolerance; None if they do."""
-    if max_relative_delta <= tolerance:
-        return None
-    head = (f"The attributions miss F(input) - F(baseline) by {100 * max_relative_delta:.2f}% "
-            f"(tolerance {100 * tolerance:.2f}%), so they do not account for the whole score. ")
-    if rule == "adaptive":
-        return head + (f"The adaptive rule used {steps_used} of its {max_steps}-point budget: raise the step budget "
-                       "on the Home page (e.g. to 1024 or 2048) and run again.")
-    return head + (f"The {rule} rule used {steps_used} steps: switch to the adaptive rule on the Home page (it adds "
-                   f"points where the error is) or raise the steps (e.g. to {min(4 * steps_used, 4096)}).")
-
-
 # --- downloads ------------------------------------------------------------------------------------
 
 def png_bytes(image: Image.Image) -> bytes:

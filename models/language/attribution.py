@@ -55,11 +55,13 @@ class NextWordExplanation:
     interior_gradient_x_input: np.ndarray  # [K, T, L] see INTERIOR_QUANTITIES
     interior_gradient_sum: np.ndarray  # [K, T, L]
     delta: np.ndarray  # [T] total IG - (F(text) - F(baseline))
-    relative_delta: np.ndarray  # [T] |delta| / |F(text) - F(baseline)|
+    relative_delta: np.ndarray  # [T] |delta| / |F(text) - F(baseline)| (floored at rounding noise by the engine)
+    nothing_to_attribute: np.ndarray  # [T] F(text) = F(baseline) up to rounding (set by the engine)
     rule: str
     steps_used: int
     points_evaluated: int
     tolerance: float
+    max_steps: int  # the adaptive rule's budget of path points
     nonfinite: bool = False
     message: str = ""
 
@@ -85,7 +87,7 @@ class NextWordExplanation:
 
     @property
     def completeness_ok(self) -> bool:
-        return bool(np.all(self.relative_delta <= self.tolerance)) and not self.nonfinite
+        return bool(np.all((self.relative_delta <= self.tolerance) | self.nothing_to_attribute)) and not self.nonfinite
 
     def index(self, target: str) -> int:
         return self.targets.index(target)
@@ -209,19 +211,9 @@ def explain_next_word(
         interior_gradient_sum=interior.sum(-1).numpy(),
         delta=np.asarray(result.delta[0], dtype=float),
         relative_delta=np.asarray(result.relative_delta[0], dtype=float),
+        nothing_to_attribute=np.asarray(result.nothing_to_attribute[0], dtype=bool),
         rule=result.rule, steps_used=int(result.steps_used), points_evaluated=int(result.points_evaluated),
-        tolerance=float(settings.tolerance), nonfinite=bool(result.nonfinite), message=result.message,
+        tolerance=float(settings.tolerance), max_steps=int(settings.max_steps), nonfinite=bool(result.nonfinite),
+        message=result.message,
     )
 
-
-def completeness_advice(result: NextWordExplanation) -> str:
-    """What to do when the attributions miss F(text) - F(baseline) by more than the tolerance."""
-    worst = float(np.max(result.relative_delta)) if result.relative_delta.size else float("nan")
-    if result.rule == "adaptive":
-        fix = ("raise the step budget (adaptive) on the Home page; the adaptive rule stopped at "
-               f"{result.points_evaluated} path points")
-    else:
-        fix = (f"the {result.rule} rule used {result.steps_used} steps: choose the adaptive rule on the Home "
-               "page (it refines the path until the tolerance is met) or raise the steps")
-    return (f"The word attributions miss F(text) - F(baseline) by {100 * worst:.2f}% "
-            f"(tolerance {100 * result.tolerance:g}%). To fix: {fix}.")

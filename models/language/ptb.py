@@ -161,6 +161,11 @@ def _is_latin(word: str) -> bool:
     )
 
 
+def _is_punctuation(text: str) -> bool:
+    """True when every character is a punctuation mark (Unicode category P*), e.g. ".", "!?", "«"."""
+    return all(unicodedata.category(ch).startswith("P") for ch in text)
+
+
 def _strip_accents(word: str) -> str:
     return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch))
 
@@ -227,7 +232,8 @@ def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], l
     """PTB tokens (text, kind) of one word piece (normalised), notes, and whether it ends a sentence."""
     notes: list[str] = []
     if _SEPARATOR.fullmatch(word) or not any(ch.isalnum() or ch in "$#£€¥&%" for ch in word):
-        return [], ["punctuation removed"], any(ch in ".!?" for ch in word) and "..." not in word
+        note = "punctuation removed" if _is_punctuation(word) else "symbol or emoji removed"
+        return [], [note], any(ch in ".!?" for ch in word) and "..." not in word
     if word in vocab and word not in (UNK, EOS):
         return [(word, "symbol" if not any(c.isalnum() for c in word) else "word")], notes, False
 
@@ -345,7 +351,10 @@ def tokenize(
         spans.append((tuple(t for t, _ in toks), notes, start, len(all_tokens)))
 
     if not all_tokens:
-        raise TextError("The text has no words, only punctuation: type a few English words.")
+        if all(_is_punctuation(p) for p in pieces):
+            raise TextError("The text has no words, only punctuation: type a few English words.")
+        raise TextError("The text has no letters or digits (only symbols or emoji), so there is no word the "
+                        "model knows: type a few English words.")
     if all(t == UNK for t, _, _ in all_tokens):
         if any(not _is_latin(p) for p in pieces):
             raise TextError(

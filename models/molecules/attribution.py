@@ -133,6 +133,9 @@ def predict_many(model: WeaveModel, molecules: Sequence[MoleculeFeatures], batch
 
 # -- one molecule ------------------------------------------------------------------------------------
 
+BOND_COLUMNS = ["bond", "atoms", "type", "pair i→j", "pair j→i", "score", "share"]
+
+
 @dataclass
 class MoleculeExplanation:
     """Integrated gradients of one task's probability for one molecule."""
@@ -154,7 +157,9 @@ class MoleculeExplanation:
     grad_sum: np.ndarray  # [K] sum of all feature gradients (Figure 13b)
     steps_used: int
     rule: str
+    max_steps: int  # the adaptive rule's budget of path points
     nonfinite: bool = False
+    nothing_to_attribute: bool = False  # F(molecule) = F(baseline) up to rounding (set by the engine)
     message: str = ""
     warnings: list[str] = field(default_factory=list)
 
@@ -193,8 +198,8 @@ class MoleculeExplanation:
 
     @property
     def share_base(self) -> float:
-        """The denominator of every share: F(molecule) - F(baseline), NaN when it is ~0 (no shares then)."""
-        return self.difference if abs(self.difference) > 1e-12 else np.nan
+        """The denominator of every share: F(molecule) - F(baseline), NaN when there is nothing to attribute."""
+        return np.nan if self.nothing_to_attribute or self.difference == 0 else self.difference
 
     @property
     def total(self) -> float:
@@ -202,7 +207,7 @@ class MoleculeExplanation:
 
     @property
     def converged(self) -> bool:
-        return not self.nonfinite and self.relative_delta <= self.tolerance
+        return not self.nonfinite and (self.nothing_to_attribute or self.relative_delta <= self.tolerance)
 
     def accounting(self) -> pd.DataFrame:
         """Section 3.1: who gets the score. Rows add up to F(molecule) (the last row).
@@ -250,7 +255,7 @@ class MoleculeExplanation:
                          "type": str(bond.GetBondType()).lower(),
                          "pair i→j": float(ps[pair_of[(i, j)]]), "pair j→i": float(ps[pair_of[(j, i)]]),
                          "score": float(score), "share": float(score) / diff})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=BOND_COLUMNS)  # the columns also for a molecule without bonds
 
     def scores_csv(self) -> str:
         """Atom and bond scores (and the non-bonded total) as one CSV for download."""
@@ -259,7 +264,8 @@ class MoleculeExplanation:
         rest = pd.DataFrame([{"kind": "non-bonded pairs", "id": -1, "label": "all distance-2 pairs",
                               "score": self.nonbonded_total, "share": self.nonbonded_total / self.share_base}])
         cols = ["kind", "id", "label", "score", "share"]
-        out = pd.concat([atoms[cols], bonds[cols], rest[cols]], ignore_index=True)
+        parts = [atoms[cols], bonds[cols], rest[cols]]
+        out = pd.concat([part for part in parts if len(part)], ignore_index=True)  # a lone atom has no bonds
         header = (f"# smiles={self.smiles}; task={self.task_name}; F(x)={self.score_input:.6g}; "
                   f"F(baseline)={self.score_baseline:.6g}; relative completeness error={self.relative_delta:.3g}\n")
         return header + out.to_csv(index=False)
@@ -291,7 +297,8 @@ def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
         delta=float(result.delta[0, 0]), relative_delta=float(result.relative_delta[0, 0]),
         tolerance=float(settings.tolerance), alphas=np.asarray(result.alphas, dtype=float),
         trend=result.scores[:, 0, 0].copy(), grad_sum=result.grad_sum[:, 0, 0].copy(),
-        steps_used=int(result.steps_used), rule=result.rule, nonfinite=bool(result.nonfinite),
+        steps_used=int(result.steps_used), rule=result.rule, max_steps=int(settings.max_steps),
+        nonfinite=bool(result.nonfinite), nothing_to_attribute=bool(result.nothing_to_attribute[0, 0]),
         message=result.message, warnings=list(features.warnings))
 
 
