@@ -1,5 +1,6 @@
 """The app starts, the home page shows the device and the shared settings; ig_core stays UI-free."""
 import ast
+import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -35,3 +36,42 @@ def test_readme_example_runs():
     namespace: dict = {}
     exec(compile(code, "README example", "exec"), namespace)
     assert namespace["result"].max_relative_delta < 0.01
+
+
+OPENED: list[str] = []  # paths the process opened or listed while a page ran with a path typed in
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event in {"open", "os.listdir", "os.scandir"} and args and isinstance(args[0], (str, bytes, Path)):
+        OPENED.append(str(args[0]))
+
+
+def test_no_text_input_on_any_page_reads_a_server_path(tmp_path, shared_data, monkeypatch):
+    """Every text input and text area of every page, given the path of a real file and folder on the server,
+    neither opens nor lists it."""
+    import re
+
+    import torch
+
+    secret_file, secret_folder = tmp_path / "secret.pth", tmp_path / "secret_folder"
+    torch.save({"weight": torch.zeros(1)}, secret_file)
+    secret_folder.mkdir()
+    (secret_folder / "photo.png").write_bytes(b"not a photo")
+    monkeypatch.setenv("IG_DATA_DIR", str(shared_data))
+    sys.addaudithook(_audit)  # cannot be removed: it only appends to OPENED
+    pages = re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app.py").read_text())
+    assert len(pages) == 5
+    typed = 0
+    for page in pages:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
+        at.switch_page(page).run()
+        assert not at.exception, page
+        for widgets in (at.text_input, at.text_area):
+            for i in range(len(widgets)):
+                for secret in (secret_file, secret_folder, "../" * 8 + "etc/passwd"):
+                    OPENED.clear()
+                    widgets[i].set_value(str(secret)).run()
+                    typed += 1
+                    assert not any("secret" in path or path.endswith("passwd") for path in OPENED), (page, OPENED)
+                    assert not at.exception, page
+    assert typed >= 2 * 3  # the Molecules SMILES box and the Language text, at least
