@@ -276,6 +276,8 @@ def main():
         st.info("Pick a sample photo or upload one.")
         return
     data, name, gt, digest = chosen
+    if not classifier.imagenet_classes:
+        gt = None  # the sample photos' labels are ImageNet class indices: meaningless for other classes
     try:
         seen, notices = _look(classifier.key, digest, classifier, data)
     except mv.ImageError as exc:

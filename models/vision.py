@@ -16,19 +16,31 @@ The pages never take a server path from the browser: they offer `weights_files()
 ``$IG_MODELS_DIR``), `automatic_weights` (steps 1-3, never a download) and uploads, all loaded from
 bytes by `classifier_from_state_dict`, whose messages name the file as the browser knows it.
 
+Engineers' own models, beside torchvision's architectures (see `classifier_from_program` and
+`classifier_from_factory`): a `torch.export` program (``.pt2``, with a dynamic batch dimension) in the models
+folder with a sidecar ``<stem>.json`` (class names and preprocessing) or uploaded with a class-names file,
+and factories "package.module:function" the operator names in ``$IG_VISION_FACTORY``. Uploaded programs
+are checked before torch.export.load, which is not safe for untrusted files (`_check_program_archive`).
+
 The app's default architecture (`default_architecture`) is ``$IG_VISION_ARCH`` if set, else googlenet
 (the paper's network) when its weights are cached, else mobilenet_v2 when the shared file is present,
 else googlenet (whose download may then fail with the clear error).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
 import io
+import json
+import operator
 import os
 import pathlib
 import pickle
+import re
 import threading
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -309,6 +321,11 @@ class ImageClassifier:
     def forward(self) -> torch.nn.Module:
         return self.model
 
+    @property
+    def imagenet_classes(self) -> bool:
+        """Whether the classes are ImageNet's (so ImageNet labels, e.g. the sample photos', apply)."""
+        return self.categories == _imagenet_categories()
+
     # preprocessing
     def crop(self, image: Image.Image) -> Image.Image:
         """The picture the network sees: shorter side resized, then centre-cropped (PIL, RGB)."""
@@ -363,6 +380,8 @@ class ImageClassifier:
     # layers for Figure 12
     def layer_names(self) -> list[str]:
         """Intermediate layers whose saturation can be plotted, shallow to deep."""
+        if isinstance(self.model, ExportedModule):
+            return []  # one flat graph: its parts never run as modules, so no layer hook would fire
         named = dict(self.model.named_modules())
         curated = {
             "googlenet": ["inception3b", "inception4b", "inception4d", "inception5b"],  # mixed3b, 4b, 4d, 5b
@@ -433,7 +452,7 @@ def _known_architecture(arch: str) -> str:
 
 def _frozen(arch, model, key, source, transform, categories, device) -> ImageClassifier:
     """The model in eval mode without parameter gradients, on `device` (None: the GPU when there is one)."""
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = _device(device)
     model = model.to(device).eval()
     model.requires_grad_(False)
     return ImageClassifier(
@@ -553,6 +572,349 @@ def _file_transform(arch: str):
         return torchvision.models.get_model_weights(arch)["IMAGENET1K_V1"].transforms()
     except (KeyError, ValueError):
         return torchvision.models.ResNet50_Weights.IMAGENET1K_V1.transforms()
+
+
+# --- models an engineer brings: a torch.export program or a factory named by the operator ---------------
+
+PROGRAM_SUFFIX = ".pt2"
+FACTORY_ENV = "IG_VISION_FACTORY"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+DYNAMIC_BATCH_HINT = ("export it with a dynamic batch dimension: torch.export.export(model, (x,), "
+                      "dynamic_shapes=({0: torch.export.Dim('batch')},))")
+
+
+class ModelFileError(VisionError):
+    """An exported program, its class names or preprocessing, or a factory does not give a usable classifier."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the network's input: shorter side resized to `resize`, centre-cropped to
+    `input_size`, normalized with `mean` and `std` (RGB). Defaults: ImageNet's."""
+
+    input_size: int = 224
+    resize: int = 256
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def from_settings(cls, settings: Mapping, name: str) -> "Preprocessing":
+        """From a sidecar's (or a factory's) keys input_size, resize, mean, std; the ones absent keep
+        ImageNet's, and resize follows input_size (x 256/224) when only input_size is given."""
+        try:
+            size = int(settings.get("input_size", cls.input_size))
+            resize = int(settings.get("resize", round(size * 256 / 224)))
+            mean = tuple(float(v) for v in settings.get("mean", IMAGENET_MEAN))
+            std = tuple(float(v) for v in settings.get("std", IMAGENET_STD))
+        except (TypeError, ValueError):
+            raise ModelFileError(f"{name}: input_size and resize must be whole numbers, mean and std lists of "
+                                 f"three numbers.") from None
+        return cls(size, resize, mean, std).checked(name)
+
+    def checked(self, name: str) -> "Preprocessing":
+        if not 8 <= self.input_size <= self.resize <= 4096:
+            raise ModelFileError(f"{name}: the input size must be at least 8 pixels and at most the resize "
+                                 f"({self.input_size} and {self.resize} given).")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ModelFileError(f"{name}: mean and std need three values (R, G, B), std all positive.")
+        return self
+
+
+def program_files() -> dict[str, pathlib.Path]:
+    """The exported programs (*.pt2) below the models folder, by their name relative to it."""
+    folder = models_dir()
+    if not folder.is_dir():
+        return {}
+    return {path.relative_to(folder).as_posix(): path for path in sorted(folder.rglob(f"*{PROGRAM_SUFFIX}"))
+            if path.is_file()}
+
+
+def read_sidecar(program: pathlib.Path, name: str) -> tuple[list[str] | None, Preprocessing]:
+    """The class names and preprocessing of a models-folder program from its sidecar `<stem>.json`:
+    {"classes": [...] or "classes_file": "names.txt" (next to it), "input_size", "resize", "mean", "std"}.
+    No sidecar: no class names (see `classifier_from_program`) and ImageNet's preprocessing."""
+    sidecar = program.with_suffix(".json")
+    shown = str(pathlib.PurePosixPath(name).with_suffix(".json"))
+    if not sidecar.is_file():
+        return None, Preprocessing()
+    try:
+        settings = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{shown} could not be read as JSON ({type(exc).__name__}).") from None
+    if not isinstance(settings, dict):
+        raise ModelFileError(f"{shown} must hold a JSON object (classes, input_size, resize, mean, std).")
+    classes = settings.get("classes")
+    if "classes_file" in settings:
+        names_file = (sidecar.parent / str(settings["classes_file"])).resolve()
+        if not names_file.is_relative_to(models_dir().resolve()) or not names_file.is_file():  # no way out of the folder
+            raise ModelFileError(f"{shown} names the class-names file {settings['classes_file']!r}, which is not "
+                                 f"in the models folder.")
+        classes = parse_class_names(names_file.read_bytes(), settings["classes_file"])
+    elif classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise ModelFileError(f"{shown}: classes must be a list of names.")
+    return classes, Preprocessing.from_settings(settings, shown)
+
+
+def parse_class_names(data: bytes, name: str) -> list[str]:
+    """Class names, one a line (blank lines skipped), from a text file."""
+    try:
+        names = [line.strip() for line in data.decode("utf-8-sig").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{name} is not a UTF-8 text file of class names (one a line).") from None
+    if not names:
+        raise ModelFileError(f"{name} holds no class names (one a line expected).")
+    return names
+
+
+def program_digest(data: bytes, classes: Sequence[str] | None, preprocessing: Preprocessing) -> str:
+    """The identity of a program with its class names and preprocessing (the cache key)."""
+    sidecar = json.dumps([classes, dataclasses.astuple(preprocessing)]).encode()
+    return hashlib.sha256(data + sidecar).hexdigest()
+
+
+class ExportedModule(torch.nn.Module):
+    """A torch.export program as a module. Its graph runs in the mode it was exported in (eval) and cannot
+    switch, so eval()/train() stop here (the program's own module raises on them)."""
+
+    def __init__(self, program: torch.nn.Module):
+        super().__init__()
+        self.program = program
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.program(x)
+
+    def train(self, mode: bool = True) -> "ExportedModule":
+        self.training = mode
+        return self
+
+
+# Where the graph of a program may call: tensor operators only (an archive names its targets as text, and
+# the deserializer resolves any attribute of torch, operator or math, e.g. torch.os.system).
+_SAFE_PYTHON_OPERATORS = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv,
+                          operator.truediv, operator.mod, operator.neg, operator.pow, operator.eq, operator.ne,
+                          operator.lt, operator.le, operator.gt, operator.ge}
+# What a shape expression of the archive may hold (torch.export.save writes e.g. "Symbol('s77', positive=True,
+# integer=True)"): the deserializer parses it with sympy.sympify, which evaluates Python, so every name in it
+# (symbols aside) must be one of these sympy constructors, functions or assumptions.
+_SHAPE_EXPRESSION = re.compile(r"[\w\s+\-*/%(),.<>=!&|~']*")
+_SHAPE_NAMES = {"Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "positive", "negative",
+                "nonnegative", "nonpositive", "integer", "real", "finite", "zero", "nonzero", "even", "odd", "FloorDiv", "ModularIndexing", "Where", "PythonMod", "Mod", "CleanDiv", "CeilToInt",
+                "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv",
+                "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
+                "RoundDecimal", "ToFloat", "Identity", "Max", "Min", "Abs", "floor", "ceiling", "oo", "Eq", "Ne",
+                "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "True", "False"}
+
+
+def _check_program_archive(data: bytes, name: str) -> None:
+    """Refuse an archive that torch.export.load (torch 2.15) would let run code, before loading it.
+
+    torch.export.load is not safe for untrusted files (its docstring: "uses pickle under the hood ...
+    Never load data from an untrusted source"); reading torch/export/pt2_archive/_package.py and
+    torch/_export/serde/serialize.py shows how: weights and constants saved with use_pickle are read with
+    torch.load(weights_only=False), opaque constants with pickle.loads, custom objects with torch's own
+    unpickler, sample inputs fall back to weights_only=False, data/aotinductor/ holds compiled libraries
+    it loads, and shape expressions are parsed with sympy.sympify, which evaluates Python. What
+    torch.export.save writes for a plain program needs none of these: weights and constants are raw
+    tensor bytes described by JSON, sample inputs load with weights_only=True, shape expressions are
+    arithmetic on symbols. So only such archives pass; the graph's targets are checked after loading
+    (`_check_program_graph`), before the program runs."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise ModelFileError(f"{name} is not an exported program (torch.export.save writes a zip archive; "
+                             f"this is not one).")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        roots = {member.split("/", 1)[0] for member in archive.namelist()}
+        root = roots.pop() if len(roots) == 1 else ""
+        files = {member[len(root) + 1:]: member for member in archive.namelist()}
+        if files.get("archive_format") is None or archive.read(files["archive_format"]) != b"pt2":
+            raise ModelFileError(f"{name} is a zip archive but not an exported program (torch.export.save); "
+                                 f"a state_dict (.pth) goes with a torchvision architecture instead.")
+        if any(info.compress_type != zipfile.ZIP_STORED for info in archive.infolist()):  # no zip bombs
+            raise ModelFileError(f"{name} is a compressed zip archive; torch.export.save writes an uncompressed "
+                                 f"one, so save the program with it.")
+        if any(f.startswith(("data/aotinductor/", "data/executorch/", "data/mtia", "xl_model_weights/"))
+               for f in files):
+            raise ModelFileError(f"{name} holds compiled code (AOTInductor or another backend), which is never "
+                                 f"run here; save the program with torch.export.save only.")
+        for member in files:
+            if member.startswith("models/") and member.endswith(".json"):
+                model = member[len("models/"):-len(".json")]
+                _check_payloads(archive, files, f"data/weights/{model}_weights_config.json", name)
+                _check_payloads(archive, files, f"data/constants/{model}_constants_config.json", name)
+                _check_shape_expressions(json.loads(archive.read(files[member])), name)
+                torch.load(io.BytesIO(archive.read(files[f"data/sample_inputs/{model}.pt"])), weights_only=True)
+    except ModelFileError:
+        raise
+    except pickle.UnpicklingError:
+        raise _pickled(name) from None
+    except Exception as exc:  # a damaged archive: bad zip, missing member, bad JSON
+        raise ModelFileError(f"{name} is not a readable exported program ({type(exc).__name__}).") from None
+
+
+def _check_payloads(archive: zipfile.ZipFile, files: Mapping[str, str], config: str, name: str) -> None:
+    entries = json.loads(archive.read(files[config]))["config"].values()
+    if any(entry["use_pickle"] or not entry["path_name"].startswith(("weight_", "tensor_")) for entry in entries):
+        raise _pickled(name)
+
+
+def _pickled(name: str) -> ModelFileError:
+    return ModelFileError(f"{name} holds pickled Python objects, which could run code, so it is not loaded; "
+                          f"export a plain tensor program.")
+
+
+def _check_shape_expressions(node, name: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "expr_str" and not _is_shape_expression(value):
+                raise ModelFileError(f"{name} has a shape expression that is not plain arithmetic; it is not "
+                                     f"loaded.")
+            _check_shape_expressions(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            _check_shape_expressions(value, name)
+
+
+def _is_shape_expression(text) -> bool:
+    if not isinstance(text, str) or not _SHAPE_EXPRESSION.fullmatch(text) or "__" in text:
+        return False
+    return all(re.fullmatch(r"[a-z]\d+", word) or word in _SHAPE_NAMES
+               for word in re.findall(r"[A-Za-z_]\w*", text))
+
+
+def _check_program_graph(program, name: str) -> None:
+    for module in program.graph_module.modules():
+        graph = getattr(module, "graph", None)
+        for node in graph.nodes if graph is not None else ():
+            target = node.target
+            if node.op == "call_function" and not (
+                    isinstance(target, (torch._ops.OpOverload, torch._ops.HigherOrderOperator))
+                    or target in _SAFE_PYTHON_OPERATORS):
+                raise ModelFileError(f"{name} calls {str(target)[:80]}, which is not a tensor operator; it is "
+                                     f"not run.")
+
+
+def _load_program(data: bytes, name: str, preprocessing: Preprocessing,
+                  device: torch.device) -> torch.nn.Module:
+    """The program of a checked archive as a module on `device`, after checking its input signature."""
+    _check_program_archive(data, name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(io.BytesIO(data))
+    except Exception as exc:  # e.g. saved by another torch version
+        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ModelFileError(f"{name} could not be loaded as an exported program ({type(exc).__name__}: "
+                             f"{detail}).") from None
+    _check_program_graph(program, name)
+    inputs = [node.meta.get("val") for node in program.graph.nodes
+              if node.op == "placeholder" and node.name in program.graph_signature.user_inputs]
+    if len(inputs) != 1 or not isinstance(inputs[0], torch.Tensor) or inputs[0].dim() != 4:
+        raise ModelFileError(f"{name} does not take one image batch [N, 3, H, W] (its inputs: "
+                             f"{[_shape(v) for v in inputs]}).")
+    batch, channels, height, width = inputs[0].shape
+    if channels != 3:
+        raise ModelFileError(f"{name} takes {_shape(inputs[0])}: {channels} channels, not 3 (RGB).")
+    if isinstance(batch, int):
+        raise ModelFileError(f"{name} was exported for batches of exactly {batch} image(s); the explanations "
+                             f"run batches of path points, so {DYNAMIC_BATCH_HINT}.")
+    size = preprocessing.input_size
+    if any(isinstance(side, int) and side != size for side in (height, width)):
+        raise ModelFileError(f"{name} takes {_shape(inputs[0])} but the input size is {size} x {size}; set the "
+                             f"input size to the program's.")
+    if device.type != "cpu":
+        program = torch.export.passes.move_to_device_pass(program, device)
+    return ExportedModule(program.module())
+
+
+def _shape(value) -> str:
+    if not isinstance(value, torch.Tensor):
+        return type(value).__name__
+    return "[" + ", ".join(str(s) if isinstance(s, int) else "N" for s in value.shape) + "]"
+
+
+def classifier_from_program(data: bytes, name: str, classes: Sequence[str] | None = None,
+                            preprocessing: Preprocessing = Preprocessing(),
+                            device: str | torch.device | None = None) -> ImageClassifier:
+    """A classifier from the bytes of a torch.export program (`torch.export.save`, dynamic batch
+    dimension) taking [N, 3, H, W] and returning [N, classes]. classes: its class names (None: ImageNet's
+    for 1000 outputs, else "class i"). Raises ModelFileError, naming the file as `name`, for a file that
+    is not such a program or that safe loading refuses (see `_check_program_archive`)."""
+    device = _device(device)
+    model = _load_program(data, name, preprocessing.checked(name), device)
+    digest = program_digest(data, classes, preprocessing)
+    return _custom_classifier(model, name, f"pt2:{digest}", f"exported program, sha256 {digest[:16]}...",
+                              classes, preprocessing, device)
+
+
+def factory_names() -> list[str]:
+    """The factories the operator named in $IG_VISION_FACTORY ("package.module:function", comma-separated)."""
+    return [spec.strip() for spec in os.environ.get(FACTORY_ENV, "").split(",") if spec.strip()]
+
+
+def classifier_from_factory(spec: str, device: str | torch.device | None = None) -> ImageClassifier:
+    """A classifier from an operator's factory "package.module:function" (named in $IG_VISION_FACTORY,
+    never in the browser: it is the operator's code, imported and called). The function takes no arguments
+    and returns an nn.Module with its weights, or a mapping {"model": module, "classes": [...],
+    "input_size", "resize", "mean", "std"} (the sidecar's keys; absent ones as for a program)."""
+    module_name, _, function_name = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError, ValueError):
+        raise ModelFileError(f"The factory {spec} cannot be found: {FACTORY_ENV} must name an importable "
+                             f"package.module:function.") from None
+    try:
+        made = factory()
+    except Exception as exc:  # the operator's code; its message may name server paths, so the log has it
+        raise ModelFileError(f"The factory {spec} failed ({type(exc).__name__}); the details are in the server "
+                             f"log.") from exc
+    settings = made if isinstance(made, Mapping) else {"model": made}
+    model = settings.get("model")
+    if not isinstance(model, torch.nn.Module):
+        raise ModelFileError(f"The factory {spec} returned a {type(model).__name__}, not a torch.nn.Module "
+                             f"(or a mapping with one under \"model\").")
+    classes = settings.get("classes")
+    device = _device(device)
+    return _custom_classifier(model.to(device), spec, f"factory:{spec}", f"factory {spec}",
+                              None if classes is None else list(classes),
+                              Preprocessing.from_settings(settings, f"The factory {spec}"), device)
+
+
+def _custom_classifier(model: torch.nn.Module, name: str, key: str, source: str, classes: list[str] | None,
+                       preprocessing: Preprocessing, device: torch.device) -> ImageClassifier:
+    """Freeze `model`, check on a dummy batch of 2 that it maps [N, 3, H, W] to [N, classes] and that
+    gradients reach its input (the explanations need them), and name its classes."""
+    model = model.eval().requires_grad_(False)
+    size = preprocessing.input_size
+    dummy = torch.zeros(2, 3, size, size, device=device, requires_grad=True)
+    try:
+        output = model(dummy)
+        if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 2:
+            raise ModelFileError(f"{name} returns {_shape(output)} for a batch of 2 images; an image classifier "
+                                 f"returns [N, classes].")
+        torch.autograd.grad(output[:, 0].sum(), dummy)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # the program's guards or the operator's code: say what failed
+        detail = str(exc).splitlines()[0][:200]
+        if "Guard failed" in detail or "size()[0]" in detail:
+            detail = f"it does not take a batch of 2; {DYNAMIC_BATCH_HINT}"
+        raise ModelFileError(f"{name} fails on a batch of 2 images of {size} x {size} (with gradients): "
+                             f"{detail}.") from None
+    width = output.shape[1]
+    if classes is None:
+        classes = _imagenet_categories() if width == 1000 else [f"class {i}" for i in range(width)]
+    elif len(classes) != width:
+        raise ModelFileError(f"{name} has {width} outputs but {len(classes)} class names were given; give one "
+                             f"name per output, in order.")
+    return ImageClassifier(model=model, arch=name, key=key, categories=list(classes), weights_source=source,
+                           resize_size=preprocessing.resize, crop_size=size, mean=tuple(preprocessing.mean),
+                           std=tuple(preprocessing.std))
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    """`device`, or the GPU when there is one."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 # --- baselines ----------------------------------------------------------------------------------

@@ -32,9 +32,15 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+class ServerURL(str):
+    """The server's URL, carrying the server's process id (for memory readings)."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def streamlit_server(log_dir: pathlib.Path, **env):
-    """`streamlit run app.py` on a free local port with extra environment variables; yields its URL."""
+    """`streamlit run app.py` on a free local port with extra environment variables; yields its URL (a ServerURL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -57,7 +63,9 @@ def streamlit_server(log_dir: pathlib.Path, **env):
                     if time.time() > deadline:
                         raise RuntimeError("streamlit did not start within 60 s") from None
                     time.sleep(0.3)
-            yield f"http://127.0.0.1:{port}"
+            url = ServerURL(f"http://127.0.0.1:{port}")
+            url.pid = proc.pid
+            yield url
         finally:
             proc.terminate()
             try:

@@ -288,3 +288,146 @@ def test_all_black_photo_with_black_baseline_has_nothing_to_attribute(page):
     assert not at.exception and not at.error, texts(at.error)
     assert any("nothing to attribute" in i for i in texts(at.info)), texts(at.info)
     assert not any("steps" in w or "budget" in w for w in texts(at.warning)), texts(at.warning)
+
+
+# --- engineers' own models: exported programs (.pt2) and the operator's factories -------------------
+
+def tiny_example():
+    import vision_factory_example  # tests/: the tiny CNN, its factory and its exported program
+
+    return vision_factory_example
+
+
+def upload_program(at, name: str, data: bytes, class_names: str | None, size: int = 32):
+    at.selectbox(key="vision_arch").set_value("upload an exported program (.pt2)...").run()
+    at.number_input(key="vision_program_size").set_value(size)
+    at.number_input(key="vision_program_resize").set_value(36)
+    if class_names is not None:
+        at.file_uploader(key="vision_classes_upload").set_value(("classes.txt", class_names.encode(), "text/plain"))
+    at.file_uploader(key="vision_program_upload").set_value((name, data, "application/octet-stream")).run()
+    return at
+
+
+@needs_data
+def test_uploaded_exported_program_with_class_names_explains(page):
+    example = tiny_example()
+    at = upload_program(page.run(), "tiny.pt2", example.export_bytes(), "\n".join(example.CLASSES))
+    assert not at.exception and not at.error, texts(at.error)
+    assert any(c.value.startswith("exported program, sha256") and "input 32x32 (resize 36" in c.value
+               for c in at.sidebar.caption), texts(at.sidebar.caption)
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    explain(at)
+    assert_results(at)
+    assert any(name in m for m in texts(at.markdown) + [str(d.value) for d in at.dataframe]
+               for name in example.CLASSES)
+    assert any("No layer was observed" in i for i in texts(at.info))  # a flat graph has no layers to hook
+    assert not any("ground truth" in m for m in texts(at.markdown))  # the photos' labels are ImageNet's
+
+
+@needs_data
+@pytest.mark.parametrize("make, class_names, message", [
+    (lambda ex: ex.export_bytes(), "a\nb\nc", "tiny.pt2 has 5 outputs but 3 class names were given"),
+    (lambda ex: ex.export_bytes(size=16), None, "tiny.pt2 takes [N, 3, 16, 16] but the input size is 32 x 32"),
+    (lambda ex: ex.export_bytes(dynamic_batch=False), None, "export it with a dynamic batch dimension"),
+    (lambda ex: b"random garbage bytes", None, "tiny.pt2 is not an exported program"),
+    (lambda ex: torch_bytes({"w": RunsCode()}), None, "tiny.pt2 is a zip archive but not an exported program"),
+], ids=["class-count", "input-shape", "fixed-batch", "garbage", "pickle-renamed"])
+def test_bad_program_uploads_give_clear_errors(page, tmp_path, make, class_names, message):
+    at = upload_program(page.run(), "tiny.pt2", make(tiny_example()), class_names)
+    assert not at.exception
+    errors = texts(at.error)
+    assert any("No model for the uploaded program" in e and message in e for e in errors), errors
+    assert not any(path in e for e in errors for path in server_paths(tmp_path))
+
+
+@pytest.fixture
+def own_models(tmp_path, monkeypatch):
+    """A models folder with tiny.pt2 and its sidecar, and the factory of tests/vision_factory_example.py."""
+    example = tiny_example()
+    (tmp_path / "tiny.pt2").write_bytes(example.export_bytes())
+    (tmp_path / "tiny.json").write_text(__import__("json").dumps({"classes": example.CLASSES, "input_size": 32}))
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("IG_VISION_FACTORY", "vision_factory_example:tiny_cnn")
+    return example
+
+
+@needs_data
+def test_the_models_folder_program_and_the_factory_are_offered_and_explain(page, own_models):
+    at = page.run()
+    options = at.selectbox(key="vision_arch").options
+    assert options[:3] == ["factory: vision_factory_example:tiny_cnn", "exported: tiny.pt2",
+                           "upload an exported program (.pt2)..."], options[:5]
+    assert at.selectbox(key="vision_arch").value == "mobilenet_v2"  # the default stays torchvision's
+    at.selectbox(key="vision_arch").set_value("exported: tiny.pt2").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert any("input 32x32 (resize 37" in c.value for c in at.sidebar.caption), texts(at.sidebar.caption)
+    at.selectbox(key="vision_arch").set_value("factory: vision_factory_example:tiny_cnn").run()
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    explain(at)
+    assert_results(at)
+    assert any(c.value.startswith("factory vision_factory_example:tiny_cnn") for c in at.sidebar.caption)
+
+
+def test_vision_evaluation_runs_on_a_factory_model(own_models, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    photos = tmp_path / "data" / "imagenet_samples"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(photos / name)
+    monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=300)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.selectbox(key="vision_arch").set_value("factory: vision_factory_example:tiny_cnn").run()
+    assert not at.exception and not at.error, texts(at.error)
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Ablation steps"].set_value(2)
+    inputs["Pixels per ablation step"].set_value(100)
+    [button] = [b for b in at.button if b.label == "Run evaluation"]
+    button.click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    result = at.session_state["vision_eval_result"]
+    assert sorted(result.table.file) == ["a.png", "b.png"]
+    assert set(result.table.predicted_name) <= set(own_models.CLASSES)
+
+
+@needs_data
+def test_browser_upload_of_an_exported_program_explains(server, tmp_path):
+    from playwright.sync_api import expect
+
+    example = tiny_example()
+    program, names = tmp_path / "tiny.pt2", tmp_path / "tiny_classes.txt"
+    program.write_bytes(example.export_bytes())
+    names.write_text("\n".join(example.CLASSES))
+    with browser_page("vision_pt2") as page:
+        page.goto(server)
+        main, sidebar = page.locator("[data-testid='stMain']"), page.locator("[data-testid='stSidebar']")
+        use_fast_settings(page)
+        open_page(page, "Vision")
+        wait_idle(page)
+        sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Network").click()
+        page.get_by_role("option", name="upload an exported program (.pt2)...", exact=True).click()
+        wait_idle(page)
+        sidebar.get_by_text("Preprocessing (defaults: ImageNet)").click()
+        for label, value in (("Input size (pixels)", "32"), ("Resize the shorter side to", "36")):
+            field = sidebar.get_by_label(label)
+            field.fill(value)
+            field.press("Tab")
+            wait_idle(page)
+        files = sidebar.locator("input[type='file']")
+        files.nth(1).set_input_files(str(names))
+        wait_idle(page)
+        files.nth(0).set_input_files(str(program))
+        expect(sidebar.get_by_text("exported program, sha256", exact=False)).to_be_visible(timeout=60_000)
+        expect(main.get_by_text("Top 5 (softmax)")).to_be_visible()
+        wait_idle(page)
+        main.get_by_role("button", name="Explain", exact=True).click()
+        expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
+        expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
+        assert main.locator("[data-testid='stException']").count() == 0
+        assert main.locator("[data-testid='stAlertContentError']").count() == 0
+        full_screenshot(page, "vision_pt2.png")

@@ -12,6 +12,9 @@ LOG = logging.getLogger("ig_dashboard")
 SETTINGS_KEY = "scan_settings"
 AUTOMATIC_WEIGHTS = "automatic"
 UPLOAD_WEIGHTS = "upload a state_dict..."
+UPLOAD_PROGRAM = "upload an exported program (.pt2)..."
+PROGRAM_PREFIX = "exported: "
+FACTORY_PREFIX = "factory: "
 MAX_WEIGHTS_UPLOAD_MB = 150  # fits a ResNet-50 state_dict (98 MB); .streamlit/config.toml bounds all uploads
 
 
@@ -37,46 +40,125 @@ def _cached_classifier(arch: str, weights_digest: str, _name: str, _data: bytes 
     return classifier
 
 
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def _cached_program(digest: str, _name: str, _data: bytes, _classes: list[str] | None, _preprocessing):
+    """One classifier per exported program and its sidecar (digest: models.vision.program_digest)."""
+    from models import vision as mv
+
+    engine = get_engine()
+    classifier = mv.classifier_from_program(_data, _name, _classes, _preprocessing, engine.device)
+    classifier.model = engine.prepare(classifier.model)
+    return classifier
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def _cached_factory(spec: str):
+    """One classifier per factory the operator named (its code runs once per server)."""
+    from models import vision as mv
+
+    engine = get_engine()
+    classifier = mv.classifier_from_factory(spec, engine.device)
+    classifier.model = engine.prepare(classifier.model)
+    return classifier
+
+
 def choose_classifier():
-    """The Vision pages' model, chosen in the sidebar: a torchvision architecture and its weights
-    (automatic, a file of the models folder, or an upload; never a path typed in the browser).
+    """The Vision pages' model, chosen in the sidebar: the operator's factories ($IG_VISION_FACTORY), the
+    exported programs (.pt2) of the models folder or an uploaded one, or a torchvision architecture and its
+    weights (automatic, a file of the models folder, or an upload); never a path typed in the browser.
     Returns the classifier, or None after showing why there is none."""
     from models import vision as mv  # torchvision only when a page needs a classifier
 
     st.sidebar.header("Model")
     archs = mv.available_architectures()
     suggested = [a for a in mv.SUGGESTED_ARCHS if a in archs]
-    options = suggested + [a for a in archs if a not in suggested]
+    programs = mv.program_files()
+    options = ([FACTORY_PREFIX + spec for spec in mv.factory_names()] + [PROGRAM_PREFIX + n for n in programs]
+               + [UPLOAD_PROGRAM] + suggested + [a for a in archs if a not in suggested])
     default = mv.default_architecture()
-    arch = st.sidebar.selectbox("Architecture (torchvision)", options,
-                                index=options.index(default) if default in options else 0, key="vision_arch",
-                                help="The paper uses GoogLeNet (Inception v1).")
+    arch = st.sidebar.selectbox("Network", options, index=options.index(default) if default in options else 0,
+                                key="vision_arch",
+                                help="A torchvision architecture (the paper uses GoogLeNet, Inception v1), an "
+                                     "exported program (torch.export, .pt2) or a factory the operator named.")
+    try:
+        if arch.startswith(FACTORY_PREFIX):
+            classifier = _cached_factory(arch.removeprefix(FACTORY_PREFIX))
+        elif arch.startswith(PROGRAM_PREFIX) or arch == UPLOAD_PROGRAM:
+            classifier = _program_classifier(arch, programs)
+        else:
+            classifier = _torchvision_classifier(arch)
+    except mv.VisionError as exc:
+        if exc.__cause__ is not None:  # an operator's factory failed: its traceback goes to the server log only
+            LOG.error("loading the model %s failed", arch, exc_info=exc.__cause__)
+        st.error(f"**No model for {'the uploaded program' if arch == UPLOAD_PROGRAM else arch}.** {exc}")
+        st.info("Random weights are never used. Pick another model or weights in the sidebar.")
+        return None
+    if classifier is not None:
+        st.sidebar.caption(f"{classifier.weights_source}; input {classifier.crop_size}x{classifier.crop_size} "
+                           f"(resize {classifier.resize_size}, centre crop); device {get_engine().device_name}")
+    return classifier
+
+
+def _torchvision_classifier(arch: str):
+    from models import vision as mv
+
     files = mv.weights_files()
     choice = st.sidebar.selectbox("Weights", [AUTOMATIC_WEIGHTS, *files, UPLOAD_WEIGHTS], key="vision_weights",
                                   help="automatic: $IG_VISION_WEIGHTS, torchvision's cache or a known file of the "
                                        "data folder. The files listed are the models folder's ($IG_MODELS_DIR).")
-    try:
-        if choice == UPLOAD_WEIGHTS:
-            upload = st.sidebar.file_uploader(f"A state_dict for {arch}", key="vision_weights_upload",
-                                              type=[suffix.lstrip(".") for suffix in mv.WEIGHTS_SUFFIXES],
-                                              max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
-            if upload is None:
-                st.info("Upload a state_dict file for the model in the sidebar.")
-                return None
-            name, data = upload.name, upload.getvalue()
-        else:
-            name, path = mv.automatic_weights(arch) if choice == AUTOMATIC_WEIGHTS else (choice, files[choice])
-            data = None if path is None else mv.read_weights_file(path, name)
-        digest = "torchvision" if data is None else hashlib.sha256(data).hexdigest()
-        classifier = _cached_classifier(arch, digest, name, data)
-    except mv.VisionError as exc:
-        st.error(f"**No model for {arch}.** {exc}")
-        st.info("Random weights are never used. Pick another architecture or weights in the sidebar.")
-        return None
+    if choice == UPLOAD_WEIGHTS:
+        upload = st.sidebar.file_uploader(f"A state_dict for {arch}", key="vision_weights_upload",
+                                          type=[suffix.lstrip(".") for suffix in mv.WEIGHTS_SUFFIXES],
+                                          max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
+        if upload is None:
+            st.info("Upload a state_dict file for the model in the sidebar.")
+            return None
+        name, data = upload.name, upload.getvalue()
+    else:
+        name, path = mv.automatic_weights(arch) if choice == AUTOMATIC_WEIGHTS else (choice, files[choice])
+        data = None if path is None else mv.read_weights_file(path, name)
+    digest = "torchvision" if data is None else hashlib.sha256(data).hexdigest()
     st.sidebar.caption(f"Weights: {name}" + ("" if data is None else f", sha256 {digest[:12]}..."))
-    st.sidebar.caption(f"Input {classifier.crop_size}x{classifier.crop_size} (resize {classifier.resize_size}, "
-                       f"centre crop); device {get_engine().device_name}")
-    return classifier
+    return _cached_classifier(arch, digest, name, data)
+
+
+def _program_classifier(choice: str, programs: dict):
+    """An exported program of the models folder (with its sidecar) or an upload with its class names and
+    the preprocessing set here."""
+    from models import vision as mv
+
+    if choice == UPLOAD_PROGRAM:
+        upload = st.sidebar.file_uploader("An exported program (torch.export.save)", key="vision_program_upload",
+                                          type=[mv.PROGRAM_SUFFIX.lstrip(".")], max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
+        names = st.sidebar.file_uploader("Its class names (a text file, one a line)", key="vision_classes_upload",
+                                         type=["txt"])
+        preprocessing = _preprocessing_inputs()
+        if upload is None:
+            st.info("Upload an exported program (.pt2, with a dynamic batch dimension) and its class names in "
+                    "the sidebar.")
+            return None
+        name, data = upload.name, upload.getvalue()
+        classes = None if names is None else mv.parse_class_names(names.getvalue(), names.name)
+    else:
+        name = choice.removeprefix(PROGRAM_PREFIX)
+        data = mv.read_weights_file(programs[name], name)
+        classes, preprocessing = mv.read_sidecar(programs[name], name)
+    return _cached_program(mv.program_digest(data, classes, preprocessing), name, data, classes, preprocessing)
+
+
+def _preprocessing_inputs():
+    """The preprocessing of an uploaded program (defaults: ImageNet's)."""
+    from models import vision as mv
+
+    with st.sidebar.expander("Preprocessing (defaults: ImageNet)"):
+        size = st.number_input("Input size (pixels)", 8, 4096, 224, key="vision_program_size")
+        resize = st.number_input("Resize the shorter side to", 8, 4096, 256, key="vision_program_resize")
+        channels = st.columns(3)
+        mean = [c.number_input(f"Mean {rgb}", 0.0, 1.0, m, format="%.3f", key=f"vision_program_mean_{rgb}")
+                for c, rgb, m in zip(channels, "RGB", mv.IMAGENET_MEAN)]
+        std = [c.number_input(f"Std {rgb}", 0.001, 1.0, v, format="%.3f", key=f"vision_program_std_{rgb}")
+               for c, rgb, v in zip(channels, "RGB", mv.IMAGENET_STD)]
+    return mv.Preprocessing(int(size), int(resize), tuple(mean), tuple(std)).checked("The preprocessing")
 
 
 def scan_settings() -> ScanSettings:
