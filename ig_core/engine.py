@@ -12,6 +12,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -27,6 +28,25 @@ AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.fl
 # there is nothing to attribute, and the relative completeness error is measured against this floor
 NOTHING_TO_ATTRIBUTE = 16 * float(np.finfo(np.float32).eps)
 REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding this share of the error
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What decides a scan's result besides the tensors: the cache key is derived from every field, so an
+    option added to `attribute` must be added here (a test checks it) and cannot be left out of the key."""
+
+    model_key: str
+    steps: int
+    rule: str
+    tolerance: float
+    max_steps: int
+    probe_alphas: tuple[float, ...]
+    keep_all_gradients: bool
+    output: str
+    layer: int  # id() of the observed module; the cache holds the module, so the id is not reused
+    amp: str | None
+    single_target: bool
+    tuple_inputs: bool
 
 
 class AttributionEngine:
@@ -118,9 +138,11 @@ class AttributionEngine:
         if any(not 0.0 <= a <= 1.0 for a in probes):
             raise ValueError(f"probe alphas must lie in [0, 1], got {probes}")
 
-        options = (steps, rule, tolerance, max_steps, probes, keep_all_gradients, output,
-                   id(layer), amp, single_target, tuple_inputs)
-        key = _digest(xs, bs, targets, options, model_key or f"id:{id(forward)}") if self.cache_size > 0 else None
+        request = ScanRequest(model_key=model_key or f"id:{id(forward)}", steps=int(steps), rule=rule,
+                              tolerance=float(tolerance), max_steps=int(max_steps), probe_alphas=probes,
+                              keep_all_gradients=bool(keep_all_gradients), output=output, layer=id(layer), amp=amp,
+                              single_target=single_target, tuple_inputs=tuple_inputs)
+        key = _digest(xs, bs, targets, request) if self.cache_size > 0 else None
         cached = self._cache_get(key)
         if cached is not None:
             if progress is not None:
@@ -313,12 +335,12 @@ def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_us
     return result
 
 
-def _digest(xs, bs, targets, options, model_key) -> str:
+def _digest(xs, bs, targets, request: ScanRequest) -> str:
     h = hashlib.sha256()
     for t in (*xs, *bs, targets):
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    h.update(repr((options, model_key)).encode())
+    h.update(repr(request).encode())  # every field of the frozen request
     return h.hexdigest()
 
 
