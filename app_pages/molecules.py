@@ -11,7 +11,7 @@ import pathlib
 import numpy as np
 import streamlit as st
 
-from models.data import DataNotFound
+from models.data import DataNotFound, models_dir
 from models.molecules import (CHECKPOINT_DIR, CheckpointError, Featurizer, MoleculeError, load_sdf, load_smiles_csv,
                               load_weave)
 from models.molecules import attribution as ma
@@ -34,8 +34,13 @@ def _checkpoint_dir() -> pathlib.Path:
 
 
 def _checkpoints() -> dict[str, pathlib.Path]:
-    folder = _checkpoint_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.pt"))} if folder.is_dir() else {}
+    """Shown name -> file: the checkpoint folder's, then the user's own (<models folder>/molecules/*.pt, as
+    `python -m models.molecules.train --csv ...` writes them). Only the names reach the browser."""
+    found = {}
+    for folder, suffix in ((_checkpoint_dir(), "bundled"), (models_dir() / "molecules", "yours")):
+        for path in sorted(folder.glob("*.pt")) if folder.is_dir() else ():
+            found[path.stem if path.stem not in found else f"{path.stem} ({suffix})"] = path
+    return found
 
 
 @st.cache_resource(show_spinner="Loading the weave model...")
@@ -162,8 +167,10 @@ def choose_task(model, features, predictions: np.ndarray) -> int:
         st.session_state[key] = requested
     elif st.session_state.get(key) not in names:
         st.session_state[key] = names[int(np.argmax(predictions))]
-    name = st.selectbox("Task (predicted probability of active)", names, key=key,
-                        format_func=lambda t: f"{t}   P(active) = {predictions[names.index(t)]:.3f}")
+    kinds = [ma.quantity(ma.is_regression(model, t)) for t in names]
+    what = "predicted probability of active" if set(kinds) == {"P(active)"} else "prediction"
+    name = st.selectbox(f"Task ({what})", names, key=key,
+                        format_func=lambda t: f"{t}   {kinds[names.index(t)]} = {predictions[names.index(t)]:.3f}")
     return names.index(name)
 
 
@@ -208,7 +215,8 @@ def completeness(expl) -> None:
 
 @st.fragment
 def show_explanation(expl, label: str) -> None:
-    st.subheader(f"{label}: {expl.task_name}, P(active) = {expl.score_input:.3f}")
+    st.subheader(f"{label}: {expl.task_name}, {expl.quantity} = {expl.score_input:.3f}")
+    what = ma.quantity(expl.regression, expl.task_name)
     c1, c2, c3 = st.columns(3)
     style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
                      key="mol_style", horizontal=False)
@@ -217,7 +225,7 @@ def show_explanation(expl, label: str) -> None:
     left, right = st.columns([3, 2])
     with left:
         svg = vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
-                                 label=f"attribution to P(active: {expl.task_name})")
+                                 label=f"attribution to {what}")
         if style.startswith("atoms and bonds"):
             st.image(svg, caption=f"{expl.smiles}")
         else:
@@ -237,8 +245,8 @@ def show_explanation(expl, label: str) -> None:
         st.altair_chart(vm.accounting_chart(accounting), width="stretch")
         st.dataframe(accounting, hide_index=True, width="stretch")
         st.markdown("**Predictions for every task**")
-        st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task), hide_index=True,
-                     width="stretch", height=250)
+        st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
+                     hide_index=True, width="stretch", height=250)
     t1, t2 = st.columns(2)
     t1.markdown("**Atoms** (score = sum over the atom's features)")
     t1.dataframe(vm.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
@@ -247,7 +255,7 @@ def show_explanation(expl, label: str) -> None:
     if not expl.mol.GetNumBonds():
         t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
     st.markdown("**Saturation (Figure 13)**")
-    fa, fb = vm.saturation_charts([expl], task=expl.task_name)
+    fa, fb = vm.saturation_charts([expl], task=expl.task_name, quantity=what)
     s1, s2 = st.columns(2)
     s1.altair_chart(fa, width="stretch")
     s2.altair_chart(fb, width="stretch")
@@ -381,9 +389,10 @@ def debug_section(engine, checkpoints) -> None:
                                   _settings(), predictions=predictions)
             groups = ma.identical_attribution_groups(expl, request["decimals"])
             counts = ma.anomaly_counts(groups)
+            what = ma.quantity(expl.regression, expl.task_name)
             st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
-                                        label=f"{name}: attribution to P(active: {expl.task_name})"))
-            st.caption(f"P(active: {expl.task_name}) = {expl.score_input:.3f}; completeness error "
+                                        label=f"{name}: attribution to {what}"))
+            st.caption(f"{what} = {expl.score_input:.3f}; completeness error "
                        f"{100 * expl.relative_delta:.2f}%")
             msg = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
                    f"{counts['groups not explained by symmetry']} not explained by symmetry "
@@ -411,9 +420,10 @@ try:
 except CheckpointError as exc:
     st.error(str(exc))
     st.stop()
-test_auc = (getattr(model, "metrics", {}) or {}).get("test", {}).get("mean")
+test_mean = (getattr(model, "metrics", {}) or {}).get("test", {}).get("mean")
+test_metric = "ROC-AUC" if "regression" not in model.task_kinds else "mean of ROC-AUC and R²"
 st.sidebar.caption(f"W{model.config['n_weave']}N{model.featurizer.max_distance}, featurizer "
-                   f"{model.featurizer.kind}" + (f", test ROC-AUC {test_auc:.3f}" if test_auc else "") +
+                   f"{model.featurizer.kind}" + (f", test {test_metric} {test_mean:.3f}" if test_mean else "") +
                    f"; {engine.device_name}")
 mode = st.radio("View", MODES, horizontal=True, key=MODE_KEY, label_visibility="collapsed")
 try:

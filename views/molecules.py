@@ -1,7 +1,7 @@
 """Pure renderers for the molecules page (no Streamlit): RDKit drawings, tables and altair charts.
 
 Colours: one diverging palette for atoms and bonds (blue = negative, white = 0, red = positive), one
-scale shared by atoms and bonds (both are contributions to the same probability), so their colours
+scale shared by atoms and bonds (both are contributions to the same prediction), so their colours
 compare. Highlight drawings are SVG (small, crisp); contour maps are PNG (Cairo).
 """
 from __future__ import annotations
@@ -206,8 +206,15 @@ def download_stem(task_name: str, smiles: str) -> str:
     return f"{task_name}_{hashlib.sha256(smiles.encode()).hexdigest()[:10]}"
 
 
-def predictions_table(task_names: Sequence[str], predictions, chosen: int | None = None) -> pd.DataFrame:
-    df = pd.DataFrame({"task": list(task_names), "P(active)": np.asarray(predictions, dtype=float)})
+def predictions_table(task_names: Sequence[str], predictions, chosen: int | None = None,
+                      regression: Sequence[bool] = ()) -> pd.DataFrame:
+    """One row per task; with regression tasks the column is "prediction" (P(active) or the value) with its kind."""
+    values = np.asarray(predictions, dtype=float)
+    if any(regression):
+        df = pd.DataFrame({"task": list(task_names), "prediction": values,
+                           "kind": ["predicted value" if r else "P(active)" for r in regression]})
+    else:
+        df = pd.DataFrame({"task": list(task_names), "P(active)": values})
     if chosen is not None:
         df["explained"] = [i == chosen for i in range(len(df))]
     return df
@@ -236,14 +243,17 @@ def saturation_frame(explanations, labels: Sequence[str] | None = None) -> pd.Da
     return pd.DataFrame(rows, columns=["alpha", "F", "sum of gradients", "molecule"])
 
 
-def saturation_charts(explanations, labels: Sequence[str] | None = None, task: str = "") -> tuple[alt.Chart, alt.Chart]:
-    """Figure 13: (a) F against alpha, (b) the sum of the feature gradients against alpha; a line per molecule."""
+def saturation_charts(explanations, labels: Sequence[str] | None = None, task: str = "",
+                      quantity: str | None = None) -> tuple[alt.Chart, alt.Chart]:
+    """Figure 13: (a) F against alpha, (b) the sum of the feature gradients against alpha; a line per molecule.
+
+    `quantity`: what F is, the y axis title (default P(active) of `task`)."""
     df = saturation_frame(explanations, labels)
     many = df["molecule"].nunique() > 1
     color = alt.Color("molecule:N", legend=None) if many else alt.value(_hex(POSITIVE))
     base = alt.Chart(df).mark_line(point=not many, opacity=0.8 if many else 1.0)
     f = base.encode(x=alt.X("alpha:Q", title="alpha (scale of the features)"),
-                    y=alt.Y("F:Q", title=f"P(active{': ' + task if task else ''})"), color=color,
+                    y=alt.Y("F:Q", title=quantity or f"P(active{': ' + task if task else ''})"), color=color,
                     tooltip=["molecule", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("F:Q", format=".4f")]
                     ).properties(title="(a) prediction along the path", height=240)
     g = base.encode(x=alt.X("alpha:Q", title="alpha (scale of the features)"),

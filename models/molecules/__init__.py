@@ -66,11 +66,28 @@ def load_checkpoint(name_or_path) -> dict:
     return ckpt
 
 
+def _set_task_kinds(model: WeaveModel, ckpt: dict, name: str) -> None:
+    """Regression tasks and their target scaling; a checkpoint without ``task_kinds`` is all classification."""
+    n = model.n_tasks
+    kinds = ckpt.get("task_kinds") or ["classification"] * n
+    scaling = ckpt.get("target_scaling") or {"mean": [0.0] * n, "std": [1.0] * n}
+    if len(kinds) != n or set(kinds) - {"classification", "regression"}:
+        raise CheckpointError(f"{name}: task kinds {kinds!r:.200} do not describe {n} tasks "
+                              "(each 'classification' or 'regression').")
+    try:
+        model.set_regression([k == "regression" for k in kinds], scaling["mean"], scaling["std"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{name}: the regression targets' scaling is unusable: {exc}") from exc
+    if model.target_mean.shape != (n,) or model.target_std.shape != (n,):
+        raise CheckpointError(f"{name}: the regression targets' scaling does not have one value per task.")
+
+
 def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
     """Load a trained weave model in eval mode with parameters frozen.
 
     ``name_or_path``: a bundled name (``"w2n2"``, ``"w1n2"``) or a path to a .pt file. The model carries
-    ``featurizer`` (use it to featurize inputs), ``task_names``, ``metrics`` and ``checkpoint_info``.
+    ``featurizer`` (use it to featurize inputs), ``task_names``, ``task_kinds``, ``metrics`` and
+    ``checkpoint_info``.
     """
     ckpt = load_checkpoint(name_or_path)
     name = _resolve(name_or_path).name
@@ -95,6 +112,7 @@ def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
     if len(tasks) != cfg["n_tasks"]:
         raise CheckpointError(f"{name}: {len(tasks)} task names for {cfg['n_tasks']} tasks.")
     model.task_names = tasks
+    _set_task_kinds(model, ckpt, name)
     model.featurizer = featurizer
     model.metrics = ckpt.get("metrics", {})
     model.checkpoint_info = {k: ckpt.get(k) for k in ("name", "data", "training")}

@@ -2,7 +2,8 @@
 
 No Streamlit here. The counterfactuals scale the atom features and the pair features of a molecule by
 the same alpha towards all-zero features (the paper's baseline); F is the model's probability that the
-molecule is active on one task. From one engine scan we get:
+molecule is active on a classification task (the engine's sigmoid of the log-odds), or the predicted value
+of a regression task (identity, in the column's units). From one engine scan we get:
 
 * an attribution per atom feature [A, Fa] and per ordered-pair feature [P, Fp];
 * an atom's score = the sum over its features; a bond's score = the sum over the features of its two
@@ -86,10 +87,12 @@ def featurize(model: WeaveModel, smiles_or_mol) -> MoleculeFeatures:
 
 
 def model_fingerprint(model: WeaveModel) -> str:
-    """A digest of the model's weights (computed once per model object)."""
+    """A digest of the model's weights and task scaling (computed once per model object)."""
     fp = model.__dict__.get("_ig_fingerprint")
     if fp is None:
         h = hashlib.sha256(repr(model.config).encode())
+        # the regression tasks' scaling is part of F but not of the state_dict
+        h.update(repr((model.task_kinds, model.target_mean.tolist(), model.target_std.tolist())).encode())
         for k, v in model.state_dict().items():
             h.update(k.encode())
             h.update(v.detach().cpu().contiguous().numpy().tobytes())
@@ -104,6 +107,17 @@ def molecule_key(model: WeaveModel, features: MoleculeFeatures) -> str:
     h.update(features.pair_index.numpy().tobytes())
     h.update(features.pair_bond.numpy().tobytes())
     return f"weave:{model_fingerprint(model)}:{h.hexdigest()[:16]}"
+
+
+def is_regression(model: WeaveModel, task: int | str) -> bool:
+    return bool(model.regression[task_index(model, task)])
+
+
+def quantity(regression: bool, task: str = "") -> str:
+    """What F is, for labels: "P(active)" or "predicted value", with the task when given."""
+    if regression:
+        return f"predicted value ({task})" if task else "predicted value"
+    return f"P(active: {task})" if task else "P(active)"
 
 
 def task_index(model: WeaveModel, task: int | str) -> int:
@@ -121,13 +135,13 @@ def task_index(model: WeaveModel, task: int | str) -> int:
 # -- predictions -------------------------------------------------------------------------------------
 
 def predict(model: WeaveModel, features: MoleculeFeatures) -> np.ndarray:
-    """Probability of 'active' for every task, [T]."""
+    """[T]: P(active) of each classification task, the predicted value of each regression task."""
     return predict_many(model, [features])[0]
 
 
 def predict_many(model: WeaveModel, molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
                  progress: Progress | None = None) -> np.ndarray:
-    """[n, T] probabilities of 'active' (one padded forward per batch; no gradients)."""
+    """[n, T] predictions as :func:`predict` (one padded forward per batch; no gradients)."""
     return predict_batched(model, molecules, batch_size, progress)
 
 
@@ -138,13 +152,13 @@ BOND_COLUMNS = ["bond", "atoms", "type", "pair i→j", "pair j→i", "score", "s
 
 @dataclass
 class MoleculeExplanation:
-    """Integrated gradients of one task's probability for one molecule."""
+    """Integrated gradients of one task's prediction (P(active), or a regression task's value) for one molecule."""
 
     features: MoleculeFeatures
     task: int
     task_name: str
     task_names: list[str]
-    predictions: np.ndarray  # [T] probability of 'active' for every task
+    predictions: np.ndarray  # [T] P(active), or the predicted value of a regression task
     atom_attr: np.ndarray  # [A, Fa]
     pair_attr: np.ndarray  # [P, Fp] per ordered pair
     score_input: float  # F(molecule)
@@ -162,6 +176,13 @@ class MoleculeExplanation:
     nothing_to_attribute: bool = False  # F(molecule) = F(baseline) up to rounding (set by the engine)
     message: str = ""
     warnings: list[str] = field(default_factory=list)
+    regression: bool = False  # F is the task's predicted value, not P(active)
+    task_regression: list[bool] = field(default_factory=list)  # per task of the model
+
+    @property
+    def quantity(self) -> str:
+        """"P(active)" or "predicted value": what F is, for labels."""
+        return quantity(self.regression)
 
     # -- per atom, bond, pair
     @property
@@ -274,8 +295,10 @@ class MoleculeExplanation:
 def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
                      settings: ScanSettings | None = None, progress: Progress | None = None,
                      predictions: np.ndarray | None = None) -> MoleculeExplanation:
-    """Integrated gradients of P(active on `task`) for one molecule; both feature sets scaled by alpha.
+    """Integrated gradients of `task`'s prediction for one molecule; both feature sets scaled by alpha.
 
+    F is P(active) for a classification task (the engine's sigmoid of the bound model's log-odds) and the
+    predicted value, in the column's units, for a regression task (identity).
     `predictions`: this model's :func:`predict` for this molecule when the caller already has it (a page
     that chose the task from it), so that the forward pass is not repeated.
     Raises MoleculeError (show its message) when the input cannot be featurized."""
@@ -284,8 +307,9 @@ def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
     t = task_index(model, task)
     model = engine.prepare(model)
     predictions = predict(model, features) if predictions is None else np.asarray(predictions, dtype=float)
-    bound = model.bind(features, output="probability")
-    result = engine.attribute(bound, bound.inputs, t, None, output="identity",
+    regression = is_regression(model, t)
+    bound = model.bind(features, output="log_odds")  # a regression task's "log-odds" is its value
+    result = engine.attribute(bound, bound.inputs, t, None, output="identity" if regression else "sigmoid",
                               model_key=molecule_key(model, features), progress=progress, **settings.options())
     atom_attr, pair_attr = result.attributions  # [1, A, Fa], [1, P, Fp] (P padded to >= 1)
     return MoleculeExplanation(
@@ -299,7 +323,8 @@ def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
         trend=result.scores[:, 0, 0].copy(), grad_sum=result.grad_sum[:, 0, 0].copy(),
         steps_used=int(result.steps_used), rule=result.rule, max_steps=int(settings.max_steps),
         nonfinite=bool(result.nonfinite), nothing_to_attribute=bool(result.nothing_to_attribute[0, 0]),
-        message=result.message, warnings=list(features.warnings))
+        message=result.message, warnings=list(features.warnings), regression=regression,
+        task_regression=[bool(r) for r in model.regression.tolist()])
 
 
 def explain_many(engine, model: WeaveModel, molecules: Iterable, task: int | str,

@@ -1,20 +1,29 @@
-"""Train the weave model on Tox21 (MoleculeNet, 7,831 molecules, 12 tasks).
+"""Train the weave model on Tox21 (MoleculeNet, 7,831 molecules, 12 tasks) or on your own table.
 
     python -m models.molecules.train --weave 2 --out models/molecules/checkpoints/w2n2.pt
     python -m models.molecules.train --weave 1 --out models/molecules/checkpoints/w1n2.pt
+    python -m models.molecules.train --csv assays.csv --smiles-column smiles --tasks active,logS \
+        --out $IG_MODELS_DIR/molecules/my_assays.pt
 
-Data: $IG_DATA_DIR/molecules/tox21_moleculenet.csv (or the MoleculeNet tox21.csv.gz, downloaded into
-the data directory when neither file is there and the machine has internet).
+Data: without --csv, $IG_DATA_DIR/molecules/tox21_moleculenet.csv (or the MoleculeNet tox21.csv.gz,
+downloaded into the data directory when neither file is there and the machine has internet).
+With --csv: the named SMILES column and task columns of that table (blank = unknown label). A task
+column holding only 0 and 1 is a classification task (F = P(active)), any other numeric column a
+regression task (F = the predicted value, in the column's units); --regression names 0/1 columns that
+are values nonetheless.
 Split: random 80/10/10 over the CSV rows with a fixed seed (default 0); rows RDKit cannot featurize
-(8 invalid SMILES in Tox21) are dropped from their split. Loss: per-task 2-class cross-entropy,
-masked where the label is blank, positives weighted n_negative/n_positive per task (train split).
-Early stopping on the validation mean ROC-AUC; the best epoch is evaluated on the test split.
+(8 invalid SMILES in Tox21) are dropped from their split and counted. Loss, averaged over the known
+labels: per-task 2-class cross-entropy for classification tasks, positives weighted n_negative/n_positive
+per task (train split); squared error of the standardised value (train split's mean and standard
+deviation) for regression tasks. Early stopping on the validation mean over tasks of ROC-AUC
+(classification) and R² (regression); the best epoch is evaluated on the test split.
 The paper used PCBA (128 tasks), which is not available here; Tox21 is the substitute.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -58,6 +67,63 @@ def load_tox21(path: Path | None = None):
     return df[["smiles"] + TOX21_TASKS]
 
 
+class TableError(ValueError):
+    """A training table that cannot be used; the message says why."""
+
+
+@dataclass
+class TaskTable:
+    """Molecules and their labels: a "smiles" column and one float column per task (NaN = unknown)."""
+
+    frame: "pd.DataFrame"  # pandas is imported where a table is read (training from a --cache needs none)
+    tasks: list[str]
+    kinds: list[str]  # "classification" or "regression", per task
+    dataset: str
+    file: str
+
+
+def tox21_table() -> TaskTable:
+    path = tox21_path()
+    return TaskTable(load_tox21(path), list(TOX21_TASKS), ["classification"] * len(TOX21_TASKS),
+                     "Tox21 (MoleculeNet)", path.name)
+
+
+def load_table(path, smiles_column: str, tasks: list[str], regression: list[str] = ()) -> TaskTable:
+    """The user's CSV: its SMILES column and task columns; the kind of each task detected from its values
+    (only 0 and 1: classification), or regression when named in `regression`."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise TableError(f"Cannot read {path} as a CSV table: {exc}") from exc
+    if not tasks:
+        raise TableError("Name at least one task column (--tasks a,b).")
+    missing = [c for c in [smiles_column] + list(tasks) if c not in df.columns]
+    if missing:
+        raise TableError(f"{path.name} has no column {', '.join(map(repr, missing))} "
+                         f"(its columns: {', '.join(map(str, df.columns))}).")
+    unknown = sorted(set(regression) - set(tasks))
+    if unknown:
+        raise TableError(f"--regression names {', '.join(unknown)}, which are not among the tasks {', '.join(tasks)}.")
+    frame = pd.DataFrame({"smiles": df[smiles_column].astype(str)})
+    kinds = []
+    for task in tasks:
+        values = pd.to_numeric(df[task], errors="coerce")
+        bad = df[task][values.isna() & df[task].notna()]
+        if len(bad):
+            raise TableError(f"Column {task!r} has {len(bad)} non-numeric values (e.g. {bad.iloc[0]!r} in row "
+                             f"{bad.index[0]}); labels must be numbers, blank when unknown.")
+        known = values.dropna()
+        if known.empty:
+            raise TableError(f"Column {task!r} has no labels.")
+        binary = set(known.unique()) <= {0.0, 1.0}
+        kinds.append("classification" if binary and task not in regression else "regression")
+        frame[task] = values.astype(np.float32)
+    return TaskTable(frame, list(tasks), kinds, f"user table {path.name}", path.name)
+
+
 def split_rows(n_rows: int, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> dict[str, np.ndarray]:
     perm = np.random.RandomState(seed).permutation(n_rows)
     n_train = int(round(fractions[0] * n_rows))
@@ -66,7 +132,7 @@ def split_rows(n_rows: int, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> dict[st
             "test": np.sort(perm[n_train + n_valid:])}
 
 
-def featurize_rows(df, rows: np.ndarray, featurizer: Featurizer):
+def featurize_rows(df, rows: np.ndarray, featurizer: Featurizer, tasks=TOX21_TASKS):
     """-> (molecules, labels float [n, T] with NaN for unknown, kept row numbers, skipped [(row, reason)])."""
     mols, keep, skipped = [], [], []
     for r in rows:
@@ -75,7 +141,7 @@ def featurize_rows(df, rows: np.ndarray, featurizer: Featurizer):
             keep.append(r)
         except MoleculeError as exc:
             skipped.append((int(r), str(exc)))
-    labels = df[TOX21_TASKS].iloc[keep].to_numpy(dtype=np.float32)
+    labels = df[list(tasks)].iloc[keep].to_numpy(dtype=np.float32)
     return mols, labels, np.array(keep), skipped
 
 
@@ -148,8 +214,32 @@ def task_aucs(labels: np.ndarray, probs: np.ndarray) -> list[float]:
     return out
 
 
+def r2_rmse(y_true: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """Coefficient of determination (1 - SSE / SST; NaN for a constant target) and root mean squared error."""
+    y, p = np.asarray(y_true, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    sse = float(((y - p) ** 2).sum())
+    sst = float(((y - y.mean()) ** 2).sum()) if len(y) else 0.0
+    return (1.0 - sse / sst if sst > 0 else float("nan")), (float(np.sqrt(sse / len(y))) if len(y) else float("nan"))
+
+
+def evaluate(labels: np.ndarray, preds: np.ndarray, tasks, kinds) -> dict:
+    """ROC-AUC per classification task, R² and RMSE per regression task (known labels only). ``per_task``
+    holds each task's main score (ROC-AUC or R²) and ``mean`` their mean, the early-stopping criterion."""
+    out = {"per_task": {}, "roc_auc": {}, "r2": {}, "rmse": {}}
+    for t, (task, kind) in enumerate(zip(tasks, kinds)):
+        known = ~np.isnan(labels[:, t])
+        if kind == "classification":
+            out["roc_auc"][task] = out["per_task"][task] = roc_auc(labels[known, t], preds[known, t])
+        else:
+            out["r2"][task], out["rmse"][task] = r2_rmse(labels[known, t], preds[known, t])
+            out["per_task"][task] = out["r2"][task]
+    scores = [v for v in out["per_task"].values() if not np.isnan(v)]
+    out["mean"] = float(np.mean(scores)) if scores else float("nan")
+    return out
+
+
 def predict(model: WeaveModel, mols, batch_size: int = 128) -> np.ndarray:
-    """[n, tasks] probabilities of 'active' in eval mode (the model is left in eval mode)."""
+    """[n, tasks] predictions (P(active), or a regression task's value) in eval mode (left in eval mode)."""
     model.eval()
     return predict_batched(model, mols, batch_size)
 
@@ -162,43 +252,86 @@ def _batches(mols, rng: np.random.RandomState, batch_size: int):
     return [idx[k:k + batch_size].tolist() for k in range(0, len(idx), batch_size)]
 
 
+class TaskLoss:
+    """Mean over the known labels of a batch: cross-entropy for classification tasks (positives weighted
+    n_negative/n_positive of the train split) and the squared error of the standardised value for
+    regression tasks (the model's task score before de-standardising)."""
+
+    def __init__(self, train_labels: np.ndarray, kinds, device):
+        regression = np.array([k == "regression" for k in kinds])
+        pos = np.nansum(np.where(regression, 0, train_labels), 0)
+        neg = (~np.isnan(train_labels)).sum(0) - pos
+        mean, std = np.nanmean(train_labels, 0), np.nanstd(train_labels, 0)
+        self.regression = torch.tensor(regression, device=device)
+        self.pos_weight = torch.tensor(neg / np.maximum(pos, 1), dtype=torch.float32, device=device)
+        self.mean = torch.tensor(np.where(regression, mean, 0.0), dtype=torch.float32, device=device)
+        self.std = torch.tensor(np.where(regression & (std > 0), std, 1.0), dtype=torch.float32, device=device)
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mask = ~torch.isnan(y)
+        y = torch.nan_to_num(y)
+        target = torch.where(self.regression, 0, y).long()  # regression labels are no class
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), target.reshape(-1), reduction="none")
+        weighted_ce = ce.view_as(y) * torch.where(target == 1, self.pos_weight, torch.ones_like(self.pos_weight))
+        squared = (logits[..., 1] - logits[..., 0] - (y - self.mean) / self.std) ** 2
+        per_label = torch.where(self.regression, squared, weighted_ce)
+        return (per_label * mask).sum() / mask.sum().clamp(min=1)
+
+
+def _read_data(args, featurizer: Featurizer):
+    """-> (splits {name: (mols, labels, rows, skipped)}, meta) from the table or from the --cache file."""
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None and cache.exists():
+        data, meta = load_feature_cache(cache)
+        meta.setdefault("tasks", list(TOX21_TASKS))  # caches written before user tables were Tox21's
+        meta.setdefault("kinds", ["classification"] * len(TOX21_TASKS))
+        wanted = {"featurizer": featurizer.to_dict(), "split_seed": args.split_seed,
+                  "file": Path(args.csv).name if args.csv else meta["file"],
+                  "tasks": _names(args.tasks) if args.csv else list(TOX21_TASKS)}
+        if any(meta[k] != v for k, v in wanted.items()):
+            raise SystemExit(f"{cache} was made with other settings ({meta}); delete it or pick another path")
+        print(f"loaded featurized splits from {cache}", flush=True)
+        return data, meta
+    table = (load_table(args.csv, args.smiles_column, _names(args.tasks), _names(args.regression))
+             if args.csv else tox21_table())
+    split = split_rows(len(table.frame), seed=args.split_seed)
+    t0 = time.time()
+    data = {name: featurize_rows(table.frame, rows, featurizer, table.tasks) for name, rows in split.items()}
+    meta = {"featurizer": featurizer.to_dict(), "split_seed": int(args.split_seed), "file": table.file,
+            "rows": int(len(table.frame)), "tasks": table.tasks, "kinds": table.kinds, "dataset": table.dataset}
+    print(f"featurized {len(table.frame)} rows in {time.time() - t0:.1f}s", flush=True)
+    if cache is not None:
+        save_feature_cache(cache, data, meta)
+    return data, meta
+
+
+def _names(csv_list: str | None) -> list[str]:
+    return [n.strip() for n in (csv_list or "").split(",") if n.strip()]
+
+
 def train(args) -> dict:
+    """Train, evaluate and save a checkpoint with its card (``args``: from :func:`parse_args`)."""
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
     featurizer = Featurizer(kind=args.featurizer, max_distance=args.distance)
     device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cache = Path(args.cache) if args.cache else None
-    if cache is not None and cache.exists():
-        data, meta = load_feature_cache(cache)
-        if meta["featurizer"] != featurizer.to_dict() or meta["split_seed"] != args.split_seed:
-            raise SystemExit(f"{cache} was made with other settings ({meta}); delete it or pick another path")
-        print(f"loaded featurized splits from {cache}", flush=True)
-    else:
-        path = tox21_path()
-        df = load_tox21(path)
-        split = split_rows(len(df), seed=args.split_seed)
-        t0 = time.time()
-        data = {name: featurize_rows(df, rows, featurizer) for name, rows in split.items()}
-        meta = {"featurizer": featurizer.to_dict(), "split_seed": int(args.split_seed), "file": path.name,
-                "rows": int(len(df))}
-        print(f"featurized {len(df)} rows in {time.time() - t0:.1f}s", flush=True)
-        if cache is not None:
-            save_feature_cache(cache, data, meta)
-    print(", ".join(f"{k}: {len(v[0])} molecules, {len(v[3])} skipped" for k, v in data.items()), flush=True)
+    data, meta = _read_data(args, featurizer)
+    tasks, kinds = meta["tasks"], meta["kinds"]
+    print(", ".join(f"{k}: {len(v[0])} molecules, {len(v[3])} skipped (invalid SMILES)" for k, v in data.items()),
+          flush=True)
+    print("tasks: " + ", ".join(f"{t} ({k})" for t, k in zip(tasks, kinds)), flush=True)
     train_mols, train_y, _, _ = data["train"]
-    known = ~np.isnan(train_y)
-    pos = np.nansum(train_y, 0)
-    neg = known.sum(0) - pos
-    pos_weight = torch.tensor(neg / np.maximum(pos, 1), dtype=torch.float32, device=device)
+    loss_fn = TaskLoss(train_y, kinds, device)
 
-    model = WeaveModel(featurizer.n_atom_features, featurizer.n_pair_features, len(TOX21_TASKS),
+    model = WeaveModel(featurizer.n_atom_features, featurizer.n_pair_features, len(tasks),
                        n_weave=args.weave, dense=args.dense, dropout=args.dropout)
-    model.task_names = list(TOX21_TASKS)
+    model.task_names = list(tasks)
+    model.set_regression(loss_fn.regression.tolist(), loss_fn.mean.tolist(), loss_fn.std.tolist())
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    best = (-1.0, 0, None)
+    best = (-np.inf, 0, None)
     history = []
     t_start = time.time()
     for epoch in range(1, args.epochs + 1):
@@ -207,23 +340,15 @@ def train(args) -> dict:
         total, count = 0.0, 0
         for batch in _batches(train_mols, rng, args.batch_size):
             a, p, g = collate([train_mols[i] for i in batch])
-            a, p, g = a.to(device), p.to(device), g.to(device)
-            y = torch.from_numpy(train_y[batch]).to(device)
-            mask = ~torch.isnan(y)
-            target = torch.nan_to_num(y).long()
-            w = mask.float() * torch.where(target == 1, pos_weight, torch.ones_like(pos_weight))
-            logits = model(a, p, g)
-            ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), target.reshape(-1), reduction="none")
-            loss = (ce * w.reshape(-1)).sum() / mask.sum().clamp(min=1)
+            loss = loss_fn(model(a.to(device), p.to(device), g.to(device)), torch.from_numpy(train_y[batch]).to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item() * len(batch)
             count += len(batch)
-        val_aucs = task_aucs(data["valid"][1], predict(model, data["valid"][0]))
-        val_mean = float(np.nanmean(val_aucs))
-        history.append({"epoch": epoch, "loss": total / count, "valid_mean_auc": val_mean})
-        print(f"epoch {epoch:3d} loss {total / count:.4f} valid mean AUC {val_mean:.4f} ({time.time() - te:.1f}s)",
+        val_mean = evaluate(data["valid"][1], predict(model, data["valid"][0]), tasks, kinds)["mean"]
+        history.append({"epoch": epoch, "loss": total / count, "valid_mean": val_mean})
+        print(f"epoch {epoch:3d} loss {total / count:.4f} valid mean {val_mean:.4f} ({time.time() - te:.1f}s)",
               flush=True)
         if val_mean > best[0]:
             best = (val_mean, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
@@ -231,13 +356,12 @@ def train(args) -> dict:
             print(f"early stop: no improvement for {args.patience} epochs", flush=True)
             break
     wall = time.time() - t_start
-    model.load_state_dict(best[2])
+    if best[2] is not None:  # else the validation score was NaN throughout: keep the last epoch
+        model.load_state_dict(best[2])
     model.cpu()  # the reported metrics are the saved float32 CPU model's
-    results = {}
-    for name in ("valid", "test"):
-        aucs = task_aucs(data[name][1], predict(model, data[name][0]))
-        results[name] = {"per_task": dict(zip(TOX21_TASKS, aucs)), "mean": float(np.nanmean(aucs))}
-    print("test ROC-AUC per task: " + ", ".join(f"{t} {v:.3f}" for t, v in results["test"]["per_task"].items()))
+    results = {name: evaluate(data[name][1], predict(model, data[name][0]), tasks, kinds) for name in ("valid", "test")}
+    print("test: " + ", ".join(f"{t} {'R²' if k == 'regression' else 'ROC-AUC'} {results['test']['per_task'][t]:.3f}"
+                               for t, k in zip(tasks, kinds)))
     print(f"best epoch {best[1]}; valid mean {results['valid']['mean']:.4f}; test mean {results['test']['mean']:.4f}; "
           f"training {wall:.0f}s", flush=True)
 
@@ -247,15 +371,17 @@ def train(args) -> dict:
         "name": Path(args.out).stem,
         "config": model.config,
         "featurizer": featurizer.to_dict(),
-        "task_names": list(TOX21_TASKS),
+        "task_names": list(tasks),
+        "task_kinds": list(kinds),
+        "target_scaling": {"mean": model.target_mean.tolist(), "std": model.target_std.tolist()},
         "state_dict": {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()},
         "metrics": results,
-        "data": {"dataset": "Tox21 (MoleculeNet)", "file": meta["file"], "rows": int(meta["rows"]),
+        "data": {"dataset": meta.get("dataset", "Tox21 (MoleculeNet)"), "file": meta["file"], "rows": int(meta["rows"]),
                  "split": "random 80/10/10 over CSV rows", "split_seed": int(args.split_seed),
                  "counts": {k: int(len(v[0])) for k, v in data.items()},
                  "skipped": {k: int(len(v[3])) for k, v in data.items()}},
         "training": {"epochs_run": int(len(history)), "best_epoch": int(best[1]), "wall_seconds": float(round(wall, 1)),
-                     "seed": int(args.seed), "command": "python -m models.molecules.train " + " ".join(sys.argv[1:]),
+                     "seed": int(args.seed), "command": "python -m models.molecules.train " + shlex.join(args.argv),
                      "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
                      "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),
                      "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"},
@@ -269,50 +395,75 @@ def train(args) -> dict:
     return ckpt
 
 
+def _metric_cell(metrics: dict, task: str) -> str:
+    if task in metrics.get("r2", {}):
+        return f"R² {metrics['r2'][task]:.3f}, RMSE {metrics['rmse'][task]:.3g}"
+    return f"ROC-AUC {metrics['per_task'][task]:.3f}"
+
+
 def model_card(ckpt: dict) -> str:
     cfg, data, tr, m = ckpt["config"], ckpt["data"], ckpt["training"], ckpt["metrics"]
     name = ckpt["name"]
     fz = ckpt["featurizer"]
-    rows = "\n".join(f"| {t} | {m['valid']['per_task'][t]:.3f} | {m['test']['per_task'][t]:.3f} |"
-                     for t in ckpt["task_names"])
-    return f"""# {name}: weave W{cfg['n_weave']}N{fz['max_distance']} on Tox21
+    tasks = ckpt["task_names"]
+    kinds = ckpt.get("task_kinds") or ["classification"] * len(tasks)
+    tox21 = data["dataset"].startswith("Tox21")
+    rows = "\n".join(f"| {t} | {k} | {_metric_cell(m['valid'], t)} | {_metric_cell(m['test'], t)} |"
+                     for t, k in zip(tasks, kinds))
+    n_regression = kinds.count("regression")
+    if tox21:
+        about_data = ("**The paper used PCBA (128 tasks), which is not available here; this model is trained on "
+                      "Tox21 instead.**")
+        mean_note = "(DeepChem's weave benchmark on a random Tox21 split: 0.820 test)"
+    else:
+        about_data = (f"Trained on the user's table `{data['file']}`: {len(tasks) - n_regression} classification "
+                      f"task(s) (F = P(active)) and {n_regression} regression task(s) (F = the predicted value, in "
+                      "the column's units).")
+        mean_note = "(mean over tasks of ROC-AUC for classification and R² for regression)"
+    return f"""# {name}: weave W{cfg['n_weave']}N{fz['max_distance']} on {data['dataset']}
 
 Weave network (Kearnes et al. 2016) with {cfg['n_weave']} weave module(s), hidden size {cfg['hidden']}, atom pairs up
 to graph distance {fz['max_distance']}, readout dense {cfg['n_graph_features']} + 11-bin Gaussian histogram summed over
-atoms, dense layers {cfg['dense']} (dropout {cfg['dropout']}), one 2-class softmax per task ({len(ckpt['task_names'])} tasks).
+atoms, dense layers {cfg['dense']} (dropout {cfg['dropout']}), two outputs per task ({len(tasks)} tasks): a 2-class
+softmax for a classification task, their difference as the standardised value of a regression task.
 Featurizer `{fz['kind']}` (version {fz['version']}, max {fz['max_atoms']} heavy atoms); see `models/molecules/featurize.py`.
 
-**The paper used PCBA (128 tasks), which is not available here; this model is trained on Tox21 instead.**
+{about_data}
 
 ## Data and split
-- {data['dataset']}, file `{data['file']}` ({data['rows']} rows, 12 tasks, blank = unknown label, masked in the loss).
+- {data['dataset']}, file `{data['file']}` ({data['rows']} rows, {len(tasks)} tasks, blank = unknown label, masked in the loss).
 - {data['split']}, split seed {data['split_seed']}: train {data['counts']['train']}, valid {data['counts']['valid']},
   test {data['counts']['test']} molecules (rows that RDKit cannot featurize dropped: {data['skipped']}).
 - Salts and mixtures: the largest fragment is kept.
 
 ## Training
 - Command: `{tr['command']}`
-  (`--cache` is a git-ignored featurization cache made from the same CSV, so that a GPU machine without RDKit
-  can train; `python -m models.molecules.train --weave {cfg['n_weave']} --out <file>` does the same on a CPU, slower.)
-- Adam, positives weighted n_neg/n_pos per task, early stopping on validation mean ROC-AUC
+  (`--cache`, when given, is a git-ignored featurization cache made from the same CSV, so that a GPU machine
+  without RDKit can train.)
+- Adam; classification: cross-entropy, positives weighted n_neg/n_pos per task; regression: squared error of the
+  standardised value. Early stopping on the validation mean score
   (patience {tr['args']['patience']}); best epoch {tr['best_epoch']} of {tr['epochs_run']} run, {tr['wall_seconds']:.0f} s
   (device {tr['device']}, {tr['threads']} CPU threads, torch {tr['torch']}), seed {tr['seed']}. The metrics below are
   those of the saved float32 weights evaluated on the CPU.
 
-## ROC-AUC (best epoch)
-Mean: valid **{m['valid']['mean']:.3f}**, test **{m['test']['mean']:.3f}** (DeepChem's weave benchmark on a random
-Tox21 split: 0.820 test).
+## Metrics (best epoch)
+Mean: valid **{m['valid']['mean']:.3f}**, test **{m['test']['mean']:.3f}** {mean_note}.
 
-| task | valid | test |
-| --- | --- | --- |
+| task | kind | valid | test |
+| --- | --- | --- | --- |
 {rows}
 
 Load with `models.molecules.load_weave("{name}")` (`torch.load(weights_only=True)`: tensors and plain Python types only).
 """
 
 
-def main(argv=None):
+def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--csv", default=None, help="your table (CSV); without it, Tox21 from the data directory")
+    ap.add_argument("--smiles-column", default="smiles", help="the CSV's SMILES column")
+    ap.add_argument("--tasks", default=None, help="comma-separated task columns of --csv")
+    ap.add_argument("--regression", default=None,
+                    help="comma-separated tasks to treat as regression although they hold only 0 and 1")
     ap.add_argument("--weave", type=int, default=2, choices=(1, 2), help="number of weave modules (W)")
     ap.add_argument("--distance", type=int, default=2, choices=(1, 2), help="max pair graph distance (N)")
     ap.add_argument("--featurizer", default="simple+", choices=("simple", "simple+"))
@@ -331,8 +482,21 @@ def main(argv=None):
     ap.add_argument("--cache", default=None,
                     help="featurized splits file: written on the first run, read afterwards (then neither RDKit "
                          "work nor the CSV is needed, e.g. on a GPU machine without RDKit); keep it out of git")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
-    train(args)
+    if (args.tasks or args.regression) and not args.csv:
+        ap.error("--tasks and --regression describe the columns of a --csv table")
+    if args.csv and not _names(args.tasks):
+        ap.error("--csv needs --tasks: the comma-separated label columns to train on")
+    args.argv = argv  # for the card's command line
+    return args
+
+
+def main(argv=None):
+    try:
+        train(parse_args(argv))
+    except TableError as exc:
+        raise SystemExit(f"error: {exc}") from exc
 
 
 if __name__ == "__main__":

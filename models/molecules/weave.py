@@ -10,9 +10,12 @@ Architecture (hidden sizes 50 as in the paper):
 * Readout: dense 128 (tanh) per atom, batch normalization (statistics over real atoms only; as in
   DeepChem, so that values spread over the bins, which are standard-normal quantiles), then the 11-bin
   Gaussian histogram of every one of the 128 values (memberships normalized over the bins, the bins of
-  the field notes), summed over atoms -> 1408 molecule features, dense layers (ReLU, dropout) and one
-  2-class softmax per task. In eval mode the normalization is a fixed affine map, so outputs do not
-  depend on the batch.
+  the field notes), summed over atoms -> 1408 molecule features, dense layers (ReLU, dropout) and two
+  outputs per task. In eval mode the normalization is a fixed affine map, so outputs do not depend on
+  the batch.
+* Task kinds: a classification task's two outputs are a 2-class softmax (F = P(active)); a regression
+  task's score is the difference of its two outputs (trained on standardised targets), de-standardised
+  with the training split's mean and standard deviation, so that F is in the column's units.
 
 Batch format and the graph structure (the design choice)
 --------------------------------------------------------
@@ -27,8 +30,9 @@ everywhere (pair sums, histogram sum), so a molecule gives the same output alone
   :func:`collate`.
 * Attribution of one molecule: ``bound = model.bind(features)`` returns a :class:`BoundWeave`, a small
   ``nn.Module`` whose ``forward(atoms, pairs)`` takes [K, A, Fa], [K, P, Fp] (K scaled copies of that
-  molecule; a graph of batch 1 broadcasts over K) and returns [K, tasks] probabilities of "active"
-  (or logits / log-odds, chosen at bind time). Binding creates a new object instead of setting state
+  molecule; a graph of batch 1 broadcasts over K) and returns [K, tasks] predictions (P(active), or
+  the predicted value of a regression task), or logits / scores (log-odds, or the value of a regression
+  task), chosen at bind time. Binding creates a new object instead of setting state
   on the shared model, so concurrent users (Streamlit threads) never see each other's molecules.
 """
 from __future__ import annotations
@@ -90,7 +94,7 @@ def collate(molecules: Sequence[MoleculeFeatures]):
 
 def predict_batched(model: "WeaveModel", molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
                     progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """float64 [n, tasks] probabilities of 'active': one padded forward per batch, no gradients, the
+    """float64 [n, tasks] predictions (P(active), or a regression task's value): one padded forward per batch, no gradients, the
     model's current mode (call ``model.eval()`` first when it may be training)."""
     if not molecules:
         return np.zeros((0, model.n_tasks))
@@ -179,7 +183,9 @@ class GaussianHistogram(nn.Module):
 
 
 class WeaveModel(nn.Module):
-    """Multitask weave network; ``forward(atoms, pairs, graph)`` -> logits [B, tasks, 2]."""
+    """Multitask weave network; ``forward(atoms, pairs, graph)`` -> logits [B, tasks, 2].
+
+    All tasks are classification tasks until :meth:`set_regression` marks some as regression tasks."""
 
     def __init__(self, n_atom_features: int, n_pair_features: int, n_tasks: int, n_weave: int = 2,
                  hidden: int = 50, n_graph_features: int = 128, dense: Sequence[int] = (256, 128),
@@ -208,6 +214,11 @@ class WeaveModel(nn.Module):
         self.head = nn.Linear(width, n_tasks * 2)
         self.n_tasks = n_tasks
         self.task_names: list[str] = [f"task{i}" for i in range(n_tasks)]
+        # Not persistent: the checkpoint stores the task kinds and target scaling as plain lists, so files
+        # written before regression tasks existed still load with a strict state_dict.
+        self.register_buffer("regression", torch.zeros(n_tasks, dtype=torch.bool), persistent=False)
+        self.register_buffer("target_mean", torch.zeros(n_tasks), persistent=False)
+        self.register_buffer("target_std", torch.ones(n_tasks), persistent=False)
         self.featurizer = None  # set by the loader: the Featurizer the checkpoint was trained with
 
     def molecule_embedding(self, atoms, pairs, g: Graph):
@@ -222,8 +233,30 @@ class WeaveModel(nn.Module):
         z = self.mlp(self.molecule_embedding(atoms, pairs, graph))
         return self.head(z).view(-1, self.n_tasks, 2)
 
+    def set_regression(self, regression: Sequence[bool], mean: Sequence[float], std: Sequence[float]) -> None:
+        """Mark regression tasks and the training targets' mean and standard deviation (per task)."""
+        device = self.regression.device
+        self.regression = torch.tensor([bool(r) for r in regression], device=device)
+        self.target_mean = torch.tensor([float(m) for m in mean], device=device)
+        self.target_std = torch.tensor([float(s) for s in std], device=device)
+
+    @property
+    def task_kinds(self) -> list[str]:
+        return ["regression" if r else "classification" for r in self.regression.tolist()]
+
+    def task_scores(self, logits):
+        """[B, tasks, 2] logits -> [B, tasks]: log-odds of a classification task, a regression task's value."""
+        diff = logits[..., 1] - logits[..., 0]
+        return torch.where(self.regression, diff * self.target_std + self.target_mean, diff)
+
+    def predictions(self, logits):
+        """[B, tasks, 2] logits -> [B, tasks]: P(active) of a classification task, a regression task's value."""
+        scores = self.task_scores(logits)
+        return torch.where(self.regression, scores, torch.sigmoid(scores))
+
     def predict_proba(self, atoms, pairs, graph: Graph):
-        return torch.softmax(self(atoms, pairs, graph), -1)[..., 1]
+        """[B, tasks] predictions: P(active), or the value of a regression task."""
+        return self.predictions(self(atoms, pairs, graph))
 
     def bind(self, molecule: MoleculeFeatures | Sequence[MoleculeFeatures], output: str = "probability"):
         """A two-tensor forward for this molecule's graph (see the module docstring)."""
@@ -269,6 +302,6 @@ class BoundWeave(nn.Module):
         logits = self.model(atoms, pairs, g)
         if self.output == "logits":
             return logits.flatten(1)  # [K, tasks * 2]
-        if self.output == "log_odds":
-            return logits[..., 1] - logits[..., 0]
-        return torch.softmax(logits, -1)[..., 1]
+        if self.output == "log_odds":  # a regression task's score is its value
+            return self.model.task_scores(logits)
+        return self.model.predictions(logits)
