@@ -8,5 +8,6 @@ pages = [
     st.Page("app_pages/vision_evaluation.py", title="Vision evaluation"),
     st.Page("app_pages/molecules.py", title="Molecules"),
     st.Page("app_pages/language.py", title="Language"),
+    st.Page("app_pages/tabular.py", title="Tables"),
 ]
 st.navigation(pages).run()

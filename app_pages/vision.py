@@ -19,7 +19,8 @@ from models import vision as mv
 from models.data import data_dir
 from views import vision as vv
 from views.completeness import completeness_verdict
-from views.session import choose_classifier, get_engine, progress_reporter, run_page, scan_settings
+from views.scaffold import run_page
+from views.session import choose_classifier, get_engine, progress_reporter, scan_settings
 
 SAMPLES_ENV = "IG_VISION_SAMPLES"
 REQUEST_KEY = "vision_request"

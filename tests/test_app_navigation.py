@@ -3,7 +3,7 @@ import pytest
 
 from streamlit_browser import browser_page, require_chromium, streamlit_server, wait_idle
 
-APP_PAGES = ["Home", "Vision", "Vision evaluation", "Molecules", "Language"]
+APP_PAGES = ["Home", "Vision", "Vision evaluation", "Molecules", "Language", "Tables"]
 
 
 @pytest.mark.parametrize("first_path", ["molecules", "language"])

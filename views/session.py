@@ -193,14 +193,3 @@ def progress_reporter(label: str):
     bar = st.progress(0.0, text=label)
     return lambda fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {100 * fraction:.0f}%")
 
-
-def run_page(page) -> None:
-    """Run a page's main function; an unexpected error gets a clear message in the browser and its traceback
-    in the server log only (exception texts can name server paths). Streamlit's rerun and stop are
-    BaseExceptions and pass through."""
-    try:
-        page()
-    except Exception as exc:
-        LOG.exception("unexpected error on a page")
-        st.error(f"Something went wrong ({type(exc).__name__}). The details are in the server log; "
-                 "try another input or setting, and report it if it persists.")

@@ -1,0 +1,189 @@
+"""The contract every model family implements (images, molecules, words, tables, ...).
+
+The dashboard's pages, the dataset runs and the tests work through it, so a new family is one adapter file
+(models/families/) and one page. A family says where its models come from and loads one with a readable
+error; parses a user's input or refuses it with a clear message; turns it into the engine's tensors and
+baseline; and maps the engine's result back to its own units (pixels, atoms and bonds, words, columns) in an
+explanation that also gives a flat record for storage.
+"""
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+import torch
+
+from ig_core import Attribution, ScanSettings
+
+from .data import models_dir
+
+
+class FamilyError(ValueError):
+    """A refusal the user can act on: a model file that cannot be used, an input the model cannot read."""
+
+
+class InputError(FamilyError):
+    """An input the family cannot parse (an unreadable photo, an invalid SMILES, a text with no words)."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, as the user sees it: `name` is all the browser ever shows."""
+
+    name: str  # "shipped: w2n2", "my_model.pt" (relative to the family's models folder), "upload: x.pt"
+    path: pathlib.Path | None = None  # on the server; never shown
+    data: bytes | None = None  # an upload's bytes
+    options: tuple = ()  # family-specific settings that are part of the model's identity (sorted pairs)
+
+    def read(self) -> bytes:
+        from .checkpoint import read_file
+
+        return self.data if self.data is not None else read_file(self.path, self.name)
+
+    @property
+    def digest(self) -> str:
+        """Content digest: two routes to the same bytes are one model (caches, the results store)."""
+        content = self.read() if (self.data is not None or self.path is not None) else self.name.encode()
+        return hashlib.sha256(content + repr(self.options).encode()).hexdigest()
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for the engine (on its device, eval mode, frozen) and what the family needs to use it."""
+
+    key: str  # family, name and content digest: the key of caches and of stored results
+    name: str
+    target_names: list[str]
+    module: torch.nn.Module
+    card: dict = field(default_factory=dict)  # what the model is: data, metrics, how it was made
+    extra: Any = None  # the family's own model object (a classifier with its preprocessing, a vocabulary, ...)
+
+
+@dataclass
+class EngineInput:
+    """One parsed input as the engine needs it: scores = forward(*inputs) [batch, targets], F = output(scores)."""
+
+    forward: Callable[..., torch.Tensor]
+    inputs: tuple[torch.Tensor, ...]
+    baseline: tuple[torch.Tensor, ...]
+    output: str = "identity"  # ig_core.OUTPUT_TRANSFORMS: "softmax", "sigmoid", "identity", ...
+    probe_alphas: Sequence[float] = ()  # interior gradients to keep
+    layer: torch.nn.Module | None = None
+
+
+class Explanation:
+    """What every family's explanation shares, read once from the engine's result (example 0, targets t)."""
+
+    def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
+                 settings: ScanSettings, model_key: str):
+        self.attribution = attribution
+        self.targets = [int(t) for t in targets]
+        self.target_names = list(target_names)
+        self.settings = settings
+        self.model_key = model_key
+
+    @property
+    def score_input(self) -> np.ndarray:  # [T] F(input)
+        return self.attribution.score_input[0]
+
+    @property
+    def score_baseline(self) -> np.ndarray:  # [T] F(baseline)
+        return self.attribution.score_baseline[0]
+
+    @property
+    def delta(self) -> np.ndarray:  # [T] sum of attributions - (F(input) - F(baseline))
+        return self.attribution.delta[0]
+
+    @property
+    def relative_delta(self) -> np.ndarray:  # [T]
+        return self.attribution.relative_delta[0]
+
+    @property
+    def nothing_to_attribute(self) -> np.ndarray:  # [T] F(input) = F(baseline) up to rounding
+        nothing = self.attribution.nothing_to_attribute
+        return np.zeros(len(self.targets), bool) if nothing is None else nothing[0]
+
+    @property
+    def completeness_ok(self) -> bool:
+        relevant = self.relative_delta[~self.nothing_to_attribute]
+        return not self.attribution.nonfinite and bool(np.all(relevant <= self.settings.tolerance))
+
+    def completeness_rows(self) -> list[dict]:
+        """One row per target: the completeness table every page shows."""
+        return [{"target": name, "F(input)": float(self.score_input[t]), "F(baseline)": float(self.score_baseline[t]),
+                 "F(input) - F(baseline)": float(self.score_input[t] - self.score_baseline[t]),
+                 "sum of attributions": float(self.score_input[t] - self.score_baseline[t] + self.delta[t]),
+                 "delta": float(self.delta[t]), "relative delta (%)": 100 * float(self.relative_delta[t])}
+                for t, name in enumerate(self.target_names)]
+
+    def scores(self, t: int) -> dict[str, float]:
+        """The t-th target's attributions in the family's units (pixel, atom, word, column -> score)."""
+        raise NotImplementedError
+
+    def records(self, item_id: str, source: str) -> list[dict]:
+        """Flat records for storage, one per target: completeness, the scan and the scores in domain units."""
+        a = self.attribution
+        return [{"item_id": item_id, "source": source, "model_key": self.model_key, "rule": a.rule,
+                 "settings": repr(self.settings), "target": target, "target_name": name,
+                 "score_input": float(self.score_input[t]), "score_baseline": float(self.score_baseline[t]),
+                 "delta": float(self.delta[t]), "relative_delta": float(self.relative_delta[t]),
+                 "points_evaluated": int(a.points_evaluated), "scores": self.scores(t)}
+                for t, (target, name) in enumerate(zip(self.targets, self.target_names))]
+
+
+class ModelFamily(ABC):
+    """One family of models: an adapter between its domain and the engine."""
+
+    name: ClassVar[str]  # "vision", "molecules", ...: also the family's subfolder of the models folder
+    input_name: ClassVar[str]  # what one input is called in messages: "photo", "molecule", "text", "row"
+    model_suffixes: ClassVar[tuple[str, ...]] = (".pt",)  # model files listed and uploaded
+
+    def sources(self) -> list[ModelSource]:
+        """The models a user can choose: the shipped ones, then the files of the family's models folder."""
+        folder = models_dir() / self.name
+        files = sorted(p for p in folder.rglob("*") if p.suffix in self.model_suffixes) if folder.is_dir() else []
+        return self.shipped() + [ModelSource(str(p.relative_to(folder)), path=p) for p in files]
+
+    def shipped(self) -> list[ModelSource]:
+        return []
+
+    @abstractmethod
+    def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
+        """The model, or a FamilyError that says why not (never random weights)."""
+
+    @abstractmethod
+    def parse(self, model: LoadedModel, raw) -> Any:
+        """One user input (bytes, a string) as the family's item, or an InputError."""
+
+    @abstractmethod
+    def engine_input(self, model: LoadedModel, item) -> EngineInput:
+        """The item's tensors, its baseline and the forward function the engine differentiates."""
+
+    @abstractmethod
+    def explanation(self, model: LoadedModel, item, targets: Sequence[int], result: Attribution,
+                    settings: ScanSettings) -> Explanation:
+        """The engine's result in the family's units."""
+
+    def default_targets(self, model: LoadedModel, item) -> list[int]:
+        """The targets explained when the user picks none: the top prediction."""
+        request = self.engine_input(model, item)
+        with torch.no_grad():
+            scores = request.forward(*request.inputs)
+        return [int(scores[0].argmax())]
+
+    def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
+                settings: ScanSettings | None = None, progress=None) -> Explanation:
+        """One engine scan for all targets, returned in the family's units."""
+        settings = settings or ScanSettings()
+        targets = list(targets) if targets else self.default_targets(model, item)
+        request = self.engine_input(model, item)
+        result = engine.attribute(request.forward, request.inputs, targets, request.baseline, settings.steps,
+                                  settings.rule, tolerance=settings.tolerance, max_steps=settings.max_steps,
+                                  probe_alphas=request.probe_alphas, output=request.output, layer=request.layer,
+                                  model_key=model.key, progress=progress, max_batch=settings.max_batch,
+                                  amp=settings.amp)
+        return self.explanation(model, item, targets, result, settings)

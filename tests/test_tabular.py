@@ -1,0 +1,129 @@
+"""models.families.tabular, the smallest family, and its page: a classifier trained here on a table built here."""
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from ig_core import AttributionEngine, ScanSettings
+from models.checkpoint import CheckpointError
+from models.families.tabular import TableClassifier, TabularFamily, save_table_classifier
+from models.family import InputError, ModelSource
+
+ROOT = Path(__file__).resolve().parents[1]
+COLUMNS = ["dose", "weight", "age", "noise"]
+CLASSES = ["low", "medium", "high"]
+FAMILY = TabularFamily()
+
+
+def make_table(rows: int, seed: int):
+    """The class is the tercile of dose - 0.5 * weight; age and noise play no part."""
+    generator = np.random.default_rng(seed)
+    x = generator.normal([5.0, 70.0, 40.0, 0.0], [2.0, 10.0, 12.0, 1.0], size=(rows, 4))
+    risk = (x[:, 0] - 5.0) / 2.0 - 0.5 * (x[:, 1] - 70.0) / 10.0
+    return torch.tensor(x, dtype=torch.float32), torch.tensor(np.digitize(risk, [-0.5, 0.5]))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.manual_seed(0)
+    x, y = make_table(1200, seed=0)
+    model = TableClassifier(x.mean(0).tolist(), x.std(0).tolist(), [16], len(CLASSES))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02)
+    for _ in range(300):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    test_x, test_y = make_table(400, seed=1)
+    accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
+    folder = tmp_path_factory.mktemp("models")
+    save_table_classifier(folder / "tabular" / "dosing.pt", model, COLUMNS, CLASSES, [16],
+                          {"test accuracy": round(accuracy, 4), "rows": 1200})
+    return folder, accuracy
+
+
+@pytest.fixture
+def models_folder(trained, monkeypatch):
+    monkeypatch.setenv("IG_MODELS_DIR", str(trained[0]))
+    return trained[0]
+
+
+def loaded(models_folder):
+    (source,) = FAMILY.sources()
+    return FAMILY.load(source, torch.device("cpu"))
+
+
+def test_the_models_folder_is_listed_by_name_and_the_model_learned_the_rule(models_folder, trained):
+    assert [s.name for s in FAMILY.sources()] == ["dosing.pt"]
+    model = loaded(models_folder)
+    assert model.target_names == CLASSES and model.extra == COLUMNS and model.card["rows"] == 1200
+    assert trained[1] >= 0.9
+
+
+def test_explanations_are_complete_and_credit_the_columns_that_matter(models_folder):
+    model = loaded(models_folder)
+    engine = AttributionEngine(device="cpu")
+    row = FAMILY.parse(model, {"dose": 9.0, "weight": 50.0, "age": 30.0, "noise": 1.5})
+    explanation = FAMILY.explain(engine, model, row, settings=ScanSettings())
+    assert explanation.target_names == ["high"]
+    scores = explanation.scores(0)
+    gap = float(explanation.score_input[0] - explanation.score_baseline[0])
+    # completeness: within the 1% tolerance, and the scores are the attributions summed exactly
+    assert abs(sum(scores.values()) - gap) <= 0.01 * abs(gap) and explanation.completeness_ok
+    assert min(scores["dose"], scores["weight"]) > 5 * max(abs(scores["age"]), abs(scores["noise"]))
+    records = explanation.records("row-1", "9,50,30,1.5")
+    assert records[0]["target_name"] == "high" and records[0]["scores"] == scores
+    assert records[0]["model_key"] == model.key and records[0]["relative_delta"] <= 0.01
+
+
+def test_the_mean_row_has_nothing_to_attribute(models_folder):
+    model = loaded(models_folder)
+    row = FAMILY.parse(model, model.module.mean.tolist())
+    explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, row, [0, 1, 2])
+    assert explanation.nothing_to_attribute.all() and np.all(explanation.relative_delta == 0)
+
+
+@pytest.mark.parametrize("values, message", [([1, 2, 3], "has 4 values"), ([1, 2, "x", 4], "must be a number"),
+                                             ([1, 2, float("inf"), 4], "finite")])
+def test_bad_rows_are_refused_clearly(models_folder, values, message):
+    with pytest.raises(InputError, match=message):
+        FAMILY.parse(loaded(models_folder), values)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("executed",))
+
+
+@pytest.mark.parametrize("data, message", [
+    (pickle.dumps(Payload()), "safe loading refuses"),
+    (b"garbage bytes", "not a PyTorch file"),
+    (None, "not a ig-dashboard/table-classifier checkpoint"),
+])
+def test_files_that_are_not_table_classifiers_get_clear_messages(data, message, tmp_path):
+    if data is None:
+        torch.save({"weight": torch.zeros(2)}, tmp_path / "bare.pt")
+        data = (tmp_path / "bare.pt").read_bytes()
+    with pytest.raises(CheckpointError, match=message) as error:
+        FAMILY.load(ModelSource("upload: mine.pt", data=data), torch.device("cpu"))
+    assert str(tmp_path) not in str(error.value) and "mine.pt" in str(error.value)
+
+
+def test_the_page_explains_a_row_with_the_folders_model_and_an_upload(models_folder, shared_data):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("app_pages/tabular.py").run()
+    assert at.sidebar.selectbox[0].options == ["dosing.pt", "upload a model file..."]
+    at.number_input(key="tabular_dose").set_value(9.0)
+    at.number_input(key="tabular_weight").set_value(50.0)
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert any("add up to F(row) - F(baseline)" in s.value for s in at.success)
+    at.sidebar.selectbox[0].set_value("upload a model file...").run()
+    at.file_uploader(key="tabular_model_upload").set_value(("garbage.pt", b"garbage", "application/octet-stream")).run()
+    assert any("garbage.pt cannot be used" in e.value and "not a PyTorch file" in e.value for e in at.error)
+    data = (models_folder / "tabular" / "dosing.pt").read_bytes()
+    at.file_uploader(key="tabular_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error
+    assert any("add up to F(row) - F(baseline)" in s.value for s in at.success)
