@@ -76,7 +76,10 @@ class EngineInput:
 
 
 class Explanation:
-    """What every family's explanation shares, read once from the engine's result (example 0, targets t)."""
+    """What every family's explanation shares, read once from the engine's result (example 0, targets t).
+
+    The shared methods read the engine's arrays directly, so a family may give the convenience names below its
+    own meaning (a molecule's single-task `score_input` as a float, say)."""
 
     def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
                  settings: ScanSettings, model_key: str):
@@ -86,38 +89,40 @@ class Explanation:
         self.settings = settings
         self.model_key = model_key
 
-    @property
-    def score_input(self) -> np.ndarray:  # [T] F(input)
-        return self.attribution.score_input[0]
+    def per_target(self, name: str) -> np.ndarray:
+        """One of the engine's [N, T] arrays for example 0: score_input, score_baseline, delta, relative_delta."""
+        return getattr(self.attribution, name)[0]
 
-    @property
-    def score_baseline(self) -> np.ndarray:  # [T] F(baseline)
-        return self.attribution.score_baseline[0]
-
-    @property
-    def delta(self) -> np.ndarray:  # [T] sum of attributions - (F(input) - F(baseline))
-        return self.attribution.delta[0]
-
-    @property
-    def relative_delta(self) -> np.ndarray:  # [T]
-        return self.attribution.relative_delta[0]
-
-    @property
-    def nothing_to_attribute(self) -> np.ndarray:  # [T] F(input) = F(baseline) up to rounding
+    def nothing_per_target(self) -> np.ndarray:
+        """[T] F(input) = F(baseline) up to rounding: nothing to attribute."""
         nothing = self.attribution.nothing_to_attribute
         return np.zeros(len(self.targets), bool) if nothing is None else nothing[0]
 
     @property
+    def score_input(self) -> np.ndarray:  # [T] F(input)
+        return self.per_target("score_input")
+
+    @property
+    def score_baseline(self) -> np.ndarray:  # [T] F(baseline)
+        return self.per_target("score_baseline")
+
+    @property
+    def relative_delta(self) -> np.ndarray:  # [T] |sum of attributions - (F(input) - F(baseline))| / |...|
+        return self.per_target("relative_delta")
+
+    @property
     def completeness_ok(self) -> bool:
-        relevant = self.relative_delta[~self.nothing_to_attribute]
+        relevant = self.per_target("relative_delta")[~self.nothing_per_target()]
         return not self.attribution.nonfinite and bool(np.all(relevant <= self.settings.tolerance))
 
     def completeness_rows(self) -> list[dict]:
         """One row per target: the completeness table every page shows."""
-        return [{"target": name, "F(input)": float(self.score_input[t]), "F(baseline)": float(self.score_baseline[t]),
-                 "F(input) - F(baseline)": float(self.score_input[t] - self.score_baseline[t]),
-                 "sum of attributions": float(self.score_input[t] - self.score_baseline[t] + self.delta[t]),
-                 "delta": float(self.delta[t]), "relative delta (%)": 100 * float(self.relative_delta[t])}
+        f_input, f_baseline, delta, relative = (self.per_target(name) for name in
+                                                ("score_input", "score_baseline", "delta", "relative_delta"))
+        return [{"target": name, "F(input)": float(f_input[t]), "F(baseline)": float(f_baseline[t]),
+                 "F(input) - F(baseline)": float(f_input[t] - f_baseline[t]),
+                 "sum of attributions": float(f_input[t] - f_baseline[t] + delta[t]),
+                 "delta": float(delta[t]), "relative delta (%)": 100 * float(relative[t])}
                 for t, name in enumerate(self.target_names)]
 
     def scores(self, t: int) -> dict[str, float]:
@@ -129,8 +134,8 @@ class Explanation:
         a = self.attribution
         return [{"item_id": item_id, "source": source, "model_key": self.model_key, "rule": a.rule,
                  "settings": repr(self.settings), "target": target, "target_name": name,
-                 "score_input": float(self.score_input[t]), "score_baseline": float(self.score_baseline[t]),
-                 "delta": float(self.delta[t]), "relative_delta": float(self.relative_delta[t]),
+                 **{name_: float(self.per_target(name_)[t])
+                    for name_ in ("score_input", "score_baseline", "delta", "relative_delta")},
                  "points_evaluated": int(a.points_evaluated), "scores": self.scores(t)}
                 for t, (target, name) in enumerate(zip(self.targets, self.target_names))]
 

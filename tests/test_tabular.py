@@ -82,7 +82,7 @@ def test_the_mean_row_has_nothing_to_attribute(models_folder):
     model = loaded(models_folder)
     row = FAMILY.parse(model, model.module.mean.tolist())
     explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, row, [0, 1, 2])
-    assert explanation.nothing_to_attribute.all() and np.all(explanation.relative_delta == 0)
+    assert explanation.nothing_per_target().all() and np.all(explanation.relative_delta == 0)
 
 
 @pytest.mark.parametrize("values, message", [([1, 2, 3], "has 4 values"), ([1, 2, "x", 4], "must be a number"),

@@ -77,9 +77,9 @@ def completeness_panel(explanation: Explanation, what: str = "input", baseline_c
         "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
     a, settings = explanation.attribution, explanation.settings
     st.caption(f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated.")
-    verdict = completeness_verdict(explanation.relative_delta, settings.tolerance, a.rule, a.steps_used,
-                                   settings.max_steps, explanation.nothing_to_attribute, a.nonfinite, a.message,
-                                   what, baseline_choice)
+    verdict = completeness_verdict(explanation.per_target("relative_delta"), settings.tolerance, a.rule,
+                                   a.steps_used, settings.max_steps, explanation.nothing_per_target(), a.nonfinite,
+                                   a.message, what, baseline_choice)
     getattr(st, verdict.level)(verdict.text)
 
 
