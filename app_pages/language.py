@@ -1,9 +1,10 @@
 """Language: which earlier words drive the LSTM's next-word prediction (paper Section 3.2, Figures 8-10).
 
-Thin: a form for the text and the targets, one call to models.language.attribution.explain_next_word
-(one forward pass for the top words, one engine scan for all targets), and tables/charts from
-views.language. The model is loaded once per process (st.cache_resource); the result is kept in the
-session and view controls live in fragments, so they never recompute.
+Thin: a checkpoint choice (the default one and the analyst's own, models.language.checkpoint_choices), a
+form for the text and the targets, one call to models.language.attribution.explain_next_word (one forward
+pass for the top words, one engine scan for all targets), and tables/charts from views.language. A model is
+loaded once per process and content (st.cache_resource keyed by the file's sha256); the result is kept in
+the session and view controls live in fragments, so they never recompute.
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import os
 
 import streamlit as st
 
-from models.language import DEFAULT_CHECKPOINT, CheckpointError, TextError, load_language_model
+from models.language import (
+    DEFAULT_CHECKPOINT, OWN_FOLDER, CheckpointError, TextError, checkpoint_choices, load_language_model,
+)
+from models.language import checkpoint as lc
 from models.language import attribution as la
 from views import language as vl
 from views.session import get_engine, progress_reporter, scan_settings
@@ -24,11 +28,24 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
 RESULT_KEY = "language_result"
+MODEL_KEY = "language_model_digest"  # the model the form's words and the result belong to
 
 
-@st.cache_resource(show_spinner="Loading the language model...")
-def _language_model(path: str, device: str):
-    return load_language_model(path, device=device)
+@st.cache_resource(show_spinner="Loading the language model...", max_entries=4)
+def _language_model(digest: str, device: str, _path: str):
+    """Keyed by the content: a file replaced under the same name loads anew (_path is not part of the key)."""
+    return load_language_model(_path, device=device)
+
+
+def _switch_model(digest: str, vocab) -> None:
+    """Another checkpoint: its vocabulary may lack the words picked, and the result was the other model's."""
+    if st.session_state.get(MODEL_KEY) == digest:
+        return
+    st.session_state[MODEL_KEY] = digest
+    st.session_state.pop(RESULT_KEY, None)
+    for key, default in (("lang_target", TOP_CHOICE), ("lang_second", NO_SECOND)):
+        if st.session_state.get(key, default) not in vocab:
+            st.session_state[key] = default
 
 
 def _use_example(name: str) -> None:
@@ -39,21 +56,24 @@ def _use_example(name: str) -> None:
     st.session_state["lang_run"] = True
 
 
-def _input_form(vocab_words: list[str]):
+def _input_form(vocab):
     """(run, text, targets): targets for explain_next_word, None standing for the most probable word."""
-    st.caption("The paper's examples (fill in the form and run):")
-    for i, (col, name) in enumerate(zip(st.columns(len(EXAMPLES)), EXAMPLES)):
-        col.button(name, on_click=_use_example, args=(name,), key=f"lang_example_{i}")
+    # the paper's examples need PTB's words: an own model may lack them
+    examples = [(i, name) for i, (name, (_, target)) in enumerate(EXAMPLES.items()) if target in vocab]
+    if examples:
+        st.caption("The paper's examples (fill in the form and run):")
+        for col, (i, name) in zip(st.columns(len(examples)), examples):
+            col.button(name, on_click=_use_example, args=(name,), key=f"lang_example_{i}")
     with st.form("language_form"):
         text = st.text_area("Text: the words before the one to predict", key="lang_text", height=80,
                             placeholder="the shareholders claimed more",
                             help="Lower case, numbers become N, punctuation is removed and unknown words become "
-                                 "<unk>, as in the Penn Treebank the model was trained on. The model reads the last "
-                                 f"{la.MAX_CONTEXT} words.")
+                                 f"<unk>, as in the text the model was trained on ({vocab.corpus}). The model "
+                                 f"reads the last {la.MAX_CONTEXT} words.")
         c1, c2 = st.columns(2)
-        target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab_words, key="lang_target",
-                              help="Any word of the 10,000-word vocabulary; type to search.")
-        second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab_words, key="lang_second")
+        target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab.words, key="lang_target",
+                              help=f"Any word of the {len(vocab):,}-word vocabulary; type to search.")
+        second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab.words, key="lang_second")
         submitted = st.form_submit_button("Explain", type="primary")
     run = submitted or st.session_state.pop("lang_run", False)
     targets = [None if target == TOP_CHOICE else target] + ([] if second == NO_SECOND else [second])
@@ -136,22 +156,29 @@ def _show_comparison(result) -> None:
 
 
 st.title("Language: which words drive the next word")
-st.markdown("A word-level LSTM language model of the Penn Treebank (Zaremba et al. 2014, small). Integrated "
-            "gradients scale the embedding vectors of **all** the context words together from zero (the baseline) "
-            "to the text and attribute the softmax probability of the next word to the words (paper Section 3.2).")
+st.markdown("A word-level LSTM language model (Zaremba et al. 2014; by default the small one of the Penn Treebank). "
+            "Integrated gradients scale the embedding vectors of **all** the context words together from zero (the "
+            "baseline) to the text and attribute the softmax probability of the next word to the words (paper "
+            "Section 3.2).")
 
 engine = get_engine()
-checkpoint = os.environ.get(CHECKPOINT_ENV, "").strip() or str(DEFAULT_CHECKPOINT)
+choices = checkpoint_choices(os.environ.get(CHECKPOINT_ENV, "").strip() or DEFAULT_CHECKPOINT)
+choice = st.sidebar.selectbox("Language model", list(choices), key="lang_checkpoint",
+                              help=f"The default model, and your own ones: checkpoints in the models folder's "
+                                   f"{OWN_FOLDER}/ folder, trained with `python -m models.language.train --train "
+                                   "FILE --valid FILE --out ...`.")
 try:
-    lm = _language_model(checkpoint, str(engine.device))
+    digest = lc.digest(choices[choice])
+    lm = _language_model(digest, str(engine.device), str(choices[choice]))
 except CheckpointError as exc:
     st.error(f"**No language model.** {exc}")
-    st.info(f"Train one with `python -m models.language.train` or point {CHECKPOINT_ENV} at a checkpoint.")
+    st.info(f"Pick another model in the sidebar, or train one with `python -m models.language.train` (into the "
+            f"models folder's {OWN_FOLDER}/ folder).")
     st.stop()
-st.sidebar.caption(f"Language model: {lm.path.name}, test perplexity "
-                   f"{lm.metrics.get('test_ppl', float('nan')):.2f}; device {engine.device_name}")
+_switch_model(digest, lm.vocab)
+st.sidebar.caption(f"Language model: {choice}. {vl.model_summary(lm)}; device {engine.device_name}")
 
-run, text, targets = _input_form(lm.vocab.words)
+run, text, targets = _input_form(lm.vocab)
 if run:
     st.session_state.pop(RESULT_KEY, None)
     try:

@@ -268,3 +268,59 @@ def test_browser_text_to_table_and_charts(server):
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "language.png")
     assert (ARTIFACTS / "language.png").stat().st_size > 30_000
+
+
+# --- own checkpoints in the models folder -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def own_models(tmp_path_factory):
+    """A models folder whose language/ holds a tiny model trained on an own corpus and a file that is not one."""
+    import torch
+
+    from models.language.train import train
+    from test_language_train import write_corpus
+
+    root = tmp_path_factory.mktemp("own_models")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    train(root / "language" / "animals.pt", config="tiny", epochs=2, train_file=write_corpus(root / "t.txt", 1000, 0),
+          valid_file=write_corpus(root / "v.txt", 100, 1), vocab_size=30, log=lambda msg: None)
+    torch.set_num_threads(before)
+    (root / "language" / "notes.pt").write_text("not a checkpoint")
+    return root
+
+
+def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IG_MODELS_DIR", str(own_models))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.switch_page("app_pages/language.py").run()
+    assert not at.exception, _texts(at.exception)
+    choice = at.selectbox(key="lang_checkpoint")
+    assert choice.options == ["small.pt (default)", "animals.pt", "notes.pt"]  # names only, never folders
+    assert any("10,000-word vocabulary" in c for c in _texts(at.sidebar.caption))
+    # the own model: its vocabulary in the form and the sidebar, the paper's examples (PTB words) not offered
+    choice.set_value("animals.pt").run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("the text t.txt; 23-word vocabulary" in c for c in _texts(at.sidebar.caption))
+    assert len(at.selectbox(key="lang_target").options) == 24  # the top word, then the 23 words
+    assert not any(b.key.startswith("lang_example") for b in at.button)
+    at.text_area(key="lang_text").set_value("The big cat eats the")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("`the` `big` `cat` `eats` `the`" in m for m in _texts(at.markdown))
+    assert at.dataframe[1].value["word"][0] == "fish"  # top next words
+    # a file that is not a checkpoint: a clear message naming the file only, and the choice stays
+    at.selectbox(key="lang_checkpoint").set_value("notes.pt").run()
+    assert not at.exception
+    errors = _texts(at.error)
+    assert any("notes.pt is not a language-model checkpoint" in e and "weights_only" in e for e in errors), errors
+    assert not any(str(own_models) in e for e in errors + _texts(at.info))
+    assert not any(h.startswith("1. ") for h in _texts(at.subheader))  # the other model's result is not shown
+    # back to the default model: the paper's examples again, the own model's result gone
+    at.selectbox(key="lang_checkpoint").set_value("small.pt (default)").run()
+    assert not at.exception and not at.error and at.button(key="lang_example_0")
+    assert not any(h.startswith("1. ") for h in _texts(at.subheader))

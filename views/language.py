@@ -238,6 +238,15 @@ def top_k_frame(top: Sequence[tuple[str, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"rank": i + 1, "word": w, "probability": p} for i, (w, p) in enumerate(top)])
 
 
+def model_summary(lm) -> str:
+    """One line on a loaded models.language.LanguageModel: its text, vocabulary and perplexity (no folders)."""
+    metrics = lm.metrics
+    split = "test" if "test_ppl" in metrics else "validation"
+    ppl = metrics.get("test_ppl", metrics.get("valid_ppl"))
+    return (f"Trained on {lm.vocab.corpus}; {len(lm.vocab):,}-word vocabulary"
+            + ("" if ppl is None else f"; {split} perplexity {ppl:.2f}"))
+
+
 def completeness(result: NextWordExplanation) -> Verdict:
     """The shared completeness verdict over all targets (the baseline, all-zero embeddings, is fixed)."""
     return completeness_verdict(result.relative_delta, result.tolerance, result.rule, result.steps_used,

@@ -1,4 +1,4 @@
-"""PTB LSTM language model for the language page (paper Section 3.2).
+"""LSTM language model for the language page (paper Section 3.2): Penn Treebank, or an own corpus.
 
     lm = load_language_model("models/language/checkpoints/small.pt")
     text = lm.tokenize("the shareholders claimed more")       # TokenizedText (raises TextError)
@@ -12,15 +12,18 @@ import pathlib
 
 import torch
 
+from models.data import models_dir
 from models.language.checkpoint import CheckpointError
 from models.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
-from models.language.ptb import TextError, TokenizedText, Vocabulary, tokenize
+from models.language.ptb import PTB_CORPUS, TextError, TokenizedText, Vocabulary, tokenize
 
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "checkpoints" / "small.pt"
+OWN_FOLDER = "language"  # own checkpoints: <models folder>/language/*.pt
 
 __all__ = [
     "CheckpointError", "DEFAULT_CHECKPOINT", "EmbeddedForward", "LSTMConfig", "LSTMLanguageModel",
-    "LanguageModel", "TextError", "TokenizedText", "Vocabulary", "load_language_model", "tokenize",
+    "LanguageModel", "OWN_FOLDER", "TextError", "TokenizedText", "Vocabulary", "checkpoint_choices",
+    "load_language_model", "tokenize",
 ]
 
 
@@ -60,10 +63,27 @@ def load_language_model(path=DEFAULT_CHECKPOINT, device="cpu") -> LanguageModel:
     path = pathlib.Path(path)
     payload = checkpoint.read(path)
     model = checkpoint.build(payload, path)
+    training = payload.get("training")
+    training = training if isinstance(training, dict) else {}
+    corpus = training.get("corpus")  # absent in checkpoints trained before own corpora: Penn Treebank
+    description = corpus.get("description") if isinstance(corpus, dict) else None
     try:
-        vocab = Vocabulary(payload["vocab"])
+        vocab = Vocabulary(payload["vocab"], corpus=str(description or PTB_CORPUS))
     except ValueError as exc:
-        raise CheckpointError(f"{path}: bad vocabulary: {exc}") from exc
+        raise CheckpointError(f"{path.name}: bad vocabulary: {exc}") from exc
     model.eval().requires_grad_(False).to(device)
-    return LanguageModel(model=model, vocab=vocab, metrics=dict(payload.get("metrics") or {}),
-                         training=dict(payload.get("training") or {}), path=path)
+    metrics = payload.get("metrics")
+    return LanguageModel(model=model, vocab=vocab, metrics=dict(metrics) if isinstance(metrics, dict) else {},
+                         training=training, path=path)
+
+
+def checkpoint_choices(default: "str | pathlib.Path" = DEFAULT_CHECKPOINT) -> dict[str, pathlib.Path]:
+    """Shown name -> file: the default checkpoint, then the own ones in ``<models folder>/language/``
+    (``python -m models.language.train --train ... --out`` there). Names only, never folders, for the browser."""
+    default = pathlib.Path(default)
+    choices = {f"{default.name} (default)": default}
+    folder = models_dir() / OWN_FOLDER
+    for path in sorted(folder.glob("*.pt")) if folder.is_dir() else ():
+        if path.resolve() != default.resolve():
+            choices[path.name] = path
+    return choices

