@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ig_core import AttributionEngine, path_points
+from models.families.vision import PROBE_ALPHAS  # the Vision page's alphas
 
-PROBE_ALPHAS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)
 CAPTUM_METHODS = {"gauss-legendre": "gausslegendre", "trapezoid": "riemann_trapezoid", "left": "riemann_left",
                   "right": "riemann_right", "midpoint": "riemann_middle"}
 

@@ -1,13 +1,13 @@
 """What the benchmarks run on: real MobileNetV2 + sample photos, GoogLeNet, and a tiny model for tests."""
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from models.data import data_dir
+from models.photos import list_photos
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -53,18 +53,16 @@ def load_photos(limit: int | None = None, every: int = 1, size: int = 224) -> tu
     from PIL import Image
     from torchvision import transforms
 
-    root = data_dir() / "imagenet_samples"
-    with open(root / "labels.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = list_photos(data_dir() / "imagenet_samples")
     rows = rows[::every][:limit] if limit else rows[::every]
     tf = transforms.Compose([transforms.Resize(round(size * 256 / 224)), transforms.CenterCrop(size),
                              transforms.ToTensor(), transforms.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
     photos, labels, names = [], [], []
-    for r in rows:
-        with Image.open(root / r["file"]) as im:
+    for photo in rows:
+        with Image.open(photo.path) as im:
             photos.append(tf(im.convert("RGB")))
-        labels.append(int(r["class_index"]))
-        names.append(r["class_name"])
+        labels.append(photo.label)
+        names.append(photo.label_name)
     return photos, labels, names
 
 

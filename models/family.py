@@ -115,16 +115,6 @@ class Explanation:
         relevant = self.per_target("relative_delta")[~self.nothing_per_target()]
         return not self.attribution.nonfinite and bool(np.all(relevant <= self.settings.tolerance))
 
-    def completeness_rows(self) -> list[dict]:
-        """One row per target: the completeness table every page shows."""
-        f_input, f_baseline, delta, relative = (self.per_target(name) for name in
-                                                ("score_input", "score_baseline", "delta", "relative_delta"))
-        return [{"target": name, "F(input)": float(f_input[t]), "F(baseline)": float(f_baseline[t]),
-                 "F(input) - F(baseline)": float(f_input[t] - f_baseline[t]),
-                 "sum of attributions": float(f_input[t] - f_baseline[t] + delta[t]),
-                 "delta": float(delta[t]), "relative delta (%)": 100 * float(relative[t])}
-                for t, name in enumerate(self.target_names)]
-
     def scores(self, t: int) -> dict[str, float]:
         """The t-th target's attributions in the family's units (pixel, atom, word, column -> score)."""
         raise NotImplementedError

@@ -1,4 +1,6 @@
-"""ImageNet classifiers, image loading, baselines and the Vision page's one-scan explanation.
+"""Image classifiers: loading them (never with random weights), images, baselines and ablation.
+
+The family's explanation (one scan for several classes) is models.families.vision.
 
 No Streamlit here: the page (app_pages/vision.py) and the evaluation (models/vision_eval.py) import this.
 
@@ -43,7 +45,7 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -53,6 +55,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
 from .data import MODELS_ENV, data_dir, models_dir
+from .family import InputError
 
 ARCH_ENV = "IG_VISION_ARCH"
 WEIGHTS_ENV = "IG_VISION_WEIGHTS"
@@ -68,7 +71,6 @@ UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
 MIN_SIDE = 16  # pixels; smaller images carry nothing a 224x224 network can use
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs)
 
-PROBE_ALPHAS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # Figure 3
 
 
 class VisionError(Exception):
@@ -83,7 +85,7 @@ class WeightsError(VisionError):
     """A weights file exists but is not a state_dict for the chosen architecture."""
 
 
-class ImageError(VisionError):
+class ImageError(VisionError, InputError):
     """The input is not an image the page can use."""
 
 
@@ -976,66 +978,6 @@ def pixel_importance(attribution, mode: str = "abs"):
 
 # --- explanation ----------------------------------------------------------------------------------
 
-@dataclass
-class VisionExplanation:
-    """One scan's results for one image and several target classes."""
-
-    image: Image.Image  # the cropped picture the network sees
-    input: torch.Tensor  # [1, 3, H, W] normalized
-    baseline_name: str
-    baseline: torch.Tensor  # [1, 3, H, W] normalized
-    targets: list[int]
-    labels: list[str]
-    probabilities: np.ndarray  # [classes] softmax at the input
-    attribution: object  # ig_core.Attribution (targets as a list: leading target dim)
-    layer_name: str | None
-    tolerance: float
-
-    def index(self, target: int) -> int:
-        return self.targets.index(int(target))
-
-    def attributions(self, t: int = 0) -> np.ndarray:
-        """Integrated gradients for the t-th target, [3, H, W] (input space)."""
-        return self.attribution.attributions_per_target[0][t, 0].numpy()
-
-    def all_attributions(self) -> np.ndarray:
-        return self.attribution.attributions_per_target[0][:, 0].numpy()  # [T, 3, H, W]
-
-    def pixel_importance(self, t: int = 0, mode: str = "sum") -> np.ndarray:
-        """The t-th target's attributions aggregated over the colour channels, [H, W] (see
-        `pixel_importance`). Default "sum" (signed), so the pixels still add up to the attribution
-        total (completeness); "abs" is Eq. 1."""
-        return pixel_importance(self.attributions(t), mode)
-
-    def gradient(self, t: int = 0, alpha: float = 1.0) -> np.ndarray:
-        """The interior gradient at alpha (1.0: the gradient at the image), [3, H, W]."""
-        return self.attribution.interior_gradients[float(alpha)][0][t, 0].numpy()
-
-    @property
-    def probe_alphas(self) -> list[float]:
-        return sorted(self.attribution.interior_gradients)
-
-    def score(self, t: int = 0) -> float:
-        return float(self.attribution.score_input[0, t])
-
-    def baseline_score(self, t: int = 0) -> float:
-        return float(self.attribution.score_baseline[0, t])
-
-    def relative_delta(self, t: int = 0) -> float:
-        return float(self.attribution.relative_delta[0, t])
-
-    @property
-    def max_relative_delta(self) -> float:
-        return float(np.max(self.attribution.relative_delta))
-
-    @property
-    def within_tolerance(self) -> bool:
-        return self.max_relative_delta <= self.tolerance
-
-    def baseline_image(self, classifier: ImageClassifier) -> Image.Image:
-        return classifier.to_pil(self.baseline)
-
-
 def _as_input(classifier: ImageClassifier, image) -> tuple[Image.Image, torch.Tensor]:
     if isinstance(image, torch.Tensor):
         x = image.detach().float().cpu()
@@ -1062,44 +1004,6 @@ def predict_image(classifier: ImageClassifier, image) -> Prediction:
     """Crop, normalize and classify a PIL image (or a normalized tensor [1, 3, H, W])."""
     cropped, x = _as_input(classifier, image)
     return Prediction(image=cropped, input=x, probabilities=classifier.predict(x)[0].numpy())
-
-
-def explain(engine, classifier: ImageClassifier, image, targets: int | Sequence[int] | None = None,
-            baseline: str = "black", settings=None, layer_name: str | None = None,
-            progress: Callable[[float], None] | None = None) -> VisionExplanation:
-    """Integrated gradients, interior gradients (Figure 3 alphas), the softmax/logit trend and the
-    layer distances (Figure 12) for all targets from one scan of the path baseline -> image.
-
-    image: a PIL image, a normalized tensor [1, 3, H, W], or a `Prediction` already made of it.
-    targets: a class index or several (duplicates dropped); None: the top-1 prediction.
-    settings: an ig_core.ScanSettings (None: its defaults, the adaptive rule to 1%).
-    """
-    from ig_core import ScanSettings  # ig_core does not depend on models; keep models importable alone
-
-    settings = settings or ScanSettings()
-    seen = image if isinstance(image, Prediction) else predict_image(classifier, image)
-    cropped, x, probs = seen.image, seen.input, seen.probabilities
-    if targets is None:
-        targets = [int(np.argmax(probs))]
-    elif isinstance(targets, (int, np.integer)):
-        targets = [int(targets)]
-    targets = list(dict.fromkeys(int(t) for t in targets))
-    if not targets:
-        raise ValueError("give at least one target class")
-    for t in targets:
-        if not 0 <= t < len(classifier.categories):
-            raise ValueError(f"target {t} is out of range for {len(classifier.categories)} classes")
-    b = make_baseline(classifier, baseline, x)
-    layer = classifier.get_layer(layer_name) if layer_name else None
-    result = engine.attribute(
-        classifier.model, x, targets, b, probe_alphas=PROBE_ALPHAS, output="softmax", layer=layer,
-        model_key=f"{classifier.key}", progress=progress, **settings.options(),
-    )
-    return VisionExplanation(
-        image=cropped, input=x, baseline_name=baseline, baseline=b, targets=targets,
-        labels=[classifier.categories[t] for t in targets], probabilities=probs, attribution=result,
-        layer_name=layer_name, tolerance=float(settings.tolerance),
-    )
 
 
 # --- ablation (Figure 1) --------------------------------------------------------------------------

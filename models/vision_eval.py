@@ -39,10 +39,10 @@ import pandas as pd
 import torch
 
 from .data import data_dir
+from .photos import Photo, list_photos
 from .vision import (IMPORTANCE_MODES, ImageClassifier, ImageError, load_classifier, load_image, make_baseline,
                      pixel_importance)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 RESIZE, CROP = 256, 224  # the standard ImageNet preprocessing: defaults of map_box / box_mask
 SATURATION_ALPHA, SATURATION_LEVEL = 0.5, 0.9
 
@@ -202,36 +202,6 @@ def saturation_alpha(alphas: np.ndarray, scores: np.ndarray, level: float = SATU
 
 
 # ----------------------------------------------------------------------------- data
-
-@dataclasses.dataclass
-class Photo:
-    path: pathlib.Path
-    file: str  # as listed (relative to the folder)
-    label: int | None = None
-    label_name: str = ""
-    boxes: list = dataclasses.field(default_factory=list)  # [(xmin, ymin, xmax, ymax)] original pixels
-
-
-def list_photos(folder: str | pathlib.Path, limit: int | None = None) -> list[Photo]:
-    """Photos of a folder: from its labels.csv or boxes.csv (ImageNet samples / validation boxes),
-    otherwise every image file below it (labels unknown)."""
-    folder = pathlib.Path(folder)
-    photos: dict[str, Photo] = {}
-    if (folder / "boxes.csv").exists():
-        for row in pd.read_csv(folder / "boxes.csv").itertuples(index=False):
-            p = photos.setdefault(row.file, Photo(folder / row.file, row.file, int(row.class_index), str(row.class_name)))
-            p.boxes.append((row.xmin, row.ymin, row.xmax, row.ymax))
-    if (folder / "labels.csv").exists():
-        for row in pd.read_csv(folder / "labels.csv").itertuples(index=False):
-            photos.setdefault(row.file, Photo(folder / row.file, row.file, int(row.class_index), str(row.class_name)))
-    if not photos:
-        for path in sorted(folder.rglob("*")):
-            if path.suffix.lower() in IMAGE_SUFFIXES:
-                rel = str(path.relative_to(folder))
-                photos[rel] = Photo(path, rel)
-    listed = list(photos.values())
-    return listed[:limit] if limit else listed
-
 
 def default_folders() -> list[pathlib.Path]:
     return [data_dir() / "imagenet_samples", data_dir() / "imagenet_val_boxes"]

@@ -22,6 +22,7 @@ for folder in (ROOT, ROOT / "tests"):
 import vision_factory_example as example  # noqa: E402
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models import vision as mv  # noqa: E402
+from models.families import vision as vision_family  # noqa: E402
 
 TINY = mv.Preprocessing(input_size=example.SIZE, resize=36)
 
@@ -54,7 +55,7 @@ def assert_explains(classifier):
     classifier.model = engine.prepare(classifier.model)
     seen = mv.predict_image(classifier, picture())
     assert seen.input.shape == (1, 3, 32, 32) and seen.probabilities.shape == (5,)
-    ex = mv.explain(engine, classifier, seen, targets=[0, 3], settings=ScanSettings())  # adaptive, 1%
+    ex = vision_family.explain(engine, classifier, seen, targets=[0, 3], settings=ScanSettings())  # adaptive, 1%
     assert ex.labels == ["apple", "date"] and ex.within_tolerance and ex.max_relative_delta <= 0.01
     assert ex.attributions(1).shape == (3, 32, 32)
 

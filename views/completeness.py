@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -41,3 +43,19 @@ def completeness_verdict(relative_delta, tolerance: float, rule: str, steps_used
     return Verdict("warning", head + f"The {rule} rule used {steps_used} steps: switch to the adaptive rule on the "
                                      "Home page (it adds points where the error is) or raise the steps (e.g. to "
                                      f"{min(4 * steps_used, 4096)}).")
+
+
+def completeness_frame(labels: Sequence[str], targets: Sequence[int], score_input: np.ndarray,
+                       score_baseline: np.ndarray, attribution_sum: np.ndarray, relative_delta: np.ndarray,
+                       tolerance: float) -> pd.DataFrame:
+    """Proposition 1 per target: sum of attributions against F(input) - F(baseline)."""
+    rows = []
+    for t, (label, index) in enumerate(zip(labels, targets)):
+        diff = float(score_input[t] - score_baseline[t])
+        rows.append({
+            "target": f"{label} ({index})", "F(input)": float(score_input[t]), "F(baseline)": float(score_baseline[t]),
+            "F(input) - F(baseline)": diff, "sum of attributions": float(attribution_sum[t]),
+            "delta": float(attribution_sum[t]) - diff, "relative delta (%)": 100 * float(relative_delta[t]),
+            "within tolerance": bool(relative_delta[t] <= tolerance),
+        })
+    return pd.DataFrame(rows)

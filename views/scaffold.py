@@ -10,7 +10,7 @@ import streamlit as st
 
 from models.checkpoint import CheckpointError
 from models.family import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
-from views.completeness import completeness_verdict
+from views.completeness import completeness_frame, completeness_verdict
 from views.session import get_engine, progress_reporter, scan_settings
 
 LOG = logging.getLogger("ig_dashboard")
@@ -68,18 +68,24 @@ def explain(family: ModelFamily, model: LoadedModel, item, targets) -> Explanati
         bar.empty()
 
 
-def completeness_panel(explanation: Explanation, what: str = "input", baseline_choice: bool = True) -> None:
-    st.subheader("Completeness")
+def completeness_panel(explanation: Explanation, what: str = "input", baseline_choice: bool = True,
+                       title: str = "Completeness", note: str = "") -> None:
+    """The table of F(input), F(baseline) and the sum of attributions per target, and the verdict."""
+    st.subheader(title)
+    f_input, f_baseline, delta, relative = (explanation.per_target(name) for name in
+                                            ("score_input", "score_baseline", "delta", "relative_delta"))
+    settings, a = explanation.settings, explanation.attribution
+    frame = completeness_frame(explanation.target_names, explanation.targets, f_input, f_baseline,
+                               f_input - f_baseline + delta, relative, settings.tolerance)
     number = st.column_config.NumberColumn
-    st.dataframe(pd.DataFrame(explanation.completeness_rows()), hide_index=True, column_config={
+    st.dataframe(frame, hide_index=True, column_config={
         **{c: number(format="%.4f") for c in ("F(input)", "F(baseline)", "F(input) - F(baseline)",
                                               "sum of attributions")},
         "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
-    a, settings = explanation.attribution, explanation.settings
-    st.caption(f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated.")
-    verdict = completeness_verdict(explanation.per_target("relative_delta"), settings.tolerance, a.rule,
-                                   a.steps_used, settings.max_steps, explanation.nothing_per_target(), a.nonfinite,
-                                   a.message, what, baseline_choice)
+    st.caption(f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated"
+               f"{'; ' + note if note else ''}.")
+    verdict = completeness_verdict(relative, settings.tolerance, a.rule, a.steps_used, settings.max_steps,
+                                   explanation.nothing_per_target(), a.nonfinite, a.message, what, baseline_choice)
     getattr(st, verdict.level)(verdict.text)
 
 

@@ -187,22 +187,6 @@ def top_k_frame(top: Sequence[tuple[int, str, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"rank": r + 1, "class": name, "index": i, "softmax": p} for r, (i, name, p) in enumerate(top)])
 
 
-def completeness_frame(labels: Sequence[str], targets: Sequence[int], score_input: np.ndarray,
-                       score_baseline: np.ndarray, attribution_sum: np.ndarray, relative_delta: np.ndarray,
-                       tolerance: float) -> pd.DataFrame:
-    """Proposition 1 per target: sum of attributions against F(input) - F(baseline)."""
-    rows = []
-    for t, (label, index) in enumerate(zip(labels, targets)):
-        diff = float(score_input[t] - score_baseline[t])
-        rows.append({
-            "target": f"{label} ({index})", "F(input)": float(score_input[t]), "F(baseline)": float(score_baseline[t]),
-            "F(input) - F(baseline)": diff, "sum of attributions": float(attribution_sum[t]),
-            "delta": float(attribution_sum[t]) - diff, "relative delta (%)": 100 * float(relative_delta[t]),
-            "within tolerance": bool(relative_delta[t] <= tolerance),
-        })
-    return pd.DataFrame(rows)
-
-
 # --- downloads ------------------------------------------------------------------------------------
 
 def png_bytes(image: Image.Image) -> bytes:
