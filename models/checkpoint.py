@@ -23,31 +23,32 @@ class CheckpointError(ValueError):
     """A model file that cannot be used; the message says why in words a user can act on."""
 
 
-def read_file(path: pathlib.Path, name: str) -> bytes:
+def read_file(path: pathlib.Path, name: str, kind: str = "model file") -> bytes:
+    """A file's bytes; errors call it by `name` (what the user knows it as) and `kind`."""
     try:
         return pathlib.Path(path).read_bytes()
     except FileNotFoundError:
-        raise CheckpointError(f"{name} does not exist (any more).") from None
+        raise CheckpointError(f"The {kind} {name} does not exist.") from None
     except OSError as exc:
-        raise CheckpointError(f"{name} could not be read ({exc.strerror or type(exc).__name__}).") from None
+        raise CheckpointError(f"The {kind} {name} could not be read ({exc.strerror or type(exc).__name__}).") from None
 
 
 def safe_load(source: bytes | pathlib.Path, name: str):
     """torch.load with weights_only=True from bytes or a file; CheckpointError for anything it refuses."""
     data = source if isinstance(source, bytes) else read_file(source, name)
     if not data.startswith(TORCH_FILE_STARTS):
-        raise CheckpointError(f"{name} is not a PyTorch file (torch.save writes a zip archive or a pickle; this is "
-                              "neither).")
+        raise CheckpointError(f"{name} is not a PyTorch weights file (torch.save writes a zip archive or a pickle; "
+                              "this is neither).")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # pickle protocol notices for foreign pickles
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise CheckpointError(f"{name} holds Python objects or code that safe loading refuses (a whole pickled "
-                              "model?): only tensors and plain values are read.") from None
+        raise CheckpointError(f"{name} is not a plain state_dict or checkpoint: it holds Python objects or code that "
+                              "safe loading refuses (a whole pickled model?). Only tensors and plain values are read.") from None
     except Exception as exc:  # a damaged or truncated archive; the first line only (later ones may be C++ frames)
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise CheckpointError(f"{name} is not a readable PyTorch file ({type(exc).__name__}: {detail}).") from None
+        raise CheckpointError(f"{name} is not a readable PyTorch weights file ({type(exc).__name__}: {detail}).") from None
 
 
 def read_checkpoint(source: bytes | pathlib.Path, name: str, format_name: str, version: int,

@@ -54,6 +54,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from .checkpoint import CheckpointError, read_file, safe_load
 from .data import MODELS_ENV, data_dir, models_dir
 from .family import InputError
 
@@ -64,7 +65,6 @@ DEFAULT_ARCH = "googlenet"  # the paper's Inception (GoogLeNet, Szegedy et al. 2
 LOCAL_WEIGHTS = {"mobilenet_v2": "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"}
 SUGGESTED_ARCHS = ("googlenet", "inception_v3", "resnet50", "mobilenet_v2")
 WEIGHTS_SUFFIXES = (".pth", ".pt")
-TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")  # torch.save writes a zip archive (or, before 1.6, a pickle)
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 UPLOAD_TYPES = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
@@ -283,11 +283,9 @@ def automatic_weights(arch: str) -> tuple[str, pathlib.Path | None]:
 def read_weights_file(path: pathlib.Path, name: str) -> bytes:
     """The bytes of a weights file; errors call it `name` (what the reader knows it as)."""
     try:
-        return pathlib.Path(path).read_bytes()
-    except FileNotFoundError:
-        raise WeightsUnavailable(f"The weights file {name} does not exist.") from None
-    except OSError as exc:
-        raise WeightsUnavailable(f"The weights file {name} could not be read ({exc.strerror}).") from None
+        return read_file(path, name, "weights file")
+    except CheckpointError as exc:
+        raise WeightsUnavailable(str(exc)) from None
 
 
 def _is_path(weights: str) -> bool:
@@ -491,19 +489,10 @@ def _from_torchvision(arch: str, name: str):
 
 
 def _read_state_dict(data: bytes, name: str) -> dict[str, torch.Tensor]:
-    if not data.startswith(TORCH_FILE_STARTS):
-        raise WeightsError(f"{name} is not a PyTorch weights file (torch.save writes a zip archive or a pickle; "
-                           f"this is neither).")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # pickle protocol notices for foreign pickles
-            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(f"{name} is not a plain state_dict: it holds Python objects or code that safe loading "
-                           f"refuses (a whole pickled model?). Save model.state_dict() instead.") from None
-    except Exception as exc:  # a damaged or truncated archive; the first line only (later ones may be C++ frames)
-        detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise WeightsError(f"{name} is not a readable PyTorch weights file ({type(exc).__name__}: {detail}).") from None
+        obj = safe_load(data, name)
+    except CheckpointError as exc:
+        raise WeightsError(str(exc)) from None
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
         obj = obj["state_dict"]  # a training checkpoint {"state_dict": ..., "epoch": ...}
     if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -99,7 +99,7 @@ class Payload:
 
 @pytest.mark.parametrize("data, message", [
     (pickle.dumps(Payload()), "safe loading refuses"),
-    (b"garbage bytes", "not a PyTorch file"),
+    (b"garbage bytes", "not a PyTorch weights file"),
     (None, "not a ig-dashboard/table-classifier checkpoint"),
 ])
 def test_files_that_are_not_table_classifiers_get_clear_messages(data, message, tmp_path):
@@ -122,7 +122,7 @@ def test_the_page_explains_a_row_with_the_folders_model_and_an_upload(models_fol
     assert any("add up to F(row) - F(baseline)" in s.value for s in at.success)
     at.sidebar.selectbox[0].set_value("upload a model file...").run()
     at.file_uploader(key="tabular_model_upload").set_value(("garbage.pt", b"garbage", "application/octet-stream")).run()
-    assert any("garbage.pt cannot be used" in e.value and "not a PyTorch file" in e.value for e in at.error)
+    assert any("garbage.pt cannot be used" in e.value and "not a PyTorch weights file" in e.value for e in at.error)
     data = (models_folder / "tabular" / "dosing.pt").read_bytes()
     at.file_uploader(key="tabular_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
     assert not at.exception and not at.error
