@@ -7,6 +7,8 @@ pages = [
     st.Page("app_pages/vision.py", title="Vision"),
     st.Page("app_pages/vision_evaluation.py", title="Vision evaluation"),
     st.Page("app_pages/molecules.py", title="Molecules"),
+    st.Page("app_pages/molecules_browse.py", title="Molecules: browse actives"),
+    st.Page("app_pages/molecules_debug.py", title="Molecules: W1N2 vs W2N2"),
     st.Page("app_pages/language.py", title="Language"),
     st.Page("app_pages/tabular.py", title="Tables"),
 ]

@@ -1,26 +1,22 @@
 """Language: which earlier words drive the LSTM's next-word prediction (paper Section 3.2, Figures 8-10).
 
-Thin: a checkpoint choice (the default one and the analyst's own, models.language.checkpoint_choices), a
-form for the text and the targets, one call to models.language.attribution.explain_next_word (one forward
-pass for the top words, one engine scan for all targets), and tables/charts from views.language. A model is
-loaded once per process and content (st.cache_resource keyed by the file's sha256); the result is kept in
-the session and view controls live in fragments, so they never recompute.
+Thin: the Language family's models (models.families.language: the default checkpoint and the models folder's,
+cached by content), a form for the text and the targets, one call to models.language.attribution.explain_next_word
+(one forward pass for the top words, one engine scan for all targets), tables and charts from views.language and
+the shared completeness panel. The result is kept in the session and view controls live in fragments.
 """
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
-from models.language import (
-    DEFAULT_CHECKPOINT, OWN_FOLDER, CheckpointError, TextError, checkpoint_choices, load_language_model,
-)
-from models.language import checkpoint as lc
+from models.families import FAMILIES
+from models.language import TextError
 from models.language import attribution as la
 from views import language as vl
+from views.scaffold import choose_model, completeness_panel, run_page
 from views.session import get_engine, progress_reporter, scan_settings
 
-CHECKPOINT_ENV = "IG_LANGUAGE_CHECKPOINT"
+FAMILY = FAMILIES["language"]
 TOP_CHOICE = "(most probable next word)"
 NO_SECOND = "(none)"
 EXAMPLES = {  # the paper's two examples: the context ends right before the word predicted
@@ -28,20 +24,14 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
 RESULT_KEY = "language_result"
-MODEL_KEY = "language_model_digest"  # the model the form's words and the result belong to
+MODEL_KEY = "language_model_key"  # the model the form's words and the result belong to
 
 
-@st.cache_resource(show_spinner="Loading the language model...", max_entries=4)
-def _language_model(digest: str, device: str, _path: str):
-    """Keyed by the content: a file replaced under the same name loads anew (_path is not part of the key)."""
-    return load_language_model(_path, device=device)
-
-
-def _switch_model(digest: str, vocab) -> None:
+def _switch_model(key: str, vocab) -> None:
     """Another checkpoint: its vocabulary may lack the words picked, and the result was the other model's."""
-    if st.session_state.get(MODEL_KEY) == digest:
+    if st.session_state.get(MODEL_KEY) == key:
         return
-    st.session_state[MODEL_KEY] = digest
+    st.session_state[MODEL_KEY] = key
     st.session_state.pop(RESULT_KEY, None)
     for key, default in (("lang_target", TOP_CHOICE), ("lang_second", NO_SECOND)):
         if st.session_state.get(key, default) not in vocab:
@@ -81,8 +71,8 @@ def _input_form(vocab):
 
 
 def _pick_target(result, key: str) -> str:
-    return st.radio("Target", result.targets, horizontal=True, key=key) if len(result.targets) > 1 \
-        else result.targets[0]
+    names = result.target_names
+    return st.radio("Target", names, horizontal=True, key=key) if len(names) > 1 else names[0]
 
 
 def _show_tokenization(tokenized) -> None:
@@ -115,16 +105,6 @@ def _show_table(result) -> None:
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
 
 
-def _show_completeness(result) -> None:
-    st.subheader("4. Completeness")
-    st.dataframe(vl.completeness_frame(result), hide_index=True,
-                 column_config={"relative error": st.column_config.NumberColumn(format="%.3e")})
-    st.caption(f"{result.rule} rule: {result.steps_used} steps, {result.points_evaluated} path points in one scan "
-               f"for {len(result.targets)} target(s).")
-    verdict = vl.completeness(result)
-    getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
-
-
 def _show_saturation(result) -> None:
     st.subheader("5. Saturation (Figure 8)")
     st.altair_chart(vl.saturation_chart(result), width="stretch")
@@ -145,9 +125,9 @@ def _show_interior(result) -> None:
 
 @st.fragment
 def _show_comparison(result) -> None:
-    if len(result.targets) < 2:
+    if len(result.target_names) < 2:
         return
-    first, second = result.targets[:2]
+    first, second = result.target_names[:2]
     st.subheader("7. Two next words side by side")
     share = st.toggle("As a share of each target's F(text) - F(baseline)", value=False, key="lang_compare_share",
                       help="Targets of very different probability become comparable: each target's bars add up to 1.")
@@ -155,48 +135,46 @@ def _show_comparison(result) -> None:
     st.dataframe(vl.comparison_frame(result, first, second), hide_index=True)
 
 
-st.title("Language: which words drive the next word")
-st.markdown("A word-level LSTM language model (Zaremba et al. 2014; by default the small one of the Penn Treebank). "
-            "Integrated gradients scale the embedding vectors of **all** the context words together from zero (the "
-            "baseline) to the text and attribute the softmax probability of the next word to the words (paper "
-            "Section 3.2).")
+def _choose_model():
+    """The sidebar's language model (LoadedModel), or None after saying why there is none."""
+    model = choose_model(FAMILY)
+    if model is not None:
+        st.sidebar.caption(f"{vl.model_summary(model.extra)}. Train your own with `python -m models.language.train "
+                           "--train FILE --valid FILE --out ...` into the models folder's language/ folder.")
+    return model
 
-engine = get_engine()
-choices = checkpoint_choices(os.environ.get(CHECKPOINT_ENV, "").strip() or DEFAULT_CHECKPOINT)
-choice = st.sidebar.selectbox("Language model", list(choices), key="lang_checkpoint",
-                              help=f"The default model, and your own ones: checkpoints in the models folder's "
-                                   f"{OWN_FOLDER}/ folder, trained with `python -m models.language.train --train "
-                                   "FILE --valid FILE --out ...`.")
-try:
-    digest = lc.digest(choices[choice])
-    lm = _language_model(digest, str(engine.device), str(choices[choice]))
-except CheckpointError as exc:
-    st.error(f"**No language model.** {exc}")
-    st.info(f"Pick another model in the sidebar, or train one with `python -m models.language.train` (into the "
-            f"models folder's {OWN_FOLDER}/ folder).")
-    st.stop()
-_switch_model(digest, lm.vocab)
-st.sidebar.caption(f"Language model: {choice}. {vl.model_summary(lm)}; device {engine.device_name}")
 
-run, text, targets = _input_form(lm.vocab)
-if run:
-    st.session_state.pop(RESULT_KEY, None)
-    try:
-        st.session_state[RESULT_KEY] = la.explain_next_word(engine, lm, text, targets, scan_settings(),
-                                                            progress=progress_reporter("Scanning the path..."))
-    except TextError as exc:
-        st.error(str(exc))
-    except (ValueError, RuntimeError) as exc:
-        st.error(f"The attribution failed: {exc}")
-
-result = st.session_state.get(RESULT_KEY)
-if result is not None:
+def main() -> None:
+    st.title("Language: which words drive the next word")
+    st.markdown("A word-level LSTM language model (Zaremba et al. 2014; by default the small one of the Penn "
+                "Treebank). Integrated gradients scale the embedding vectors of **all** the context words together "
+                "from zero (the baseline) to the text and attribute the softmax probability of the next word to the "
+                "words (paper Section 3.2).")
+    model = _choose_model()
+    if model is None:
+        return
+    lm = model.extra
+    _switch_model(model.key, lm.vocab)
+    run, text, targets = _input_form(lm.vocab)
+    if run:
+        st.session_state.pop(RESULT_KEY, None)
+        try:
+            st.session_state[RESULT_KEY] = la.explain_next_word(get_engine(), lm, text, targets, scan_settings(),
+                                                                progress=progress_reporter("Scanning the path..."))
+        except TextError as exc:
+            st.error(str(exc))
+    result = st.session_state.get(RESULT_KEY)
+    if result is None:
+        if not run:
+            st.info("Type a text (or pick one of the paper's examples) and press Explain.")
+        return
     _show_tokenization(result.tokenized)
     _show_top(result.top_words)
     _show_table(result)
-    _show_completeness(result)
+    completeness_panel(result, what="text", baseline_choice=False, title="4. Completeness")
     _show_saturation(result)
     _show_interior(result)
     _show_comparison(result)
-elif not run:
-    st.info("Type a text (or pick one of the paper's examples) and press Explain.")
+
+
+run_page(main)

@@ -72,6 +72,7 @@ class EngineInput:
     baseline: tuple[torch.Tensor, ...]
     output: str = "identity"  # ig_core.OUTPUT_TRANSFORMS: "softmax", "sigmoid", "identity", ...
     probe_alphas: Sequence[float] = ()  # interior gradients to keep
+    keep_all_gradients: bool = False  # keep the interior gradient at every evaluated alpha (small inputs only)
     layer: torch.nn.Module | None = None
 
 
@@ -178,7 +179,8 @@ class ModelFamily(ABC):
         request = self.engine_input(model, item)
         result = engine.attribute(request.forward, request.inputs, targets, request.baseline, settings.steps,
                                   settings.rule, tolerance=settings.tolerance, max_steps=settings.max_steps,
-                                  probe_alphas=request.probe_alphas, output=request.output, layer=request.layer,
+                                  probe_alphas=request.probe_alphas, keep_all_gradients=request.keep_all_gradients,
+                                  output=request.output, layer=request.layer,
                                   model_key=model.key, progress=progress, max_batch=settings.max_batch,
                                   amp=settings.amp)
         return self.explanation(model, item, targets, result, settings)

@@ -56,7 +56,7 @@ from torchvision.transforms import functional as TF
 
 from .checkpoint import CheckpointError, read_file, safe_load
 from .data import MODELS_ENV, data_dir, models_dir
-from .family import InputError
+from .family import FamilyError, InputError
 
 ARCH_ENV = "IG_VISION_ARCH"
 WEIGHTS_ENV = "IG_VISION_WEIGHTS"
@@ -73,7 +73,7 @@ MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompress
 
 
 
-class VisionError(Exception):
+class VisionError(FamilyError):
     """Base of the errors the Vision page shows to the user as they are."""
 
 

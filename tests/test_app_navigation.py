@@ -3,7 +3,8 @@ import pytest
 
 from streamlit_browser import browser_page, require_chromium, streamlit_server, wait_idle
 
-APP_PAGES = ["Home", "Vision", "Vision evaluation", "Molecules", "Language", "Tables"]
+APP_PAGES = ["Home", "Vision", "Vision evaluation", "Molecules", "Molecules: browse actives", "Molecules: W1N2 vs W2N2",
+             "Language", "Tables"]
 
 
 @pytest.mark.parametrize("first_path", ["molecules", "language"])

@@ -21,6 +21,7 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
 from models.language import attribution as la  # noqa: E402
 from views import language as vl  # noqa: E402
+from views.completeness import completeness_verdict  # noqa: E402
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
 
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
@@ -46,7 +47,7 @@ def paper_result(engine, lm):
 
 def test_paper_example_is_complete_and_points_at_more(paper_result):
     r = paper_result
-    assert r.words == ["the", "shareholders", "claimed", "more"] and r.targets == ["than"]
+    assert r.words == ["the", "shareholders", "claimed", "more"] and r.target_names == ["than"]
     gap = r.probability[0] - r.baseline_probability[0]
     assert r.probability[0] > 0.5 and r.baseline_probability[0] < 1e-3
     assert abs(r.word_attributions[0].sum() - gap) <= 0.01 * abs(gap)  # completeness, within 1%
@@ -56,7 +57,7 @@ def test_paper_example_is_complete_and_points_at_more(paper_result):
     assert abs(r.gradient_x_input[0, 3]) < 0.05 * r.word_attributions[0, 3]
     # the saturation curve runs from F(baseline) to F(text); interior gradients at every alpha
     assert r.alphas[0] == 0 and r.alphas[-1] == 1
-    assert np.isclose(r.scores[0, 0], r.baseline_probability[0]) and np.isclose(r.scores[-1, 0], r.probability[0])
+    assert np.isclose(r.saturation[0, 0], r.baseline_probability[0]) and np.isclose(r.saturation[-1, 0], r.probability[0])
     assert r.interior_gradient_x_input.shape == (len(r.alphas), 1, 4)
     np.testing.assert_allclose(r.interior_gradient_x_input[-1], r.gradient_x_input, rtol=1e-6, atol=1e-9)
 
@@ -64,12 +65,12 @@ def test_paper_example_is_complete_and_points_at_more(paper_result):
 def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
     engine.clear_cache()
     both = la.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
-    assert both.targets == ["than", "of"]
-    for t, target in enumerate(both.targets):
+    assert both.target_names == ["than", "of"]
+    for t, target in enumerate(both.target_names):
         one = la.explain_next_word(engine, lm, PAPER_TEXT, [target], FAST)
         np.testing.assert_allclose(both.word_attributions[t], one.word_attributions[0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(both.gradient_x_input[t], one.gradient_x_input[0], rtol=1e-5, atol=1e-8)
-        np.testing.assert_allclose(both.scores[:, t], one.scores[:, 0], rtol=1e-5, atol=1e-9)
+        np.testing.assert_allclose(both.saturation[:, t], one.saturation[:, 0], rtol=1e-5, atol=1e-9)
         np.testing.assert_allclose(both.interior_gradient_sum[:, t], one.interior_gradient_sum[:, 0], rtol=1e-5, atol=1e-8)
         assert both.probability[t] == pytest.approx(one.probability[0], rel=1e-5)
 
@@ -79,7 +80,7 @@ def test_default_target_is_the_top_word(engine, lm):
     assert len(top) == 5 and top[0][0] == "than" and top[0][1] > top[1][1]
     assert sum(p for _, p in top) <= 1.0
     r = la.explain_next_word(engine, lm, PAPER_TEXT, None, FAST)
-    assert r.targets == ["than"] and r.probability[0] == pytest.approx(top[0][1], rel=1e-4)
+    assert r.target_names == ["than"] and r.probability[0] == pytest.approx(top[0][1], rel=1e-4)
 
 
 def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
@@ -137,16 +138,25 @@ def test_tokenization_notices(lm):
     assert paper.texts[1] == "N" and not paper.notices  # the Treebank's own N, as the paper types it
 
 
+def text_verdict(r):
+    """The verdict of the page's completeness panel (views.scaffold.completeness_panel, what="text")."""
+    a = r.attribution
+    return completeness_verdict(r.relative_delta, r.settings.tolerance, a.rule, a.steps_used, r.settings.max_steps,
+                                r.nothing_per_target(), a.nonfinite, a.message, what="text", baseline_choice=False)
+
+
 def test_completeness_verdict_of_a_text(engine, lm, paper_result):
-    assert vl.completeness(paper_result).level == "success"
-    missed = dataclasses.replace(paper_result, relative_delta=np.array([0.2]), rule="trapezoid", steps_used=8)
-    verdict = vl.completeness(missed)
+    assert text_verdict(paper_result).level == "success"
+    missed = copy.copy(paper_result)
+    missed.attribution = dataclasses.replace(paper_result.attribution, relative_delta=np.array([[0.2]]),
+                                             rule="trapezoid", steps_used=8)
+    verdict = text_verdict(missed)
     assert verdict.level == "warning" and "F(text) - F(baseline)" in verdict.text and "adaptive" in verdict.text
     flat = dataclasses.replace(lm, model=copy.deepcopy(lm.model))
     flat.model.decoder.weight.zero_()  # every next word's probability is the same for any context
     r = la.explain_next_word(engine, flat, PAPER_TEXT, ["than", "of"], FAST)
     assert r.nothing_to_attribute.tolist() == [True, True] and r.completeness_ok  # passed on from the engine
-    verdict = vl.completeness(r)
+    verdict = text_verdict(r)
     assert verdict.level == "info" and "nothing to attribute" in verdict.text
     assert "another baseline" not in verdict.text  # the page has no baseline to choose
 
@@ -199,7 +209,7 @@ def test_page_from_text_to_table(tmp_path):
     assert not at.exception and not at.error
     assert any("`that` `the`" in m for m in _texts(at.markdown))
     assert not any(h.startswith("7. ") for h in _texts(at.subheader))  # one target: no comparison
-    assert any("ual" in list(d.value.get("target", [])) for d in at.dataframe)  # completeness row for "ual"
+    assert any(str(t).startswith("ual (") for d in at.dataframe for t in d.value.get("target", []))  # completeness row for "ual"
     at.text_area(key="lang_text").set_value(" ".join(["the market fell"] * 3400))
     at.selectbox(key="lang_second").set_value("(none)")
     at.button(key="FormSubmitter:language_form-Explain").click().run()
@@ -299,8 +309,8 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     at.run()
     at.switch_page("app_pages/language.py").run()
     assert not at.exception, _texts(at.exception)
-    choice = at.selectbox(key="lang_checkpoint")
-    assert choice.options == ["small.pt (default)", "animals.pt", "notes.pt"]  # names only, never folders
+    choice = at.selectbox(key="language_model")
+    assert choice.options == ["small.pt (default)", "animals.pt", "notes.pt", "upload a model file..."]  # names only
     assert any("10,000-word vocabulary" in c for c in _texts(at.sidebar.caption))
     # the own model: its vocabulary in the form and the sidebar, the paper's examples (PTB words) not offered
     choice.set_value("animals.pt").run()
@@ -314,13 +324,13 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     assert any("`the` `big` `cat` `eats` `the`" in m for m in _texts(at.markdown))
     assert at.dataframe[1].value["word"][0] == "fish"  # top next words
     # a file that is not a checkpoint: a clear message naming the file only, and the choice stays
-    at.selectbox(key="lang_checkpoint").set_value("notes.pt").run()
+    at.selectbox(key="language_model").set_value("notes.pt").run()
     assert not at.exception
     errors = _texts(at.error)
-    assert any("notes.pt is not a language-model checkpoint" in e and "weights_only" in e for e in errors), errors
+    assert any("notes.pt is not a PyTorch" in e and "weights_only" in e for e in errors), errors
     assert not any(str(own_models) in e for e in errors + _texts(at.info))
     assert not any(h.startswith("1. ") for h in _texts(at.subheader))  # the other model's result is not shown
     # back to the default model: the paper's examples again, the own model's result gone
-    at.selectbox(key="lang_checkpoint").set_value("small.pt (default)").run()
+    at.selectbox(key="language_model").set_value("small.pt (default)").run()
     assert not at.exception and not at.error and at.button(key="lang_example_0")
     assert not any(h.startswith("1. ") for h in _texts(at.subheader))

@@ -153,12 +153,17 @@ def test_renderers(aspirin):
     assert "kind,id,label,score,share" in e.scores_csv()
 
 
+def with_result(e, **changes):
+    """The explanation with the engine's result changed (its completeness fields are read from the result)."""
+    return dataclasses.replace(e, attribution=dataclasses.replace(e.attribution, **changes))
+
+
 def test_completeness_verdict_of_a_molecule(engine, aspirin):
     verdict = vm.completeness(aspirin)
     assert verdict.level == ("success" if aspirin.relative_delta <= aspirin.tolerance else "warning")
-    missed = vm.completeness(dataclasses.replace(aspirin, relative_delta=0.2, rule="trapezoid", steps_used=8))
+    missed = vm.completeness(with_result(aspirin, relative_delta=np.array([[0.2]]), rule="trapezoid", steps_used=8))
     assert missed.level == "warning" and "F(molecule) - F(baseline)" in missed.text and "adaptive" in missed.text
-    broken = vm.completeness(dataclasses.replace(aspirin, nonfinite=True, message="non-finite at alpha = 1"))
+    broken = vm.completeness(with_result(aspirin, nonfinite=True, message="non-finite at alpha = 1"))
     assert broken.level == "error" and "alpha = 1" in broken.text
     flat = random_weave(2)
     flat.head.weight.zero_()  # P(active) is the head's bias for every molecule: F(molecule) = F(baseline)
@@ -313,17 +318,25 @@ def test_sdf_with_a_broken_record_keeps_the_good_ones(app):
 
 
 def test_browse_actives_grid(app):
-    at = app
-    at.radio(key="mol_mode").set_value("Browse actives").run()
+    at = app.switch_page("app_pages/molecules_browse.py").run()
     at.selectbox[[s.label for s in at.selectbox].index("Per page")].set_value(8)
     [b for b in at.button if b.label == "Show actives"][0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert len(at.get("image")) == 8
     assert sum(b.label == "Open" for b in at.button) == 8
     [b for b in at.button if b.label == "Open"][0].click().run()
-    assert at.radio(key="mol_mode").value == "Explain a molecule"
+    assert at.title[0].value == "Molecules: which atoms and bonds drive the prediction"  # the explain page
     assert _task_box(at).value == "NR-AR"  # the browsed task, not the molecule's most likely one
     assert at.get("image") and not at.exception
+
+
+def test_w1n2_vs_w2n2_page_compares_the_two_models(app):
+    at = app.switch_page("app_pages/molecules_debug.py").run()
+    assert [s.value for s in at.selectbox[:2]] == ["shipped: w1n2", "shipped: w2n2"]
+    [b for b in at.button if b.label == "Compare"][0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert len(at.get("image")) == 2 and any("groups of identical atom scores" in m.value
+                                             for m in [*at.success, *at.warning])
 
 
 # --- real browser -----------------------------------------------------------------------------------
@@ -354,7 +367,7 @@ def test_browser_smiles_drawing_and_browse_grid(server):
         drawing = main.locator("[data-testid='stImage'] img").first
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=drawing.element_handle())
         assert main.locator("[data-testid='stException']").count() == 0
-        main.get_by_text("Browse actives", exact=True).click()
+        open_page(page, "Molecules: browse actives")
         wait_idle(page)
         main.get_by_role("button", name="Show actives").click()
         # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)

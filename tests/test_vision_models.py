@@ -24,6 +24,8 @@ from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models import vision as mv  # noqa: E402
 from models.families import vision as vision_family  # noqa: E402
 
+pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
+
 TINY = mv.Preprocessing(input_size=example.SIZE, resize=36)
 
 

@@ -12,8 +12,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from models.language.attribution import INTERIOR_QUANTITIES, NextWordExplanation
-from views.completeness import Verdict, completeness_verdict
+from models.language.attribution import INTERIOR_QUANTITIES, NextWordExplanation, word_columns
 
 IG_ROW = "Integrated gradients"
 GRADIENT_ROW = "Gradient x input (alpha = 1)"
@@ -23,11 +22,6 @@ PLOT_WIDTH = 720
 # Width and height below are the plotting area; axes, legend and title come on top. (Streamlit's default,
 # autosize "fit", would squeeze them all into the width and leave a few words no room at all.)
 PAD = alt.AutoSizeParams(type="pad", contains="padding")
-
-
-def word_columns(words: Sequence[str]) -> list[str]:
-    """Unique column names for the context words, in order: "1 the", "2 shareholders", ..."""
-    return [f"{i + 1} {w}" for i, w in enumerate(words)]
 
 
 def _cell_width(n_words: int) -> int:
@@ -72,7 +66,7 @@ def token_frame(result: NextWordExplanation, targets: Sequence[str] | None = Non
     """The token-score table as data (for the CSV): for each target a row of integrated gradients and a
     row of gradient x input, one column per context word, then the row's sum, P(target | text) and
     P(target | zero embeddings)."""
-    targets = list(targets) if targets is not None else result.targets
+    targets = list(targets) if targets is not None else result.target_names
     columns = word_columns(result.words)
     rows = []
     for target in targets:
@@ -139,8 +133,8 @@ def token_table_chart(result: NextWordExplanation, target: str, shared_scale: bo
 
 def saturation_frame(result: NextWordExplanation) -> pd.DataFrame:
     return pd.DataFrame([
-        {"alpha": float(a), "target": target, "probability": float(result.scores[k, t])}
-        for t, target in enumerate(result.targets) for k, a in enumerate(result.alphas)])
+        {"alpha": float(a), "target": target, "probability": float(result.saturation[k, t])}
+        for t, target in enumerate(result.target_names) for k, a in enumerate(result.alphas)])
 
 
 def saturation_chart(result: NextWordExplanation) -> alt.Chart:
@@ -245,22 +239,3 @@ def model_summary(lm) -> str:
     ppl = metrics.get("test_ppl", metrics.get("valid_ppl"))
     return (f"Trained on {lm.vocab.corpus}; {len(lm.vocab):,}-word vocabulary"
             + ("" if ppl is None else f"; {split} perplexity {ppl:.2f}"))
-
-
-def completeness(result: NextWordExplanation) -> Verdict:
-    """The shared completeness verdict over all targets (the baseline, all-zero embeddings, is fixed)."""
-    return completeness_verdict(result.relative_delta, result.tolerance, result.rule, result.steps_used,
-                                result.max_steps, result.nothing_to_attribute, result.nonfinite, result.message,
-                                what="text", baseline_choice=False)
-
-
-def completeness_frame(result: NextWordExplanation) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "target": target,
-        "F(text)": float(result.probability[t]),
-        "F(baseline)": float(result.baseline_probability[t]),
-        "F(text) - F(baseline)": float(result.probability[t] - result.baseline_probability[t]),
-        "sum of word IG": float(result.total_attribution[t]),
-        "relative error": float(result.relative_delta[t]),
-    } for t, target in enumerate(result.targets)])
-

@@ -12,18 +12,16 @@ import pathlib
 
 import torch
 
-from models.data import models_dir
+from models.language import checkpoint
 from models.language.checkpoint import CheckpointError
 from models.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
 from models.language.ptb import PTB_CORPUS, TextError, TokenizedText, Vocabulary, tokenize
 
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "checkpoints" / "small.pt"
-OWN_FOLDER = "language"  # own checkpoints: <models folder>/language/*.pt
 
 __all__ = [
     "CheckpointError", "DEFAULT_CHECKPOINT", "EmbeddedForward", "LSTMConfig", "LSTMLanguageModel",
-    "LanguageModel", "OWN_FOLDER", "TextError", "TokenizedText", "Vocabulary", "checkpoint_choices",
-    "load_language_model", "tokenize",
+    "LanguageModel", "TextError", "TokenizedText", "Vocabulary", "language_model", "load_language_model", "tokenize",
 ]
 
 
@@ -35,7 +33,7 @@ class LanguageModel:
     vocab: Vocabulary
     metrics: dict
     training: dict
-    path: pathlib.Path
+    name: str  # the file's name as the user knows it (never its folder)
 
     def __post_init__(self):
         self.forward = EmbeddedForward(self.model)  # forward(emb [K, T, D]) -> logits [K, V]
@@ -52,17 +50,14 @@ class LanguageModel:
         return self
 
 
-def load_language_model(path=DEFAULT_CHECKPOINT, device="cpu") -> LanguageModel:
-    """Load a checkpoint written by ``python -m models.language.train`` (torch.load weights_only=True).
+def language_model(source: bytes | pathlib.Path, name: str, device="cpu") -> LanguageModel:
+    """The language model of a checkpoint's bytes or file (models.language.checkpoint.read: nothing in it runs).
 
-    Raises CheckpointError (a ValueError) with a readable reason for a missing file, a file that is
-    not a checkpoint, one that needs unsafe unpickling, or one whose weights do not fit the model.
+    Raises CheckpointError (a ValueError) with a readable reason naming the file only: not a torch file, one
+    that needs unsafe unpickling, another format, or weights that do not fit the model.
     """
-    from models.language import checkpoint
-
-    path = pathlib.Path(path)
-    payload = checkpoint.read(path)
-    model = checkpoint.build(payload, path)
+    payload = checkpoint.read(source, name)
+    model = checkpoint.build(payload, name)
     training = payload.get("training")
     training = training if isinstance(training, dict) else {}
     corpus = training.get("corpus")  # absent in checkpoints trained before own corpora: Penn Treebank
@@ -70,20 +65,16 @@ def load_language_model(path=DEFAULT_CHECKPOINT, device="cpu") -> LanguageModel:
     try:
         vocab = Vocabulary(payload["vocab"], corpus=str(description or PTB_CORPUS))
     except ValueError as exc:
-        raise CheckpointError(f"{path.name}: bad vocabulary: {exc}") from exc
+        raise CheckpointError(f"{name}: bad vocabulary: {exc}") from None
     model.eval().requires_grad_(False).to(device)
     metrics = payload.get("metrics")
     return LanguageModel(model=model, vocab=vocab, metrics=dict(metrics) if isinstance(metrics, dict) else {},
-                         training=training, path=path)
+                         training=training, name=name)
 
 
-def checkpoint_choices(default: "str | pathlib.Path" = DEFAULT_CHECKPOINT) -> dict[str, pathlib.Path]:
-    """Shown name -> file: the default checkpoint, then the own ones in ``<models folder>/language/``
-    (``python -m models.language.train --train ... --out`` there). Names only, never folders, for the browser."""
-    default = pathlib.Path(default)
-    choices = {f"{default.name} (default)": default}
-    folder = models_dir() / OWN_FOLDER
-    for path in sorted(folder.glob("*.pt")) if folder.is_dir() else ():
-        if path.resolve() != default.resolve():
-            choices[path.name] = path
-    return choices
+def load_language_model(path=DEFAULT_CHECKPOINT, device="cpu") -> LanguageModel:
+    """Load a checkpoint written by ``python -m models.language.train`` (see language_model)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no language-model checkpoint named {path.name}")
+    return language_model(path, path.name, device)

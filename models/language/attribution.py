@@ -6,21 +6,22 @@ No Streamlit here: the Language page calls these and draws the result with views
     engine.prepare(lm.model)
     result = explain_next_word(engine, lm, "the shareholders claimed more", ["than"])
     result.word_attributions[0]     # integrated gradients per context word (Figure 9, first row)
-    result.top_words                # the most probable next words (same forward pass as the default target)
+    result.top_words                # the most probable next words
 
 The counterfactuals scale all the context's embedding vectors together, gamma(alpha) = alpha * E
 (baseline: all-zero embeddings), and F is the softmax probability of the target word after the
-context. One engine scan serves every target asked for.
+context. One engine scan serves every target asked for; the scan itself is the Language family's
+(models.families.language), whose explanation is NextWordExplanation.
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from ig_core import AttributionEngine, ScanSettings
+from ig_core import Attribution, AttributionEngine, ScanSettings
+from models.family import Explanation
 from models.language import LanguageModel, TextError, TokenizedText
 
 MAX_CONTEXT = 50  # words of context read; a longer text keeps its last MAX_CONTEXT tokens (with a notice)
@@ -39,36 +40,50 @@ INTERIOR_QUANTITIES = {
 }
 
 
-@dataclasses.dataclass
-class NextWordExplanation:
-    """Everything the page shows for one text; arrays indexed [target t], [alpha k], [word l]."""
+def word_columns(words: Sequence[str]) -> list[str]:
+    """Unique names for the context words, in order: "1 the", "2 shareholders", ... (a word may repeat)."""
+    return [f"{i + 1} {w}" for i, w in enumerate(words)]
 
-    tokenized: TokenizedText
-    top_words: list[tuple[str, float]]  # the most probable next words after the text, with P
-    targets: list[str]
-    target_ids: list[int]
-    probability: np.ndarray  # [T] F(text): softmax probability of each target after the context
-    baseline_probability: np.ndarray  # [T] F(zero embeddings)
-    word_attributions: np.ndarray  # [T, L] integrated gradients per word (IG_QUANTITY)
-    alphas: np.ndarray  # [K] every alpha the scan evaluated (sorted: 0 first, 1 last)
-    scores: np.ndarray  # [K, T] F(alpha * E): the saturation curve (Figure 8)
-    interior_gradient_x_input: np.ndarray  # [K, T, L] see INTERIOR_QUANTITIES
-    interior_gradient_sum: np.ndarray  # [K, T, L]
-    delta: np.ndarray  # [T] total IG - (F(text) - F(baseline))
-    relative_delta: np.ndarray  # [T] |delta| / |F(text) - F(baseline)| (floored at rounding noise by the engine)
-    nothing_to_attribute: np.ndarray  # [T] F(text) = F(baseline) up to rounding (set by the engine)
-    rule: str
-    steps_used: int
-    points_evaluated: int
-    tolerance: float
-    max_steps: int  # the adaptive rule's budget of path points
-    nonfinite: bool = False
-    message: str = ""
+
+class NextWordExplanation(Explanation):
+    """Everything the page shows for one text; targets are word ids, target_names the words; arrays indexed
+    [target t], [alpha k] (every alpha the scan evaluated, 0 first and 1 last), [word l]."""
+
+    def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
+                 settings: ScanSettings, model_key: str, tokenized: TokenizedText, embeddings: torch.Tensor,
+                 top_words: list[tuple[str, float]]):
+        super().__init__(attribution, targets, target_names, settings, model_key)
+        self.tokenized = tokenized
+        self.top_words = top_words  # the most probable next words after the text, with P
+        e = embeddings[0].detach().double().cpu()  # [L, D]
+        self.word_attributions = attribution.attributions_per_target[0][:, 0].double().cpu().sum(-1).numpy()  # [T, L]
+        self.alphas = np.array(sorted(attribution.interior_gradients))  # [K]
+        where = np.searchsorted(attribution.alphas, self.alphas)
+        self.saturation = np.asarray(attribution.scores[where, 0, :], dtype=float)  # [K, T] F(alpha * E), Figure 8
+        interior = torch.stack([attribution.interior_gradients[a][0][:, 0].double().cpu()
+                                for a in self.alphas])  # [K, T, L, D]
+        self.interior_gradient_x_input = (interior * e).sum(-1).numpy()  # [K, T, L] see INTERIOR_QUANTITIES
+        self.interior_gradient_sum = interior.sum(-1).numpy()  # [K, T, L]
 
     @property
     def words(self) -> list[str]:
         """The context tokens, in order (PTB spelling: "N", "<unk>", "n't")."""
         return self.tokenized.texts
+
+    @property
+    def probability(self) -> np.ndarray:
+        """[T] F(text): the softmax probability of each target after the context."""
+        return self.score_input
+
+    @property
+    def baseline_probability(self) -> np.ndarray:
+        """[T] F(zero embeddings)."""
+        return self.score_baseline
+
+    @property
+    def nothing_to_attribute(self) -> np.ndarray:
+        """[T] F(text) = F(baseline) up to rounding (set by the engine)."""
+        return self.nothing_per_target()
 
     @property
     def gradient_x_input(self) -> np.ndarray:
@@ -85,12 +100,13 @@ class NextWordExplanation:
         """[T] sum of the words' integrated gradients."""
         return self.word_attributions.sum(-1)
 
-    @property
-    def completeness_ok(self) -> bool:
-        return bool(np.all((self.relative_delta <= self.tolerance) | self.nothing_to_attribute)) and not self.nonfinite
-
     def index(self, target: str) -> int:
-        return self.targets.index(target)
+        """The position of a target word among the explained ones."""
+        return self.target_names.index(target)
+
+    def scores(self, t: int) -> dict[str, float]:
+        """The t-th target's integrated gradients per context word ("1 the", "2 shareholders", ...)."""
+        return dict(zip(word_columns(self.words), self.word_attributions[t].tolist()))
 
 
 # --- input checks ------------------------------------------------------------------------------
@@ -156,21 +172,6 @@ def top_k_next_words(lm: LanguageModel, text: str | TokenizedText, k: int = TOP_
 
 # --- the explanation ----------------------------------------------------------------------------
 
-def scan_context(engine: AttributionEngine, lm: LanguageModel, ids: Sequence[int], target_ids: Sequence[int],
-                 settings: ScanSettings | None = None, progress: Callable[[float], None] | None = None,
-                 keep_all_gradients: bool = True):
-    """One engine scan of P(targets | alpha * embeddings of ids), baseline all-zero embeddings.
-
-    Returns (embeddings [1, L, D], ig_core Attribution with a leading target dimension).
-    """
-    settings = settings or ScanSettings()
-    engine.prepare(lm.model)  # on the engine's device, eval, frozen (a no-op the second time)
-    emb = lm.embed(list(ids)).float()  # [1, L, D]
-    result = engine.attribute(lm.forward, emb, [int(t) for t in target_ids], None, output="softmax",
-                              keep_all_gradients=keep_all_gradients, progress=progress, **settings.options())
-    return emb, result
-
-
 def explain_next_word(
     engine: AttributionEngine,
     lm: LanguageModel,
@@ -186,34 +187,15 @@ def explain_next_word(
     text: user text, or the TokenizedText of tokenize_text (not tokenized again).
     targets: None -> the most probable next word; else one or several vocabulary words (one scan),
     where a None entry stands for the most probable word. One forward pass gives the top_k next words
-    (result.top_words) and that default target; one engine scan gives the attributions.
+    (result.top_words) and that default target; one engine scan of the Language family gives the attributions.
     Raises TextError (a ValueError) for text or targets that cannot be used; the message is for people.
     """
-    settings = settings or ScanSettings()
+    from models.families.language import FAMILY, loaded_language_model  # the family builds on this module
+
     tokenized = _as_tokenized(lm, text, max_tokens)
     probs = next_word_probabilities(lm, tokenized.ids)
-    target_words, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
-
-    emb, result = scan_context(engine, lm, tokenized.ids, target_ids, settings, progress)
-
-    e = emb[0].cpu().double()  # [L, D]
-    attributions = result.attributions[:, 0].double()  # [T, L, D]
-    alphas = np.asarray(result.alphas, dtype=float)
-    interior = torch.stack([result.interior_gradient(float(a))[:, 0].double() for a in alphas])  # [K, T, L, D]
-    return NextWordExplanation(
-        tokenized=tokenized, top_words=_top_words(lm, probs, top_k), targets=target_words, target_ids=target_ids,
-        probability=np.asarray(result.score_input[0], dtype=float),
-        baseline_probability=np.asarray(result.score_baseline[0], dtype=float),
-        word_attributions=attributions.sum(-1).numpy(),
-        alphas=alphas,
-        scores=np.asarray(result.scores[:, 0, :], dtype=float),
-        interior_gradient_x_input=(interior * e).sum(-1).numpy(),
-        interior_gradient_sum=interior.sum(-1).numpy(),
-        delta=np.asarray(result.delta[0], dtype=float),
-        relative_delta=np.asarray(result.relative_delta[0], dtype=float),
-        nothing_to_attribute=np.asarray(result.nothing_to_attribute[0], dtype=bool),
-        rule=result.rule, steps_used=int(result.steps_used), points_evaluated=int(result.points_evaluated),
-        tolerance=float(settings.tolerance), max_steps=int(settings.max_steps), nonfinite=bool(result.nonfinite),
-        message=result.message,
-    )
-
+    _, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
+    engine.prepare(lm.model)  # on the engine's device, eval, frozen (a no-op the second time)
+    explanation = FAMILY.explain(engine, loaded_language_model(lm), tokenized, target_ids, settings, progress)
+    explanation.top_words = _top_words(lm, probs, top_k)
+    return explanation

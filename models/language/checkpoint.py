@@ -7,109 +7,49 @@ order), ``state_dict`` (float16 tensors), ``metrics`` (valid/test perplexity) an
 """
 from __future__ import annotations
 
-import hashlib
-import os
 import pathlib
 
 import torch
 
+from models.checkpoint import CheckpointError, load_weights, read_checkpoint, save_checkpoint
 from models.language.lstm import LSTMConfig, LSTMLanguageModel
 
 FORMAT = "ig-dashboard/lstm-language-model"
 VERSION = 1
+REQUIRED = {"config": dict, "vocab": list, "state_dict": dict}
+REFUSED = ("The Language page reads checkpoints written by python -m models.language.train, with torch.load("
+           "weights_only=True): nothing in the file runs.")
 
-
-class CheckpointError(ValueError):
-    """A file that is not a usable language-model checkpoint; ``str(err)`` says why."""
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "build", "half_state_dict", "read", "save", "write_card"]
 
 
 def half_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in model.state_dict().items()}
 
 
-def _plain(value):
-    """Plain Python types only (weights_only loading refuses e.g. torch.__version__'s TorchVersion)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for kind in (int, float, str):
-        if isinstance(value, kind):
-            return kind(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint record")
-
-
-def digest(path) -> str:
-    """sha256 of the file's content: the same weights under another name or place are the same model."""
-    path = pathlib.Path(path)
-    try:
-        with open(path, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    except OSError as exc:
-        raise CheckpointError(f"no language-model checkpoint named {path.name} can be read") from exc
-
-
 def save(path, state_dict, vocab_words, config: LSTMConfig, metrics: dict, training: dict) -> pathlib.Path:
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(format=FORMAT, version=VERSION, config=_plain(config.to_dict()), vocab=_plain(list(vocab_words)),
-                   state_dict=dict(state_dict), metrics=_plain(metrics), training=_plain(training))
-    tmp = path.with_name(path.name + ".part")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    payload = dict(format=FORMAT, version=VERSION, config=config.to_dict(), vocab=list(vocab_words),
+                   state_dict=dict(state_dict), metrics=metrics, training=training)
+    return save_checkpoint(path, payload)
 
 
-def read(path) -> dict:
-    """The checkpoint dict, checked; raises CheckpointError with a readable reason."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no language-model checkpoint named {path.name}")
+def read(source: bytes | pathlib.Path, name: str) -> dict:
+    """The checkpoint dict, read safely and checked (models.checkpoint); CheckpointError names the file only."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many kinds (UnpicklingError, KeyError, RuntimeError, ...)
-        # torch's own message can name folders: only its kind is passed on
-        raise CheckpointError(
-            f"{path.name} is not a language-model checkpoint that can be loaded safely: torch.load with "
-            f"weights_only=True refused it ({type(exc).__name__}); it is not a torch file, or it holds code"
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path.name} is not an LSTM language-model checkpoint of this dashboard "
-            f"(expected format {FORMAT!r}; train one with python -m models.language.train)"
-        )
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path.name} has checkpoint version {payload.get('version')!r}; this code reads {VERSION}")
-    for key, kind in (("config", dict), ("vocab", list), ("state_dict", dict)):
-        if not isinstance(payload.get(key), kind):
-            raise CheckpointError(f"{path.name} is damaged: {key!r} missing or not a {kind.__name__}")
-    return payload
+        return read_checkpoint(source, name, FORMAT, VERSION, REQUIRED)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} {REFUSED}") from None
 
 
-def build(payload: dict, path="checkpoint") -> LSTMLanguageModel:
-    """The model of a checked payload; ``path`` only names the file in messages (by its name)."""
-    path = pathlib.Path(path).name
+def build(payload: dict, name: str) -> LSTMLanguageModel:
+    """The model of a checked payload, its weights loaded as float32; `name` names the file in messages."""
     try:
         config = LSTMConfig(**payload["config"])
     except TypeError as exc:
-        raise CheckpointError(f"{path} has an unknown model configuration: {exc}") from exc
+        raise CheckpointError(f"{name} has an unknown model configuration: {exc}") from None
     if config.vocab_size != len(payload["vocab"]):
-        raise CheckpointError(f"{path}: vocabulary has {len(payload['vocab'])} words but the model {config.vocab_size}")
-    model = LSTMLanguageModel(config)
-    state = payload["state_dict"]
-    expected = model.state_dict()
-    if set(state) != set(expected):
-        raise CheckpointError(f"{path}: weights do not match the model (missing {sorted(set(expected) - set(state))[:3]}, "
-                              f"unexpected {sorted(set(state) - set(expected))[:3]})")
-    for k, v in expected.items():
-        if not isinstance(state[k], torch.Tensor) or state[k].shape != v.shape:
-            raise CheckpointError(f"{path}: weight {k} has shape {getattr(state[k], 'shape', None)}, expected {tuple(v.shape)}")
-        if not torch.isfinite(state[k]).all():
-            raise CheckpointError(f"{path}: weight {k} holds NaN or infinite values")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model
+        raise CheckpointError(f"{name}: vocabulary has {len(payload['vocab'])} words but the model {config.vocab_size}")
+    return load_weights(LSTMLanguageModel(config), payload["state_dict"], name)
 
 
 def write_card(path, config: LSTMConfig, metrics: dict, training: dict) -> pathlib.Path:

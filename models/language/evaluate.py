@@ -15,8 +15,9 @@ import numpy as np
 
 from ig_core import AttributionEngine, ScanSettings
 from models.language import DEFAULT_CHECKPOINT, load_language_model
-from models.language.attribution import explain_next_word, scan_context
-from models.language.ptb import ensure_ptb, load_corpus
+from models.families.language import FAMILY, loaded_language_model
+from models.language.attribution import explain_next_word
+from models.language.ptb import Token, TokenizedText, ensure_ptb, load_corpus
 
 EXAMPLES = (("the shareholders claimed more", "than"),
             ("and N minutes after the ual trading halt came news that the", "ual"))
@@ -39,7 +40,7 @@ def examples(engine, lm, settings: ScanSettings) -> None:
             print(f"  {w:>14} {a * scale:14.4f} {b * scale:18.4f} {g * scale:20.5f}")
         print(f"  total IG {r.total_attribution[0]:.4g} vs F(text) - F(baseline) "
               f"{r.probability[0] - r.baseline_probability[0]:.4g}: relative completeness error "
-              f"{r.relative_delta[0]:.2e} ({r.rule}, {r.steps_used} steps, {seconds:.2f} s); "
+              f"{r.relative_delta[0]:.2e} ({r.attribution.rule}, {r.attribution.steps_used} steps, {seconds:.2f} s); "
               f"max |IG - IG ref| = {np.max(np.abs(r.word_attributions - ref.word_attributions)):.2e}")
 
 
@@ -48,12 +49,14 @@ def windows(engine, lm, settings: ScanSettings, count: int, length: int, seed: i
     rng = np.random.default_rng(seed)
     starts = rng.choice(len(corpus) - length - 1, size=count, replace=False)
     rel, steps, probs, t0 = [], [], [], time.perf_counter()
+    model = loaded_language_model(lm)  # loaded on the engine's device by main()
     for s in starts:
         ids, target = corpus[s:s + length], int(corpus[s + length])
-        _, r = scan_context(engine, lm, ids, [target], settings, keep_all_gradients=False)
-        rel.append(float(r.relative_delta[0, 0]))
-        steps.append(r.steps_used)
-        probs.append(float(r.score_input[0, 0]))
+        context = TokenizedText(tuple(Token(lm.vocab.words[i], int(i), k, "word") for k, i in enumerate(ids)), (), (), 0)
+        r = FAMILY.explain(engine, model, context, [target], settings)
+        rel.append(float(r.relative_delta[0]))
+        steps.append(r.attribution.steps_used)
+        probs.append(float(r.probability[0]))
     rel, steps, probs = np.array(rel), np.array(steps), np.array(probs)
     q = lambda a, p: float(np.percentile(a, p))  # noqa: E731
     print(f"\n{count} random {length}-word windows of the PTB test set (seed {seed}), target = the next word in the "
@@ -76,7 +79,7 @@ def main(argv=None) -> None:
     engine = AttributionEngine(device=args.device)
     lm = load_language_model(args.checkpoint, device=engine.device)
     settings = ScanSettings()
-    print(f"{lm.path.name}: test perplexity {lm.metrics.get('test_ppl', float('nan')):.2f}; {engine.device_name}")
+    print(f"{lm.name}: test perplexity {lm.metrics.get('test_ppl', float('nan')):.2f}; {engine.device_name}")
     examples(engine, lm, settings)
     windows(engine, lm, settings, args.windows, args.length, args.seed)
 

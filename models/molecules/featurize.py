@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
+
+from ..family import InputError
 from rdkit.rdBase import BlockLogs
 
 FEATURIZER_VERSION = 1
@@ -67,7 +69,7 @@ FEATURIZER_KINDS = ("simple", "simple+")
 DEFAULT_MAX_ATOMS = 150
 
 
-class MoleculeError(ValueError):
+class MoleculeError(InputError):
     """A molecule that cannot be featurized; ``str(err)`` is a message for the user."""
 
 

@@ -1,0 +1,59 @@
+"""The Language family through the contract (models.family): sources, safe loading, parsing, one scan."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ig_core import AttributionEngine, ScanSettings
+from models.checkpoint import CheckpointError
+from models.families import FAMILIES
+from models.families.language import FAMILY
+from models.family import InputError, ModelSource
+
+pytestmark = pytest.mark.numeric
+
+
+@pytest.fixture(scope="module")
+def model():
+    return FAMILY.load(FAMILY.sources()[0], torch.device("cpu"))
+
+
+def test_registered_and_lists_the_shipped_model_then_the_folders_by_name(tmp_path, monkeypatch):
+    assert FAMILIES["language"] is FAMILY and FAMILY.input_name == "text"
+    folder = tmp_path / "language"
+    folder.mkdir()
+    for name in ("b.pt", "a.pt", "notes.txt"):
+        (folder / name).write_bytes(b"x")
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))
+    assert [s.name for s in FAMILY.sources()] == ["small.pt (default)", "a.pt", "b.pt"]
+
+
+def test_load_refuses_code_and_other_formats_without_a_server_path(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("unsafe code ran",))
+
+    evil, other = tmp_path / "evil.pt", tmp_path / "other.pt"
+    torch.save({"format": "ig-dashboard/lstm-language-model", "x": Evil()}, evil)
+    torch.save({"format": "ig-dashboard/table-classifier", "version": 1}, other)
+    for path, reason in ((evil, "code"), (other, "not a ig-dashboard/lstm-language-model checkpoint")):
+        with pytest.raises(CheckpointError, match=reason) as refusal:
+            FAMILY.load(ModelSource(path.name, path=path), torch.device("cpu"))
+        assert path.name in str(refusal.value) and str(tmp_path) not in str(refusal.value)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\U0001F600 \U0001F389"])
+def test_parse_refuses_a_text_without_words(model, text):
+    with pytest.raises(InputError):
+        FAMILY.parse(model, text)
+
+
+def test_explain_is_complete_and_records_add_up(model):
+    item = FAMILY.parse(model, "the shareholders claimed more")
+    explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, item, None, ScanSettings())
+    assert explanation.target_names == ["than"] and explanation.completeness_ok
+    assert explanation.relative_delta[0] <= 0.01
+    for record in explanation.records("paper", "the shareholders claimed more"):
+        gap = record["score_input"] - record["score_baseline"]
+        assert list(record["scores"]) == ["1 the", "2 shareholders", "3 claimed", "4 more"]
+        assert sum(record["scores"].values()) == pytest.approx(gap, abs=abs(record["delta"]) + 1e-9)
