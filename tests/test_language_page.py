@@ -334,3 +334,21 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     at.selectbox(key="language_model").set_value("small.pt (default)").run()
     assert not at.exception and not at.error and at.button(key="lang_example_0")
     assert not any(h.startswith("1. ") for h in _texts(at.subheader))
+
+
+def test_an_uploaded_checkpoint_explains(own_models):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST
+    at.run()
+    at.switch_page("app_pages/language.py").run()
+    at.selectbox(key="language_model").set_value("upload a model file...").run()
+    data = (own_models / "language" / "animals.pt").read_bytes()
+    at.sidebar.file_uploader(key="language_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("23-word vocabulary" in c for c in _texts(at.sidebar.caption))
+    at.text_area(key="lang_text").set_value("The big cat eats the")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert at.dataframe[1].value["word"][0] == "fish"

@@ -382,3 +382,16 @@ def test_browser_smiles_drawing_and_browse_grid(server):
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "molecules.png")
     assert (ARTIFACTS / "molecules.png").stat().st_size > 30_000
+
+
+def test_an_uploaded_checkpoint_explains_and_a_bad_upload_is_refused(app, checkpoint_dir):
+    at = app
+    at.sidebar.selectbox(key="molecules_model").set_value("upload a model file...").run()
+    upload = at.sidebar.file_uploader(key="molecules_model_upload")
+    upload.set_value(("notes.pt", b"not a checkpoint", "application/octet-stream")).run()
+    assert any("notes.pt cannot be used" in e.value for e in at.error), [e.value for e in at.error]
+    data = (checkpoint_dir / "w1n2.pt").read_bytes()
+    at.sidebar.file_uploader(key="molecules_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    at = _explain(at, "c1ccccc1O")
+    assert not at.error, [e.value for e in at.error]
+    assert any("F(molecule) - F(baseline)" in s.value for s in at.success) or at.warning

@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from ig_core import RULES, AttributionEngine, ScanSettings
+from ig_core import RULES, AttributionEngine, ScanSettings, limit_memory_arenas
 
 LOG = logging.getLogger("ig_dashboard")
 SETTINGS_KEY = "scan_settings"
@@ -21,6 +21,7 @@ MAX_WEIGHTS_UPLOAD_MB = 150  # fits a ResNet-50 state_dict (98 MB); .streamlit/c
 @st.cache_resource(show_spinner=False)
 def get_engine() -> AttributionEngine:
     """One engine for all sessions (GPU when there is one); it locks and caches inside."""
+    limit_memory_arenas()  # sessions run in threads: keep their freed memory in a few heaps, not one each
     return AttributionEngine()
 
 
