@@ -28,15 +28,20 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from models.checkpoint import save_checkpoint
 from models.data import DataNotFound, data_dir, download
 
 from . import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 from .featurize import Featurizer, MoleculeError
 from .weave import WeaveModel, collate, predict_batched
+
+if TYPE_CHECKING:  # pandas is imported where a table is read (training from a --cache needs none)
+    import pandas as pd
 
 TOX21_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/tox21.csv.gz"
 TOX21_TASKS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma",
@@ -75,7 +80,7 @@ class TableError(ValueError):
 class TaskTable:
     """Molecules and their labels: a "smiles" column and one float column per task (NaN = unknown)."""
 
-    frame: "pd.DataFrame"  # pandas is imported where a table is read (training from a --cache needs none)
+    frame: "pd.DataFrame"
     tasks: list[str]
     kinds: list[str]  # "classification" or "regression", per task
     dataset: str
@@ -386,10 +391,7 @@ def train(args) -> dict:
                      "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),
                      "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"},
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ckpt, out)
-    out.with_suffix(".md").write_text(model_card(ckpt))
+    out = save_checkpoint(Path(args.out), ckpt, model_card(ckpt))
     out.with_suffix(".history.json").write_text(json.dumps(history, indent=1))
     print(f"saved {out} ({out.stat().st_size / 1e6:.2f} MB) and {out.with_suffix('.md')}")
     return ckpt
