@@ -28,8 +28,10 @@ from models.molecules.train import TableError, load_table, parse_args, train  # 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
 N_ROWS = 1000
-# Measured: validation R² of logP 0.78 (test 0.83) after 12 epochs, seed 0; the bound leaves a margin.
-MIN_VALID_R2 = 0.7
+# Measured: validation R² of logP 0.78 (test 0.83) after 12 epochs, seed 0, on AVX-512 kernels, and 0.69 on
+# torch's portable kernels (ATEN_CPU_CAPABILITY=default): other kernels round differently and a short training
+# run follows another trajectory. The bound leaves a margin below both; a model that learned nothing scores <= 0.
+MIN_VALID_R2 = 0.6
 
 
 def _logp(smiles: str) -> float:
