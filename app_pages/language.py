@@ -14,7 +14,7 @@ from models.language import TextError
 from models.language import attribution as la
 from views import language as vl
 from views.scaffold import choose_model, completeness_panel, run_page
-from views.session import get_engine, progress_reporter, scan_settings
+from views.session import get_engine, progress_bar, scan_settings
 
 FAMILY = FAMILIES["language"]
 TOP_CHOICE = "(most probable next word)"
@@ -159,8 +159,9 @@ def main() -> None:
     if run:
         st.session_state.pop(RESULT_KEY, None)
         try:
-            st.session_state[RESULT_KEY] = la.explain_next_word(get_engine(), lm, text, targets, scan_settings(),
-                                                                progress=progress_reporter("Scanning the path..."))
+            with progress_bar("Scanning the path") as progress:
+                st.session_state[RESULT_KEY] = la.explain_next_word(get_engine(), lm, text, targets, scan_settings(),
+                                                                    progress=progress)
         except TextError as exc:
             st.error(str(exc))
     result = st.session_state.get(RESULT_KEY)

@@ -7,7 +7,7 @@ from models.families import FAMILIES
 from models.molecules import attribution as ma
 from views import molecules as vm
 from views.scaffold import choose_model
-from views.session import progress_reporter, scan_settings
+from views.session import progress_bar, scan_settings
 
 FAMILY = FAMILIES["molecules"]
 DEFAULT_MODEL = "shipped: w2n2"  # the paper's model first
@@ -58,13 +58,8 @@ def settings():
 
 def with_progress(label: str, scan, *args, **kwargs):
     """scan(*args, **kwargs, progress=...) under a progress bar that is removed afterwards."""
-    holder = st.empty()
-    with holder.container():
-        progress = progress_reporter(label)
-    try:
+    with progress_bar(label) as progress:
         return scan(*args, progress=progress, **kwargs)
-    finally:
-        holder.empty()
 
 
 def saturation_row(explanations, labels=None, task: str = "", quantity: str | None = None) -> None:

@@ -21,7 +21,7 @@ from models.families import vision as vision_family
 from models.photos import Photo, list_photos
 from views import vision as vv
 from views.scaffold import run_page
-from views.session import choose_classifier, get_engine, progress_reporter, scan_settings
+from views.session import choose_classifier, get_engine, progress_bar, scan_settings
 
 SAMPLES_ENV = "IG_VISION_SAMPLES"  # a photo folder (with labels.csv or boxes.csv, or just images)
 REQUEST_KEY = "vision_request"
@@ -131,16 +131,13 @@ def main():
     settings = scan_settings()
     st.markdown(f"**Baseline:** {mv.BASELINES[request['baseline']]}. **Scan:** {settings.rule} rule, "
                 f"tolerance {100 * settings.tolerance:g}% (change on the Home page).")
-    bar = st.empty()
     try:
-        with bar.container():
-            report = progress_reporter("Scanning the path")
+        with progress_bar("Scanning the path") as progress:
             ex = vision_family.explain(engine, classifier, seen, request["targets"], request["baseline"], settings,
-                            request["layer"] or None, progress=report)
+                                       request["layer"] or None, progress=progress)
     except (mv.VisionError, ValueError, KeyError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return
-    bar.empty()
     view_attributions(ex)
     view_interior(ex)
     view_saturation(ex)

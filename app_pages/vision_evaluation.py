@@ -2,7 +2,7 @@
 import streamlit as st
 
 from models.vision_eval import evaluate_photos, evaluation_folders, list_photos
-from views.session import choose_classifier, get_engine, progress_reporter, scan_settings
+from views.session import choose_classifier, get_engine, progress_bar, scan_settings
 from views.vision_eval import (aopc_chart, completeness_chart, csv_bytes, localization_frame, photo_frame,
                                score_chart, summary_frame)
 
@@ -49,12 +49,12 @@ if submitted:
     if not photos:
         st.error(f"There are no photos in {choice}.")
     else:
-        progress = progress_reporter(f"Evaluating {len(photos)} photos")
-        result = evaluate_photos(
-            classifier, photos, engine, rule=settings.rule, steps=settings.steps,
-            tolerance=settings.tolerance, max_steps=settings.max_steps, max_batch=settings.max_batch,
-            amp=settings.amp, pixels_per_step=int(pixels_per_step), ablation_steps=int(ablation_steps),
-            fill=fill, include_random=include_random, progress=progress)
+        with progress_bar(f"Evaluating {len(photos)} photos") as progress:
+            result = evaluate_photos(
+                classifier, photos, engine, rule=settings.rule, steps=settings.steps,
+                tolerance=settings.tolerance, max_steps=settings.max_steps, max_batch=settings.max_batch,
+                amp=settings.amp, pixels_per_step=int(pixels_per_step), ablation_steps=int(ablation_steps),
+                fill=fill, include_random=include_random, progress=progress)
         st.session_state[RESULT_KEY] = result
 
 result = st.session_state.get(RESULT_KEY)

@@ -1,4 +1,4 @@
-"""Run the benchmarks of issue 6 and write bench/RESULTS.md.
+"""Run the benchmarks (speed against Captum and the bare model, steps to 1%, memory) and write bench/RESULTS.md.
 
     python -m bench.run [--device cuda] [--quick] [--only 1,2,3] [--out bench/RESULTS.md]
 
@@ -70,7 +70,7 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
 
 def write_results(table: Table, facts: dict, path: pathlib.Path, elapsed: float) -> None:
     head = "\n".join(f"- {k}: {v}" for k, v in facts.items())
-    text = f"""# Benchmark results (issue 6)
+    text = f"""# Benchmark results
 
 Produced by `python -m bench.run {facts.get('args', '')}`
 in {elapsed:.0f} s.

@@ -1,4 +1,4 @@
-"""The six measurements of issue 6; each appends rows to a Table."""
+"""The six benchmark sections (speed, steps to 1%, several targets, throughput, memory, GPU); each appends rows to a Table."""
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,4 @@
-"""The PTB LSTM language model layer (issue 5): tokenizer, vocabulary, attribution forward, checkpoint."""
+"""The PTB LSTM language model layer: tokenizer, vocabulary, attribution forward, checkpoint."""
 from __future__ import annotations
 
 import math
@@ -35,15 +35,6 @@ def ptb(shared_data):
 WORDS = [UNK, EOS, NUM, "the", "shareholders", "claimed", "more", "than", "$", "million", "in", "losses",
          "do", "n't", "ca", "wo", "it", "'s", "company", "'", "investors", "mr.", "u.s.", "said", "rose",
          "at&t", "&", "we", "'re", "i", "'m", "panic", "will", "fall", "is", "big", "30-year", "by", "yes"]
-
-
-@pytest.fixture
-def one_thread():
-    """Step-by-step LSTM evaluation on a busy 2-core machine: 1 thread took 1 s where 2 took 37 s."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -46,14 +46,6 @@ def unigram_perplexity(train_ids: list[int], valid_ids: list[int], vocab_size: i
     return math.exp(-sum(math.log((counts[i] + 1) / total) for i in valid_ids) / len(valid_ids))
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")

@@ -11,6 +11,7 @@ from ig_core import AttributionEngine, ScanSettings
 from models.checkpoint import CheckpointError
 from models.families.tabular import TableClassifier, TabularFamily, save_table_classifier
 from models.family import InputError, ModelSource
+from unsafe_files import RunsCode
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -94,13 +95,8 @@ def test_bad_rows_are_refused_clearly(models_folder, values, message):
         FAMILY.parse(loaded(models_folder), values)
 
 
-class Payload:
-    def __reduce__(self):
-        return (print, ("executed",))
-
-
 @pytest.mark.parametrize("data, message", [
-    (pickle.dumps(Payload()), "safe loading refuses"),
+    (pickle.dumps(RunsCode()), "safe loading refuses"),
     (b"garbage bytes", "not a PyTorch weights file"),
     (None, "not a ig-dashboard/table-classifier checkpoint"),
 ])

@@ -20,9 +20,10 @@ if str(ROOT) not in sys.path:
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models import vision as mv  # noqa: E402
-from views.completeness import completeness_frame  # noqa: E402
 from models.families import vision as vision_family  # noqa: E402
+from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 from views import vision as vv  # noqa: E402
+from views.completeness import completeness_frame  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / mv.LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None
@@ -393,19 +394,6 @@ def test_ablation(classifier, tench):
 
 
 # --- weights the browser may choose: configured files and uploads, never a typed path ----------------
-
-class RunsCode:
-    """Pickles as a call of os.system: weights_only loading must refuse it."""
-
-    def __reduce__(self):
-        return (os.system, ("echo this must never run",))
-
-
-def torch_bytes(obj) -> bytes:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
 
 def test_weights_files_lists_the_models_folder_by_relative_name(tmp_path, monkeypatch):
     models = tmp_path / "models"

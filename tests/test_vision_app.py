@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
 from ig_core import ScanSettings  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
+from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth" if DATA else None
@@ -173,23 +174,6 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
 
 
 # --- the model choice: configured files and uploads, never a path from the browser ---------------------
-
-class RunsCode:
-    """Pickles as a call of os.system: weights_only loading must refuse it."""
-
-    def __reduce__(self):
-        return (os.system, ("echo this must never run",))
-
-
-def torch_bytes(obj) -> bytes:
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    return buf.getvalue()
-
 
 def server_paths(tmp_path) -> list[str]:
     import torch

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import pathlib
 import sys
 import zipfile
@@ -23,6 +22,7 @@ import vision_factory_example as example  # noqa: E402
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models import vision as mv  # noqa: E402
 from models.families import vision as vision_family  # noqa: E402
+from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -122,22 +122,6 @@ def test_a_program_of_another_shape_or_a_fixed_batch_is_refused():
         mv.classifier_from_program(example.export_bytes(dynamic_batch=False), "up.pt2", None, TINY, device="cpu")
 
 
-class RunsCode:
-    """Pickles as a call of os.system: it must never run."""
-
-    def __init__(self, marker: pathlib.Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def torch_bytes(obj) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    return buffer.getvalue()
-
-
 def rewritten(data: bytes, edit, compression: int = zipfile.ZIP_STORED) -> bytes:
     """The archive with edit(member, content) -> content applied to every member."""
     out = io.BytesIO()
@@ -153,7 +137,7 @@ def pickled_weight(marker):
             config = json.loads(content)
             config["config"]["conv.weight"]["use_pickle"] = True
             return json.dumps(config).encode()
-        return torch_bytes(RunsCode(marker)) if member.endswith("weights/weight_0") else content
+        return torch_bytes(RunsCode(f"touch {marker}")) if member.endswith("weights/weight_0") else content
     return edit
 
 
@@ -176,7 +160,7 @@ def system_call(marker):
 @pytest.mark.parametrize("make, message", [
     (lambda marker, program: b"\x89PNG garbage, not a program", "not an exported program"),
     (lambda marker, program: b"", "not an exported program"),
-    (lambda marker, program: torch_bytes({"w": RunsCode(marker)}), "a zip archive but not an exported program"),
+    (lambda marker, program: torch_bytes({"w": RunsCode(f"touch {marker}")}), "a zip archive but not an exported program"),
     (lambda marker, program: program[: len(program) // 2], "not a readable exported program"),
     (lambda marker, program: rewritten(program, pickled_weight(marker)), "holds pickled Python objects"),
     (lambda marker, program: rewritten(program, evaluated_shape(marker)), "shape expression that is not plain"),

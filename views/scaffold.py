@@ -11,7 +11,7 @@ import streamlit as st
 from models.checkpoint import CheckpointError
 from models.family import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
 from views.completeness import completeness_frame, completeness_verdict
-from views.session import get_engine, progress_reporter, scan_settings
+from views.session import get_engine, progress_bar, scan_settings
 
 LOG = logging.getLogger("ig_dashboard")
 UPLOAD = "upload a model file..."
@@ -56,16 +56,12 @@ def choose_model(family: ModelFamily) -> LoadedModel | None:
 
 def explain(family: ModelFamily, model: LoadedModel, item, targets) -> Explanation | None:
     """One scan with a progress bar; None after showing why it failed."""
-    bar = st.empty()
     try:
-        with bar.container():
-            return family.explain(get_engine(), model, item, targets, scan_settings(),
-                                  progress=progress_reporter("Scanning the path"))
+        with progress_bar("Scanning the path") as progress:
+            return family.explain(get_engine(), model, item, targets, scan_settings(), progress=progress)
     except (FamilyError, ValueError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return None
-    finally:
-        bar.empty()
 
 
 def completeness_panel(explanation: Explanation, what: str = "input", baseline_choice: bool = True,

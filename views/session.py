@@ -1,6 +1,7 @@
 """What every page shares: the one cached engine, the user's scan settings and the Vision pages' model choice."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -189,8 +190,14 @@ def settings_form() -> ScanSettings:
     return current
 
 
-def progress_reporter(label: str):
-    """A progress bar and a callback the engine calls after each batch."""
-    bar = st.progress(0.0, text=label)
-    return lambda fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {100 * fraction:.0f}%")
+@contextlib.contextmanager
+def progress_bar(label: str):
+    """A progress bar for one long piece of work, removed when it ends; yields the callback the engine calls after
+    each batch (fraction done)."""
+    holder = st.empty()
+    bar = holder.progress(0.0, text=label)
+    try:
+        yield lambda fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {100 * fraction:.0f}%")
+    finally:
+        holder.empty()
 
