@@ -18,15 +18,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from .evaluator import OUTPUT_TRANSFORMS, AttributionProblem, GradientEvaluator
 from .fair_lock import FairLock
+from .methods import METHODS, MethodContext, method as make_method
 from .quadrature import RULES, path_points, trapezoid_weights
-from .result import Attribution
-from .scan import OUTPUT_TRANSFORMS, PathProblem, PathScan
+from .result import NOTHING_TO_ATTRIBUTE, Attribution, completeness_scale
+from .scan import PathScan
 
 AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# F(input) - F(baseline) within this many float32 roundings of the largest |F| on the path is zero:
-# there is nothing to attribute, and the relative completeness error is measured against this floor
-NOTHING_TO_ATTRIBUTE = 16 * float(np.finfo(np.float32).eps)
 REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding this share of the error
 
 
@@ -45,8 +44,22 @@ class ScanRequest:
     output: str
     layer: int  # id() of the observed module; the cache holds the module, so the id is not reused
     amp: str | None
+    method: str
+    method_options: tuple  # sorted (name, value) pairs
     single_target: bool
     tuple_inputs: bool
+
+
+@dataclass(frozen=True)
+class PathOptions:
+    """How the straight-line path is scanned (integrated gradients and the methods built on it)."""
+
+    steps: int
+    rule: str
+    tolerance: float
+    max_steps: int
+    probe_alphas: tuple[float, ...]
+    keep_all_gradients: bool
 
 
 class AttributionEngine:
@@ -107,6 +120,8 @@ class AttributionEngine:
         progress: Callable[[float], None] | None = None,
         max_batch: int | None = None,
         amp: str | None = None,
+        method: str = "integrated_gradients",
+        method_options: dict | None = None,
     ) -> Attribution:
         """Scan the path once and return attributions, trend, interior gradients and completeness.
 
@@ -121,7 +136,10 @@ class AttributionEngine:
         layer: a module whose activations are compared with those at alpha = 1 (Figure 12).
         max_batch, amp: override the engine's path points per batch and mixed precision for this call; a
             max_batch above the engine's own is bounded by memory_budget, measured on a first one-point batch.
+        method, method_options: an attribution method of ig_core.methods.METHODS and its options; integrated
+            gradients by default. A method whose `reference_set` is set reads `baseline` as references [R, ...].
         """
+        chosen = make_method(method, **(method_options or {}))
         if rule not in RULES:
             raise ValueError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
         if output not in OUTPUT_TRANSFORMS:
@@ -133,7 +151,7 @@ class AttributionEngine:
             raise ValueError(f"tolerance is relative and must lie in (0, 1), got {tolerance}")
         tuple_inputs = isinstance(inputs, (tuple, list))
         xs = self._as_tensors(inputs)
-        bs = self._baselines(baseline, xs)
+        bs = self._references(baseline, xs) if chosen.reference_set else self._baselines(baseline, xs)
         targets, single_target = self._targets(target, xs[0].shape[0])
         probes = tuple(sorted({float(a) for a in probe_alphas}))
         if any(not 0.0 <= a <= 1.0 for a in probes):
@@ -142,6 +160,7 @@ class AttributionEngine:
         request = ScanRequest(model_key=model_key or f"id:{id(forward)}", steps=int(steps), rule=rule,
                               tolerance=float(tolerance), max_steps=int(max_steps), probe_alphas=probes,
                               keep_all_gradients=bool(keep_all_gradients), output=output, layer=id(layer), amp=amp,
+                              method=chosen.name, method_options=chosen.option_items(),
                               single_target=single_target, tuple_inputs=tuple_inputs)
         key = _digest(xs, bs, targets, request) if self.cache_size > 0 else None
         cached = self._cache_get(key)
@@ -151,15 +170,30 @@ class AttributionEngine:
             return cached
 
         self._freeze(forward)
-        problem = PathProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer)
-        result = self._run(problem, steps, rule, tolerance, max_steps, probes, keep_all_gradients,
-                           progress, int(max_batch or self.max_batch))
+        problem = AttributionProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer)
+        chosen.check(problem)
+        path = PathOptions(int(steps), rule, float(tolerance), int(max_steps), probes, bool(keep_all_gradients))
+        result = chosen.compute(MethodContext(self, problem, path, int(max_batch or self.max_batch), progress))
+        if progress is not None:
+            progress(1.0)
         result.tuple_inputs, result.single_target = tuple_inputs, single_target
         self._cache_put(key, result, (forward, layer))
         _return_freed_memory()
         return result
 
-    def _run(self, problem, steps, rule, tolerance, max_steps, probes, keep_all, progress, max_batch) -> Attribution:
+    def evaluator(self, problem: AttributionProblem, max_batch: int, progress=None, planned_points: int = 1):
+        """Batched gradients at any points of `problem`, under the engine's lock and memory budget."""
+        return GradientEvaluator(problem, max_batch, self._device_lock, self._budget_for(max_batch), progress,
+                                 planned_points)
+
+    def _budget_for(self, max_batch: int) -> int | None:
+        # the engine's own batch size is trusted; a larger one asked for a call is measured first
+        return self.memory_budget if max_batch > self.max_batch else None
+
+    def scan_path(self, problem: AttributionProblem, path: PathOptions, progress, max_batch: int) -> Attribution:
+        """Integrated gradients along the straight line, with interior gradients, the trend and completeness."""
+        steps, rule, tolerance, max_steps = path.steps, path.rule, path.tolerance, path.max_steps
+        probes, keep_all = path.probe_alphas, path.keep_all_gradients
         adaptive = rule == "adaptive"
         if adaptive:
             planned = max(int(max_steps), int(steps))
@@ -168,8 +202,7 @@ class AttributionEngine:
             planned = len(alphas)
         scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0}, keep_all=keep_all or adaptive,
                         progress=progress, planned_points=planned, device_lock=self._device_lock,
-                        # the engine's own batch size is trusted; a larger one asked for a call is measured first
-                        memory_budget=self.memory_budget if max_batch > self.max_batch else None)
+                        memory_budget=self._budget_for(max_batch))
         if adaptive:
             if steps < 2:
                 raise ValueError(f"the adaptive rule starts from at least 2 points, got steps={steps}")
@@ -182,11 +215,9 @@ class AttributionEngine:
         else:
             scan.evaluate(alphas, weights)
             node_weights, steps_used = dict(zip(map(float, alphas[:steps]), weights[:steps])), int(steps)
-        if progress is not None:
-            progress(1.0)
         kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())
         result = _assemble(scan, node_weights, kept, rule, steps_used)
-        result.extras.update(max_batch=scan.max_batch, bytes_per_point=scan.bytes_per_point)
+        result.extras.update(max_batch=scan.evaluator.max_batch, bytes_per_point=scan.evaluator.bytes_per_point)
         return result
 
     def _as_tensors(self, inputs) -> tuple[torch.Tensor, ...]:
@@ -220,6 +251,16 @@ class AttributionEngine:
             except RuntimeError:
                 raise ValueError(f"baseline of shape {tuple(b.shape)} does not fit input {tuple(x.shape)}") from None
         return tuple(out)
+
+    def _references(self, references, xs) -> tuple[torch.Tensor, ...]:
+        if references is None or isinstance(references, (int, float)):
+            raise ValueError("this method draws baselines from a reference set: pass baseline=tensor [R, ...] of "
+                             "references shaped like the inputs (other photos, say)")
+        rs = self._as_tensors(references)
+        if len(rs) != len(xs) or any(r.shape[1:] != x.shape[1:] for r, x in zip(rs, xs)):
+            raise ValueError(f"references {[tuple(r.shape) for r in rs]} must be [R, ...] shaped like the inputs "
+                             f"{[tuple(x.shape) for x in xs]} after the first dimension")
+        return rs
 
     def _targets(self, target, n: int) -> tuple[torch.Tensor, bool]:
         if isinstance(target, (int, np.integer)):
@@ -288,13 +329,6 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         if not chosen:
             return grid
         scan.evaluate((grid[chosen] + grid[np.array(chosen) + 1]) / 2)
-
-
-def completeness_scale(score_input: np.ndarray, score_baseline: np.ndarray, path_scores: np.ndarray) -> np.ndarray:
-    """|F(input) - F(baseline)|, floored at the rounding level of the scores on the path [K, N, T]: an input
-    that scores like its baseline gets a relative error of |delta| / floor, not |delta| / 0."""
-    floor = NOTHING_TO_ATTRIBUTE * np.abs(path_scores).max(axis=0)
-    return np.maximum(np.maximum(np.abs(score_input - score_baseline), floor), np.finfo(np.float64).tiny)
 
 
 def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_used: int) -> Attribution:

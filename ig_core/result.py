@@ -1,10 +1,21 @@
-"""The result of one path scan: attributions, the trend, interior gradients and completeness."""
+"""The result of one attribution: attributions, the trend along the path, interior gradients and completeness."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+# F(input) - F(baseline) within this many float32 roundings of the largest |F| on the path is zero:
+# there is nothing to attribute, and the relative completeness error is measured against this floor
+NOTHING_TO_ATTRIBUTE = 16 * float(np.finfo(np.float32).eps)
+
+
+def completeness_scale(score_input: np.ndarray, score_baseline: np.ndarray, path_scores: np.ndarray) -> np.ndarray:
+    """|F(input) - F(baseline)|, floored at the rounding level of the scores on the path [K, N, T]: an input
+    that scores like its baseline gets a relative error of |delta| / floor, not |delta| / 0."""
+    floor = NOTHING_TO_ATTRIBUTE * np.abs(path_scores).max(axis=0)
+    return np.maximum(np.maximum(np.abs(score_input - score_baseline), floor), np.finfo(np.float64).tiny)
 
 
 @dataclass
@@ -28,7 +39,7 @@ class Attribution:
     score_input: np.ndarray  # [N, T] F(input)
     score_baseline: np.ndarray  # [N, T] F(baseline)
     delta: np.ndarray  # [N, T] sum of attributions - (F(input) - F(baseline))
-    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)| (floored: engine.completeness_scale)
+    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)| (floored: completeness_scale)
     targets: np.ndarray  # [N, T]
     rule: str
     steps_used: int  # gradient evaluations that enter the integral
@@ -41,6 +52,8 @@ class Attribution:
     nothing_to_attribute: np.ndarray | None = None  # [N, T] F(input) = F(baseline) up to rounding
     message: str = ""
     extras: dict = field(default_factory=dict)
+    method: str = "integrated_gradients"
+    completeness: str | None = "F(input) - F(baseline)"  # what the attributions add up to; None: the method has no such law
 
     def _shape_like_inputs(self, tensors):
         if self.single_target:
@@ -71,6 +84,12 @@ class Attribution:
     def max_relative_delta(self) -> float:
         return float(np.max(self.relative_delta))
 
+    @property
+    def completeness_defined(self) -> bool:
+        return self.completeness is not None
+
     def summary(self) -> str:
+        if not self.completeness_defined:
+            return f"{self.method}: defines no completeness ({self.points_evaluated} points evaluated)"
         return (f"{self.rule}, {self.steps_used} steps: sum of attributions - (F(input) - F(baseline)) = "
                 f"{float(np.max(np.abs(self.delta))):.3g} ({100 * self.max_relative_delta:.2f}% relative)")

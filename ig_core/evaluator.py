@@ -1,0 +1,199 @@
+"""Batched gradients of F at any points: what every attribution method needs from the engine.
+
+A method says which points to evaluate; the evaluator runs them in chunks of the engine's batch size, takes
+the device lock per chunk (scans of several sessions interleave), halves the chunk on CUDA out-of-memory,
+measures a chunk's memory when asked to, applies mixed precision and reports progress.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+OUTPUT_TRANSFORMS = {
+    "identity": lambda raw: raw,
+    "softmax": lambda raw: torch.softmax(raw, dim=-1),
+    "log_softmax": lambda raw: torch.log_softmax(raw, dim=-1),
+    "sigmoid": torch.sigmoid,
+}
+
+# A batch needs the tensors autograd saves for the backward pass, plus about as much again for the
+# gradients flowing back and the activations in flight
+MEMORY_PER_SAVED_BYTE = 2.0
+
+
+class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
+    """Counts the bytes autograd saves during a forward pass that depend on the points (each storage once,
+    frozen weights left out): the memory a batch holds per point."""
+
+    def __init__(self):
+        self.total, self._seen = 0, set()
+        super().__init__(self._pack, lambda tensor: tensor)
+
+    def _pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if tensor.requires_grad and storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.total += storage.nbytes()
+        return tensor
+
+
+@dataclass
+class AttributionProblem:
+    """One attribution request, already on the engine's device."""
+
+    forward: Callable[..., torch.Tensor]
+    inputs: tuple[torch.Tensor, ...]  # each [N, ...]
+    baselines: tuple[torch.Tensor, ...]  # same shapes (a method that takes a reference set gets [R, ...])
+    targets: torch.Tensor  # long [N, T]
+    output: str = "identity"
+    amp_dtype: torch.dtype | None = None
+    layer: torch.nn.Module | None = None
+    forward_args: tuple = ()  # passed to forward after the points, not scaled; tensors are [N, ...] per example
+
+    def __post_init__(self):
+        self.target_range = (int(self.targets.min()), int(self.targets.max()))  # checked once, not per chunk
+
+    @property
+    def n_examples(self) -> int:
+        return self.inputs[0].shape[0]
+
+    @property
+    def n_targets(self) -> int:
+        return self.targets.shape[1]
+
+    def with_examples(self, inputs, baselines, rows) -> "AttributionProblem":
+        """The same request on other examples; `rows` [M] picks each new example's targets and forward args."""
+        rows = torch.as_tensor(rows, device=self.targets.device)
+        args = tuple(a.index_select(0, rows.to(a.device)) if _per_example(a, self.n_examples) else a
+                     for a in self.forward_args)
+        return replace(self, inputs=tuple(inputs), baselines=tuple(baselines),
+                       targets=self.targets.index_select(0, rows), forward_args=args)
+
+
+def _per_example(arg, n: int) -> bool:
+    return isinstance(arg, torch.Tensor) and arg.dim() > 0 and arg.shape[0] == n
+
+
+@dataclass
+class Gradients:
+    """F and its gradients at K points per example: scores numpy float64 [K, N, T]; gradients per input [T, K, N, ...]."""
+
+    score: np.ndarray
+    raw_score: np.ndarray
+    gradients: tuple[torch.Tensor, ...]
+    activation: torch.Tensor | None  # [K, N, D] of the observed layer
+
+
+class GradientEvaluator:
+    """Runs forward and backward passes over chunks of points for one problem."""
+
+    def __init__(self, problem: AttributionProblem, max_batch: int, device_lock=None, memory_budget: int | None = None,
+                 progress: Callable[[float], None] | None = None, planned_points: int = 1):
+        self.problem = problem
+        self.max_batch = max(int(max_batch), 1)
+        self.device_lock = device_lock or contextlib.nullcontext()
+        self.memory_budget = memory_budget  # bytes a batch may need; None: max_batch alone decides
+        self.bytes_per_point: float | None = None  # measured on the first chunk
+        self.progress = progress
+        self.planned_points = max(int(planned_points), 1)
+        self.points_done = 0
+
+    def run_in_chunks(self, count: int, evaluate_chunk: Callable[[int, int, bool], None]) -> None:
+        """evaluate_chunk(start, stop, measuring) for consecutive ranges of `count` points, as large as the batch
+        allows. A chunk must leave nothing behind when it raises, so that its halved retry counts nothing twice."""
+        n = self.problem.n_examples
+        start = 0
+        while start < count:
+            measuring = self.memory_budget is not None and self.bytes_per_point is None
+            per_chunk = 1 if measuring else max(self.max_batch // n, 1)
+            stop = min(start + per_chunk, count)
+            try:
+                with self.device_lock:  # per chunk: scans from several sessions interleave
+                    evaluate_chunk(start, stop, measuring)
+            except torch.cuda.OutOfMemoryError:
+                if per_chunk == 1:
+                    raise
+                self.max_batch = max(self.max_batch // 2, 1)  # halve and retry this chunk
+                torch.cuda.empty_cache()
+                continue
+            self.points_done += stop - start
+            start = stop
+            if self.progress is not None:
+                self.progress(min(self.points_done / self.planned_points, 1.0))
+
+    def gradient_pass(self, points: list[torch.Tensor], k: int, measuring: bool = False) -> Gradients:
+        """One forward and backward pass over k points per example; points[i] is [k * n, ...], point-major."""
+        p = self.problem
+        n, t = p.n_examples, p.n_targets
+        device = p.inputs[0].device
+        points = [x.requires_grad_(True) for x in points]
+        activations = []
+        scanning_thread = threading.get_ident()
+
+        def record(_module, _inputs, out):  # only this scan's forward: others may share the model
+            if threading.get_ident() == scanning_thread:
+                activations.append(out.detach())
+
+        hook = p.layer.register_forward_hook(record) if p.layer is not None else None
+        autocast = (torch.autocast(device.type, dtype=p.amp_dtype) if p.amp_dtype is not None
+                    else contextlib.nullcontext())
+        saved = _SavedBytes() if measuring else contextlib.nullcontext()
+        args = tuple(a.repeat(k, *(1,) * (a.dim() - 1)) if _per_example(a, n) else a for a in p.forward_args)
+        try:
+            with torch.enable_grad():
+                with autocast, saved:
+                    raw = p.forward(*points, *args)
+                if raw.dim() == 1 and p.target_range == (0, 0):  # one score per example
+                    raw = raw.unsqueeze(1)
+                if raw.dim() != 2 or raw.shape[0] != k * n:
+                    raise ValueError(f"forward must return scores [batch, classes] (or [batch] with target=None); for "
+                                     f"a batch of {k * n} it returned shape {tuple(raw.shape)}")
+                if not raw.is_floating_point() or raw.dtype in (torch.float16, torch.bfloat16):
+                    raw = raw.float()
+                if not 0 <= p.target_range[0] <= p.target_range[1] < raw.shape[1]:
+                    raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
+                                     f"{raw.shape[1]} outputs")
+                score = OUTPUT_TRANSFORMS[p.output](raw)
+                rows_targets = p.targets.repeat(k, 1)  # row r = point r // n, example r % n
+                selected = score.gather(1, rows_targets)  # [k*n, t]
+                grads = [torch.autograd.grad(selected[:, j].sum(), points, retain_graph=j < t - 1)
+                         for j in range(t)]
+        finally:
+            if hook is not None:
+                hook.remove()
+        gradients = tuple(torch.stack([g[i] for g in grads]).view(t, k, n, *x.shape[1:]) if t > 1
+                          else grads[0][i].view(1, k, n, *x.shape[1:])  # no copy for one target
+                          for i, x in enumerate(p.inputs))
+        gradients = tuple(g if g.dtype == x.dtype else g.to(x.dtype) for g, x in zip(gradients, p.inputs))
+        if measuring:
+            self.bytes_per_point = MEMORY_PER_SAVED_BYTE * saved.total / (k * n)
+            self.max_batch = min(self.max_batch, max(int(self.memory_budget // self.bytes_per_point), 1))
+        # one device-to-host copy for both: separate copies would each wait for the GPU
+        scores = torch.stack([selected.detach().view(k, n, t), raw.detach().gather(1, rows_targets).view(k, n, t)])
+        score, raw_score = scores.double().cpu().numpy()
+        activation = activations[0].float().reshape(k, n, -1) if activations else None
+        return Gradients(score, raw_score, gradients, activation)
+
+    def evaluate(self, points: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> Gradients:
+        """F and gradients at K points per example: points[i] is [K, N, ...] like input i. The gradients of all
+        K points are returned, so a method passes as many points as it can hold at once."""
+        count = points[0].shape[0]
+        n = self.problem.n_examples
+        parts: list[Gradients] = []
+
+        def chunk(start, stop, measuring):
+            flat = [x[start:stop].reshape((stop - start) * n, *x.shape[2:]).detach() for x in points]
+            parts.append(self.gradient_pass(flat, stop - start, measuring))
+
+        self.run_in_chunks(count, chunk)
+        if len(parts) == 1:
+            return parts[0]
+        activations = [g.activation for g in parts]
+        return Gradients(np.concatenate([g.score for g in parts]), np.concatenate([g.raw_score for g in parts]),
+                         tuple(torch.cat(grads, dim=1) for grads in zip(*(g.gradients for g in parts))),
+                         torch.cat(activations) if activations[0] is not None else None)

@@ -1,0 +1,129 @@
+"""What an attribution method is: which points to evaluate, and how to combine what comes back.
+
+The engine does the rest for every method: validation, the device, batching, out-of-memory halving, the lock,
+the exact cache and progress (`MethodContext`). A method is one file holding a subclass of AttributionMethod with
+its options as a frozen dataclass, and one line in the registry (methods/__init__.py).
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields, replace
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+import numpy as np
+import torch
+
+from ..evaluator import AttributionProblem, GradientEvaluator
+from ..result import NOTHING_TO_ATTRIBUTE, Attribution, completeness_scale
+
+if TYPE_CHECKING:
+    from ..engine import AttributionEngine, PathOptions
+
+
+@dataclass
+class MethodContext:
+    """What a method gets from the engine for one request."""
+
+    engine: "AttributionEngine"
+    problem: AttributionProblem
+    path: "PathOptions"  # the straight-line scan's rule, steps, tolerance, probes
+    max_batch: int
+    progress: Callable[[float], None] | None = None
+
+    def evaluator(self, planned_points: int) -> GradientEvaluator:
+        """Batched gradients of F at any points of this problem (see GradientEvaluator.evaluate)."""
+        return self.engine.evaluator(self.problem, self.max_batch, self.progress, planned_points)
+
+    def integrated_gradients(self, problem: AttributionProblem | None = None) -> Attribution:
+        """The straight-line path scan with the request's rule (the paper's integrated gradients)."""
+        return self.engine.scan_path(problem or self.problem, self.path, self.progress, self.max_batch)
+
+    def on(self, problem: AttributionProblem) -> "MethodContext":
+        """The same request on other examples (noisy copies, other baselines)."""
+        return replace(self, problem=problem)
+
+
+class AttributionMethod(ABC):
+    """One attribution method. Subclasses set the class attributes, define Options and compute()."""
+
+    name: ClassVar[str]  # the registry key
+    label: ClassVar[str]  # what the dashboard shows
+    completeness: ClassVar[str | None] = "F(input) - F(baseline)"  # what its attributions add up to
+    no_completeness: ClassVar[str] = ""  # why it has no completeness law, where it has none
+    images_only: ClassVar[bool] = False  # needs inputs [N, C, H, W]
+    reference_set: ClassVar[bool] = False  # the baseline argument is a set of references [R, ...]
+    uses_path_rule: ClassVar[bool] = False  # the rule, steps and tolerance of the scan settings apply
+
+    @dataclass(frozen=True)
+    class Options:
+        pass
+
+    def __init__(self, **options):
+        known = [f.name for f in fields(self.Options)]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
+        self.options = self.Options(**options)
+
+    def option_items(self) -> tuple:
+        """The options as sorted pairs: part of the cache key."""
+        return tuple(sorted(asdict(self.options).items()))
+
+    def check(self, problem: AttributionProblem) -> None:
+        """Refuse, with a message that says what to do, inputs the method cannot handle."""
+        if self.images_only and any(x.dim() != 4 for x in problem.inputs):
+            shapes = ", ".join(str(tuple(x.shape)) for x in problem.inputs)
+            raise ValueError(f"{self.label} works on images [N, channels, height, width]; got inputs {shapes}")
+
+    @abstractmethod
+    def compute(self, context: MethodContext) -> Attribution:
+        """The attributions for context.problem, with its completeness where the method defines one."""
+
+    def attribute(self, forward, inputs, target, baseline=None, *, engine: "AttributionEngine | None" = None,
+                  **scan) -> Attribution:
+        """Captum-style entry point: this method through the engine (cached, batched, checked)."""
+        from ..engine import default_engine
+
+        return (engine or default_engine()).attribute(forward, inputs, target, baseline, method=self.name,
+                                                      method_options=asdict(self.options), **scan)
+
+    def result(self, context: MethodContext, attributions, score_input: np.ndarray, score_baseline: np.ndarray,
+               points_evaluated: int, *, path_alphas=None, path_scores=None, gradient_at_input=None,
+               extras: dict | None = None) -> Attribution:
+        """An Attribution for this method. attributions: per input [T, N, ...]; scores [N, T] float64; the trend
+        along the method's own path where it has one (alphas [K], scores [K, N, T]), else the two ends."""
+        attributions = tuple(a.detach().cpu() for a in attributions)
+        if path_scores is None:
+            path_alphas, path_scores = np.array([0.0, 1.0]), np.stack([score_baseline, score_input])
+        path_scores = np.asarray(path_scores, dtype=np.float64)
+        unknown = np.full_like(path_scores, np.nan)
+        total = sum(a.reshape(*a.shape[:2], -1).double().sum(-1) for a in attributions).T.numpy()  # [N, T]
+        with np.errstate(invalid="ignore"):
+            if self.completeness is None:
+                delta = relative = np.full_like(total, np.nan)
+            else:
+                delta = total - (score_input - score_baseline)
+                relative = np.abs(delta) / completeness_scale(score_input, score_baseline, path_scores)
+            nothing = np.abs(score_input - score_baseline) <= NOTHING_TO_ATTRIBUTE * np.abs(path_scores).max(axis=0)
+        interior = {} if gradient_at_input is None else {1.0: tuple(g.detach().cpu() for g in gradient_at_input)}
+        nonfinite = not (np.all(np.isfinite(total)) and np.all(np.isfinite(path_scores)))
+        return Attribution(
+            attributions_per_target=attributions, interior_gradients=interior,
+            alphas=np.asarray(path_alphas, dtype=np.float64), weights=np.zeros(len(path_alphas)),
+            scores=path_scores, raw_scores=unknown, path_derivative=unknown, grad_abs_mean=unknown, grad_sum=unknown,
+            score_input=score_input, score_baseline=score_baseline, delta=delta, relative_delta=relative,
+            targets=context.problem.targets.cpu().numpy(), rule=self.name, steps_used=int(points_evaluated),
+            points_evaluated=int(points_evaluated), tuple_inputs=True, single_target=False,
+            nothing_to_attribute=nothing, nonfinite=nonfinite, extras=dict(extras or {}), method=self.name,
+            completeness=self.completeness,
+            message=("The model produced non-finite scores or gradients; the attributions are not trustworthy."
+                     if nonfinite else ""),
+        )
+
+
+def ends(context: MethodContext) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
+    """F(input), F(baseline) [N, T] and the gradient at the input, from one batch of the two points."""
+    problem = context.problem
+    passed = context.evaluator(planned_points=2).evaluate(
+        [torch.stack([x, b]) for x, b in zip(problem.inputs, problem.baselines)])
+    return passed.score[0], passed.score[1], tuple(g[:, 0] for g in passed.gradients)
