@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 import torch
 
-from ig_core import Attribution, ScanSettings
+from ig_core import METHODS, Attribution, ScanSettings, method
 
 from .data import models_dir
 
@@ -113,6 +113,9 @@ class Explanation:
 
     @property
     def completeness_ok(self) -> bool:
+        """No completeness failure: the attributions add up within the tolerance, or the method defines no law."""
+        if not self.attribution.completeness_defined:
+            return not self.attribution.nonfinite
         relevant = self.per_target("relative_delta")[~self.nothing_per_target()]
         return not self.attribution.nonfinite and bool(np.all(relevant <= self.settings.tolerance))
 
@@ -123,7 +126,7 @@ class Explanation:
     def records(self, item_id: str, source: str) -> list[dict]:
         """Flat records for storage, one per target: completeness, the scan and the scores in domain units."""
         a = self.attribution
-        return [{"item_id": item_id, "source": source, "model_key": self.model_key, "rule": a.rule,
+        return [{"item_id": item_id, "source": source, "model_key": self.model_key, "method": a.method, "rule": a.rule,
                  "settings": repr(self.settings), "target": target, "target_name": name,
                  **{name_: float(self.per_target(name_)[t])
                     for name_ in ("score_input", "score_baseline", "delta", "relative_delta")},
@@ -171,16 +174,38 @@ class ModelFamily(ABC):
             scores = request.forward(*request.inputs)
         return [int(scores[0].argmax())]
 
+    def references(self, model: LoadedModel, item) -> tuple[torch.Tensor, ...] | None:
+        """Other inputs shaped like this item's tensors [R, ...], for the methods that draw their baselines from a
+        reference set (Expected Gradients); None where the family has none (inputs of different shapes)."""
+        return None
+
+    def methods(self, model: LoadedModel, item) -> list[str]:
+        """The attribution methods that apply to this item: image methods need [N, C, H, W] inputs, reference-set
+        methods need the family's references."""
+        request = self.engine_input(model, item)
+        image = all(x.dim() == 4 for x in request.inputs)
+        has_references = type(self).references is not ModelFamily.references
+        return [name for name, cls in METHODS.items()
+                if (image or not cls.images_only) and (has_references or not cls.reference_set)]
+
     def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
                 settings: ScanSettings | None = None, progress=None) -> Explanation:
-        """One engine scan for all targets, returned in the family's units."""
+        """One engine run of the settings' method for all targets, returned in the family's units."""
         settings = settings or ScanSettings()
         targets = list(targets) if targets else self.default_targets(model, item)
         request = self.engine_input(model, item)
-        result = engine.attribute(request.forward, request.inputs, targets, request.baseline, settings.steps,
+        baseline = request.baseline
+        chosen = method(settings.method, **dict(settings.method_options))
+        if chosen.reference_set:
+            baseline = self.references(model, item)
+            if baseline is None:
+                raise FamilyError(f"{chosen.label} draws baselines from other inputs of the "
+                                  f"same shape; the {self.name} family has none to offer")
+        result = engine.attribute(request.forward, request.inputs, targets, baseline, settings.steps,
                                   settings.rule, tolerance=settings.tolerance, max_steps=settings.max_steps,
                                   probe_alphas=request.probe_alphas, keep_all_gradients=request.keep_all_gradients,
                                   output=request.output, layer=request.layer,
                                   model_key=model.key, progress=progress, max_batch=settings.max_batch,
-                                  amp=settings.amp)
+                                  amp=settings.amp, method=settings.method,
+                                  method_options=dict(settings.method_options))
         return self.explanation(model, item, targets, result, settings)
