@@ -1,0 +1,238 @@
+"""models.run_dataset: a collection explained into the results store, every item exactly once, even when killed."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from rdkit import Chem
+
+from models import results_store as store
+from models.dataset_inputs import MoleculeTable, PhotoFolder
+from models.language import load_language_model
+from models.language.ptb import read_words
+from models.run_dataset import check_policy, choose_targets, main
+
+pytestmark = pytest.mark.numeric
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TASKS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma", "SR-ARE",
+         "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]
+# sums in float64 of the same float32 attributions in another order (per atom, word or pixel, then all; or all at
+# once) differ by float64 rounding, ~1e-16 of the terms: 1e-9 leaves room for terms that cancel a million-fold
+SUM_RTOL = 1e-9
+TIMINGS = ["seconds_parse", "seconds_scan"]
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread: this machine's two cores are shared, and more threads than cores slow a scan ten-fold."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def molecule_args(data, out, *extra):
+    return ["--family", "molecules", "--input", str(data / "molecules" / "tox21_moleculenet.csv"), "--model",
+            "w2n2", "--targets", "actives", "--rule", "gauss-legendre", "--steps", "8", "--limit", "200",
+            "--shard-size", "16", "--quiet", "--out", str(out), *extra]
+
+
+@pytest.fixture(scope="module")
+def molecule_run(shared_data, tmp_path_factory, single_thread):
+    out = tmp_path_factory.mktemp("runs") / "tox21"
+    assert main(molecule_args(shared_data, out)) == 0
+    return out
+
+
+def frame(out) -> pd.DataFrame:
+    return store.read(out).to_pandas()
+
+
+def assert_scores_add_up(rows: pd.DataFrame, totals: list[float]) -> None:
+    """The domain's units hold the whole attribution: sum(scores) = F(input) - F(baseline) + delta."""
+    expected = rows.score_input - rows.score_baseline + rows.delta
+    np.testing.assert_allclose(totals, expected, rtol=SUM_RTOL, atol=0)
+
+
+def test_200_molecules_every_active_task_explained_atom_by_atom_and_bond_by_bond(molecule_run, shared_data):
+    table = store.read(molecule_run)
+    assert table.schema == store.SCHEMA
+    rows = table.to_pandas()
+    labels = pd.read_csv(shared_data / "molecules" / "tox21_moleculenet.csv", nrows=200)
+    actives = [[task for task in TASKS if row[task] == 1] for _, row in labels.iterrows()]
+    assert sorted(set(rows.item_index)) == list(range(200))
+    explained = rows[rows.status == "explained"]
+    assert [list(group.target_name) for _, group in explained.groupby("item_index")] == [a for a in actives if a]
+    assert (explained.chosen_as == "active").all() and (explained.target_truth == 1).all()
+    assert explained.source.tolist() == [labels.smiles[k] for k in explained.item_index]
+    skipped = rows[rows.status == "skipped"]
+    assert skipped.item_index.tolist() == [k for k, a in enumerate(actives) if not a]
+    assert skipped.target.isna().all() and (skipped.error == "active on no task of the model").all()
+    for _, row in explained.iterrows():
+        mol = Chem.MolFromSmiles(row.source)
+        assert len(row.score_names) == mol.GetNumAtoms() + mol.GetNumBonds() + 1  # and "non-bonded pairs"
+    assert_scores_add_up(explained, [sum(s) for s in explained.scores])
+    assert ((explained.probability > 0) & (explained.probability < 1)).all()
+    assert (explained.points_evaluated == 10).all()  # 8 Gauss-Legendre nodes and the two ends
+    manifest = store.read_manifest(molecule_run)
+    assert manifest["status"] == "complete" and manifest["items"] == 200 and manifest["shards"] == 13
+    assert manifest["counts"] == {"rows": len(rows), "items": 200, "explained": explained.item_index.nunique(),
+                                  "refused": 0, "skipped": len(skipped)}
+    assert manifest["job"]["settings"]["rule"] == "gauss-legendre" and manifest["job"]["targets"] == "actives"
+
+
+def test_a_run_killed_half_way_and_restarted_gives_the_same_rows_none_twice(molecule_run, shared_data, tmp_path):
+    out = tmp_path / "killed"
+    args = molecule_args(shared_data, out)
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    child = subprocess.Popen([sys.executable, "-m", "models.run_dataset", *args, "--threads", "1"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while child.poll() is None and len(store.finished_shards(out) if out.exists() else ()) < 3:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        _, errors = child.communicate(timeout=60)
+    assert child.returncode == -signal.SIGKILL, errors.decode()[-2000:]
+    assert 3 <= len(store.finished_shards(out)) < 13 and store.read_manifest(out)["status"] == "running"
+    (out / store.SHARDS / ".000012.parquet.999.tmp").write_bytes(b"half a shard")  # what a kill mid-write leaves
+
+    assert main(args) == 0
+    assert not list((out / store.SHARDS).glob(".*"))
+    restarted, uninterrupted = frame(out), frame(molecule_run)
+    assert not restarted.duplicated(["item_index", "target"]).any()
+    pd.testing.assert_frame_equal(restarted.drop(columns=TIMINGS), uninterrupted.drop(columns=TIMINGS),
+                                  check_exact=True)
+
+    written = {path: path.stat().st_mtime_ns for path in (out / store.SHARDS).iterdir()}
+    assert main(args) == 0  # a finished run started again computes nothing
+    assert {path: path.stat().st_mtime_ns for path in (out / store.SHARDS).iterdir()} == written
+
+
+def test_another_command_into_the_folder_is_refused(molecule_run, shared_data, capsys):
+    before = store.read_manifest(molecule_run)
+    assert main(molecule_args(shared_data, molecule_run)[:-2] + ["--steps", "4", "--out", str(molecule_run)]) == 2
+    message = capsys.readouterr().err
+    assert "holds another run" in message and '"steps": 8' in message and '"steps": 4' in message
+    assert store.read_manifest(molecule_run) == before
+
+
+def test_invalid_molecules_are_recorded_with_their_reason_and_the_run_goes_on(tmp_path, single_thread):
+    csv = tmp_path / "few.csv"
+    csv.write_text("name,SMILES,NR-AR\nethanol,CCO,1\nopen ring,C1CC,1\nempty,,1\nbenzene,c1ccccc1,0\n"
+                   "acetic acid,CC(=O)O,1\n")
+    out = tmp_path / "run"
+    assert main(["--family", "molecules", "--input", str(csv), "--smiles-column", "SMILES", "--targets", "actives",
+                 "--rule", "gauss-legendre", "--steps", "4", "--shard-size", "2", "--quiet", "--out", str(out)]) == 0
+    rows = frame(out).set_index("item_id")
+    assert rows.status.to_dict() == {"row 0": "explained", "row 1": "refused", "row 2": "refused",
+                                     "row 3": "skipped", "row 4": "explained"}
+    assert rows.loc[["row 1", "row 2"], "error"].str.len().gt(0).all()
+    assert rows.loc[["row 1", "row 2"], "target"].isna().all()
+    assert (rows.loc[["row 0", "row 4"], "target_name"] == "NR-AR").all()
+
+
+def test_an_sdf_is_read_record_by_record_with_its_properties_as_labels(tmp_path, single_thread):
+    sdf = tmp_path / "few.sdf"
+    with Chem.SDWriter(str(sdf)) as writer:
+        for smiles, active in (("CCO", "1"), ("c1ccccc1O", "0")):
+            mol = Chem.MolFromSmiles(smiles)
+            mol.SetProp("SR-p53", active)
+            writer.write(mol)
+    with open(sdf, "a") as f:
+        f.write("not a molecule\n\n\n  garbage\nM  END\n$$$$\n")
+    out = tmp_path / "run"
+    assert main(["--family", "molecules", "--input", str(sdf), "--targets", "actives", "--rule", "gauss-legendre",
+                 "--steps", "4", "--quiet", "--out", str(out)]) == 0
+    rows = frame(out)
+    assert rows.item_id.tolist() == ["record 0", "record 1", "record 2"]
+    assert rows.status.tolist() == ["explained", "skipped", "refused"]
+    assert rows.target_name[0] == "SR-p53" and rows.source[0] == "CCO"
+    assert "record 2" in rows.error[2]
+
+
+def test_20_photos_predicted_and_true_class_from_one_scan(shared_data, tmp_path, single_thread):
+    photos = PhotoFolder(shared_data / "imagenet_samples").items()[:20]
+    folder = tmp_path / "photos"
+    (folder / "images").mkdir(parents=True)
+    for item in photos:
+        os.symlink(item.raw, folder / item.id)
+    (folder / "images" / "broken.JPEG").write_bytes(b"\xff\xd8 not really a jpeg")
+    labels = pd.read_csv(shared_data / "imagenet_samples" / "labels.csv").iloc[:20]
+    broken = pd.DataFrame([{"file": "images/broken.JPEG", "class_index": 0, "class_name": "tench"}])
+    pd.concat([labels, broken]).to_csv(folder / "labels.csv", index=False)
+    out = tmp_path / "run"
+    assert main(["--family", "vision", "--input", str(folder), "--model", "mobilenet_v2", "--targets", "both",
+                 "--rule", "gauss-legendre", "--steps", "2", "--shard-size", "8", "--quiet", "--out", str(out)]) == 0
+    table = store.read(out)
+    assert table.schema == store.SCHEMA
+    rows = table.to_pandas()
+    refused = rows[rows.status == "refused"]
+    assert refused.item_id.tolist() == ["images/broken.JPEG"] and refused.error.str.len().gt(0).all()
+    explained = rows[rows.status == "explained"]
+    truth = dict(zip(labels.file, labels.class_index))
+    for item_id, group in explained.groupby("item_id", sort=False):
+        (predicted,), (true,) = set(group.predicted), set(group.truth)
+        assert true == truth[item_id]
+        expected = ([(predicted, "predicted+truth")] if predicted == true
+                    else [(predicted, "predicted"), (true, "truth")])
+        assert list(zip(group.target, group.chosen_as)) == expected
+        assert group.target_truth.tolist() == [float(t == true) for t in group.target]
+    assert explained.item_id.nunique() == 20
+    maps = [store.pixel_map(row) for row in explained.to_dict("records")]
+    assert all(m.shape == (224, 224) for m in maps)
+    # float16 keeps 2**-11 of each scaled pixel above its smallest normal and 2**-25 of the scale below; the
+    # float32 sum of the three colour channels rounds 256 times finer
+    bounds = [np.maximum(2.0 ** -11 * np.abs(m), 2.0 ** -25 * scale).sum()
+              for m, scale in zip(maps, explained.map_scale)]
+    expected = explained.score_input - explained.score_baseline + explained.delta
+    assert np.all(np.abs(np.array([m.astype(np.float64).sum() for m in maps]) - expected) <= bounds)
+
+
+def test_200_text_windows_explain_the_word_that_follows(shared_data, tmp_path, single_thread):
+    text = shared_data / "ptb" / "ptb.test.txt"
+    out = tmp_path / "run"
+    assert main(["--family", "language", "--input", str(text), "--targets", "next_word", "--text-format", "tokens",
+                 "--window", "20", "--limit", "200", "--rule", "gauss-legendre", "--steps", "4", "--quiet",
+                 "--out", str(out)]) == 0
+    table = store.read(out)
+    assert table.schema == store.SCHEMA
+    rows = table.to_pandas()
+    words = read_words(text)
+    vocab = load_language_model().vocab
+    assert rows.item_id.tolist() == [f"tokens {20 * k}-{20 * k + 20}" for k in range(200)]
+    assert rows.source.tolist() == [" ".join(words[20 * k:20 * k + 20]) for k in range(200)]
+    assert (rows.status == "explained").all() and (rows.chosen_as == "next_word").all()
+    assert rows.target.tolist() == rows.truth.tolist() == [vocab.id(words[20 * k + 20]) for k in range(200)]
+    assert rows.target_name.tolist() == [vocab.words[vocab.id(words[20 * k + 20])] for k in range(200)]
+    assert [len(names) for names in rows.score_names] == [20] * 200
+    assert rows.score_names[0][1] == f"2 {words[1]}"
+    assert_scores_add_up(rows, [sum(s) for s in rows.scores])
+    assert rows.target_truth.eq(1).all()
+    # the same float32 softmax of the same logits, from batches of other sizes: float32 rounding of a few hundred
+    # operations, each 2**-24 relative
+    np.testing.assert_allclose(rows.probability, rows.score_input, rtol=1e-5)
+
+
+def test_policies_that_the_input_cannot_serve_are_refused_before_any_work(shared_data):
+    photos, molecules = PhotoFolder(shared_data / "imagenet_samples"), MoleculeTable(shared_data / "x.csv")
+    with pytest.raises(ValueError, match="actives"):
+        check_policy("actives", "vision", photos)
+    with pytest.raises(ValueError, match="one label per task"):
+        check_policy("truth", "molecules", molecules)
+    with pytest.raises(ValueError, match="text windows"):
+        check_policy("next_word", "vision", photos)
+
+
+def test_target_policies():
+    assert choose_targets("both", 3, 3, []) == [(3, "predicted+truth")]
+    assert choose_targets("both", 3, 5, []) == [(3, "predicted"), (5, "truth")]
+    assert choose_targets("truth", 3, None, []) == []
+    assert choose_targets("actives", 3, None, [1, 4]) == [(1, "active"), (4, "active")]
+    assert choose_targets("predicted", 3, None, [1]) == [(3, "predicted")]
