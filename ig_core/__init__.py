@@ -3,13 +3,16 @@ attribution methods users compare them with, over one batched evaluation of grad
 
 Knows nothing of images, molecules, words or Streamlit: give it a forward function and tensors.
 """
-from .engine import AttributionEngine, default_engine, integrated_gradients, limit_memory_arenas
+from .engine import (AttributionEngine, completeness_delta, default_engine, integrated_gradients,
+                     limit_memory_arenas)
 from .evaluator import OUTPUT_TRANSFORMS
+from .layers import layer_integrated_gradients, neuron_integrated_gradients
 from .methods import METHODS, AttributionMethod, method, read_off_scan
 from .quadrature import FIXED_RULES, RULES, fixed_rule, path_points, trapezoid_weights
 from .result import Attribution
 from .settings import ScanSettings
 
 __all__ = ["METHODS", "OUTPUT_TRANSFORMS", "Attribution", "AttributionEngine", "AttributionMethod", "FIXED_RULES",
-           "RULES", "ScanSettings", "default_engine", "fixed_rule", "integrated_gradients", "limit_memory_arenas",
-           "method", "path_points", "read_off_scan", "trapezoid_weights"]
+           "RULES", "ScanSettings", "completeness_delta", "default_engine", "fixed_rule", "integrated_gradients",
+           "layer_integrated_gradients", "limit_memory_arenas", "method", "neuron_integrated_gradients", "path_points",
+           "read_off_scan", "trapezoid_weights"]

@@ -54,6 +54,7 @@ class AttributionProblem:
     amp_dtype: torch.dtype | None = None
     layer: torch.nn.Module | None = None
     forward_args: tuple = ()  # passed to forward after the points, not scaled; tensors are [N, ...] per example
+    untargeted: bool = False  # target=None: the forward must return one score per example
 
     def __post_init__(self):
         self.target_range = (int(self.targets.min()), int(self.targets.max()))  # checked once, not per chunk
@@ -130,7 +131,6 @@ class GradientEvaluator:
         """One forward and backward pass over k points per example; points[i] is [k * n, ...], point-major."""
         p = self.problem
         n, t = p.n_examples, p.n_targets
-        device = p.inputs[0].device
         points = [x.requires_grad_(True) for x in points]
         activations = []
         scanning_thread = threading.get_ident()
@@ -140,27 +140,12 @@ class GradientEvaluator:
                 activations.append(out.detach())
 
         hook = p.layer.register_forward_hook(record) if p.layer is not None else None
-        autocast = (torch.autocast(device.type, dtype=p.amp_dtype) if p.amp_dtype is not None
-                    else contextlib.nullcontext())
         saved = _SavedBytes() if measuring else contextlib.nullcontext()
-        args = tuple(a.repeat(k, *(1,) * (a.dim() - 1)) if _per_example(a, n) else a for a in p.forward_args)
         try:
             with torch.enable_grad():
-                with autocast, saved:
-                    raw = p.forward(*points, *args)
-                if raw.dim() == 1 and p.target_range == (0, 0):  # one score per example
-                    raw = raw.unsqueeze(1)
-                if raw.dim() != 2 or raw.shape[0] != k * n:
-                    raise ValueError(f"forward must return scores [batch, classes] (or [batch] with target=None); for "
-                                     f"a batch of {k * n} it returned shape {tuple(raw.shape)}")
-                if not raw.is_floating_point() or raw.dtype in (torch.float16, torch.bfloat16):
-                    raw = raw.float()
-                if not 0 <= p.target_range[0] <= p.target_range[1] < raw.shape[1]:
-                    raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
-                                     f"{raw.shape[1]} outputs")
-                score = OUTPUT_TRANSFORMS[p.output](raw)
-                rows_targets = p.targets.repeat(k, 1)  # row r = point r // n, example r % n
-                selected = score.gather(1, rows_targets)  # [k*n, t]
+                with self._autocast(), saved:
+                    raw = p.forward(*points, *self._forward_args(k))
+                selected, raw_selected = self._select(raw, k)
                 grads = [torch.autograd.grad(selected[:, j].sum(), points, retain_graph=j < t - 1)
                          for j in range(t)]
         finally:
@@ -174,10 +159,56 @@ class GradientEvaluator:
             self.bytes_per_point = MEMORY_PER_SAVED_BYTE * saved.total / (k * n)
             self.max_batch = min(self.max_batch, max(int(self.memory_budget // self.bytes_per_point), 1))
         # one device-to-host copy for both: separate copies would each wait for the GPU
-        scores = torch.stack([selected.detach().view(k, n, t), raw.detach().gather(1, rows_targets).view(k, n, t)])
+        scores = torch.stack([selected.detach().view(k, n, t), raw_selected.detach().view(k, n, t)])
         score, raw_score = scores.double().cpu().numpy()
         activation = activations[0].float().reshape(k, n, -1) if activations else None
         return Gradients(score, raw_score, gradients, activation)
+
+    def _autocast(self):
+        p = self.problem
+        if p.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(p.inputs[0].device.type, dtype=p.amp_dtype)
+
+    def _forward_args(self, k: int) -> tuple:
+        """The forward args for k points per example: per-example tensors tiled like the points' rows."""
+        n = self.problem.n_examples
+        return tuple(a.repeat(k, *(1,) * (a.dim() - 1)) if _per_example(a, n) else a for a in self.problem.forward_args)
+
+    def _select(self, raw: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """F of the targets and the raw scores they come from, each [k * n, t], from the forward's output."""
+        p = self.problem
+        n = p.n_examples
+        if raw.dim() == 1 and p.target_range == (0, 0):  # one score per example
+            raw = raw.unsqueeze(1)
+        if raw.dim() != 2 or raw.shape[0] != k * n:
+            raise ValueError(f"forward must return scores [batch, classes] (or [batch] with target=None); for "
+                             f"a batch of {k * n} it returned shape {tuple(raw.shape)}")
+        if p.untargeted and raw.shape[1] != 1:
+            raise ValueError(f"target=None needs a forward with one output per example ([batch] or [batch, 1]); "
+                             f"this one returns {raw.shape[1]}: pass target (an int, a list of ints or per-example "
+                             "targets)")
+        if not raw.is_floating_point() or raw.dtype in (torch.float16, torch.bfloat16):
+            raw = raw.float()
+        if not 0 <= p.target_range[0] <= p.target_range[1] < raw.shape[1]:
+            raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
+                             f"{raw.shape[1]} outputs")
+        rows_targets = p.targets.repeat(k, 1)  # row r = point r // n, example r % n
+        return OUTPUT_TRANSFORMS[p.output](raw).gather(1, rows_targets), raw.gather(1, rows_targets)
+
+    def scores(self, points: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
+        """F at K points per example from forward passes alone: points[i] is [K, N, ...]; float64 [K, N, T]."""
+        count, n, t = points[0].shape[0], self.problem.n_examples, self.problem.n_targets
+        parts = []
+
+        def chunk(start, stop, _measuring):
+            flat = [x[start:stop].reshape((stop - start) * n, *x.shape[2:]) for x in points]
+            with torch.no_grad(), self._autocast():
+                raw = self.problem.forward(*flat, *self._forward_args(stop - start))
+            parts.append(self._select(raw, stop - start)[0].view(stop - start, n, t).double().cpu().numpy())
+
+        self.run_in_chunks(count, chunk)
+        return np.concatenate(parts)
 
     def evaluate(self, points: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> Gradients:
         """F and gradients at K points per example: points[i] is [K, N, ...] like input i. The gradients of all

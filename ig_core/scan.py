@@ -74,11 +74,10 @@ class PathScan:
         p = self.problem
         k, n = len(alphas), p.n_examples
         device = p.inputs[0].device
-        a = torch.as_tensor(alphas, dtype=p.inputs[0].dtype, device=device)
         points = []
         for x, b, d in zip(p.inputs, p.baselines, self.differences):
-            shape = (k,) + (1,) * x.dim()
-            point = b.unsqueeze(0) + a.view(shape).to(x.dtype) * d.unsqueeze(0)
+            a = torch.as_tensor(alphas, dtype=x.dtype, device=device)  # rounded once, to this input's dtype
+            point = b.unsqueeze(0) + a.view((k,) + (1,) * x.dim()) * d.unsqueeze(0)
             points.append(point.reshape(k * n, *x.shape[1:]))
         passed = self.evaluator.gradient_pass(points, k, measuring)
         stacked = passed.gradients  # per input [t, k, n, ...]
