@@ -6,8 +6,10 @@ import torch
 from ..evaluator import AttributionProblem
 from ..result import Attribution
 from .base import AttributionMethod, MethodContext
+from .expected_gradients import ExpectedGradients
 from .gradient import Gradient
 from .gradient_x_input import GradientTimesInput
+from .idgi import IDGI
 from .integrated_gradients import IntegratedGradients
 from .smoothgrad import SmoothGrad
 
@@ -16,6 +18,8 @@ METHODS: dict[str, type[AttributionMethod]] = {
     Gradient.name: Gradient,
     GradientTimesInput.name: GradientTimesInput,
     SmoothGrad.name: SmoothGrad,
+    ExpectedGradients.name: ExpectedGradients,
+    IDGI.name: IDGI,
 }
 
 
