@@ -22,7 +22,7 @@ import torch
 
 from .evaluator import OUTPUT_TRANSFORMS, AttributionProblem, GradientEvaluator
 from .fair_lock import FairLock
-from .methods import METHODS, MethodContext, method as make_method
+from .methods import MethodContext, method as make_method
 from .quadrature import RULES, path_points, trapezoid_weights
 from .result import NOTHING_TO_ATTRIBUTE, Attribution, completeness_scale
 from .scan import PathScan
@@ -206,6 +206,7 @@ class AttributionEngine:
             return cached
 
         self.freeze(forward)
+        _check_precision(forward, xs)
         problem = AttributionProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer, args,
                                      untargeted=target is None)
         chosen.check(problem)
@@ -356,6 +357,21 @@ class AttributionEngine:
         with self._cache_lock:
             self._cache.clear()
             self._cached_bytes = 0
+
+
+def _check_precision(forward, xs) -> None:
+    """A module whose weights are all of one precision gets inputs of that precision: float64 inputs into a float32
+    model would fail inside its forward with a message about matrices, not about the inputs."""
+    module = forward if isinstance(forward, torch.nn.Module) else getattr(forward, "__self__", None)
+    if not isinstance(module, torch.nn.Module):
+        return
+    weights = {p.dtype for p in module.parameters() if p.is_floating_point()}
+    if len(weights) == 1:
+        weight = weights.pop()
+        for i, x in enumerate(xs):
+            if {x.dtype, weight} == {torch.float32, torch.float64}:
+                raise ValueError(f"input {i} is {x.dtype} but the model's weights are {weight}: pass inputs of the "
+                                 f"model's precision (x.to({weight})) or convert the model (model.to({x.dtype}))")
 
 
 def as_batches(inputs, device) -> tuple[torch.Tensor, ...]:

@@ -438,3 +438,11 @@ def test_completeness_delta_of_our_attributions_is_the_scans_own(engine):
     np.testing.assert_allclose(delta, result.delta, rtol=0, atol=4 * EPS * (float(size.max()) + 1))
     with pytest.raises(ValueError, match="do not fit"):
         engine.completeness_delta(forward, x, result.attributions[0], [0, 2], forward_args=shift)
+
+
+def test_inputs_of_another_precision_than_the_models_weights_are_refused_with_what_to_do():
+    net = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=r"input 0 is torch.float64 but the model's weights are torch.float32"):
+        AttributionEngine(device="cpu").attribute(net, torch.randn(2, 3, dtype=torch.float64), 0)
+    double = AttributionEngine(device="cpu").attribute(net.double(), torch.randn(2, 3, dtype=torch.float64), 0)
+    assert double.attributions.dtype == torch.float64
