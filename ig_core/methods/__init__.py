@@ -6,9 +6,11 @@ import torch
 from ..evaluator import AttributionProblem
 from ..result import Attribution
 from .base import AttributionMethod, MethodContext
+from .blur_ig import BlurIG
 from .expected_gradients import ExpectedGradients
 from .gradient import Gradient
 from .gradient_x_input import GradientTimesInput
+from .guided_ig import GuidedIG
 from .idgi import IDGI
 from .integrated_gradients import IntegratedGradients
 from .smoothgrad import SmoothGrad
@@ -18,6 +20,8 @@ METHODS: dict[str, type[AttributionMethod]] = {
     Gradient.name: Gradient,
     GradientTimesInput.name: GradientTimesInput,
     SmoothGrad.name: SmoothGrad,
+    GuidedIG.name: GuidedIG,
+    BlurIG.name: BlurIG,
     ExpectedGradients.name: ExpectedGradients,
     IDGI.name: IDGI,
 }
