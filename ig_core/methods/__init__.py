@@ -14,6 +14,7 @@ from .guided_ig import GuidedIG
 from .idgi import IDGI
 from .integrated_gradients import IntegratedGradients
 from .smoothgrad import SmoothGrad
+from .xrai import XRAI
 
 METHODS: dict[str, type[AttributionMethod]] = {
     IntegratedGradients.name: IntegratedGradients,
@@ -24,6 +25,7 @@ METHODS: dict[str, type[AttributionMethod]] = {
     BlurIG.name: BlurIG,
     ExpectedGradients.name: ExpectedGradients,
     IDGI.name: IDGI,
+    XRAI.name: XRAI,
 }
 
 
