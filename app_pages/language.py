@@ -7,14 +7,16 @@ the shared completeness panel. The result is kept in the session and view contro
 """
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from models.families import FAMILIES
 from models.language import TextError
 from models.language import attribution as la
 from views import language as vl
-from views.scaffold import choose_model, completeness_panel, run_page
-from views.session import get_engine, progress_bar, scan_settings
+from views import method_comparison as mc
+from views.scaffold import choose_model, compare_methods, completeness_panel, page_settings, run_page, straight_line
+from views.session import get_engine, progress_bar
 
 FAMILY = FAMILIES["language"]
 TOP_CHOICE = "(most probable next word)"
@@ -105,6 +107,27 @@ def _show_table(result) -> None:
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
 
 
+def _show_method_scores(result) -> None:
+    """Another method's word scores: a row per target, a column per context word."""
+    st.subheader(f"3. Word scores: {mc.chosen_method(result.settings).label}")
+    frame = pd.DataFrame(result.word_attributions, index=result.target_names, columns=la.word_columns(result.words))
+    st.dataframe(frame)
+    st.caption("Each word's score: the method's attributions summed over the word's embedding dimensions.")
+    st.download_button("Download the table (CSV)", frame.to_csv(index_label="target"),
+                       file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
+
+
+def _words_side_by_side(runs) -> None:
+    """The compared methods' word scores as token tables: a row per method, a column per context word."""
+    words = la.word_columns(runs[0].explanation.words)
+    st.dataframe(mc.scores_table(runs, words).set_index("feature").T)
+
+
+def _explain(model, tokenized, targets, settings):
+    with progress_bar("Attributing") as progress:
+        return la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings, progress=progress)
+
+
 def _show_saturation(result) -> None:
     st.subheader("5. Saturation (Figure 8)")
     st.altair_chart(vl.saturation_chart(result), width="stretch")
@@ -159,11 +182,15 @@ def main() -> None:
     if run:
         st.session_state.pop(RESULT_KEY, None)
         try:
-            with progress_bar("Scanning the path") as progress:
-                st.session_state[RESULT_KEY] = la.explain_next_word(get_engine(), lm, text, targets, scan_settings(),
-                                                                    progress=progress)
+            tokenized = la.tokenize_text(lm, text)
+            st.session_state[RESULT_KEY] = _explain(model, tokenized, targets, page_settings(FAMILY, model, tokenized))
         except TextError as exc:
             st.error(str(exc))
+    elif RESULT_KEY in st.session_state:  # the same text again, by the method chosen now
+        result = st.session_state[RESULT_KEY]
+        settings = page_settings(FAMILY, model, result.tokenized)
+        if settings != result.settings:
+            st.session_state[RESULT_KEY] = _explain(model, result.tokenized, result.targets, settings)
     result = st.session_state.get(RESULT_KEY)
     if result is None:
         if not run:
@@ -171,11 +198,15 @@ def main() -> None:
         return
     _show_tokenization(result.tokenized)
     _show_top(result.top_words)
-    _show_table(result)
+    integrated = result.settings.method == mc.SCAN
+    (_show_table if integrated else _show_method_scores)(result)
     completeness_panel(result, what="text", baseline_choice=False, title="4. Completeness")
-    _show_saturation(result)
-    _show_interior(result)
-    _show_comparison(result)
+    if straight_line(result.settings, "Saturation, interior gradients and two next words side by side"):
+        _show_saturation(result)
+        _show_interior(result)
+        _show_comparison(result)
+    compare_methods(FAMILY, model, result.tokenized, result.targets, result.settings, key="lang_compare",
+                    show=_words_side_by_side)
 
 
 run_page(main)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.molecules_shared import (BOOST_KEY, EXAMPLE, INPUT_KEY, MAX_LISTED, OPEN_TASK_KEY, choose_weave,
-                                        saturation_row, settings, store_input, tox21, with_progress)
+from app_pages.molecules_shared import (BOOST_KEY, EXAMPLE, FAMILY, INPUT_KEY, MAX_LISTED, OPEN_TASK_KEY,
+                                        choose_weave, saturation_row, settings, store_input, tox21, with_progress)
 from models.data import DataNotFound
+from models.families.molecules import loaded_weave
 from models.molecules import MoleculeError, load_sdf, load_smiles_csv
 from models.molecules import attribution as ma
+from views import method_comparison as mc
 from views import molecules as vm
-from views.scaffold import run_page
+from views.scaffold import compare_methods, run_page, straight_line
 from views.session import get_engine
 
 TASK_KEY = "mol_task"
@@ -119,15 +121,28 @@ def explain_section(engine, model) -> None:
     features, label = chosen
     predictions = ma.predict(model, features)
     task = choose_task(model, features, predictions)
-    expl = with_progress("Integrated gradients", ma.explain_molecule, engine, model, features, task, settings())
+    chosen = settings(model, features)
+    expl = with_progress(mc.chosen_method(chosen).label, ma.explain_molecule, engine, model, features, task, chosen)
     completeness(expl)
     show_explanation(expl, label)
+    compare_methods(FAMILY, loaded_weave(model), features, [task], chosen, key="mol_compare", show=side_by_side)
+
+
+def side_by_side(runs) -> None:
+    """The compared methods' drawings in columns (each on its own colour scale), then their scores per atom and
+    bond."""
+    for column, run in zip(st.columns(len(runs)), runs):
+        e = run.explanation
+        column.image(vm.attribution_svg(e.mol, e.atom_scores, e.bond_scores, size=(300, 220), label=run.label),
+                     caption=f"{run.label}; {mc.completeness_text(e)}")
+    st.dataframe(mc.scores_table(runs, list(runs[0].explanation.scores(0))), hide_index=True)
 
 
 def completeness(expl) -> None:
     verdict = vm.completeness(expl)
     getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
-    if verdict.level == "warning" and st.button("Recompute with 4x the steps"):
+    path_rule = mc.chosen_method(expl.settings).uses_path_rule  # only then do more steps help
+    if verdict.level == "warning" and path_rule and st.button("Recompute with 4x the steps"):
         st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
         st.rerun()
 
@@ -159,10 +174,11 @@ def show_explanation(expl, label: str) -> None:
         d3.download_button("Drawing (PNG)", vm.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
                                                                show_indices=indices), f"{stem}.png", "image/png")
     with right:
-        st.markdown("**Accounting (Section 3.1)**")
-        accounting = expl.accounting()
-        st.altair_chart(vm.accounting_chart(accounting), width="stretch")
-        st.dataframe(accounting, hide_index=True, width="stretch")
+        if expl.attribution.completeness_defined:  # the accounting splits the completeness law's value
+            st.markdown("**Accounting (Section 3.1)**")
+            accounting = expl.accounting()
+            st.altair_chart(vm.accounting_chart(accounting), width="stretch")
+            st.dataframe(accounting, hide_index=True, width="stretch")
         st.markdown("**Predictions for every task**")
         st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
                      hide_index=True, width="stretch", height=250)
@@ -173,8 +189,9 @@ def show_explanation(expl, label: str) -> None:
     t2.dataframe(vm.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
     if not expl.mol.GetNumBonds():
         t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
-    st.markdown("**Saturation (Figure 13)**")
-    saturation_row([expl], task=expl.task_name, quantity=what)
+    if straight_line(expl.settings, "Saturation (Figure 13)"):
+        st.markdown("**Saturation (Figure 13)**")
+        saturation_row([expl], task=expl.task_name, quantity=what)
 
 
 # --- the page ----------------------------------------------------------------------------------------
@@ -182,7 +199,8 @@ def show_explanation(expl, label: str) -> None:
 def main() -> None:
     st.title("Molecules: which atoms and bonds drive the prediction")
     st.caption("Weave networks (Kearnes et al. 2016) trained on Tox21; integrated gradients scale the atom and "
-               "pair features together down to all zeros (Section 3.1 of the paper).")
+               "pair features together down to all zeros (Section 3.1 of the paper). Other methods: the Home page; "
+               "methods that draw baselines from other inputs do not apply (molecules differ in shape).")
     model = choose_weave()
     if model is not None:
         explain_section(get_engine(), model)

@@ -8,8 +8,9 @@ from app_pages.molecules_shared import (EXPLAIN_PAGE, OPEN_TASK_KEY, choose_weav
 from models.data import DataNotFound
 from models.molecules import Featurizer
 from models.molecules import attribution as ma
+from views import method_comparison as mc
 from views import molecules as vm
-from views.scaffold import run_page
+from views.scaffold import run_page, straight_line
 from views.session import get_engine
 
 BROWSE_KEY, PAGE_KEY = "mol_browse", "mol_page"
@@ -66,8 +67,9 @@ def main() -> None:
     pages = max((len(order) + request["size"] - 1) // request["size"], 1)
     page = st.number_input(f"Page (of {pages}; {len(order)} actives for {task})", 1, pages, key=PAGE_KEY)
     chosen = order[(page - 1) * request["size"]: page * request["size"]]
+    method_settings = settings(model, features[chosen[0]])
     explanations, failed = with_progress(f"Attributing {len(chosen)} molecules", ma.explain_many, engine, model,
-                                         [features[i] for i in chosen], task, settings())
+                                         [features[i] for i in chosen], task, method_settings)
     for k, msg in failed:
         st.warning(f"{features[chosen[k]].name}: {msg}")
     grid(explanations, [features[i].name for i in chosen], [preds[i] for i in chosen], task)
@@ -81,8 +83,11 @@ def grid(explanations, labels, preds, task, columns: int = 4) -> None:
                                      preds[start:start + columns]):
             with col.container(border=True):
                 st.image(vm.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores), width="stretch")
-                flag = "" if e.converged else " ⚠"
-                st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.relative_delta:.1f}%{flag}")
+                if e.attribution.completeness_defined:
+                    flag = "" if e.converged else " ⚠"
+                    st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.relative_delta:.1f}%{flag}")
+                else:
+                    st.caption(f"{label} · P(active) = {p:.3f} · {mc.completeness_text(e)}")
                 if st.button("Open", key=f"open_{label}_{task}"):
                     store_input("Tox21", [(label, e.smiles, [])])
                     st.session_state[OPEN_TASK_KEY] = task
@@ -105,7 +110,8 @@ def across_molecules(explanations, labels, task) -> None:
     else:
         c2.altair_chart(vm.means_chart(groups, "group"), width="stretch")
         c2.dataframe(groups, hide_index=True, width="stretch")
-    saturation_row(explanations, labels, task)
+    if straight_line(explanations[0].settings, "Saturation (Figure 13)"):
+        saturation_row(explanations, labels, task)
 
 
 run_page(main)

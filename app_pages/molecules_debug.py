@@ -8,6 +8,7 @@ from app_pages.molecules_shared import DEFAULT_MODEL, FAMILY, settings, stored_m
 from models.checkpoint import CheckpointError
 from models.family import FamilyError, ModelSource
 from models.molecules import attribution as ma
+from views import method_comparison as mc
 from views import molecules as vm
 from views.scaffold import run_page
 from views.session import get_engine
@@ -34,33 +35,35 @@ def compare_form(names: list[str]) -> None:
             st.session_state[DEBUG_KEY] = {"smiles": smiles, "a": a, "b": b, "decimals": int(decimals)}
 
 
-def model_column(source: ModelSource, smiles: str, task_name: str | None, decimals: int) -> str | None:
-    """One model's drawing and identical-score groups; returns the task explained (model A's most likely one)."""
+def model_column(source: ModelSource, smiles: str, task_name: str | None, decimals: int, chosen=None):
+    """One model's drawing and identical-score groups; returns the task explained (model A's most likely one) and
+    the scan settings (model A's column picks the method, model B's uses it)."""
     st.markdown(f"**{source.name}**")
     try:
         model = _weave(source.digest, source)
         features = model.featurizer.from_smiles(smiles)
     except (FamilyError, CheckpointError) as exc:
         st.error(str(exc))
-        return task_name
+        return task_name, chosen
+    chosen = chosen or settings(model, features)
     for warning in features.warnings:
         st.warning(warning)
     task_name = task_name or model.task_names[int(np.argmax(ma.predict(model, features)))]
     task = task_name if task_name in model.task_names else 0
-    expl = with_progress(f"{source.name}: integrated gradients", ma.explain_molecule, get_engine(), model, features,
-                         task, settings())
+    expl = with_progress(f"{source.name}: {mc.chosen_method(chosen).label}", ma.explain_molecule, get_engine(), model,
+                         features, task, chosen)
     groups = ma.identical_attribution_groups(expl, decimals)
     counts = ma.anomaly_counts(groups)
     what = ma.quantity(expl.regression, expl.task_name)
     st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
                                 label=f"{source.name}: attribution to {what}"))
-    st.caption(f"{what} = {expl.score_input:.3f}; completeness error {100 * expl.relative_delta:.2f}%")
+    st.caption(f"{what} = {expl.score_input:.3f}; {mc.completeness_text(expl)}")
     message = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
                f"{counts['groups not explained by symmetry']} not explained by symmetry ({counts['atoms in those']} "
                "atoms).")
     (st.warning if counts["groups not explained by symmetry"] else st.success)(message)
     st.dataframe(ma.groups_table(groups), hide_index=True, width="stretch")
-    return task_name
+    return task_name, chosen
 
 
 def main() -> None:
@@ -78,13 +81,13 @@ def main() -> None:
     request = st.session_state.get(DEBUG_KEY)
     if request is None:
         return
-    task_name = None  # model A's most likely task, explained in both models
+    task_name, chosen = None, None  # model A's most likely task and method, explained in both models
     for column, name in zip(st.columns(2), (request["a"], request["b"])):
         with column:
             if name not in sources:  # the models folder changed since the comparison was asked for
                 st.error(f"{name} is no longer available; choose the models again.")
                 continue
-            task_name = model_column(sources[name], request["smiles"], task_name, request["decimals"])
+            task_name, chosen = model_column(sources[name], request["smiles"], task_name, request["decimals"], chosen)
 
 
 run_page(main)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import streamlit as st
 
 from models.families import FAMILIES
+from models.families.molecules import loaded_weave
 from models.molecules import attribution as ma
 from views import molecules as vm
-from views.scaffold import choose_model
-from views.session import progress_bar, scan_settings
+from views.scaffold import choose_model, page_settings
+from views.session import progress_bar
 
 FAMILY = FAMILIES["molecules"]
 DEFAULT_MODEL = "shipped: w2n2"  # the paper's model first
@@ -51,9 +52,11 @@ def stored_molecules() -> list[tuple[str, str, list[str]]]:
     return (st.session_state.get(INPUT_KEY) or {}).get("molecules") or [(EXAMPLE, EXAMPLE, [])]
 
 
-def settings():
-    """The shared scan settings, with the extra path points the user asked for on a missed completeness."""
-    return ma.boosted_settings(scan_settings(), st.session_state.get(BOOST_KEY, 1))
+def settings(model, features):
+    """The shared scan settings with a method that applies to molecules (see views.scaffold.page_settings) and
+    the extra path points the user asked for on a missed completeness."""
+    chosen = page_settings(FAMILY, loaded_weave(model), features)
+    return ma.boosted_settings(chosen, st.session_state.get(BOOST_KEY, 1))
 
 
 def with_progress(label: str, scan, *args, **kwargs):

@@ -4,8 +4,10 @@ import streamlit as st
 
 from models.families import FAMILIES
 from models.family import InputError
+from views import method_comparison as mc
 from views.charts import feature_bars
-from views.scaffold import choose_model, completeness_panel, explain, run_page, scores_download
+from views.scaffold import (choose_model, compare_methods, completeness_panel, explain, page_settings, run_page,
+                            scores_download)
 
 FAMILY = FAMILIES["tabular"]
 REQUEST_KEY = "tabular_request"
@@ -28,8 +30,10 @@ def row_form(model) -> None:
 
 def main() -> None:
     st.title("Tables")
-    st.caption("Integrated gradients of a table classifier's class probability along the path from the training "
-               "mean row (the baseline) to your row: each column's share of the change.")
+    st.caption("Integrated gradients (or the method chosen on the Home page) of a table classifier's class "
+               "probability along the path from the training mean row (the baseline) to your row: each column's "
+               "share of the change. Expected gradients draw their baselines from the training rows the model "
+               "ships, where it ships any.")
     model = choose_model(FAMILY)
     if model is None:
         return
@@ -43,11 +47,12 @@ def main() -> None:
     except InputError as exc:
         st.error(str(exc))
         return
-    explanation = explain(FAMILY, model, row, request["targets"])
+    settings = page_settings(FAMILY, model, row)
+    explanation = explain(FAMILY, model, row, request["targets"], settings)
     if explanation is None:
         return
     scores = {name: explanation.scores(t) for t, name in enumerate(explanation.target_names)}
-    st.subheader("Column attributions")
+    st.subheader(f"Column attributions: {mc.chosen_method(settings).label}")
     st.altair_chart(feature_bars(scores), width="stretch")
     st.dataframe(pd.DataFrame({"column": model.extra, "value": row[0].tolist(),
                                "baseline (mean)": model.module.mean.tolist(),
@@ -55,6 +60,7 @@ def main() -> None:
                  hide_index=True)
     completeness_panel(explanation, what="row", baseline_choice=False)
     scores_download(explanation, "row", ",".join(f"{v:g}" for v in request["values"]))
+    compare_methods(FAMILY, model, row, explanation.targets, settings, key="tabular_compare")
 
 
 run_page(main)

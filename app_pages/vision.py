@@ -6,24 +6,22 @@ vision family (all targets at once), and the sections of app_pages/vision_sectio
 from __future__ import annotations
 
 import hashlib
-import os
 import pathlib
 
 import streamlit as st
 import torch
 
-from app_pages.vision_sections import (IMAGE_WIDTH, class_label, view_ablation, view_attributions,
-                                       view_completeness, view_interior, view_layer, view_misclassification,
-                                       view_saturation)
+from app_pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, view_ablation,
+                                       view_attributions, view_completeness, view_misclassification,
+                                       view_straight_line)
 from models import vision as mv
-from models.data import data_dir
 from models.families import vision as vision_family
 from models.photos import Photo, list_photos
 from views import vision as vv
-from views.scaffold import run_page
-from views.session import choose_classifier, get_engine, progress_bar, scan_settings
+from views import method_comparison as mc
+from views.scaffold import compare_methods, page_settings, run_page
+from views.session import choose_classifier, get_engine, progress_bar
 
-SAMPLES_ENV = "IG_VISION_SAMPLES"  # a photo folder (with labels.csv or boxes.csv, or just images)
 REQUEST_KEY = "vision_request"
 
 
@@ -38,8 +36,7 @@ def _look(model_key: str, digest: str, _classifier: mv.ImageClassifier, _data: b
 @st.cache_data(show_spinner=False)
 def _samples() -> dict[str, Photo]:
     """The sample photos by file name, with their ground truth where the folder has it."""
-    env = os.environ.get(SAMPLES_ENV, "").strip()
-    folder = pathlib.Path(env).expanduser() if env else data_dir() / "imagenet_samples"
+    folder = vision_family.sample_folder()
     return {pathlib.Path(photo.file).name: photo for photo in (list_photos(folder) if folder.is_dir() else [])}
 
 
@@ -49,7 +46,8 @@ def choose_image():
     source = st.radio("Image", (["Sample photo"] if samples else []) + ["Upload"], horizontal=True, key="vision_source")
     if source == "Upload":
         if not samples:
-            st.caption(f"No sample photos on this server (the operator sets {SAMPLES_ENV} or IG_DATA_DIR).")
+            st.caption(f"No sample photos on this server (the operator sets {vision_family.SAMPLES_ENV} or "
+                       "IG_DATA_DIR).")
         upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(mv.UPLOAD_TYPES),
                                   key="vision_upload")
         if upload is None:
@@ -100,7 +98,9 @@ def parameters_form(classifier, top, gt, digest):
 
 def main():
     st.title("Vision")
-    st.caption("Integrated gradients of an ImageNet classifier along the path from a baseline image to the photo.")
+    st.caption("Integrated gradients (or the method chosen on the Home page) of an ImageNet classifier along the "
+               "path from a baseline image to the photo. Expected gradients take the other sample photos as their "
+               "baselines.")
     engine = get_engine()
     classifier = choose_classifier()
     if classifier is None:
@@ -128,23 +128,25 @@ def main():
     request = parameters_form(classifier, top, gt, digest)
     if request is None:
         return
-    settings = scan_settings()
-    st.markdown(f"**Baseline:** {mv.BASELINES[request['baseline']]}. **Scan:** {settings.rule} rule, "
-                f"tolerance {100 * settings.tolerance:g}% (change on the Home page).")
+    model = vision_family.VisionFamily.wrap(classifier)
+    photo = vision_family.Photo(seen, request["baseline"], request["layer"] or None)
+    settings = page_settings(vision_family.FAMILY, model, photo)
+    st.markdown(f"**Baseline:** {mv.BASELINES[request['baseline']]}. **Method:** {mc.chosen_method(settings).label}"
+                f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
     try:
-        with progress_bar("Scanning the path") as progress:
+        with progress_bar("Attributing") as progress:
             ex = vision_family.explain(engine, classifier, seen, request["targets"], request["baseline"], settings,
                                        request["layer"] or None, progress=progress)
     except (mv.VisionError, ValueError, KeyError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return
     view_attributions(ex)
-    view_interior(ex)
-    view_saturation(ex)
-    view_layer(ex)
+    view_straight_line(ex)
     view_completeness(ex)
     view_misclassification(ex, classifier, gt)
     view_ablation(ex, classifier)
+    compare_methods(vision_family.FAMILY, model, photo, ex.targets, settings, key="vision_compare",
+                    show=maps_side_by_side)
 
 
 run_page(main)

@@ -1,6 +1,7 @@
-"""The Vision page's sections, each a Streamlit fragment (its controls rerun only itself): integrated gradients
+"""The Vision page's sections, each a Streamlit fragment (its controls rerun only itself): the chosen method's map
 beside the gradient (Figure 4), interior gradients (Figure 3), saturation (Figures 2 and 12), completeness,
-two labels side by side (Figure 6) and the ablation check (Figure 1)."""
+two labels side by side (Figure 6), the ablation check (Figure 1) and methods side by side. Interior gradients and
+saturation exist only for the straight-line scan of integrated gradients."""
 from __future__ import annotations
 
 import re
@@ -10,8 +11,9 @@ import streamlit as st
 
 from models import vision as mv
 from models.families.vision import VisionExplanation
+from views import method_comparison as mc
 from views import vision as vv
-from views.scaffold import completeness_panel
+from views.scaffold import completeness_panel, straight_line
 
 IMAGE_WIDTH = 260
 
@@ -19,6 +21,14 @@ IMAGE_WIDTH = 260
 def class_label(classifier, index: int) -> str:
     return f"{classifier.categories[index]} ({index})"
 
+
+def method_label(ex: VisionExplanation) -> str:
+    return mc.chosen_method(ex.settings).label
+
+
+def has_gradient(ex: VisionExplanation) -> bool:
+    """Whether the method kept the gradient at the image (alpha = 1)."""
+    return 1.0 in ex.attribution.interior_gradients
 
 
 def display_controls(key: str):
@@ -34,21 +44,25 @@ def display_controls(key: str):
 
 @st.fragment
 def view_attributions(ex: VisionExplanation):
-    st.subheader("1. Integrated gradients beside the gradient at the image (Figure 4)")
+    label = method_label(ex)
+    st.subheader(f"1. {label} beside the gradient at the image (Figure 4)")
     polarity, clip, style = display_controls("v1")
-    ig = vv.visualize(ex.image, ex.attributions(0), polarity, clip, style)
-    grad = vv.visualize(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
+    attributions = vv.visualize(ex.image, ex.attributions(0), polarity, clip, style)
     cols = st.columns(3)
     cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, softmax {ex.score(0):.4f}", width=IMAGE_WIDTH)
-    cols[1].image(ig, caption="Integrated gradients", width=IMAGE_WIDTH)
-    cols[2].image(grad, caption="Gradient at the image (alpha = 1)", width=IMAGE_WIDTH)
+    cols[1].image(attributions, caption=label, width=IMAGE_WIDTH)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ex.settings.method)
     d1, d2, d3 = st.columns(3)
     d1.download_button("Attributions (.npy, [targets, 3, H, W])", vv.npy_bytes(ex.all_attributions()),
-                       file_name=f"ig_{re.sub(r'[^A-Za-z0-9_-]+', '_', ex.labels[0])}.npy",
+                       file_name=f"{stem}_{re.sub(r'[^A-Za-z0-9_-]+', '_', ex.labels[0])}.npy",
                        mime="application/octet-stream")
-    d2.download_button("Integrated gradients (.png)", vv.png_bytes(ig), file_name="integrated_gradients.png",
-                       mime="image/png")
-    d3.download_button("Gradient (.png)", vv.png_bytes(grad), file_name="gradient.png", mime="image/png")
+    d2.download_button(f"{label} (.png)", vv.png_bytes(attributions), file_name=f"{stem}.png", mime="image/png")
+    if has_gradient(ex):
+        grad = vv.visualize(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
+        cols[2].image(grad, caption="Gradient at the image (alpha = 1)", width=IMAGE_WIDTH)
+        d3.download_button("Gradient (.png)", vv.png_bytes(grad), file_name="gradient.png", mime="image/png")
+    else:
+        cols[2].caption(f"{label} does not evaluate the gradient at the image itself.")
 
 
 @st.fragment
@@ -93,6 +107,14 @@ def view_layer(ex: VisionExplanation):
                     width="stretch")
 
 
+def view_straight_line(ex: VisionExplanation) -> None:
+    """Sections 2 to 4 (interior gradients, saturation, the layer), which only the straight-line scan gives."""
+    if straight_line(ex.settings, "Interior gradients, saturation and the layer distances (sections 2 to 4)"):
+        view_interior(ex)
+        view_saturation(ex)
+        view_layer(ex)
+
+
 def view_completeness(ex: VisionExplanation):
     completeness_panel(ex, title="5. Completeness (Proposition 1)", note=f"baseline: {mv.BASELINES[ex.baseline_name]}")
 
@@ -122,8 +144,9 @@ def view_ablation(ex: VisionExplanation, classifier):
     st.caption("Black out pixels (zero intensity) and classify again: if the prediction holds, those pixels did not matter.")
     c1, c2 = st.columns([1, 2])
     with c1:
-        method = st.radio("Black out", ["top pixels by integrated gradients", "top pixels by gradient", "a rectangle"],
-                          key="v7_method")
+        by_method = f"top pixels by {method_label(ex)}"
+        choices = [by_method, *(["top pixels by gradient"] if has_gradient(ex) else []), "a rectangle"]
+        method = st.radio("Black out", choices, key="v7_method")
         h, w = ex.input.shape[-2:]
         if method == "a rectangle":
             xs = st.slider("x range", 0, int(w), (0, int(w) // 2), key="v7_x")
@@ -131,7 +154,7 @@ def view_ablation(ex: VisionExplanation, classifier):
             mask = mv.rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
         else:
             percent = st.slider("Share of pixels (%)", 1, 50, 10, key="v7_percent")
-            importance = (ex.pixel_importance(0, "positive") if "integrated" in method
+            importance = (ex.pixel_importance(0, "positive") if method == by_method
                           else mv.pixel_importance(ex.gradient(0, 1.0), "abs"))
             mask = mv.top_fraction_mask(importance, percent / 100)
     result = mv.ablate(classifier, ex.input, mask, target=ex.targets[0])
@@ -143,3 +166,12 @@ def view_ablation(ex: VisionExplanation, classifier):
                                       f"{result.top_probability:.4f}", width=IMAGE_WIDTH)
     st.write(f"Softmax of **{ex.labels[0]}**: {ex.score(0):.4f} -> {result.target_probability:.4f}; "
              f"new top prediction: **{result.top_label}** ({result.top_probability:.4f}).")
+
+
+def maps_side_by_side(runs: list[mc.MethodRun]) -> None:
+    """The compared methods' maps of the first label in columns, each with its completeness."""
+    polarity, clip, style = display_controls("v8")
+    for column, run in zip(st.columns(len(runs)), runs):
+        ex = run.explanation
+        column.image(vv.visualize(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",
+                     caption=f"{run.label}; {mc.completeness_text(ex)}")

@@ -140,6 +140,7 @@ class ModelFamily(ABC):
     name: ClassVar[str]  # "vision", "molecules", ...: also the family's subfolder of the models folder
     input_name: ClassVar[str]  # what one input is called in messages: "photo", "molecule", "text", "row"
     model_suffixes: ClassVar[tuple[str, ...]] = (".pt",)  # model files listed and uploaded
+    no_references: ClassVar[str] = "this family has no other inputs shaped like this one"  # why references() is None
 
     def sources(self) -> list[ModelSource]:
         """The models a user can choose: the shipped ones, then the files of the family's models folder."""
@@ -179,14 +180,25 @@ class ModelFamily(ABC):
         reference set (Expected Gradients); None where the family has none (inputs of different shapes)."""
         return None
 
+    def refusal(self, model: LoadedModel, item, name: str, **options) -> str:
+        """Why the method `name` (with its options) does not apply to this item; "" when it does."""
+        chosen = method(name, **options)
+        if chosen.images_only and not all(x.dim() == 4 for x in self.engine_input(model, item).inputs):
+            return f"{chosen.label} works on images only, and a {self.input_name} is no image."
+        if chosen.reference_set and self.references(model, item) is None:
+            return (f"{chosen.label} draws its baselines from a set of other inputs shaped like this "
+                    f"{self.input_name}, and {self.no_references}.")
+        return ""
+
     def methods(self, model: LoadedModel, item) -> list[str]:
         """The attribution methods that apply to this item: image methods need [N, C, H, W] inputs, reference-set
         methods need the family's references."""
-        request = self.engine_input(model, item)
-        image = all(x.dim() == 4 for x in request.inputs)
-        has_references = type(self).references is not ModelFamily.references
-        return [name for name, cls in METHODS.items()
-                if (image or not cls.images_only) and (has_references or not cls.reference_set)]
+        return [name for name in METHODS if not self.refusal(model, item, name)]
+
+    def method_options(self, model: LoadedModel, name: str, options: dict) -> dict:
+        """The options a method runs with on this family's inputs: a family fills in what depends on its input
+        units (white in a normalised network's units, say)."""
+        return options
 
     def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
                 settings: ScanSettings | None = None, progress=None) -> Explanation:
@@ -195,17 +207,16 @@ class ModelFamily(ABC):
         targets = list(targets) if targets else self.default_targets(model, item)
         request = self.engine_input(model, item)
         baseline = request.baseline
-        chosen = method(settings.method, **dict(settings.method_options))
+        options = self.method_options(model, settings.method, dict(settings.method_options))
+        chosen = method(settings.method, **options)
         if chosen.reference_set:
             baseline = self.references(model, item)
             if baseline is None:
-                raise FamilyError(f"{chosen.label} draws baselines from other inputs of the "
-                                  f"same shape; the {self.name} family has none to offer")
+                raise FamilyError(self.refusal(model, item, settings.method, **dict(settings.method_options)))
         result = engine.attribute(request.forward, request.inputs, targets, baseline, settings.steps,
                                   settings.rule, tolerance=settings.tolerance, max_steps=settings.max_steps,
                                   probe_alphas=request.probe_alphas, keep_all_gradients=request.keep_all_gradients,
                                   output=request.output, layer=request.layer,
                                   model_key=model.key, progress=progress, max_batch=settings.max_batch,
-                                  amp=settings.amp, method=settings.method,
-                                  method_options=dict(settings.method_options))
+                                  amp=settings.amp, method=settings.method, method_options=options)
         return self.explanation(model, item, targets, result, settings)

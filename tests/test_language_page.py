@@ -352,3 +352,36 @@ def test_an_uploaded_checkpoint_explains(own_models):
     at.button(key="FormSubmitter:language_form-Explain").click().run()
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
     assert at.dataframe[1].value["word"][0] == "fish"
+
+
+def test_page_runs_other_methods_offers_those_that_apply_and_compares_them():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST.with_method("expected_gradients")  # no references for text
+    at.run()
+    at.switch_page("app_pages/language.py").run()
+    at.button(key="lang_example_0").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("Expected gradients draws its baselines" in w and "ships no texts" in w for w in _texts(at.warning))
+    offered = at.selectbox(key="language_method_here")
+    assert "Expected gradients" not in offered.options and "XRAI (regions)" not in offered.options
+    assert "Gradient (saliency)" in offered.options and offered.value == "integrated_gradients"
+    assert any(h.startswith("3. Word scores (Figures") for h in _texts(at.subheader))
+    offered.set_value("gradient").run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    heads = _texts(at.subheader)
+    assert "3. Word scores: Gradient (saliency)" in heads and not any(h.startswith("5. ") for h in heads)
+    assert any(i.startswith("Gradient (saliency) defines no completeness") for i in _texts(at.info))
+    assert any("straight-line scan of integrated gradients" in c for c in _texts(at.caption))
+    at.multiselect(key="lang_compare_methods").set_value(["integrated_gradients", "smoothgrad"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    tables = [d.value for d in at.dataframe]
+    side = next(t for t in tables if list(t.index) == ["Integrated gradients", "SmoothGrad"])
+    assert [c.split(" ", 1)[1] for c in side.columns] == PAPER_TEXT.split()
+    agreement = next(t for t in tables if "Spearman (all features)" in t.columns)
+    assert len(agreement) == 1 and agreement["k"].iloc[0] == 3  # four words: the top three compared
+    completeness = next(t for t in tables if "relative error (%)" in t.columns)
+    assert list(completeness.completeness) == ["F(input) - F(baseline)", "not defined"]

@@ -395,3 +395,38 @@ def test_an_uploaded_checkpoint_explains_and_a_bad_upload_is_refused(app, checkp
     at = _explain(at, "c1ccccc1O")
     assert not at.error, [e.value for e in at.error]
     assert any("F(molecule) - F(baseline)" in s.value for s in at.success) or at.warning
+
+
+def test_page_runs_other_methods_and_compares_them(shared_data, checkpoint_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IG_WEAVE_CHECKPOINTS", str(checkpoint_dir))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = FAST.with_method("expected_gradients")  # molecules have no references
+    at.run()
+    at.switch_page("app_pages/molecules.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert any("Expected gradients draws its baselines" in w.value and "graphs of different sizes" in w.value
+               for w in at.warning)
+    offered = at.selectbox(key="molecules_method_here")
+    assert "Expected gradients" not in offered.options and "XRAI (regions)" not in offered.options
+    assert "Gradient (saliency)" in offered.options and offered.value == "integrated_gradients"
+    assert any("F(molecule) - F(baseline)" in m.value for m in [*at.success, *at.warning])  # the IG verdict
+    offered.set_value("gradient_x_input").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(i.value.startswith("Gradient x input defines no completeness") for i in at.info)
+    assert not any("Saturation" in m.value for m in at.markdown)
+    assert any("straight-line scan" in c.value for c in at.caption)
+    at.multiselect(key="mol_compare_methods").set_value(["integrated_gradients", "gradient_x_input"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any(c.startswith("Integrated gradients; completeness: ") and "% off F(input) - F(baseline)" in c
+               for c in captions), captions
+    assert "Gradient x input; completeness: not defined" in captions
+    tables = [d.value for d in at.dataframe]
+    scores = next(t for t in tables if list(t.columns) == ["feature", "Integrated gradients", "Gradient x input"])
+    assert scores.feature.iloc[0] == "C0" and scores.feature.iloc[-1] == "non-bonded pairs"
+    agreement = next(t for t in tables if "Spearman (all features)" in t.columns)
+    assert list(agreement[["first", "second"]].iloc[0]) == ["Integrated gradients", "Gradient x input"]

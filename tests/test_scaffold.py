@@ -32,3 +32,38 @@ def test_streamlit_shows_no_error_details_and_bounds_uploads():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert 0 < config["server"]["maxUploadSize"] <= 200
+
+
+def completeness_page():
+    import streamlit as st
+    import torch
+
+    from ig_core import AttributionEngine, ScanSettings
+    from models.families.tabular import TableClassifier, TabularFamily
+    from models.family import LoadedModel
+    from views.scaffold import completeness_panel
+
+    torch.manual_seed(0)
+    module = TableClassifier([0.0, 0.0], [1.0, 1.0], [], 2).eval().requires_grad_(False)
+    model = LoadedModel(key="t", name="t", target_names=["a", "b"], module=module, extra=["x", "y"])
+    family = TabularFamily()
+    settings = ScanSettings().with_method(st.session_state["method"])
+    row = family.parse(model, [1.0, 2.0])
+    completeness_panel(family.explain(AttributionEngine(device="cpu"), model, row, [0], settings), what="row")
+
+
+def test_the_completeness_panel_shows_the_table_for_a_law_and_one_line_without_one():
+    at = AppTest.from_function(completeness_page, default_timeout=30)
+    at.session_state["method"] = "integrated_gradients"
+    at.run()
+    assert not at.exception
+    (table,) = at.dataframe
+    assert "F(input) - F(baseline)" in table.value.columns and len(table.value) == 1
+    assert any("add up to F(row) - F(baseline)" in s.value for s in at.success)
+    assert at.caption[0].value.startswith("adaptive rule, ")
+    at.session_state["method"] = "gradient"
+    at.run()
+    assert not at.exception and not at.dataframe and not at.success
+    (info,) = at.info
+    assert info.value.startswith("Gradient (saliency) defines no completeness: the gradient is a local slope")
+    assert at.caption[0].value == "Gradient (saliency): 2 points evaluated."

@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
     accuracy = float((model(test_x).argmax(1) == test_y).float().mean())
     folder = tmp_path_factory.mktemp("models")
     save_table_classifier(folder / "tabular" / "dosing.pt", model, COLUMNS, CLASSES, [16],
-                          {"test accuracy": round(accuracy, 4), "rows": 1200})
+                          {"test accuracy": round(accuracy, 4), "rows": 1200}, reference_rows=x)
     return folder, accuracy
 
 
@@ -125,3 +125,71 @@ def test_the_page_explains_a_row_with_the_folders_model_and_an_upload(models_fol
     at.file_uploader(key="tabular_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
     assert not at.exception and not at.error
     assert any("add up to F(row) - F(baseline)" in s.value for s in at.success)
+
+
+def test_the_shipped_training_rows_are_the_reference_set_of_expected_gradients(models_folder, tmp_path):
+    model = loaded(models_folder)
+    row = FAMILY.parse(model, [9.0, 50.0, 30.0, 1.5])
+    (references,) = FAMILY.references(model, row)
+    assert references.shape == (64, len(COLUMNS)) and "expected_gradients" in FAMILY.methods(model, row)
+    explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, row, [2],
+                                 ScanSettings().with_method("expected_gradients"))
+    with torch.no_grad():  # the law's baseline side: the mean class probability over the references
+        logits = model.module(references)
+        mean_reference = torch.softmax(logits, 1)[:, 2].double().mean().item()
+    # the engine batches the rows differently: float32 logits may differ by a few roundings of the largest one,
+    # and a probability moves by at most a quarter of its logit's change
+    tolerance = 8 * 1.19e-7 * (1 + float(logits.abs().max()))
+    assert explanation.score_baseline[0] == pytest.approx(mean_reference, abs=tolerance)
+    assert explanation.attribution.completeness == "F(input) - mean F(reference)"
+    # a checkpoint without rows has no references: the method is not offered, and explaining says why
+    plain = tmp_path / "plain.pt"
+    save_table_classifier(plain, model.module.cpu(), COLUMNS, CLASSES, [16], {})
+    bare = FAMILY.load(ModelSource("plain.pt", path=plain), torch.device("cpu"))
+    assert FAMILY.references(bare, row) is None and "expected_gradients" not in FAMILY.methods(bare, row)
+    assert "ships no training rows" in FAMILY.refusal(bare, row, "expected_gradients")
+
+
+def run_page(settings):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = settings
+    at.run()
+    at.switch_page("app_pages/tabular.py").run()
+    at.number_input(key="tabular_dose").set_value(9.0)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    return at
+
+
+def test_the_page_runs_another_method_and_compares_methods(models_folder, shared_data):
+    at = run_page(ScanSettings(rule="trapezoid", steps=8).with_method("gradient"))
+    assert any("Gradient (saliency)" in s.value for s in at.subheader)
+    assert any(i.value.startswith("Gradient (saliency) defines no completeness: the gradient is a local slope")
+               for i in at.info)
+    at.multiselect(key="tabular_compare_methods").set_value(["integrated_gradients", "gradient", "smoothgrad"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    side = next(t for columns, t in tables.items() if columns[0] == "feature")
+    assert list(side.feature) == COLUMNS and list(side.columns[1:]) == ["Integrated gradients", "Gradient (saliency)",
+                                                                         "SmoothGrad"]
+    agreement = next(t for columns, t in tables.items() if "Spearman (all features)" in columns)
+    assert len(agreement) == 3 and agreement["top-k overlap"].between(0, 1).all()
+    completeness = next(t for columns, t in tables.items() if "relative error (%)" in columns)
+    assert list(completeness.completeness) == ["F(input) - F(baseline)", "not defined", "not defined"]
+
+
+def test_the_page_shows_the_expected_gradients_law(models_folder, shared_data):
+    at = run_page(ScanSettings(rule="trapezoid", steps=8).with_method("expected_gradients", samples=8))
+    frame = next(d.value for d in at.dataframe if "mean F(reference)" in d.value.columns)
+    assert "F(input) - mean F(reference)" in frame.columns
+    assert any("F(row) - mean F(reference)" in m.value for m in [*at.success, *at.warning])
+
+
+def test_the_page_refuses_an_image_method_and_offers_those_that_apply(models_folder, shared_data):
+    at = run_page(ScanSettings(rule="trapezoid", steps=8).with_method("xrai"))
+    assert any(w.value.startswith("XRAI (regions) works on images only, and a row is no image.") for w in at.warning)
+    offered = at.selectbox(key="tabular_method_here")
+    assert "XRAI (regions)" not in offered.options and "Expected gradients" in offered.options  # rows shipped
+    assert any("F(row) - F(baseline)" in m.value for m in [*at.success, *at.warning])  # integrated gradients here

@@ -415,3 +415,39 @@ def test_browser_upload_of_an_exported_program_explains(server, tmp_path):
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "vision_pt2.png")
+
+
+@needs_data
+def test_page_runs_other_methods_and_compares_them(page, own_models):
+    page.session_state["scan_settings"] = FAST.with_method("gradient")
+    at = page.run()
+    at.selectbox(key="vision_arch").set_value("factory: vision_factory_example:tiny_cnn").run()
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    explain(at)
+    assert not at.exception and not at.error, texts(at.exception) + texts(at.error)
+    heads = texts(at.subheader)
+    assert "1. Gradient (saliency) beside the gradient at the image (Figure 4)" in heads
+    assert not any(h[:2] in ("2.", "3.", "4.") for h in heads) and any(h.startswith("5. ") for h in heads), heads
+    assert any(i.startswith("Gradient (saliency) defines no completeness") for i in texts(at.info))
+    assert any("straight-line scan of integrated gradients" in c for c in texts(at.caption))
+    at.multiselect(key="vision_compare_methods").set_value(["integrated_gradients", "gradient", "smoothgrad"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, texts(at.exception) + texts(at.error)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert any(re.fullmatch(r"Integrated gradients; completeness: [0-9.]+% off F\(input\) - F\(baseline\)", c)
+               for c in captions), captions
+    assert {"Gradient (saliency); completeness: not defined", "SmoothGrad; completeness: not defined"} <= set(captions)
+    agreement = next(d.value for d in at.dataframe if "Spearman (all features)" in d.value.columns)
+    assert len(agreement) == 3 and (agreement.k == 32 * 32 // 10).all()  # a tenth of the 32 x 32 pixels
+    # expected gradients: the other sample photos are the references, and the table shows its own law
+    at.session_state["scan_settings"] = FAST.with_method("expected_gradients", samples=4)
+    at.run()
+    assert not at.exception and not at.error, texts(at.exception) + texts(at.error)
+    assert any("mean F(reference)" in d.value.columns for d in at.dataframe)
+    assert any("F(input) - mean F(reference)" in v for v in texts(at.success) + texts(at.warning))
+    at.session_state["scan_settings"] = FAST.with_method("xrai")
+    at.run()
+    assert not at.exception and not at.error, texts(at.exception) + texts(at.error)
+    assert any(i.startswith("XRAI (regions) defines no completeness: ") for i in texts(at.info))
+    assert "1. XRAI (regions) beside the gradient at the image (Figure 4)" in texts(at.subheader)

@@ -17,7 +17,7 @@ from rdkit import Chem
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import SimilarityMaps, rdMolDraw2D
 
-from views.completeness import Verdict, completeness_verdict
+from views.completeness import Verdict, explanation_verdict
 
 NEGATIVE = (0.129, 0.400, 0.675)  # RdBu blue
 POSITIVE = (0.698, 0.094, 0.169)  # RdBu red
@@ -195,10 +195,9 @@ def browse_order(predictions, order: str = BROWSE_ORDERS[0]) -> np.ndarray:
 
 
 def completeness(expl) -> Verdict:
-    """The shared completeness verdict for one explanation (the baseline, all-zero features, is fixed)."""
-    return completeness_verdict(expl.relative_delta, expl.tolerance, expl.rule, expl.steps_used, expl.max_steps,
-                                expl.nothing_to_attribute, expl.nonfinite, expl.message, what="molecule",
-                                baseline_choice=False)
+    """The shared completeness verdict for one explanation, by its method's own law (the baseline, all-zero
+    features, is fixed)."""
+    return explanation_verdict(expl, what="molecule", baseline_choice=False)
 
 
 def download_stem(task_name: str, smiles: str) -> str:

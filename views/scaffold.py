@@ -1,16 +1,20 @@
-"""The scaffold pages are built on: the model choice, a scan with progress, the completeness panel, downloads
-and the last-resort error display. A page keeps only its own form and views."""
+"""The scaffold pages are built on: the model choice, the attribution method for an item, a scan with progress,
+the completeness panel, methods side by side, downloads and the last-resort error display. A page keeps only its
+own form and views."""
 from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Callable, Sequence
 
 import pandas as pd
 import streamlit as st
 
 from models.checkpoint import CheckpointError
+from ig_core import ScanSettings
 from models.family import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
-from views.completeness import completeness_frame, completeness_verdict
+from views import method_comparison as mc
+from views.completeness import completeness_frame, explanation_verdict
 from views.session import get_engine, progress_bar, scan_settings
 
 LOG = logging.getLogger("ig_dashboard")
@@ -54,11 +58,36 @@ def choose_model(family: ModelFamily) -> LoadedModel | None:
     return model
 
 
-def explain(family: ModelFamily, model: LoadedModel, item, targets) -> Explanation | None:
-    """One scan with a progress bar; None after showing why it failed."""
+def page_settings(family: ModelFamily, model: LoadedModel, item) -> ScanSettings:
+    """The shared scan settings; where their method does not apply to this item, says why and offers the methods
+    that do (the choice holds for this page only)."""
+    settings = scan_settings()
+    refusal = family.refusal(model, item, settings.method, **dict(settings.method_options))
+    if not refusal:
+        return settings
+    st.warning(f"{refusal} Choose a method that applies here (or another one on the Home page).")
+    name = st.selectbox(f"Method for this {family.input_name}", family.methods(model, item), format_func=mc.label,
+                        key=f"{family.name}_method_here")
+    return settings.with_method(name)
+
+
+def straight_line(settings: ScanSettings, sections: str) -> bool:
+    """Whether the sections that exist only for the straight-line scan of integrated gradients show; if not, one
+    line says why they are absent."""
+    if settings.method == mc.SCAN:
+        return True
+    st.caption(f"{sections}: these come from the straight-line scan of integrated gradients, which "
+               f"{mc.chosen_method(settings).label} does not make (choose integrated gradients on the Home page).")
+    return False
+
+
+def explain(family: ModelFamily, model: LoadedModel, item, targets,
+            settings: ScanSettings | None = None) -> Explanation | None:
+    """One run of the settings' method (default: the shared settings) with a progress bar; None after showing why
+    it failed."""
     try:
-        with progress_bar("Scanning the path") as progress:
-            return family.explain(get_engine(), model, item, targets, scan_settings(), progress=progress)
+        with progress_bar("Attributing") as progress:
+            return family.explain(get_engine(), model, item, targets, settings or scan_settings(), progress=progress)
     except (FamilyError, ValueError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return None
@@ -66,23 +95,67 @@ def explain(family: ModelFamily, model: LoadedModel, item, targets) -> Explanati
 
 def completeness_panel(explanation: Explanation, what: str = "input", baseline_choice: bool = True,
                        title: str = "Completeness", note: str = "") -> None:
-    """The table of F(input), F(baseline) and the sum of attributions per target, and the verdict."""
+    """The table of both sides of the method's completeness law and the sum of attributions per target, and the
+    verdict; for a method without such a law, one line that says so and why."""
     st.subheader(title)
-    f_input, f_baseline, delta, relative = (explanation.per_target(name) for name in
-                                            ("score_input", "score_baseline", "delta", "relative_delta"))
     settings, a = explanation.settings, explanation.attribution
-    frame = completeness_frame(explanation.target_names, explanation.targets, f_input, f_baseline,
-                               f_input - f_baseline + delta, relative, settings.tolerance)
-    number = st.column_config.NumberColumn
-    st.dataframe(frame, hide_index=True, column_config={
-        **{c: number(format="%.4f") for c in ("F(input)", "F(baseline)", "F(input) - F(baseline)",
-                                              "sum of attributions")},
-        "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
-    st.caption(f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated"
-               f"{'; ' + note if note else ''}.")
-    verdict = completeness_verdict(relative, settings.tolerance, a.rule, a.steps_used, settings.max_steps,
-                                   explanation.nothing_per_target(), a.nonfinite, a.message, what, baseline_choice)
+    verdict = explanation_verdict(explanation, what, baseline_choice)
+    if a.completeness_defined:
+        f_input, f_baseline, delta, relative = (explanation.per_target(name) for name in
+                                                ("score_input", "score_baseline", "delta", "relative_delta"))
+        frame = completeness_frame(explanation.target_names, explanation.targets, f_input, f_baseline,
+                                   f_input - f_baseline + delta, relative, settings.tolerance, a.completeness)
+        number = st.column_config.NumberColumn
+        st.dataframe(frame, hide_index=True, column_config={
+            **{c: number(format="%.4f") for c in (*frame.columns[1:4], "sum of attributions")},
+            "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
+    label = mc.chosen_method(settings).label
+    how = (f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated"
+           if settings.method == mc.SCAN else f"{label}: {a.points_evaluated} points evaluated")
+    st.caption(f"{how}{'; ' + note if note else ''}.")
     getattr(st, verdict.level)(verdict.text)
+
+
+def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequence[int] | None,
+                    settings: ScanSettings, key: str,
+                    show: Callable[[list[mc.MethodRun]], None] | None = None) -> None:
+    """The "Compare methods" section: the methods chosen (among those that apply) run on the item, shown side by
+    side by `show` (default: a table of scores per feature), each with its completeness, then their pairwise rank
+    agreement. Targets: those of the page's explanation; the tables show the first."""
+    applicable = family.methods(model, item)
+    with st.expander("Compare methods", expanded=key in st.session_state):
+        with st.form(f"{key}_form"):
+            chosen = st.multiselect("Methods", applicable, default=mc.method_choices(settings, applicable),
+                                    format_func=mc.label, key=f"{key}_methods",
+                                    help="One engine run each (cached); the gradient and gradient x input are "
+                                         "read off the integrated-gradients scan.")
+            if st.form_submit_button("Compare"):
+                st.session_state[key] = chosen
+        names = [name for name in st.session_state.get(key, []) if name in applicable]
+        if len(names) < 2:
+            st.caption("Choose two or more methods and press Compare.")
+            return
+        with progress_bar("Running the methods") as progress:
+            runs = mc.run_methods(family, get_engine(), model, item, targets, settings, names, progress)
+        for run in runs:
+            if run.explanation is None:
+                st.warning(f"{run.label}: {run.refusal}")
+        ran = [run for run in runs if run.explanation is not None]
+        if not ran:
+            return
+        (show or _scores_side_by_side)(ran)
+        st.markdown("**Completeness** (first target)")
+        st.dataframe(mc.completeness_table(ran), hide_index=True)
+        if len(ran) > 1:
+            st.markdown("**Rank agreement** (first target): Spearman's rank correlation over all features and over "
+                        "the top features of either method by |score|, and the share of top-k features both pick")
+            st.dataframe(mc.agreement_table({run.label: mc.feature_scores(run.explanation) for run in ran}),
+                         hide_index=True)
+
+
+def _scores_side_by_side(runs: list[mc.MethodRun]) -> None:
+    features = list(runs[0].explanation.scores(0))
+    st.dataframe(mc.scores_table(runs, features), hide_index=True)
 
 
 def scores_download(explanation: Explanation, item_id: str, source: str) -> None:

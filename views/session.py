@@ -1,13 +1,15 @@
 """What every page shares: the one cached engine, the user's scan settings and the Vision pages' model choice."""
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import logging
+from dataclasses import fields
 
 import streamlit as st
 
-from ig_core import RULES, AttributionEngine, ScanSettings, limit_memory_arenas
+from ig_core import METHODS, RULES, AttributionEngine, ScanSettings, limit_memory_arenas
 
 LOG = logging.getLogger("ig_dashboard")
 SETTINGS_KEY = "scan_settings"
@@ -167,10 +169,65 @@ def scan_settings() -> ScanSettings:
     return st.session_state.get(SETTINGS_KEY) or ScanSettings()
 
 
+def option_inputs(name: str, current: dict) -> dict:
+    """Widgets for the options of method `name`, made from its Options dataclass, starting at `current` or the
+    defaults: a switch, a number or a text per field; `base`, a method to build on, a choice among the others;
+    tuples, None and unions of them as Python literals ("(0.5, 0.5, 0.5)", "None"), read by `read_options`."""
+    options = {}
+    for field in fields(METHODS[name].Options):
+        value, key, text = current.get(field.name, field.default), f"option_{name}_{field.name}", field.name
+        if field.name == "base":
+            others = [other for other in METHODS if other != name]
+            options[field.name] = st.selectbox(text, others, index=others.index(value), key=key,
+                                               format_func=lambda other: METHODS[other].label)
+        elif isinstance(value, bool):
+            options[field.name] = st.checkbox(text, value, key=key)
+        elif isinstance(value, (int, float)) and "|" not in str(field.type):
+            options[field.name] = (int(st.number_input(text, value=value, step=1, key=key)) if isinstance(value, int)
+                                   else float(st.number_input(text, value=value, format="%g", key=key)))
+        elif isinstance(value, str):
+            options[field.name] = st.text_input(text, value, key=key)
+        else:
+            options[field.name] = Literal(st.text_input(text, repr(value), key=key,
+                                                        help="a number, a tuple of numbers or None"))
+    return options
+
+
+class Literal(str):
+    """An option typed as a Python literal, read when the settings are applied."""
+
+
+def read_options(options: dict) -> dict:
+    """The options with their literals read: a number, a tuple of numbers or None (ValueError for anything else)."""
+    read = {}
+    for name, value in options.items():
+        if isinstance(value, Literal):
+            try:
+                value = ast.literal_eval(value.strip())
+            except (ValueError, SyntaxError):
+                raise ValueError(f"{name}: {value!r} is not a number, a tuple of numbers or None") from None
+            numbers = value if isinstance(value, tuple) else (value,)
+            if value is not None and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+                raise ValueError(f"{name}: {value!r} is not a number, a tuple of numbers or None")
+        read[name] = value
+    return read
+
+
 def settings_form() -> ScanSettings:
-    """The home page's form for the settings all pages share."""
+    """The home page's form for the settings all pages share: the method and its options, and the scan of the
+    straight line that integrated gradients and the methods built on it use."""
     current = scan_settings()
+    names = list(METHODS)
+    # outside the form: the options below follow the method chosen
+    name = st.radio("Attribution method", names, index=names.index(current.method), key="settings_method",
+                    format_func=lambda n: METHODS[n].label, horizontal=True)
     with st.form("scan_settings_form"):  # not SETTINGS_KEY: a form key is a widget key and locks that state key
+        st.markdown(f"**{METHODS[name].label}: options**" if fields(METHODS[name].Options)
+                    else f"{METHODS[name].label} has no options.")
+        options = option_inputs(name, dict(current.method_options) if name == current.method else {})
+        st.markdown("**The straight-line scan** (applies to path methods: "
+                    f"{', '.join(cls.label for cls in METHODS.values() if cls.uses_path_rule)}; and SmoothGrad over "
+                    "one of them)")
         rule = st.selectbox("Quadrature rule", RULES, index=RULES.index(current.rule),
                             help="adaptive refines the path where the completeness error is largest")
         steps = st.number_input("Steps (adaptive: starting grid)", 2, 4096, current.steps)
@@ -183,10 +240,15 @@ def settings_form() -> ScanSettings:
         amp = st.selectbox("Mixed precision (GPU)", ["none", "bf16", "fp16"],
                            index=["none", "bf16", "fp16"].index(current.amp or "none"))
         if st.form_submit_button("Apply"):
-            current = ScanSettings(rule=rule, steps=int(steps), tolerance=float(tolerance),
-                                   max_steps=int(max_steps), max_batch=int(max_batch) or None,
-                                   amp=None if amp == "none" else amp)
-            st.session_state[SETTINGS_KEY] = current
+            try:
+                current = ScanSettings(rule=rule, steps=int(steps), tolerance=float(tolerance),
+                                       max_steps=int(max_steps), max_batch=int(max_batch) or None,
+                                       amp=None if amp == "none" else amp, method=name,
+                                       method_options=read_options(options))
+            except ValueError as exc:  # an option the method refuses: its message says what it takes
+                st.error(f"These settings cannot be used: {exc}")
+            else:
+                st.session_state[SETTINGS_KEY] = current
     return current
 
 

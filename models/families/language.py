@@ -32,6 +32,8 @@ def loaded_language_model(lm: LanguageModel, key: str | None = None) -> LoadedMo
 
 class LanguageFamily(ModelFamily):
     name, input_name = "language", "text"
+    # other contexts of the same length would do as references, but a checkpoint ships no text to draw them from
+    no_references = "a language model's checkpoint ships no texts to draw other contexts of this length from"
 
     @staticmethod
     def default_checkpoint() -> pathlib.Path:

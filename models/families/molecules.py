@@ -26,6 +26,8 @@ def loaded_weave(model: WeaveModel) -> LoadedModel:
 
 class MoleculeFamily(ModelFamily):
     name, input_name = "molecules", "molecule"
+    no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
+                     "tensors")
 
     def shipped(self) -> list[ModelSource]:
         folder = shipped_checkpoint_dir()

@@ -1,9 +1,9 @@
 """Tables: a small classifier of one row of numeric columns, explained column by column.
 
 The smallest family: a checkpoint holds the column names, the class names, the columns' training means and
-standard deviations, and the weights of a multilayer perceptron on the standardised columns. The baseline is
-the training mean row, so each column's attribution says how far its value moves the prediction from an
-average row's.
+standard deviations, and the weights of a multilayer perceptron on the standardised columns; optionally a few
+training rows, the reference set of Expected Gradients. The baseline is the training mean row, so each column's
+attribution says how far its value moves the prediction from an average row's.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..checkpoint import CheckpointError, load_weights, read_checkpoint, save_ch
 from ..family import EngineInput, Explanation, InputError, LoadedModel, ModelFamily, ModelSource
 
 FORMAT, VERSION = "ig-dashboard/table-classifier", 1
+MAX_REFERENCES = 64  # training rows kept in a checkpoint as the reference set
 
 
 class TableClassifier(torch.nn.Module):
@@ -38,10 +39,13 @@ class TableClassifier(torch.nn.Module):
 
 
 def save_table_classifier(path, model: TableClassifier, columns: Sequence[str], classes: Sequence[str],
-                          hidden: Sequence[int], card: dict) -> None:
-    """The checkpoint (and a short card) of a trained TableClassifier."""
+                          hidden: Sequence[int], card: dict, reference_rows: torch.Tensor | None = None) -> None:
+    """The checkpoint (and a short card) of a trained TableClassifier; reference_rows: training rows [R, columns]
+    (the first MAX_REFERENCES are kept) for the methods that draw baselines from a reference set."""
     payload = dict(format=FORMAT, version=VERSION, columns=list(columns), classes=list(classes),
                    hidden=list(hidden), state_dict=model.state_dict(), card=card)
+    if reference_rows is not None:
+        payload["reference_rows"] = torch.as_tensor(reference_rows, dtype=torch.float32)[:MAX_REFERENCES].clone()
     text = f"# Table classifier\n\nColumns: {', '.join(columns)}. Classes: {', '.join(classes)}.\n\n" + "\n".join(
         f"- {key}: {value}" for key, value in card.items())
     save_checkpoint(path, payload, text)
@@ -58,6 +62,7 @@ class TableExplanation(Explanation):
 
 class TabularFamily(ModelFamily):
     name, input_name = "tabular", "row"
+    no_references = "this model's checkpoint ships no training rows (save it with reference_rows)"
 
     def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
         payload = read_checkpoint(source.read(), source.name, FORMAT, VERSION,
@@ -68,6 +73,13 @@ class TabularFamily(ModelFamily):
             raise CheckpointError(f"{source.name} is damaged: it has no training means for its {len(columns)} columns.")
         model = TableClassifier(state["mean"].tolist(), state["std"].tolist(), payload["hidden"], len(payload["classes"]))
         load_weights(model, state, source.name)
+        references = payload.get("reference_rows")
+        if references is not None:
+            if (not isinstance(references, torch.Tensor) or references.dim() != 2
+                    or references.shape[1] != len(columns) or not torch.isfinite(references).all()):
+                raise CheckpointError(f"{source.name} is damaged: its reference rows are not finite rows of "
+                                      f"{len(columns)} values.")
+            model.register_buffer("reference_rows", references.float(), persistent=False)  # moves with the model
         model = model.to(device).eval().requires_grad_(False)
         return LoadedModel(key=f"tabular:{source.name}:{source.digest[:16]}", name=source.name,
                            target_names=list(payload["classes"]), module=model, card=dict(payload.get("card") or {}),
@@ -90,6 +102,11 @@ class TabularFamily(ModelFamily):
     def engine_input(self, model: LoadedModel, item: torch.Tensor) -> EngineInput:
         return EngineInput(forward=model.module, inputs=(item,), baseline=(model.module.mean.unsqueeze(0),),
                            output="softmax")
+
+    def references(self, model: LoadedModel, item: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """The training rows the checkpoint ships, if any."""
+        rows = getattr(model.module, "reference_rows", None)
+        return None if rows is None else (rows,)
 
     def explanation(self, model: LoadedModel, item, targets, result: Attribution,
                     settings: ScanSettings) -> TableExplanation:

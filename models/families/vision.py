@@ -6,6 +6,10 @@ intermediate layer's activations (Figure 12).
 """
 from __future__ import annotations
 
+import os
+import pathlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Callable, Sequence
@@ -17,9 +21,20 @@ from PIL import Image
 from ig_core import Attribution, ScanSettings
 
 from .. import vision as mv
+from ..data import data_dir
 from ..family import EngineInput, Explanation, LoadedModel, ModelFamily, ModelSource
+from ..photos import list_photos
 
 PROBE_ALPHAS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # Figure 3
+SAMPLES_ENV = "IG_VISION_SAMPLES"  # a photo folder (with labels.csv or boxes.csv, or just images)
+MAX_REFERENCES = 16  # other sample photos in the reference set of Expected Gradients
+CACHED_REFERENCE_SETS = 4  # models whose preprocessed reference photos are kept
+
+
+def sample_folder() -> pathlib.Path:
+    """The folder of sample photos: $IG_VISION_SAMPLES, else the data folder's imagenet_samples."""
+    env = os.environ.get(SAMPLES_ENV, "").strip()
+    return pathlib.Path(env).expanduser() if env else data_dir() / "imagenet_samples"
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,11 @@ class VisionFamily(ModelFamily):
 
     name, input_name = "vision", "photo"
     model_suffixes = (".pth", ".pt", ".pt2")
+    no_references = f"this server has no other sample photos (the operator sets {SAMPLES_ENV} or IG_DATA_DIR)"
+
+    def __init__(self):
+        self._reference_sets: OrderedDict[tuple[str, str], torch.Tensor | None] = OrderedDict()
+        self._reference_lock = threading.Lock()
 
     def shipped(self) -> list[ModelSource]:
         available = mv.available_architectures()
@@ -140,6 +160,38 @@ class VisionFamily(ModelFamily):
         return EngineInput(forward=classifier.model, inputs=(x,), baseline=(mv.make_baseline(classifier, item.baseline, x),),
                            output="softmax", probe_alphas=PROBE_ALPHAS, layer=layer)
 
+    def references(self, model: LoadedModel, item: Photo) -> tuple[torch.Tensor, ...] | None:
+        """Up to MAX_REFERENCES other sample photos, preprocessed like the photo: [R, 3, H, W]."""
+        candidates = self._sample_inputs(model)
+        if candidates is None:
+            return None
+        others = [x for x in candidates if not torch.equal(x, item.seen.input[0].cpu())][:MAX_REFERENCES]
+        return (torch.stack(others),) if others else None
+
+    def _sample_inputs(self, model: LoadedModel) -> torch.Tensor | None:
+        """The first MAX_REFERENCES + 1 readable sample photos (one may be the photo itself) as the model's inputs,
+        made once per model and folder."""
+        folder = sample_folder()
+        key = (model.key, str(folder))
+        with self._reference_lock:
+            if key not in self._reference_sets:
+                inputs = []
+                for photo in list_photos(folder) if folder.is_dir() else []:
+                    try:
+                        inputs.append(model.extra.preprocess(mv.load_image(photo.path))[0])
+                    except mv.ImageError:
+                        continue  # an unreadable file is no reference
+                    if len(inputs) > MAX_REFERENCES:
+                        break
+                self._reference_sets[key] = torch.stack(inputs) if inputs else None
+                while len(self._reference_sets) > CACHED_REFERENCE_SETS:
+                    self._reference_sets.popitem(last=False)
+            self._reference_sets.move_to_end(key)
+            return self._reference_sets[key]
+
+    def method_options(self, model: LoadedModel, name: str, options: dict) -> dict:
+        return image_method_options(model.extra, name, options)
+
     def explanation(self, model: LoadedModel, item: Photo, targets, result: Attribution,
                     settings: ScanSettings) -> VisionExplanation:
         baseline = mv.make_baseline(model.extra, item.baseline, item.seen.input)
@@ -148,6 +200,15 @@ class VisionFamily(ModelFamily):
 
 
 FAMILY = VisionFamily()
+
+
+def image_method_options(classifier: mv.ImageClassifier, name: str, options: dict) -> dict:
+    """XRAI's second baseline is white, as in PAIR: 1.0 for pixels in [0, 1] is (1 - mean) / std per channel in the
+    classifier's normalised units."""
+    if name == "xrai" and options.get("second_baseline", 1.0) == 1.0:
+        white = classifier.normalize(torch.ones(1, 3, 1, 1)).flatten()
+        return {**options, "second_baseline": tuple(float(v) for v in white)}
+    return options
 
 
 def explain(engine, classifier: mv.ImageClassifier, image, targets: int | Sequence[int] | None = None,

@@ -60,8 +60,9 @@ class NextWordExplanation(Explanation):
         self.alphas = np.array(sorted(attribution.interior_gradients))  # [K]
         where = np.searchsorted(attribution.alphas, self.alphas)
         self.saturation = np.asarray(attribution.scores[where, 0, :], dtype=float)  # [K, T] F(alpha * E), Figure 8
-        interior = torch.stack([attribution.interior_gradients[a][0][:, 0].double().cpu()
-                                for a in self.alphas])  # [K, T, L, D]
+        kept = [attribution.interior_gradients[a][0][:, 0].double().cpu() for a in self.alphas]
+        interior = (torch.stack(kept) if kept  # [K, T, L, D]; none where a method keeps no gradient
+                    else attribution.attributions_per_target[0][:, 0].double().cpu().unsqueeze(0)[:0])
         self.interior_gradient_x_input = (interior * e).sum(-1).numpy()  # [K, T, L] see INTERIOR_QUANTITIES
         self.interior_gradient_sum = interior.sum(-1).numpy()  # [K, T, L]
 
