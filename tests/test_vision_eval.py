@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+import ig_core
 from ig_core import AttributionEngine, ScanSettings
 from models import vision as mv
 from models import vision_eval as ve
@@ -90,6 +91,106 @@ def test_regions_are_ablated_whole_in_order():
     ranks = ve._ranks(imp, region=2).view(4, 4)
     assert set(ranks[2:, 2:].flatten().tolist()) == {0, 1, 2, 3}
     assert set(ranks[:2, :2].flatten().tolist()) == {4, 5, 6, 7}
+
+
+def test_tied_pixels_are_ranked_in_a_fixed_random_order_after_the_more_important_ones():
+    imp = torch.zeros(1, 8, 8)
+    imp[0, :, 4:] = 2.0  # a region map: the right half is one region, the left half another
+    ranks = ve._ranks(imp).view(8, 8)
+    assert set(ranks[:, 4:].flatten().tolist()) == set(range(32))  # the denser region first, whole
+    right = ranks[:, 4:].flatten()
+    assert not torch.equal(right, torch.sort(right).values)  # not in raster order
+    assert torch.equal(ve._ranks(imp), ve._ranks(imp.clone()))  # the same order every time
+
+
+# --- deletion and insertion ------------------------------------------------------------------------
+
+def _linear_photo(n: int = 1):
+    g = torch.Generator().manual_seed(1)
+    w = torch.rand(1, 3, 4, 4, generator=g) + 0.1
+    x = (torch.rand(1, 3, 4, 4, generator=g) + 0.1).expand(n, 3, 4, 4).contiguous()
+    return Linear(w), w, x
+
+
+def test_deletion_and_insertion_curves_and_areas_on_a_linear_score():
+    model, w, x = _linear_photo()
+    contrib = (w * x).sum(1)  # [1, 4, 4]: the score w . x is the sum of these per-pixel terms
+    ranks = {"exact": ve._ranks(contrib)}
+    total = float(contrib.sum())
+    curves = ve.deletion_insertion_scores(model, x, torch.tensor([0]), ranks, torch.zeros(3, 4, 4),
+                                          torch.zeros_like(x), 4, intact=torch.tensor([total]), output="identity",
+                                          max_batch=3)
+    top = torch.sort(contrib.flatten(), descending=True).values
+    inserted = np.array([float(top[:4 * k].sum()) for k in range(5)])  # 4 steps of 4 of the 16 pixels
+    # every score is a float32 sum of at most 48 positive products w * x: a few eps of the total each
+    rounding = 16 * EPS * total
+    np.testing.assert_allclose(curves["deletion"]["exact"][0], total - inserted, rtol=0, atol=rounding)
+    np.testing.assert_allclose(curves["insertion"]["exact"][0], inserted, rtol=0, atol=rounding)
+    fractions = np.array(ve.fraction_counts(16, 4)) / 16
+    np.testing.assert_array_equal(fractions, [0, 0.25, 0.5, 0.75, 1])
+    by_hand = lambda s: sum((s[k] + s[k + 1]) / 2 * 0.25 for k in range(4))  # noqa: E731 trapezoids of width 1/4
+    assert ve.curve_auc(curves["deletion"]["exact"][0], fractions) == pytest.approx(by_hand(total - inserted),
+                                                                                     abs=rounding)
+    assert ve.curve_auc(curves["insertion"]["exact"][0], fractions) == pytest.approx(by_hand(inserted), abs=rounding)
+
+
+def test_blurred_start_is_rises_gaussian():
+    delta = torch.zeros(1, 3, 21, 21)
+    delta[0, :, 10, 10] = 1.0
+    out = ve.blurred(delta)[0, 0]
+    d = torch.arange(-5, 6, dtype=torch.float64)
+    g = torch.exp(-d ** 2 / (2 * ve.BLUR_SIGMA ** 2))
+    kernel = torch.outer(g, g) / g.sum() ** 2  # 11 x 11, normalized to sum 1
+    torch.testing.assert_close(out[5:16, 5:16].double(), kernel, rtol=0, atol=8 * EPS * float(kernel.max()))
+    assert float(out.sum()) == pytest.approx(1.0, abs=64 * EPS)
+    constant = torch.full((1, 3, 16, 16), -0.7)
+    torch.testing.assert_close(ve.blurred(constant), constant, rtol=0, atol=4 * EPS)  # reflect padding keeps it
+
+
+def test_random_order_removes_the_expected_share_of_a_linear_score():
+    n = 400
+    model, w, x = _linear_photo(n)
+    contrib = (w[0] * x[0]).sum(0).flatten().double()  # 16 pixel terms
+    order = torch.rand(n, 4, 4, generator=torch.Generator().manual_seed(2))  # as the runner draws its reference
+    ranks = {"random": ve._ranks(order)}
+    total = float(contrib.sum())
+    curves = ve.deletion_insertion_scores(model, x, torch.zeros(n, dtype=torch.long), ranks, torch.zeros(3, 4, 4),
+                                          torch.zeros_like(x), 4, intact=torch.full((n,), total), output="identity",
+                                          max_batch=64)
+    mean = curves["deletion"]["random"].mean(0)
+    removed = np.arange(5) * 4
+    expected = total * (1 - removed / 16)  # a uniformly random order removes k/16 of the sum on average
+    # the sum of m of 16 terms drawn without replacement has variance m (16 - m) / 15 * var(terms); mean of n orders
+    sd = np.sqrt(removed * (16 - removed) / 15 * float(contrib.var(unbiased=False)) / n)
+    assert np.all(np.abs(mean - expected) <= 5 * sd + 16 * EPS * total)
+    assert np.all(sd[1:4] > 0) and len({tuple(r.tolist()) for r in ranks["random"][:50]}) == 50  # distinct orders
+
+
+def test_summary_per_method_by_hand():
+    nan = float("nan")
+    per_method = pd.DataFrame({
+        "file": ["a", "b", "c"] * 2,
+        "method": ["integrated_gradients"] * 3 + ["gradient"] * 3,
+        "aopc": [0.1, 0.2, 0.6, 0.0, 0.3, 0.3],
+        "deletion_auc": [0.5, 0.3, 0.1, 0.4, 0.4, 0.7],
+        "insertion_auc": [0.2, 0.4, 0.9, 0.1, 0.2, 0.3],
+        "localization": [nan, 0.8, 0.4, nan, 0.5, nan],
+        "localization_positive": [nan] * 6,
+        "relative_delta": [0.01, 0.03, 0.002, nan, nan, nan],
+        "points_evaluated": [17, 33, 17, 0, 0, 0],
+        "seconds": [2.0, 3.0, 4.0, 0.0, 0.0, 0.0],
+    })
+    s = ve.summarize_methods(per_method).set_index("method")
+    assert list(s.index) == ["integrated_gradients", "gradient"]  # in the order they appear
+    ig, grad = s.loc["integrated_gradients"], s.loc["gradient"]
+    assert ig.aopc == pytest.approx(0.3) and grad.aopc == pytest.approx(0.2)
+    # standard error: sample standard deviation / sqrt(3); IG's deviations -0.2, -0.1, 0.3: variance 0.14 / 2
+    assert ig.aopc_se == pytest.approx((0.07 / 3) ** 0.5) and grad.aopc_se == pytest.approx((0.03 / 3) ** 0.5)
+    assert ig.deletion_auc == pytest.approx(0.3) and grad.insertion_auc == pytest.approx(0.2)
+    assert (ig.boxed_photos, grad.boxed_photos) == (2, 1)
+    assert ig.localization == pytest.approx(0.6) and grad.localization == pytest.approx(0.5)
+    assert ig.completeness_median == pytest.approx(0.01) and np.isnan(grad.completeness_median)
+    assert ig.seconds == pytest.approx(3.0) and ig.photos == 3
 
 
 # --- localization ----------------------------------------------------------------------------------
@@ -174,39 +275,118 @@ def test_list_photos_groups_boxes(tmp_path):
     assert len(ve.list_photos(tmp_path, limit=2)) == 2
 
 
+def _tiny_square_classifier() -> mv.ImageClassifier:
+    return mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                              weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3, std=(0.25,) * 3)
+
+
 @pytest.mark.parametrize("batch_size", [1, 2])
-def test_runner_one_scan_per_photo_and_table(tmp_path, engine, batch_size):
+def test_runner_one_scan_per_photo_gives_ig_gradient_and_gradient_x_input(tmp_path, engine, batch_size):
     photos = ve.list_photos(_photo_folder(tmp_path))
-    classifier = mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
-                                    weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3,
-                                    std=(0.25,) * 3)
     calls = []
     original = engine.attribute
     engine.attribute = lambda *a, **k: calls.append(a[1].shape[0]) or original(*a, **k)
     seen = []
-    result = ve.evaluate_photos(classifier, photos, engine, rule="adaptive", steps=8, tolerance=0.01,
-                                max_steps=256, batch_size=batch_size, pixels_per_step=16, ablation_steps=8,
-                                progress=seen.append)
-    assert calls == ([1, 1, 1] if batch_size == 1 else [2, 1])  # one scan per photo (batch)
-    t = result.table
+    methods = ["integrated_gradients", "gradient", "gradient_x_input"]
+    result = ve.evaluate_photos(_tiny_square_classifier(), photos, engine, methods=methods, rule="adaptive", steps=8,
+                                tolerance=0.01, max_steps=256, batch_size=batch_size, pixels_per_step=16,
+                                ablation_steps=8, curve_steps=4, progress=seen.append)
+    assert calls == ([1, 1, 1] if batch_size == 1 else [2, 1])  # one scan per photo (batch): the others are read off
+    t, per = result.table, result.per_method
     assert list(t.file) == [p.file for p in photos] and len(t) == 3
     assert (t.relative_delta <= 0.01 + 1e-9).all()
     assert t.saturated.dtype == bool and t.alpha_90.between(0, 1).all()
-    assert t[["aopc_ig", "aopc_gradient", "aopc_random"]].notna().all().all()
-    assert t.loc_ig.between(0, 1).all() and t.loc_gradient.between(0, 1).all()
+    assert list(per.method[:4]) == methods + ["random"] and len(per) == 3 * 4
+    ig = per[per.method == "integrated_gradients"]
+    np.testing.assert_allclose(ig.relative_delta, t.relative_delta)  # the scan's completeness, per method too
+    assert per[per.method.isin(["gradient", "gradient_x_input", "random"])].relative_delta.isna().all()
+    assert per[["aopc", "deletion_auc", "insertion_auc"]].notna().all().all()
+    assert per.localization.between(0, 1).all()  # every photo of this folder has a box
     assert seen[-1] == pytest.approx(1.0) and all(b >= a - 1e-12 for a, b in zip(seen, seen[1:]))
-    assert set(result.curves.method) == {"integrated gradients", "gradient", "random"}
-    assert len(result.curves) == 3 * 3 * 9
+    assert set(result.curves.method) == set(methods) | {"random"}
+    assert len(result.curves) == 3 * 4 * (9 + 5 + 5)
     assert pd.read_csv(__import__("io").StringIO(result.to_csv())).shape == t.shape
     # views
-    summary = vv.summary_frame(t)
-    assert "mean AOPC, integrated gradients" in set(summary.measure)
-    assert len(vv.localization_frame(t)) == 3
+    assert "integrated gradients: relative completeness error, median" in set(vv.summary_frame(t).measure)
+    assert len(vv.method_frame(per)) == 4
+    loc = vv.localization_frame(t, per)
+    assert len(loc) == 3 and "inside box, random" in loc.columns
+    np.testing.assert_allclose(loc["inside box, gradient"], per[per.method == "gradient"].localization)
     fig5 = ve.mean_curves(result.curves)
-    assert set(fig5.n) == {3} and len(fig5) == 27
-    vv.aopc_chart(result.curves).to_dict()
-    vv.score_chart(result.curves).to_dict()
+    assert set(fig5.n) == {3} and len(fig5) == 4 * (9 + 5 + 5)
+    for kind in ("aopc", "deletion", "insertion"):
+        vv.curve_chart(result.curves, kind).to_dict()
+    vv.localization_chart(per).to_dict()
     vv.completeness_chart(t).to_dict()
+
+
+def test_runner_scores_every_registered_method_with_shared_curve_ends(tmp_path, engine):
+    photos = ve.list_photos(_photo_folder(tmp_path))
+    result = ve.evaluate_photos(_tiny_square_classifier(), photos, engine, steps=4, max_steps=64,
+                                pixels_per_step=16, ablation_steps=4, curve_steps=4, insertion_start="black")
+    per, curves, t = result.per_method, result.curves, result.table
+    registered = list(ig_core.METHODS)
+    assert list(per.method.unique()) == registered + ["random"]
+    assert (per.seconds.notna() == (per.method != "random")).all()
+    for name in registered:  # completeness wherever the method (with its evaluation options) defines one
+        defined = ig_core.method(name, **ve.method_options([name])[name]).completeness is not None
+        assert per[per.method == name].relative_delta.notna().all() == defined, name
+    wide = curves.pivot_table(index=["file", "curve", "step"], columns="method", values="score")
+    intact = t.set_index("file").score
+    for file in t.file:  # the ends every order shares: the intact photo, all pixels removed, the black start
+        deletion, insertion = wide.loc[(file, "deletion")], wide.loc[(file, "insertion")]
+        np.testing.assert_allclose(deletion.loc[0], intact[file], rtol=1e-6)
+        np.testing.assert_allclose(insertion.loc[4], intact[file], rtol=1e-6)
+        assert deletion.loc[4].nunique() == 1 and insertion.loc[0].nunique() == 1
+        # black fill and black start: removing all pixels and starting from nothing is the same image
+        assert deletion.loc[4].iloc[0] == pytest.approx(insertion.loc[0].iloc[0], rel=1e-6)
+
+
+def test_reference_set_methods_need_other_photos(tmp_path, engine):
+    photos = ve.list_photos(_photo_folder(tmp_path))[:1]
+    with pytest.raises(ValueError, match="at least two photos"):
+        ve.evaluate_photos(_tiny_square_classifier(), photos, engine, methods=["expected_gradients"])
+
+
+def test_reference_set_is_other_photos_never_the_photo_itself():
+    classifier = _tiny_square_classifier()
+    photos = [ve.Photo(Path(f"/nowhere/{i}.png"), f"{i}.png") for i in range(4)]
+    loaded = []
+    original = ve.read_photo
+    ve.read_photo = lambda photo: loaded.append(photo.file) or (Image.new("RGB", (16, 16), (int(photo.file[0]),) * 3), "")
+    try:
+        cache = {}
+        refs = ve._reference_set(classifier, photos, [photos[2]], 2, [2, 0, 3, 1], cache)
+        again = ve._reference_set(classifier, photos, [photos[0]], 2, [2, 0, 3, 1], cache)
+    finally:
+        ve.read_photo = original
+    assert refs.shape == (2, 3, 16, 16) and again.shape == (2, 3, 16, 16)
+    expected = lambda i: classifier.preprocess(Image.new("RGB", (16, 16), (i,) * 3))[0]  # noqa: E731
+    torch.testing.assert_close(refs, torch.stack([expected(0), expected(3)]))  # 2 is the photo itself
+    torch.testing.assert_close(again, torch.stack([expected(2), expected(3)]))
+    assert loaded == ["0.png", "3.png", "2.png"]  # each photo decoded once
+
+
+def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch):
+    (tmp_path / "photos").mkdir()
+    folder = _photo_folder(tmp_path / "photos")
+    monkeypatch.setattr(ve, "load_classifier", lambda *a, **k: _tiny_square_classifier())
+    out, per_method = tmp_path / "RESULTS-methods.md", tmp_path / "per_method.csv"
+    ve.main(["--folder", str(folder), "--limit", "2", "--methods", "all", "--out", str(out), "--steps", "4",
+             "--max-steps", "32", "--pixels-per-step", "16", "--ablation-steps", "4", "--curve-steps", "4",
+             "--option", "smoothgrad.samples=3", "--per-method", str(per_method)])
+    text = out.read_text()
+    assert text.startswith("# Attribution methods")
+    assert f"Command: `python -m models.vision_eval --folder {folder} --limit 2 --methods all" in text
+    assert f"torch {torch.__version__}" in text and "Date: 20" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| method", "| ---"))]
+    assert [row.split(" | ")[0][2:] for row in rows] == list(ig_core.METHODS) + ["random"]
+    assert "smoothgrad: base=gradient, samples=3," in text
+    assert len(pd.read_csv(per_method)) == 2 * (len(ig_core.METHODS) + 1)
+    csv = tmp_path / "photos.csv"  # the old use: a per-photo CSV
+    ve.main(["--folders", str(folder), "--limit", "2", "--methods", "gradient", "--out", str(csv),
+             "--ablation-steps", "2", "--pixels-per-step", "16", "--curve-steps", "2", "--no-random"])
+    assert list(pd.read_csv(csv).file) == ["images/p0.png", "images/p1.png"]
 
 
 # --- the real classifier -------------------------------------------------------------------------
@@ -215,16 +395,17 @@ def test_real_model_smoke_three_photos(shared_data):
     engine = AttributionEngine(device="cpu")
     classifier = mv.load_classifier("mobilenet_v2", device="cpu")
     photos = ve.list_photos(shared_data / "imagenet_samples", 2) + ve.list_photos(shared_data / "imagenet_val_boxes", 1)
-    result = ve.evaluate_photos(classifier, photos, engine, rule="adaptive", steps=8,
-                                tolerance=0.05, max_steps=32, pixels_per_step=500, ablation_steps=10,
-                                include_random=False)
-    t = result.table
+    result = ve.evaluate_photos(classifier, photos, engine, methods=["integrated_gradients", "gradient"],
+                                rule="adaptive", steps=8, tolerance=0.05, max_steps=32, pixels_per_step=500,
+                                ablation_steps=10, curve_steps=4, include_random=False)
+    t, per = result.table, result.per_method.set_index(["method", "file"])
     assert len(t) == 3
     assert t.loc[0, "predicted"] == 0  # the tench photo
     assert np.isfinite(t.relative_delta).all() and (t.relative_delta < 0.2).all()
-    assert (t.aopc_ig > 0).all() and (t.aopc_gradient > 0).all()
+    assert (per.aopc > 0).all()
+    assert (per.deletion_auc < per.insertion_auc).all()  # removing the top pixels hurts more than adding them helps
     assert t.has_box.tolist() == [False, False, True]
-    assert 0 <= t.loc_ig[2] <= 1 and 0 <= t.loc_gradient[2] <= 1
+    assert per.localization.between(0, 1).sum() == 2  # one boxed photo, two methods
 
 
 def test_evaluation_page_runs_with_limit_two(shared_data):
@@ -237,12 +418,19 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
     inputs = {n.label: n for n in at.number_input}
     inputs["Photos (at most)"].set_value(2)
     inputs["Ablation steps"].set_value(5)
+    inputs["Deletion / insertion steps"].set_value(4)
+    [methods] = at.multiselect
+    assert methods.value == list(ig_core.METHODS)  # every method by default
+    methods.set_value(["integrated_gradients", "gradient"])
     at.button[0].click().run()
     assert not at.exception, at.exception
     result = at.session_state["vision_eval_result"]
     assert len(result.table) == 2
+    assert list(result.per_method.method.unique()) == ["integrated_gradients", "gradient", "random"]
     assert any("Summary" in h.value for h in at.subheader)
-    assert len(at.dataframe) >= 2
+    assert len(at.dataframe) >= 3
+    assert [b.label for b in at.get("download_button")] == [
+        "Download per-photo CSV", "Download per-photo and method CSV", "Download curves CSV"]
 
 
 # --- noise fill, unreadable photos, the page's choices ---------------------------------------------
@@ -307,6 +495,8 @@ def test_evaluation_page_offers_configured_folders_and_lists_skipped_photos(shar
     inputs = {n.label: n for n in at.number_input}
     inputs["Ablation steps"].set_value(2)
     inputs["Pixels per ablation step"].set_value(500)
+    inputs["Deletion / insertion steps"].set_value(2)
+    at.multiselect[0].set_value(["gradient"])
     [button] = [b for b in at.button if b.label == "Run evaluation"]
     button.click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
