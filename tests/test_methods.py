@@ -34,7 +34,7 @@ def test_gradient_and_gradient_x_input_equal_captums_saliency_and_input_x_gradie
     net = small_net()
     x = torch.randn(3, 6)
     targets = torch.tensor([0, 2, 1])
-    rounding = gradient_rounding(net)  # we batch the input with its baseline: other kernels, other rounding
+    rounding = gradient_rounding(net)  # batches of other sizes may take other kernels: other rounding
     gradient = engine.attribute(net, x, targets, method="gradient")
     torch.testing.assert_close(gradient.attributions, Saliency(net).attribute(x, target=targets, abs=False),
                                rtol=0, atol=rounding)
@@ -46,7 +46,7 @@ def test_gradient_and_gradient_x_input_equal_captums_saliency_and_input_x_gradie
                                atol=rounding * float(x.abs().max()))
     for result in (gradient, product):
         assert result.completeness is None and np.isnan(result.delta).all() and "no completeness" in result.summary()
-        assert result.points_evaluated == 2  # the input and the baseline, in one batch
+        assert result.points_evaluated == 2  # the input, and the baseline by a forward pass
 
 
 def test_gradient_and_gradient_x_input_read_off_a_scan_for_free(engine):
@@ -57,8 +57,12 @@ def test_gradient_and_gradient_x_input_read_off_a_scan_for_free(engine):
         direct = engine.attribute(net, x, [0, 1], method=name)
         free = read_off_scan(scan, x, name)
         assert free.points_evaluated == 0
-        torch.testing.assert_close(free.attributions, direct.attributions, rtol=0, atol=0)
-        np.testing.assert_array_equal(free.score_input, direct.score_input)
+        # the scan evaluated the input in a larger batch: other kernels may round differently
+        torch.testing.assert_close(free.attributions, direct.attributions, rtol=0,
+                                   atol=gradient_rounding(net) * max(1.0, float(x.abs().max())))
+        # F is a float32 sum of 16 hidden terms |W2 tanh|: a few roundings of the largest output
+        np.testing.assert_allclose(free.score_input, direct.score_input, rtol=0,
+                                   atol=16 * EPS32 * float(net[2].weight.abs().sum(1).max() + net[2].bias.abs().max()))
     with pytest.raises(ValueError, match="cannot be read off"):
         read_off_scan(scan, x, "smoothgrad")
 
@@ -118,11 +122,11 @@ def test_a_methods_points_go_through_the_engines_batches_under_its_lock():
     engine = AttributionEngine(device="cpu", max_batch=4, cache_size=0)
     engine._device_lock = CountingLock()
     x = torch.randn(1, 6)
-    engine.attribute(forward, x, 0, method="smoothgrad", method_options={"samples": 2})  # 2 copies, 2 ends each
-    assert sizes == [4] and turns == [1]  # one batch of both ends of both copies
+    engine.attribute(forward, x, 0, method="smoothgrad", method_options={"samples": 4})  # 4 copies, 2 ends each
+    assert sizes == [4, 4] and turns == [1, 1]  # the copies' gradients in one batch, their baselines' scores in one
     sizes.clear(), turns.clear()
-    engine.attribute(forward, x, 0, method="smoothgrad", method_options={"samples": 3})
-    assert sizes == [3, 3] and turns == [1, 1]  # a batch holds whole points: one end of every copy
+    engine.attribute(forward, x, 0, method="smoothgrad", method_options={"samples": 5})
+    assert sizes == [5, 5] and turns == [1, 1]  # a batch holds whole points: one end of every copy
 
 
 def test_method_attribute_is_a_captum_style_entry_point(engine):

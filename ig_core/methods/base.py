@@ -122,8 +122,9 @@ class AttributionMethod(ABC):
 
 
 def ends(context: MethodContext) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
-    """F(input), F(baseline) [N, T] and the gradient at the input, from one batch of the two points."""
+    """F(input), F(baseline) [N, T] and the gradient at the input: the baseline needs only a forward pass."""
     problem = context.problem
-    passed = context.evaluator(planned_points=2).evaluate(
-        [torch.stack([x, b]) for x, b in zip(problem.inputs, problem.baselines)])
-    return passed.score[0], passed.score[1], tuple(g[:, 0] for g in passed.gradients)
+    evaluator = context.evaluator(planned_points=2)
+    at_input = evaluator.evaluate([x.unsqueeze(0) for x in problem.inputs])
+    at_baseline = evaluator.scores([b.unsqueeze(0) for b in problem.baselines])
+    return at_input.score[0], at_baseline[0], tuple(g[:, 0] for g in at_input.gradients)
