@@ -33,29 +33,6 @@ REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding th
 
 
 @dataclass(frozen=True)
-class ScanRequest:
-    """What decides a scan's result besides the tensors: the cache key is derived from every field, so an
-    option added to `attribute` must be added here (a test checks it) and cannot be left out of the key."""
-
-    model_key: str
-    steps: int
-    rule: str
-    tolerance: float
-    max_steps: int
-    probe_alphas: tuple[float, ...]
-    keep_all_gradients: bool
-    output: str
-    layer: int  # id() of the observed module; the cache holds the module, so the id is not reused
-    amp: str | None
-    method: str
-    method_options: tuple  # sorted (name, value) pairs
-    forward_args: tuple  # per argument: a tensor's (dtype, shape) (its bytes are digested) or the value itself
-    multiply_by_inputs: bool
-    single_target: bool
-    tuple_inputs: bool
-
-
-@dataclass(frozen=True)
 class PathOptions:
     """How the straight-line path is scanned (integrated gradients and the methods built on it)."""
 
@@ -66,6 +43,24 @@ class PathOptions:
     probe_alphas: tuple[float, ...]
     keep_all_gradients: bool
     multiply_by_inputs: bool = True  # False: the path-averaged gradient alone, which adds up to nothing
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What decides a result besides the tensors: the cache key is derived from every field (and the path's), so an
+    option added to `attribute` must be added here or to PathOptions (a test checks it) and cannot be left out of
+    the key."""
+
+    model_key: str
+    path: PathOptions
+    output: str
+    layer: int  # id() of the observed module; the cache holds the module, so the id is not reused
+    amp: str | None
+    method: str
+    method_options: tuple  # sorted (name, value) pairs
+    forward_args: tuple  # per argument: a tensor's (dtype, shape) (its bytes are digested) or the value itself
+    single_target: bool
+    tuple_inputs: bool
 
 
 class AttributionEngine:
@@ -190,12 +185,11 @@ class AttributionEngine:
             raise ValueError(f"probe alphas must lie in [0, 1], got {probes}")
 
         args_key = _forward_args_key(args)
-        request = ScanRequest(model_key=model_key or f"id:{id(forward)}", steps=int(steps), rule=rule,
-                              tolerance=float(tolerance), max_steps=int(max_steps), probe_alphas=probes,
-                              keep_all_gradients=bool(keep_all_gradients), output=output, layer=id(layer), amp=amp,
-                              method=chosen.name, method_options=chosen.option_items(), forward_args=args_key,
-                              multiply_by_inputs=bool(multiply_by_inputs), single_target=single_target,
-                              tuple_inputs=tuple_inputs)
+        path = PathOptions(int(steps), rule, float(tolerance), int(max_steps), probes, bool(keep_all_gradients),
+                           bool(multiply_by_inputs))
+        request = ScanRequest(model_key=model_key or f"id:{id(forward)}", path=path, output=output, layer=id(layer),
+                              amp=amp, method=chosen.name, method_options=chosen.option_items(),
+                              forward_args=args_key, single_target=single_target, tuple_inputs=tuple_inputs)
         arg_tensors = [a for a in args if isinstance(a, torch.Tensor)]
         keyable = self.cache_size > 0 and args_key is not None
         key = _digest((*xs, *bs, targets, *arg_tensors), request, target is None) if keyable else None
@@ -210,8 +204,6 @@ class AttributionEngine:
         problem = AttributionProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer, args,
                                      untargeted=target is None)
         chosen.check(problem)
-        path = PathOptions(int(steps), rule, float(tolerance), int(max_steps), probes, bool(keep_all_gradients),
-                           bool(multiply_by_inputs))
         result = chosen.compute(MethodContext(self, problem, path, int(max_batch or self.max_batch), progress))
         if progress is not None:
             progress(1.0)

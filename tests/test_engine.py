@@ -489,11 +489,12 @@ def test_every_option_of_attribute_is_part_of_the_cache_key():
     import dataclasses
     import inspect
 
-    from ig_core.engine import ScanRequest
+    from ig_core.engine import PathOptions, ScanRequest
 
     options = set(inspect.signature(AttributionEngine.attribute).parameters) - {
         "self", "forward", "inputs", "target", "baseline", "progress", "max_batch"}
-    fields = {f.name for f in dataclasses.fields(ScanRequest)} - {"single_target", "tuple_inputs"}
+    fields = ({f.name for f in dataclasses.fields(ScanRequest)} - {"single_target", "tuple_inputs", "path"}
+              | {f.name for f in dataclasses.fields(PathOptions)})
     assert options == fields
     net = relu_net()
     engine = AttributionEngine(device="cpu", max_batch=64)
