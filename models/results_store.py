@@ -50,7 +50,8 @@ pixel_map              binary          photos: per pixel at the network's input 
 map_scale              float64         the largest |score| of the map (pixel_map(row) multiplies it back)
 map_height, map_width  int32           the pixel map's shape
 seconds_parse          float64         reading the item and choosing its targets
-seconds_scan           float64         the item's one scan for all its targets (repeated on its rows)
+seconds_scan           float64         the item's one scan for all its targets (repeated on its rows); its share
+                                       of the scan when items were explained together
 =====================  ==============  =========================================================================
 
 The pixel map is a binary column rather than a list: one 100 KB value per 224x224 photo is cheap to write and

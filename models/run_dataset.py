@@ -16,10 +16,17 @@ is refused. Target policies:
 
 Items the family refuses (an unreadable photo, an invalid SMILES) are stored with the reason and skipped.
 
-The work is split so that another backend can spread it: a `Worker` is built from the job alone, holds one model
-and engine and turns a shard's items into rows (`Worker.shard_rows`); only the driver writes shards. Workers in
-other processes (actors, one per GPU) can map `shard_rows` over the pending shards, the driver writing each shard
-as it returns.
+Items of a shard are explained together, up to --batch-items per engine call: photos of one size and text windows
+of one length stacked as examples [N, ...], molecules padded to the largest of their group (grouped by size), each
+with its own targets [N, T] (items grouped by their number of targets). Their rows equal those of items explained
+one at a time up to float32 rounding. Integrated gradients with a fixed rule only: the adaptive rule refines one
+grid for all the examples of a call, and sampling methods draw their noise per call.
+
+A `Worker` is built from the job alone, holds one model and engine and turns a shard's items into rows
+(`Worker.shard_rows`); only the driver writes shards. With --ray (a local Ray started for the run) or --ray-address
+(an existing cluster) the pending shards go to Ray actors, one Worker each (one per GPU where the cluster has
+GPUs); the driver keeps the folder's lock and writes each shard as it returns, so a shard Ray runs again after an
+actor died is still stored once. Ray is optional (requirements-ray.txt) and imported only for these options.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ import dataclasses
 import datetime
 import fcntl
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -46,10 +54,18 @@ from ig_core.evaluator import OUTPUT_TRANSFORMS
 from . import results_store as store
 from .dataset_inputs import Collection, Item, TextWindows, open_collection
 from .families import FAMILIES
-from .family import Explanation, FamilyError, ModelFamily, ModelSource
+from .family import EngineInput, Explanation, FamilyError, ModelFamily, ModelSource
+from .molecules.weave import BoundWeave
 
 POLICIES = ("predicted", "truth", "both", "actives", "next_word")
 PROBABILITY_OUTPUTS = ("softmax", "sigmoid")  # F is a probability: the row's `probability` column
+# methods whose examples share nothing but the path's points, so that items can share an engine call; sampling
+# methods draw their noise per call, and the image methods read one image's segments
+STACKABLE_METHODS = ("integrated_gradients",)
+# the adaptive rule refines one grid for all the examples of a call: stacked items would each get the union of
+# their grids (Tox21 molecules: 249 points each instead of 40), so it explains one item per call
+UNSTACKABLE_RULES = ("adaptive",)
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the project, which Ray's actors import
 
 
 class LeanEngine:
@@ -119,18 +135,24 @@ def choose_targets(policy: str, predicted: int, truth: int | None, actives: Sequ
     return [(predicted, "predicted+truth")] if predicted == truth else [(predicted, "predicted"), (truth, "truth")]
 
 
-def target_slice(result, t: int):
-    """The engine's result for its t-th target alone (arrays [K, N, T] and [N, T], tensors [T, N, ...])."""
-    s = slice(t, t + 1)
-    along_path = {name: getattr(result, name)[:, :, s]
+def cut(result, examples: slice = slice(None), targets: slice = slice(None)):
+    """Part of the engine's result: some of its examples and targets (arrays [K, N, T], [N, T] and [K, N];
+    tensors [T, N, ...]), shaped as a result of those alone."""
+    along_path = {name: getattr(result, name)[:, examples, targets]
                   for name in ("scores", "raw_scores", "path_derivative", "grad_abs_mean", "grad_sum")}
-    per_example = {name: getattr(result, name)[:, s]
+    per_example = {name: getattr(result, name)[examples, targets]
                    for name in ("score_input", "score_baseline", "delta", "relative_delta", "targets")}
-    nothing = None if result.nothing_to_attribute is None else result.nothing_to_attribute[:, s]
+    nothing = None if result.nothing_to_attribute is None else result.nothing_to_attribute[examples, targets]
+    layer = {name: getattr(result, name)[:, examples] for name in ("layer_l2", "layer_cosine")
+             if getattr(result, name) is not None}
     return dataclasses.replace(
-        result, attributions_per_target=tuple(x[s] for x in result.attributions_per_target),
-        interior_gradients={a: tuple(g[s] for g in gs) for a, gs in result.interior_gradients.items()},
-        nothing_to_attribute=nothing, **along_path, **per_example)
+        result, attributions_per_target=tuple(x[targets, examples] for x in result.attributions_per_target),
+        interior_gradients={a: tuple(g[targets, examples] for g in gs) for a, gs in result.interior_gradients.items()},
+        nothing_to_attribute=nothing, **along_path, **per_example, **layer)
+
+
+def one(k: int) -> slice:
+    return slice(k, k + 1)
 
 
 @dataclasses.dataclass
@@ -139,14 +161,49 @@ class Prepared:
 
     item: Item
     parsed: object
+    request: EngineInput
     targets: list[tuple[int, str]]
     predicted: int
     probabilities: np.ndarray | None
     seconds_parse: float
 
+    @property
+    def target_ids(self) -> list[int]:
+        return [target for target, _ in self.targets]
+
+
+def stacking_key(prepared: Prepared) -> tuple:
+    """Items with equal keys can be explained in one engine call: the same forward, output transform and number of
+    targets, and inputs of one shape (photos of one size, windows of one length). A molecule's forward binds its
+    own graph, so molecules of any size go together: their model binds several graphs, padded to the largest."""
+    request = prepared.request
+    if isinstance(request.forward, BoundWeave):
+        forward, shapes = (request.forward.model, request.forward.output), ()
+    else:
+        forward, shapes = request.forward, tuple((tuple(x.shape), x.dtype) for x in request.inputs)
+    return len(prepared.targets), forward, request.output, request.layer, shapes
+
+
+def stacked_request(group: list[Prepared]) -> EngineInput:
+    """One engine input for the group's items, stacked as examples [N, ...] in the group's order."""
+    first = group[0].request
+    if isinstance(first.forward, BoundWeave):
+        bound = first.forward.model.bind([prepared.parsed for prepared in group], output=first.forward.output)
+        # a molecule's baseline is all-zero features, so the padding rows are zero at both ends of the path
+        return dataclasses.replace(first, forward=bound, inputs=bound.inputs,
+                                   baseline=tuple(torch.zeros_like(x) for x in bound.inputs))
+    requests = [prepared.request for prepared in group]
+    return dataclasses.replace(first, inputs=tuple(torch.cat(xs) for xs in zip(*(r.inputs for r in requests))),
+                               baseline=tuple(torch.cat(bs) for bs in zip(*(r.baseline for r in requests))))
+
+
+def size_of(prepared: Prepared) -> int:
+    """Numbers in the item's inputs: items of like size are grouped, so a padded group wastes little."""
+    return sum(x.numel() for x in prepared.request.inputs)
+
 
 class Worker:
-    """One model and engine: turns a shard's items into the store's rows. The unit a Ray actor would hold."""
+    """One model and engine: turns a shard's items into the store's rows. A Ray actor holds one."""
 
     def __init__(self, job: dict, device: str | None = None):
         self.job, self.policy = job, job["targets"]
@@ -157,9 +214,11 @@ class Worker:
         self.model = self.family.load(find_source(self.family, job["model"]), self.engine.device)
         self.common = {"model_key": self.model.key, "method": self.settings.method,
                        "settings": json.dumps(job["settings"], sort_keys=True)}
+        stackable = self.settings.method in STACKABLE_METHODS and self.settings.rule not in UNSTACKABLE_RULES
+        self.batch_items = job["batch_items"] if stackable else 1
 
     def shard_rows(self, items: Sequence[Item], done: Callable[[int], object] = lambda n: None) -> list[dict]:
-        """The rows of these items in item order; done(1) after each item."""
+        """The rows of these items in item order; done(n) after every n items."""
         rows, ready = [], []
         for item in items:
             prepared = self.prepare(item)
@@ -168,16 +227,24 @@ class Worker:
                 done(1)
             else:
                 ready.append(prepared)
-        for group in self.batches(ready):
+        for group in self.groups(ready):
             rows += self.explain(group)
             done(len(group))
         return sorted(rows, key=lambda row: row["item_index"])  # stable: an item's targets stay in order
 
-    def batches(self, ready: list[Prepared]) -> list[list[Prepared]]:
-        """Items explained together: one per engine call for now. Photos of one size and text windows of one
-        length could share a call (inputs stacked, per-example targets [N, T], results cut per example with
-        their index n as target_slice cuts targets); molecules of different sizes cannot."""
-        return [[prepared] for prepared in ready]
+    def groups(self, ready: list[Prepared]) -> list[list[Prepared]]:
+        """Items explained in one engine call: up to batch_items items of one stacking key, of like sizes. The
+        groups depend on the shard alone, so a restarted or distributed run explains the same groups."""
+        if self.batch_items == 1:
+            return [[prepared] for prepared in ready]
+        by_key: dict[tuple, list[Prepared]] = {}
+        for prepared in ready:
+            by_key.setdefault(stacking_key(prepared), []).append(prepared)
+        groups = []
+        for same in by_key.values():
+            same.sort(key=lambda prepared: (size_of(prepared), prepared.item.index))
+            groups += [same[k:k + self.batch_items] for k in range(0, len(same), self.batch_items)]
+        return groups
 
     def row(self, item: Item, **values) -> dict:
         return {"item_index": item.index, "item_id": item.id, "source": item.source, **self.common, **values}
@@ -187,7 +254,8 @@ class Worker:
         start = time.perf_counter()
         try:
             parsed = self.collection.parse(self.family, self.model, item)
-            predicted, probabilities = self.predict(parsed)
+            request = self.family.engine_input(self.model, parsed)
+            predicted, probabilities = self.predict(request)
         except FamilyError as exc:
             return self.row(item, status="refused", error=str(exc), seconds_parse=time.perf_counter() - start)
         truth = self.collection.truth_target(self.model, item)
@@ -199,11 +267,10 @@ class Worker:
             reason = ("active on no task of the model" if self.policy == "actives"
                       else "no ground truth the model can explain")
             return self.row(item, status="skipped", error=reason, predicted=predicted, seconds_parse=seconds)
-        return Prepared(item, parsed, targets, predicted, probabilities, seconds)
+        return Prepared(item, parsed, request, targets, predicted, probabilities, seconds)
 
-    def predict(self, parsed) -> tuple[int, np.ndarray | None]:
+    def predict(self, request: EngineInput) -> tuple[int, np.ndarray | None]:
         """The top target and, where F is a probability, every target's probability at the input."""
-        request = self.family.engine_input(self.model, parsed)
         with torch.no_grad():
             raw = request.forward(*(x.to(self.engine.device) for x in request.inputs))[0].float()
         probabilities = (OUTPUT_TRANSFORMS[request.output](raw).cpu().numpy()
@@ -211,27 +278,48 @@ class Worker:
         return int(raw.argmax()), probabilities
 
     def explain(self, group: list[Prepared]) -> list[dict]:
-        (prepared,) = group
-        item, targets = prepared.item, [target for target, _ in prepared.targets]
+        """The rows of a group of items from one scan; a group the family refuses is explained item by item, so
+        that only the items it refuses are recorded so."""
         start = time.perf_counter()
         try:
-            explanation = self.family.explain(self.engine, self.model, prepared.parsed, targets, self.settings)
+            explanations = self.scan(group)
         except FamilyError as exc:
-            return [self.row(item, status="refused", error=str(exc), predicted=prepared.predicted,
+            if len(group) > 1:
+                return [row for prepared in group for row in self.explain([prepared])]
+            (prepared,) = group
+            return [self.row(prepared.item, status="refused", error=str(exc), predicted=prepared.predicted,
                              seconds_parse=prepared.seconds_parse)]
-        seconds_scan = time.perf_counter() - start
+        seconds_scan = (time.perf_counter() - start) / len(group)
+        return [row for prepared, explanation in zip(group, explanations)
+                for row in self.rows(prepared, explanation, seconds_scan)]
+
+    def scan(self, group: list[Prepared]) -> list[Explanation]:
+        """One engine call for the group: its items stacked as examples [N, ...] with per-example targets [N, T]."""
+        if len(group) == 1:
+            (prepared,) = group
+            return [self.family.explain(self.engine, self.model, prepared.parsed, prepared.target_ids,
+                                        self.settings)]
+        request = stacked_request(group)
+        targets = torch.tensor([prepared.target_ids for prepared in group])
+        result = self.engine.attribute(request.forward, request.inputs, targets, request.baseline,
+                                       output=request.output, layer=request.layer, **self.settings.options())
+        return [self.family.explanation(self.model, prepared.parsed, prepared.target_ids, cut(result, one(n)),
+                                        self.settings) for n, prepared in enumerate(group)]
+
+    def rows(self, prepared: Prepared, explanation: Explanation, seconds_scan: float) -> list[dict]:
+        item = prepared.item
         truth = self.collection.truth_target(self.model, item)
         rows = []
-        for t, (one, k) in enumerate(self.per_target(prepared, explanation)):
+        for t, (single, k) in enumerate(self.per_target(prepared, explanation)):
             target, chosen_as = prepared.targets[t]
-            record = one.records(item.id, item.source)[k]
+            record = single.records(item.id, item.source)[k]
             probability = None if prepared.probabilities is None else float(prepared.probabilities[target])
             rows.append(self.row(
                 item, status="explained", rule=record["rule"], target=target, target_name=record["target_name"],
                 chosen_as=chosen_as, predicted=prepared.predicted, truth=truth,
                 target_truth=self.collection.target_truth(self.model, item, target), probability=probability,
                 **{name: record[name] for name in ("score_input", "score_baseline", "delta", "relative_delta")},
-                nothing_to_attribute=bool(one.nothing_per_target()[k]), nonfinite=bool(one.attribution.nonfinite),
+                nothing_to_attribute=bool(single.nothing_per_target()[k]), nonfinite=bool(single.attribution.nonfinite),
                 points_evaluated=record["points_evaluated"], **domain_scores(record["scores"]),
                 seconds_parse=prepared.seconds_parse, seconds_scan=seconds_scan))
         return rows
@@ -239,11 +327,11 @@ class Worker:
     def per_target(self, prepared: Prepared, explanation: Explanation) -> list[tuple[Explanation, int]]:
         """(explanation, its index of the target) per target. A family whose explanation covers one target
         (molecules: one task) gets one explanation per target, cut from the same scan."""
-        targets = [target for target, _ in prepared.targets]
+        targets = prepared.target_ids
         if explanation.targets == targets:
             return [(explanation, t) for t in range(len(targets))]
         return [(self.family.explanation(self.model, prepared.parsed, [target],
-                                         target_slice(explanation.attribution, t), self.settings), 0)
+                                         cut(explanation.attribution, targets=one(t)), self.settings), 0)
                 for t, target in enumerate(targets)]
 
 
@@ -269,9 +357,104 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+class LocalShards:
+    """Shards explained one after another by one Worker in this process."""
+
+    def __init__(self, job: dict, device: str | None):
+        self.worker = Worker(job, device)
+        self.model_key = self.worker.model.key
+
+    def explained(self, shards: list[list[Item]], pending: list[int], done: Callable[[int], object]):
+        for k in pending:
+            yield k, self.worker.shard_rows(shards[k], done)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclasses.dataclass(frozen=True)
+class RayOptions:
+    """Where and how a run spreads over Ray: an existing cluster's address, or None for a local Ray started for the
+    run; workers (actors; default: one per GPU of the cluster, else its CPUs over `threads`); torch threads each."""
+
+    address: str | None = None
+    workers: int | None = None
+    threads: int = 1
+
+
+class ShardActor:
+    """A Ray actor's state: one Worker, so one model, loaded once and used for every shard sent to it."""
+
+    def __init__(self, job: dict, device: str | None, threads: int):
+        torch.set_num_threads(threads)
+        self.worker = Worker(job, device)
+
+    def model_key(self) -> str:
+        return self.worker.model.key
+
+    def shard_rows(self, k: int, items: list[Item]) -> tuple[int, list[dict]]:
+        return k, self.worker.shard_rows(items)
+
+
+def connect_ray(options: RayOptions) -> bool:
+    """Join the cluster at options.address, or start a local Ray for the workers; True when this call started or
+    joined it (the run then shuts it down), False when this process is connected already."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    # the actors import this project and read the data as this process does (on a cluster: the same paths), on the
+    # same CPU kernels
+    env = {name: value for name, value in os.environ.items() if name.startswith("IG_") or name == "ATEN_CPU_CAPABILITY"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    local = {} if options.address else {"num_cpus": (options.workers or 2) * options.threads,
+                                        "object_store_memory": 200 * 2**20, "include_dashboard": False}
+    ray.init(address=options.address, runtime_env={"env_vars": env}, log_to_driver=False,
+             logging_level="warning", **local)
+    return True
+
+
+class RayShards:
+    """Shards spread over Ray actors, one Worker each (one per GPU where the cluster has GPUs). The actors only
+    compute; this process keeps the folder's lock and writes every shard, so a shard Ray retries on a restarted
+    actor is still written once, atomically."""
+
+    RETRIES = 2  # an actor that dies is restarted (its model loaded again) and its shard run again
+
+    def __init__(self, job: dict, device: str | None, options: RayOptions):
+        import ray
+
+        self.ray = ray
+        self.started = connect_ray(options)
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if device in (None, "cuda") else 0
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        count = options.workers or gpus or max(cpus // options.threads, 1)
+        from . import run_dataset  # the class by its module's name: under `python -m` this module is __main__,
+        # whose classes Ray would pickle by value along with their module's globals
+        actor = ray.remote(run_dataset.ShardActor).options(num_cpus=options.threads, num_gpus=1 if gpus else 0,
+                                               max_restarts=self.RETRIES, max_task_retries=self.RETRIES)
+        self.actors = [actor.remote(job, device, options.threads) for _ in range(count)]
+        self.model_key = ray.get(self.actors[0].model_key.remote())
+
+    def explained(self, shards: list[list[Item]], pending: list[int], done: Callable[[int], object]):
+        from ray.util import ActorPool
+
+        pool = ActorPool(self.actors)
+        for k, rows in pool.map_unordered(lambda actor, k: actor.shard_rows.remote(k, shards[k]), pending):
+            done(len(shards[k]))
+            yield k, rows
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        if self.started:
+            self.ray.shutdown()
+
+
 def run(job: dict, out: pathlib.Path, command: Sequence[str], device: str | None = None,
-        show_progress: bool = True) -> dict:
-    """Explain every item of the job's input into `out` (continuing the run there); returns the manifest."""
+        show_progress: bool = True, ray: RayOptions | None = None) -> dict:
+    """Explain every item of the job's input into `out` (continuing the run there), in this process or on Ray
+    actors; returns the manifest."""
     from tqdm import tqdm
 
     job = json.loads(json.dumps(job))  # as the manifest holds it, so a restart compares like with like
@@ -283,20 +466,23 @@ def run(job: dict, out: pathlib.Path, command: Sequence[str], device: str | None
         items = collection.items()[:job["limit"]]
         size = job["shard_size"]
         shards = [items[k:k + size] for k in range(0, len(items), size)]
-        worker = Worker(job, device)
-        manifest = store.open_run(out, {
-            "format": store.FORMAT, "version": store.VERSION, "job": job, "model_key": worker.model.key,
-            "input_fingerprint": collection.fingerprint(), "command": list(command), "items": len(items),
-            "shards": len(shards), "status": "running", "created": now(),
-            "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                         "pyarrow": pyarrow.__version__}}, identity=("job", "model_key", "input_fingerprint"))
-        done = store.finished_shards(out)
-        pending = [k for k in range(len(shards)) if k not in done]
-        start = time.perf_counter()
-        with tqdm(total=len(items), initial=len(items) - sum(len(shards[k]) for k in pending), unit="item",
-                  desc=job["family"], disable=not show_progress, mininterval=1.0) as bar:
-            for k in pending:
-                store.write_shard(out, k, worker.shard_rows(shards[k], bar.update))
+        backend = RayShards(job, device, ray) if ray else LocalShards(job, device)
+        try:
+            manifest = store.open_run(out, {
+                "format": store.FORMAT, "version": store.VERSION, "job": job, "model_key": backend.model_key,
+                "input_fingerprint": collection.fingerprint(), "command": list(command), "items": len(items),
+                "shards": len(shards), "status": "running", "created": now(),
+                "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                             "pyarrow": pyarrow.__version__}}, identity=("job", "model_key", "input_fingerprint"))
+            done = store.finished_shards(out)
+            pending = [k for k in range(len(shards)) if k not in done]
+            start = time.perf_counter()
+            with tqdm(total=len(items), initial=len(items) - sum(len(shards[k]) for k in pending), unit="item",
+                      desc=job["family"], disable=not show_progress, mininterval=1.0) as bar:
+                for k, rows in backend.explained(shards, pending, bar.update):
+                    store.write_shard(out, k, rows)
+        finally:
+            backend.close()
         manifest.update(status="complete", counts=store.counts(out), finished=now(),
                         seconds_last_session=round(time.perf_counter() - start, 3))
         store.write_manifest(out, manifest)
@@ -332,6 +518,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--max-batch", type=int, default=defaults.max_batch)
     parser.add_argument("--amp", default=defaults.amp, choices=["bf16", "fp16"])
     parser.add_argument("--shard-size", type=int, default=64, help="items per shard (default 64)")
+    parser.add_argument("--batch-items", type=int, default=16,
+                        help="items explained together in one engine call (default 16; 1: one at a time)")
     parser.add_argument("--limit", type=int, help="only the first LIMIT items")
     parser.add_argument("--smiles-column", help="a molecule CSV's SMILES column (default: the one named smiles)")
     parser.add_argument("--window", type=int, default=20, help="tokens per text window (default 20)")
@@ -342,6 +530,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, help="torch's CPU threads (default: torch's choice; 1 on a shared "
                                                      "machine, or one per worker)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    spread = parser.add_argument_group("Ray (optional: pip install -r requirements-ray.txt)")
+    spread.add_argument("--ray", action="store_true", help="spread the shards over a local Ray started for the run")
+    spread.add_argument("--ray-address", metavar="ADDR", help="spread them over an existing Ray cluster ('auto', "
+                        "'ray://host:10001'); its nodes need this project and the input at the same paths")
+    spread.add_argument("--workers", type=int, help="Ray actors, one model each (default: one per GPU of the "
+                        "cluster, else its CPUs over --threads; a local Ray: 2)")
     return parser.parse_args(argv)
 
 
@@ -355,12 +549,12 @@ def job_of(args: argparse.Namespace) -> dict:
         options[name.strip()] = option_value(value.strip())
     settings = ScanSettings(rule=args.rule, steps=args.steps, tolerance=args.tolerance, max_steps=args.max_steps,
                             max_batch=args.max_batch, amp=args.amp, method=args.method, method_options=options)
-    if args.shard_size < 1:
-        raise ValueError("--shard-size must be at least 1")
+    if args.shard_size < 1 or args.batch_items < 1:
+        raise ValueError("--shard-size and --batch-items must be at least 1")
     return {"family": args.family, "input": str(args.input.expanduser().resolve()), "model": args.model,
             "targets": args.targets, "settings": dataclasses.asdict(settings), "shard_size": args.shard_size,
-            "limit": args.limit, "smiles_column": args.smiles_column, "window": args.window,
-            "stride": args.stride or args.window, "text_format": args.text_format}
+            "batch_items": args.batch_items, "limit": args.limit, "smiles_column": args.smiles_column,
+            "window": args.window, "stride": args.stride or args.window, "text_format": args.text_format}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -368,10 +562,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    ray = (RayOptions(args.ray_address, args.workers, args.threads or 1)
+           if args.ray or args.ray_address else None)
     try:
         start = time.perf_counter()
         manifest = run(job_of(args), args.out, ["python", "-m", "models.run_dataset", *argv], args.device,
-                       show_progress=not args.quiet)
+                       show_progress=not args.quiet, ray=ray)
     except (ValueError, store.RunConflict) as exc:  # FamilyError is a ValueError
         print(f"run_dataset: {exc}", file=sys.stderr)
         return 2

@@ -236,3 +236,48 @@ def test_target_policies():
     assert choose_targets("truth", 3, None, []) == []
     assert choose_targets("actives", 3, None, [1, 4]) == [(1, "active"), (4, "active")]
     assert choose_targets("predicted", 3, None, [1]) == [(3, "predicted")]
+
+
+BATCHED_JOBS = {
+    "molecules": ["--family", "molecules", "--input", "molecules/tox21_moleculenet.csv", "--targets", "actives",
+                  "--limit", "60"],
+    "windows": ["--family", "language", "--input", "ptb/ptb.test.txt", "--targets", "next_word", "--text-format",
+                "tokens", "--limit", "40"],
+    "photos": ["--family", "vision", "--input", "imagenet_samples", "--model", "mobilenet_v2", "--targets", "both",
+               "--limit", "3"],
+}
+# F and the attributions come from float32 passes over batches of other shapes (items stacked, molecules padded),
+# whose reductions round in another order: a few hundred operations of 2**-24 each, relative to the terms
+BATCH_RTOL = 1e-5
+
+
+@pytest.mark.parametrize("kind", BATCHED_JOBS)
+def test_items_explained_together_give_the_rows_of_items_explained_one_at_a_time(kind, shared_data, tmp_path,
+                                                                                   single_thread):
+    args = [str(shared_data / a) if a == BATCHED_JOBS[kind][3] else a for a in BATCHED_JOBS[kind]]
+    runs = {}
+    for batch in (1, 16):
+        out = tmp_path / str(batch)
+        assert main(args + ["--rule", "gauss-legendre", "--steps", "4", "--batch-items", str(batch), "--quiet",
+                            "--out", str(out)]) == 0
+        runs[batch] = frame(out)
+    alone, together = runs[1], runs[16]
+    floats = ["score_input", "score_baseline", "delta", "relative_delta", "probability", "scores", "pixel_map",
+              "map_scale"]
+    pd.testing.assert_frame_equal(alone.drop(columns=floats + TIMINGS), together.drop(columns=floats + TIMINGS),
+                                  check_exact=True)
+    explained = alone.status == "explained"
+    a, b = alone[explained], together[explained]
+    if kind == "photos":
+        sizes = [np.abs(store.pixel_map(row)).sum() for row in a.to_dict("records")]
+        differences = [np.abs(store.pixel_map(x) - store.pixel_map(y)).max()
+                       for x, y in zip(a.to_dict("records"), b.to_dict("records"))]
+    else:
+        sizes = [np.abs(s).sum() for s in a.scores]
+        differences = [np.abs(np.subtract(x, y)).max() for x, y in zip(a.scores, b.scores)]
+    assert np.all(np.array(differences) <= BATCH_RTOL * np.array(sizes))
+    for name in ("score_input", "score_baseline", "probability"):
+        np.testing.assert_allclose(b[name], a[name], rtol=BATCH_RTOL, atol=0)
+    # delta is F(input) - F(baseline) subtracted from the attributions' sum: its rounding is that of its terms
+    terms = np.abs(a.score_input) + np.abs(a.score_baseline) + np.array(sizes)
+    assert np.all(np.abs(b.delta - a.delta) <= BATCH_RTOL * terms)
