@@ -76,9 +76,11 @@ class Attribution:
 
     def nbytes(self) -> int:
         """Memory held by the arrays and tensors (the engine's cache is bounded by it)."""
-        tensors = list(self.attributions_per_target) + [g for gs in self.interior_gradients.values() for g in gs]
-        arrays = [v for v in vars(self).values() if isinstance(v, np.ndarray)]
-        return sum(t.numel() * t.element_size() for t in tensors) + sum(a.nbytes for a in arrays)
+        extras = [v for value in self.extras.values() for v in (value if isinstance(value, (tuple, list)) else [value])]
+        held = [*self.attributions_per_target, *(g for gs in self.interior_gradients.values() for g in gs),
+                *vars(self).values(), *extras]  # a method's extras (XRAI's region maps) count too
+        return (sum(t.numel() * t.element_size() for t in held if isinstance(t, torch.Tensor))
+                + sum(a.nbytes for a in held if isinstance(a, np.ndarray)))
 
     @property
     def max_relative_delta(self) -> float:

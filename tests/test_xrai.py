@@ -109,3 +109,12 @@ def test_completeness_is_not_defined():
     assert result.completeness is None and not result.completeness_defined
     assert "defines no completeness" in result.summary()
     assert np.all(np.isnan(result.delta))
+
+
+def test_the_region_maps_count_in_the_cached_results_size():
+    from ig_core.result import Attribution
+
+    result = Attribution.__new__(Attribution)
+    result.__dict__.update(attributions_per_target=(torch.zeros(1, 1, 3, 4, 4),), interior_gradients={},
+                           extras={"regions": (torch.zeros(1, 1, 4, 4, dtype=torch.int32),), "lowest_density": (0.5,)})
+    assert result.nbytes() == 4 * 48 + 4 * 16
