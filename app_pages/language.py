@@ -125,7 +125,8 @@ def _words_side_by_side(runs) -> None:
 
 def _explain(model, tokenized, targets, settings):
     with progress_bar("Attributing") as progress:
-        return la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings, progress=progress)
+        return la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings, progress=progress,
+                                    model_key=model.key)
 
 
 def _show_saturation(result) -> None:

@@ -57,3 +57,14 @@ def test_explain_is_complete_and_records_add_up(model):
         gap = record["score_input"] - record["score_baseline"]
         assert list(record["scores"]) == ["1 the", "2 shareholders", "3 claimed", "4 more"]
         assert sum(record["scores"].values()) == pytest.approx(gap, abs=abs(record["delta"]) + 1e-9)
+
+
+def test_the_pages_scan_and_a_comparisons_scan_of_one_loaded_model_share_the_engines_cache(model):
+    from models.language.attribution import explain_next_word
+
+    engine = AttributionEngine(device="cpu")
+    settings = ScanSettings(rule="gauss-legendre", steps=4)
+    page = explain_next_word(engine, model.extra, "the shareholders claimed", None, settings, model_key=model.key)
+    item = FAMILY.parse(model, "the shareholders claimed")
+    again = FAMILY.explain(engine, model, item, page.targets, settings)
+    assert again.attribution is page.attribution  # keyed by the model's content both ways: one scan

@@ -182,6 +182,7 @@ def explain_next_word(
     progress: Callable[[float], None] | None = None,
     max_tokens: int = MAX_CONTEXT,
     top_k: int = TOP_K,
+    model_key: str | None = None,
 ) -> NextWordExplanation:
     """Integrated and interior gradients of P(target | text) with respect to the context's words.
 
@@ -189,6 +190,8 @@ def explain_next_word(
     targets: None -> the most probable next word; else one or several vocabulary words (one scan),
     where a None entry stands for the most probable word. One forward pass gives the top_k next words
     (result.top_words) and that default target; one engine scan of the Language family gives the attributions.
+    model_key: the loaded model's content key where the caller has one, so that its other scans of the same model
+    (a comparison of methods) share the engine's cache; by default the model object keys it.
     Raises TextError (a ValueError) for text or targets that cannot be used; the message is for people.
     """
     from models.families.language import FAMILY, loaded_language_model  # the family builds on this module
@@ -197,6 +200,6 @@ def explain_next_word(
     probs = next_word_probabilities(lm, tokenized.ids)
     _, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
     engine.prepare(lm.model)  # on the engine's device, eval, frozen (a no-op the second time)
-    explanation = FAMILY.explain(engine, loaded_language_model(lm), tokenized, target_ids, settings, progress)
+    explanation = FAMILY.explain(engine, loaded_language_model(lm, model_key), tokenized, target_ids, settings, progress)
     explanation.top_words = _top_words(lm, probs, top_k)
     return explanation
