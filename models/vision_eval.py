@@ -456,17 +456,16 @@ def evaluate_photos(
     """
     from ig_core import AttributionEngine, method, read_off_scan
 
+    from .families.vision import image_method_options
+
     if fill not in ("black", "noise"):
         raise ValueError(f"fill must be 'black' or 'noise', got {fill!r}")
     if insertion_start not in INSERTION_STARTS:
         raise ValueError(f"insertion_start must be one of {', '.join(INSERTION_STARTS)}, got {insertion_start!r}")
     methods = list(methods or image_methods())
-    # XRAI's second baseline (PAIR averages black and white): white in this network's normalization
-    white = tuple(classifier.normalize(torch.ones(3, 1, 1)).flatten().tolist())
-    given = dict(options or {})
-    options = method_options(methods, {
-        name: {**({"second_baseline": white} if "second_baseline" in _option_names(name) else {}),
-               **given.get(name, {})} for name in methods})
+    # the options as the Vision page runs them (XRAI's white in this network's normalisation)
+    options = {name: image_method_options(classifier, name, chosen_options)
+               for name, chosen_options in method_options(methods, options).items()}
     chosen = {name: method(name, **options[name]) for name in methods}
     photos = list(photos)
     if any(m.reference_set for m in chosen.values()) and len(photos) < 2:
