@@ -32,6 +32,7 @@ chosen_as              string          why: "predicted", "truth", "predicted+tru
 predicted              int64           the model's top target for the item
 truth                  int64           the item's ground-truth class or next word (null: unknown, or a
                                        molecule, whose ground truth is per task)
+truth_rank             int64           the truth's rank among the model's outputs, 1 = top (top-5 errors: > 5)
 target_truth           float64         ground truth of this target: 1 (true class, active task), 0, null unknown
 probability            float64         the model's probability of the target (softmax or sigmoid); null for
                                        a regression output
@@ -45,6 +46,9 @@ points_evaluated       int32           path points (gradient evaluations) of the
 score_names            list<string>    the domain's units: atoms "C1", bonds "C1-O2 single" and "non-bonded
                                        pairs" (molecules), context words "1 the" (language); null for photos
 scores                 list<float64>   their attributions, in the order of score_names
+gradient_scores        list<float64>   gradient x input in the same units, read off the same scan (the gradient
+                                       at alpha = 1, no extra model call); null for photos and for methods
+                                       other than integrated gradients
 pixel_map              binary          photos: per pixel at the network's input size (colour channels summed),
                                        divided by map_scale, float16 little-endian, row-major [height, width]
 map_scale              float64         the largest |score| of the map (pixel_map(row) multiplies it back)
@@ -72,24 +76,30 @@ import pathlib
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-FORMAT, VERSION = "ig-dashboard/attribution-run", 1
+FORMAT, VERSION = "ig-dashboard/attribution-run", 2
 MANIFEST = "manifest.json"
 SHARDS = "shards"
+RUNS_ENV = "IG_RUNS_DIR"  # the folder of runs the dashboard browses; the browser never names a path
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# the columns of one item's own scores: read for the items shown, never for a whole listing
+PER_ITEM_COLUMNS = ("score_names", "scores", "gradient_scores", "pixel_map")
 
 SCHEMA = pa.schema([
     ("item_index", pa.int64()), ("item_id", pa.string()), ("source", pa.string()),
     ("status", pa.string()), ("error", pa.string()),
     ("model_key", pa.string()), ("method", pa.string()), ("settings", pa.string()), ("rule", pa.string()),
     ("target", pa.int64()), ("target_name", pa.string()), ("chosen_as", pa.string()),
-    ("predicted", pa.int64()), ("truth", pa.int64()), ("target_truth", pa.float64()),
+    ("predicted", pa.int64()), ("truth", pa.int64()), ("truth_rank", pa.int64()), ("target_truth", pa.float64()),
     ("probability", pa.float64()), ("score_input", pa.float64()), ("score_baseline", pa.float64()),
     ("delta", pa.float64()), ("relative_delta", pa.float64()),
     ("nothing_to_attribute", pa.bool_()), ("nonfinite", pa.bool_()), ("points_evaluated", pa.int32()),
     ("score_names", pa.list_(pa.string())), ("scores", pa.list_(pa.float64())),
+    ("gradient_scores", pa.list_(pa.float64())),
     ("pixel_map", pa.binary()), ("map_scale", pa.float64()), ("map_height", pa.int32()), ("map_width", pa.int32()),
     ("seconds_parse", pa.float64()), ("seconds_scan", pa.float64()),
 ])
@@ -152,9 +162,9 @@ def open_run(folder: pathlib.Path, manifest: dict, identity: Iterable[str]) -> d
         write_manifest(folder, manifest)
         return manifest
     differ = [name for name in identity if existing.get(name) != manifest.get(name)]
-    if existing.get("format") != FORMAT or differ:
+    if existing.get("format") != FORMAT or existing.get("version") != VERSION or differ:
         details = "; ".join(f"{name}: {json.dumps(existing.get(name))} there, {json.dumps(manifest.get(name))} now"
-                            for name in differ)
+                            for name in differ or ["version"])
         raise RunConflict(f"{folder} holds another run ({details or 'another format'}). Restart it with its own "
                           f"command ({' '.join(existing.get('command', []))}) or choose another --out folder.")
     remove_temporaries(folder)
@@ -166,6 +176,37 @@ def read(folder: pathlib.Path, columns: Sequence[str] | None = None, filter=None
     expression, e.g. `pyarrow.dataset.field("status") == "explained"`."""
     files = sorted(str(path) for path in (pathlib.Path(folder) / SHARDS).glob("[0-9]*.parquet"))
     return ds.dataset(files, schema=SCHEMA, format="parquet").to_table(columns=columns, filter=filter)
+
+
+def runs_folder() -> pathlib.Path:
+    """Where the dashboard looks for runs: $IG_RUNS_DIR, else the project's runs/ folder."""
+    return pathlib.Path(os.environ.get(RUNS_ENV) or ROOT / "runs")
+
+
+def list_runs(family: str | None = None) -> dict[str, dict]:
+    """{name: manifest} of the runs in runs_folder() with at least one shard (of one family if given), by name."""
+    folder = runs_folder()
+    runs = {}
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            manifest = read_manifest(path) if path.is_dir() else None
+        except (OSError, ValueError):
+            manifest = None  # a folder being written or not a run: not listed
+        if (manifest and manifest.get("format") == FORMAT and finished_shards(path)
+                and family in (None, manifest.get("job", {}).get("family"))):
+            runs[path.name] = manifest
+    return runs
+
+
+def listing(folder: pathlib.Path, filter=None) -> pd.DataFrame:
+    """Every row without the per-item scores: what a page sorts and filters (50,000 rows in a few MB)."""
+    columns = [name for name in SCHEMA.names if name not in PER_ITEM_COLUMNS]
+    return read(folder, columns, filter).to_pandas()
+
+
+def item_rows(folder: pathlib.Path, item_indices: Sequence[int]) -> pd.DataFrame:
+    """The whole rows (scores included) of some items, in item order."""
+    return read(folder, filter=ds.field("item_index").isin([int(k) for k in item_indices])).to_pandas()
 
 
 def counts(folder: pathlib.Path) -> dict:

@@ -49,6 +49,7 @@ import pyarrow
 import torch
 
 from ig_core import AttributionEngine, ScanSettings
+from ig_core.methods import read_off_scan
 from ig_core.evaluator import OUTPUT_TRANSFORMS
 
 from . import results_store as store
@@ -165,6 +166,7 @@ class Prepared:
     targets: list[tuple[int, str]]
     predicted: int
     probabilities: np.ndarray | None
+    truth_rank: int | None
     seconds_parse: float
 
     @property
@@ -255,27 +257,30 @@ class Worker:
         try:
             parsed = self.collection.parse(self.family, self.model, item)
             request = self.family.engine_input(self.model, parsed)
-            predicted, probabilities = self.predict(request)
+            raw, probabilities = self.predict(request)
         except FamilyError as exc:
             return self.row(item, status="refused", error=str(exc), seconds_parse=time.perf_counter() - start)
+        predicted = int(raw.argmax())
         truth = self.collection.truth_target(self.model, item)
         if truth is not None and not 0 <= truth < len(self.model.target_names):
             truth = None  # a label the model has no class for
+        truth_rank = None if truth is None else 1 + int((raw > raw[truth]).sum())
         targets = choose_targets(self.policy, predicted, truth, self.collection.active_targets(self.model, item))
         seconds = time.perf_counter() - start
         if not targets:
             reason = ("active on no task of the model" if self.policy == "actives"
                       else "no ground truth the model can explain")
-            return self.row(item, status="skipped", error=reason, predicted=predicted, seconds_parse=seconds)
-        return Prepared(item, parsed, request, targets, predicted, probabilities, seconds)
+            return self.row(item, status="skipped", error=reason, predicted=predicted, truth_rank=truth_rank,
+                            seconds_parse=seconds)
+        return Prepared(item, parsed, request, targets, predicted, probabilities, truth_rank, seconds)
 
-    def predict(self, request: EngineInput) -> tuple[int, np.ndarray | None]:
-        """The top target and, where F is a probability, every target's probability at the input."""
+    def predict(self, request: EngineInput) -> tuple[np.ndarray, np.ndarray | None]:
+        """The raw outputs at the input and, where F is a probability, every target's probability."""
         with torch.no_grad():
             raw = request.forward(*(x.to(self.engine.device) for x in request.inputs))[0].float()
         probabilities = (OUTPUT_TRANSFORMS[request.output](raw).cpu().numpy()
                          if request.output in PROBABILITY_OUTPUTS else None)
-        return int(raw.argmax()), probabilities
+        return raw.cpu().numpy(), probabilities
 
     def explain(self, group: list[Prepared]) -> list[dict]:
         """The rows of a group of items from one scan; a group the family refuses is explained item by item, so
@@ -316,13 +321,25 @@ class Worker:
             probability = None if prepared.probabilities is None else float(prepared.probabilities[target])
             rows.append(self.row(
                 item, status="explained", rule=record["rule"], target=target, target_name=record["target_name"],
-                chosen_as=chosen_as, predicted=prepared.predicted, truth=truth,
+                chosen_as=chosen_as, predicted=prepared.predicted, truth=truth, truth_rank=prepared.truth_rank,
                 target_truth=self.collection.target_truth(self.model, item, target), probability=probability,
                 **{name: record[name] for name in ("score_input", "score_baseline", "delta", "relative_delta")},
                 nothing_to_attribute=bool(single.nothing_per_target()[k]), nonfinite=bool(single.attribution.nonfinite),
                 points_evaluated=record["points_evaluated"], **domain_scores(record["scores"]),
+                gradient_scores=self.gradient_scores(prepared, single, k, record["scores"]),
                 seconds_parse=prepared.seconds_parse, seconds_scan=seconds_scan))
         return rows
+
+    def gradient_scores(self, prepared: Prepared, explanation: Explanation, k: int, scores) -> list[float] | None:
+        """Gradient x input of target k in the domain's named units, read off the scan's gradient at the input;
+        None for pixel maps and for scans that did not evaluate the input."""
+        if not isinstance(scores, dict) or 1.0 not in explanation.attribution.interior_gradients:
+            return None
+        gradients = explanation.attribution.interior_gradients[1.0]  # [T, 1, ...], padded with its group
+        inputs = [padded(x, g.shape[1:]) for x, g in zip(prepared.request.inputs, gradients)]
+        off_scan = read_off_scan(explanation.attribution, inputs, "gradient_x_input")
+        named = self.family.explanation(self.model, prepared.parsed, explanation.targets, off_scan, self.settings)
+        return [float(value) for value in named.records("", "")[k]["scores"].values()]
 
     def per_target(self, prepared: Prepared, explanation: Explanation) -> list[tuple[Explanation, int]]:
         """(explanation, its index of the target) per target. A family whose explanation covers one target
@@ -333,6 +350,15 @@ class Worker:
         return [(self.family.explanation(self.model, prepared.parsed, [target],
                                          cut(explanation.attribution, targets=one(t)), self.settings), 0)
                 for t, target in enumerate(targets)]
+
+
+def padded(x: torch.Tensor, shape) -> torch.Tensor:
+    """x with zero rows appended up to shape, as stacked_request pads a molecule to its group's largest."""
+    if tuple(x.shape) == tuple(shape):
+        return x
+    out = x.new_zeros(shape)
+    out[tuple(slice(0, n) for n in x.shape)] = x
+    return out
 
 
 def domain_scores(scores) -> dict:

@@ -11,8 +11,10 @@ import pytest
 import torch
 from rdkit import Chem
 
+from ig_core import AttributionEngine, ScanSettings
 from models import results_store as store
-from models.dataset_inputs import MoleculeTable, PhotoFolder
+from models.families import FAMILIES
+from models.dataset_inputs import MoleculeTable, PhotoFolder, TextWindows
 from models.language import load_language_model
 from models.language.ptb import read_words
 from models.run_dataset import check_policy, choose_targets, main
@@ -184,7 +186,10 @@ def test_20_photos_predicted_and_true_class_from_one_scan(shared_data, tmp_path,
                     else [(predicted, "predicted"), (true, "truth")])
         assert list(zip(group.target, group.chosen_as)) == expected
         assert group.target_truth.tolist() == [float(t == true) for t in group.target]
+        (rank,) = set(group.truth_rank)
+        assert (rank == 1) == (predicted == true) and rank >= 1
     assert explained.item_id.nunique() == 20
+    assert explained.gradient_scores.isna().all()  # photos keep one map, of the method's scores
     maps = [store.pixel_map(row) for row in explained.to_dict("records")]
     assert all(m.shape == (224, 224) for m in maps)
     # float16 keeps 2**-11 of each scaled pixel above its smallest normal and 2**-25 of the scale below; the
@@ -218,6 +223,17 @@ def test_200_text_windows_explain_the_word_that_follows(shared_data, tmp_path, s
     # the same float32 softmax of the same logits, from batches of other sizes: float32 rounding of a few hundred
     # operations, each 2**-24 relative
     np.testing.assert_allclose(rows.probability, rows.score_input, rtol=1e-5)
+    assert ((rows.truth_rank == 1) == (rows.predicted == rows.truth)).all()
+    # gradient x input per word, read off the run's scan, is the Language family's own gradient row: the same
+    # float32 gradient at the text from batches of other sizes
+    family = FAMILIES["language"]
+    model = family.load(family.sources()[0], torch.device("cpu"))
+    windows = TextWindows(text, window=20, stride=20, text_format="tokens")
+    for item, row in zip(windows.items()[:3], rows.itertuples()):
+        explanation = family.explain(AttributionEngine("cpu"), model, windows.parse(family, model, item), [row.target],
+                                     ScanSettings(rule="gauss-legendre", steps=4))
+        expected = explanation.gradient_x_input[0]
+        np.testing.assert_allclose(row.gradient_scores, expected, rtol=0, atol=BATCH_RTOL * np.abs(expected).sum())
 
 
 def test_policies_that_the_input_cannot_serve_are_refused_before_any_work(shared_data):
@@ -263,7 +279,7 @@ def test_items_explained_together_give_the_rows_of_items_explained_one_at_a_time
         runs[batch] = frame(out)
     alone, together = runs[1], runs[16]
     floats = ["score_input", "score_baseline", "delta", "relative_delta", "probability", "scores", "pixel_map",
-              "map_scale"]
+              "map_scale", "gradient_scores"]
     pd.testing.assert_frame_equal(alone.drop(columns=floats + TIMINGS), together.drop(columns=floats + TIMINGS),
                                   check_exact=True)
     explained = alone.status == "explained"
@@ -275,6 +291,9 @@ def test_items_explained_together_give_the_rows_of_items_explained_one_at_a_time
     else:
         sizes = [np.abs(s).sum() for s in a.scores]
         differences = [np.abs(np.subtract(x, y)).max() for x, y in zip(a.scores, b.scores)]
+        gradient_sizes = [np.abs(s).sum() for s in a.gradient_scores]
+        assert all(np.abs(np.subtract(x, y)).max() <= BATCH_RTOL * size
+                   for x, y, size in zip(a.gradient_scores, b.gradient_scores, gradient_sizes))
     assert np.all(np.array(differences) <= BATCH_RTOL * np.array(sizes))
     for name in ("score_input", "score_baseline", "probability"):
         np.testing.assert_allclose(b[name], a[name], rtol=BATCH_RTOL, atol=0)

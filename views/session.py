@@ -263,3 +263,19 @@ def progress_bar(label: str):
     finally:
         holder.empty()
 
+
+def choose_run(family: str, label: str = "Run", key: str | None = None):
+    """A run of the family from the configured runs folder, chosen by name: (name, folder, manifest) or None with
+    a note on how runs get there. The browser picks among names; it never types a path."""
+    from models import results_store as store
+
+    runs = store.list_runs(family)
+    if not runs:
+        st.info(f"No {family} runs in the runs folder. Make one with `python -m models.run_dataset --family {family} "
+                f"... --out {store.runs_folder()}/NAME` (the operator sets the folder with {store.RUNS_ENV}).")
+        return None
+    name = st.selectbox(label, list(runs), key=key or f"{family}_run",
+                        format_func=lambda n: f"{n} ({runs[n].get('counts', {}).get('rows', '?')} rows, "
+                                              f"{runs[n].get('status', '?')})")
+    return name, store.runs_folder() / name, runs[name]
+
