@@ -28,6 +28,11 @@ def row_form(model) -> None:
             st.session_state[REQUEST_KEY] = dict(model=model.key, values=values, targets=list(chosen))
 
 
+def column_bars(explanation) -> None:
+    scores = {name: explanation.scores(t) for t, name in enumerate(explanation.target_names)}
+    st.altair_chart(feature_bars(scores), width="stretch")
+
+
 def main() -> None:
     st.title("Tables")
     st.caption("Integrated gradients (or the method chosen on the Home page) of a table classifier's class "
@@ -48,12 +53,12 @@ def main() -> None:
         st.error(str(exc))
         return
     settings = page_settings(FAMILY, model, row)
-    explanation = explain(FAMILY, model, row, request["targets"], settings)
+    st.subheader(f"Column attributions: {mc.chosen_method(settings).label}")
+    explanation = explain(FAMILY, model, row, request["targets"], settings, show=column_bars, request=repr(request))
     if explanation is None:
         return
+    column_bars(explanation)
     scores = {name: explanation.scores(t) for t, name in enumerate(explanation.target_names)}
-    st.subheader(f"Column attributions: {mc.chosen_method(settings).label}")
-    st.altair_chart(feature_bars(scores), width="stretch")
     st.dataframe(pd.DataFrame({"column": model.extra, "value": row[0].tolist(),
                                "baseline (mean)": model.module.mean.tolist(),
                                **{f"attribution: {name}": list(s.values()) for name, s in scores.items()}}),

@@ -126,6 +126,7 @@ class AttributionEngine:
         method_options: dict | None = None,
         forward_args: object = (),
         multiply_by_inputs: bool = True,
+        partial_results: Callable[[Attribution], bool | None] | None = None,
     ) -> Attribution:
         """Scan the path once and return attributions, trend, interior gradients and completeness.
 
@@ -161,6 +162,9 @@ class AttributionEngine:
         multiply_by_inputs: False gives the path-averaged gradient alone (Captum's "global" attribution), which
             adds up to no difference of scores: the result's completeness is None and its delta NaN. Integrated
             gradients only.
+        partial_results: called with the result so far after each round of the adaptive rule (the starting grid
+            first), its completeness error falling round by round, at no extra model cost; return False to stop
+            and get that result back (`stopped_early`, not cached). Fixed rules and other methods never call it.
         """
         chosen = make_method(method, **(method_options or {}))
         if rule not in RULES:
@@ -204,11 +208,17 @@ class AttributionEngine:
         problem = AttributionProblem(forward, xs, bs, targets, output, AMP_DTYPES[amp], layer, args,
                                      untargeted=target is None)
         chosen.check(problem)
-        result = chosen.compute(MethodContext(self, problem, path, int(max_batch or self.max_batch), progress))
+        def shaped(partial: Attribution):  # shaped like the final result: the caller's inputs and targets
+            partial.tuple_inputs, partial.single_target = tuple_inputs, single_target
+            return partial_results(partial)
+
+        result = chosen.compute(MethodContext(self, problem, path, int(max_batch or self.max_batch), progress,
+                                              shaped if partial_results is not None else None))
         if progress is not None:
             progress(1.0)
         result.tuple_inputs, result.single_target = tuple_inputs, single_target
-        self._cache_put(key, result, (forward, layer))
+        if not result.stopped_early:
+            self._cache_put(key, result, (forward, layer))
         _return_freed_memory()
         return result
 
@@ -247,8 +257,10 @@ class AttributionEngine:
         # the engine's own batch size is trusted; a larger one asked for a call is measured first
         return self.memory_budget if max_batch > self.max_batch else None
 
-    def scan_path(self, problem: AttributionProblem, path: PathOptions, progress, max_batch: int) -> Attribution:
-        """Integrated gradients along the straight line, with interior gradients, the trend and completeness."""
+    def scan_path(self, problem: AttributionProblem, path: PathOptions, progress, max_batch: int,
+                  partial_results=None) -> Attribution:
+        """Integrated gradients along the straight line, with interior gradients, the trend and completeness;
+        partial_results as for attribute."""
         steps, rule, tolerance, max_steps = path.steps, path.rule, path.tolerance, path.max_steps
         probes, keep_all = path.probe_alphas, path.keep_all_gradients
         adaptive = rule == "adaptive"
@@ -257,25 +269,35 @@ class AttributionEngine:
         else:
             alphas, weights = path_points(rule, steps, probes)
             planned = len(alphas)
-        scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0}, keep_all=keep_all or adaptive,
-                        progress=progress, planned_points=planned, device_lock=self._device_lock,
-                        memory_budget=self._budget_for(max_batch))
-        if adaptive:
-            if steps < 2:
-                raise ValueError(f"the adaptive rule starts from at least 2 points, got steps={steps}")
-            grid = _refine_adaptively(scan, np.unique(np.concatenate([np.linspace(0, 1, int(steps)), probes])),
-                                      tolerance, max_steps)
+        if adaptive and steps < 2:
+            raise ValueError(f"the adaptive rule starts from at least 2 points, got steps={steps}")
+        scan = PathScan(problem, max_batch, keep_alphas=set(probes) | {1.0}, keep_all=keep_all,
+                        store_gradients=adaptive, progress=progress, planned_points=planned,
+                        device_lock=self._device_lock, memory_budget=self._budget_for(max_batch))
+
+        def assemble(node_weights: dict, steps_used: int) -> Attribution:
+            kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())
+            result = _assemble(scan, node_weights, kept, rule, steps_used, path.multiply_by_inputs)
+            result.extras.update(max_batch=scan.evaluator.max_batch, bytes_per_point=scan.evaluator.bytes_per_point)
+            return result
+
+        def on_grid(grid: np.ndarray) -> Attribution:  # the adaptive rule's trapezoid sum on its current grid
             weights = trapezoid_weights(grid)
-            for alpha, weight in zip(grid, weights):
-                scan.add_weighted(float(alpha), float(weight))
-            node_weights, steps_used = dict(zip(map(float, grid), weights)), len(grid)
-        else:
-            scan.evaluate(alphas, weights)
-            node_weights, steps_used = dict(zip(map(float, alphas[:steps]), weights[:steps])), int(steps)
-        kept = set(probes) | {1.0} | (set(scan.records) if keep_all else set())
-        result = _assemble(scan, node_weights, kept, rule, steps_used, path.multiply_by_inputs)
-        result.extras.update(max_batch=scan.evaluator.max_batch, bytes_per_point=scan.evaluator.bytes_per_point)
-        return result
+            scan.weigh(grid, weights)
+            return assemble(dict(zip(map(float, grid), weights)), len(grid))
+
+        try:
+            if not adaptive:
+                scan.evaluate(alphas, weights)
+                return assemble(dict(zip(map(float, alphas[:steps]), weights[:steps])), int(steps))
+            go_on = None if partial_results is None else (lambda grid: partial_results(on_grid(grid)) is not False)
+            grid, stopped = _refine_adaptively(
+                scan, np.unique(np.concatenate([np.linspace(0, 1, int(steps)), probes])), tolerance, max_steps, go_on)
+            result = on_grid(grid)
+            result.stopped_early = stopped
+            return result
+        finally:
+            scan.close()
 
     def _inputs(self, inputs) -> tuple[torch.Tensor, ...]:
         """Inputs on the device, floating point to be scaled along the path; float64 stays float64."""
@@ -440,8 +462,10 @@ def _is_index(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_steps: int) -> np.ndarray:
-    """Bisect the intervals with the largest exact trapezoid error until completeness holds.
+def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_steps: int,
+                       go_on: Callable[[np.ndarray], bool] | None = None) -> tuple[np.ndarray, bool]:
+    """Bisect the intervals with the largest exact trapezoid error until completeness holds. Returns the grid
+    and whether go_on(grid), asked after every round that has not met the tolerance, stopped it.
 
     On [a, b] the trapezoid integral of the path derivative is (b - a)/2 * (g(a) + g(b)), while the
     true integral is F(b) - F(a), known from the forward passes: each interval's error is exact.
@@ -455,7 +479,9 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         errors = widths[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
         scale = completeness_scale(score[-1], score[0], score)
         if np.max(np.abs(errors.sum(0)) / scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
-            return grid
+            return grid, False
+        if go_on is not None and not go_on(grid):
+            return grid, True
         interval_error = np.max(np.abs(errors) / scale, axis=(1, 2))
         interval_error[widths < 1e-9] = 0.0
         order = np.argsort(-interval_error)
@@ -463,7 +489,7 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         count = min(int(np.argmax(covered)) + 1, max_steps - len(grid))
         chosen = [i for i in order[:count] if interval_error[i] > 0]
         if not chosen:
-            return grid
+            return grid, False
         scan.evaluate((grid[chosen] + grid[np.array(chosen) + 1]) / 2)
 
 

@@ -51,6 +51,7 @@ class Attribution:
     nonfinite: bool = False
     nothing_to_attribute: np.ndarray | None = None  # [N, T] F(input) = F(baseline) up to rounding
     message: str = ""
+    stopped_early: bool = False  # the caller stopped the adaptive rule before it met its tolerance
     extras: dict = field(default_factory=dict)
     method: str = "integrated_gradients"
     completeness: str | None = "F(input) - F(baseline)"  # what the attributions add up to; None: the method has no such law

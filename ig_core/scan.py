@@ -3,8 +3,10 @@
 For each evaluated alpha it records, per example and target: F (the trend), the forward's raw
 output, the path derivative sum_i dF/dx_i * (x_i - b_i) (whose integral is F(x) - F(b), which the
 adaptive rule uses to measure each interval's exact error), summaries of the interior gradient, and,
-for the alphas the caller keeps, the whole interior gradient. The weighted sum of gradients for the
-integral is accumulated on the fly, so memory follows the batch size, not the step count.
+for the alphas the caller keeps, the whole interior gradient. A fixed rule's weighted sum of gradients is
+accumulated on the fly; the adaptive rule, whose weights change as it refines, writes every point's gradient
+to a GradientStore on disk and weighs them when asked (`weigh`). Either way memory follows the batch size,
+not the step count.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from .evaluator import AttributionProblem, GradientEvaluator
+from .gradient_store import GradientStore
 
 
 @dataclass
@@ -39,6 +42,7 @@ class PathScan:
         max_batch: int,
         keep_alphas: set[float] = frozenset(),
         keep_all: bool = False,
+        store_gradients: bool = False,
         progress: Callable[[float], None] | None = None,
         planned_points: int = 1,
         device_lock=None,
@@ -48,6 +52,8 @@ class PathScan:
         self.evaluator = GradientEvaluator(problem, max_batch, device_lock, memory_budget, progress, planned_points)
         self.keep_alphas = set(keep_alphas)
         self.keep_all = keep_all
+        # every point's gradient, for weights decided later; kept ones are in the records already
+        self.stored = GradientStore() if store_gradients and not keep_all else None
         self.records: dict[float, PointRecord] = {}
         self.integral = [torch.zeros((problem.n_targets, *x.shape), dtype=x.dtype, device=x.device)
                          for x in problem.inputs]
@@ -65,10 +71,20 @@ class PathScan:
         self.evaluator.run_in_chunks(len(alphas), lambda start, stop, measuring: self._evaluate_chunk(
             alphas[start:stop], weights[start:stop], measuring))
 
-    def add_weighted(self, alpha: float, weight: float) -> None:
-        """Add weight * (kept) gradient at alpha to the integral (the adaptive rule's final sum)."""
-        for integral, grad in zip(self.integral, self.records[alpha].gradients):
-            integral.add_(grad.to(integral.device), alpha=weight)
+    def weigh(self, alphas, weights) -> None:
+        """Set the integral to sum_k weights[k] * gradient(alphas[k]) (the adaptive rule's current sum)."""
+        for integral in self.integral:
+            integral.zero_()
+        for alpha, weight in zip(map(float, alphas), weights):
+            gradients = self.records[alpha].gradients
+            if gradients is None:
+                gradients = self.stored.get(alpha, self.integral[0].device)
+            for integral, grad in zip(self.integral, gradients):
+                integral.add_(grad.to(integral.device), alpha=float(weight))
+
+    def close(self) -> None:
+        if self.stored is not None:
+            self.stored.close()
 
     def _evaluate_chunk(self, alphas: np.ndarray, weights: np.ndarray, measuring: bool = False) -> None:
         p = self.problem
@@ -103,5 +119,9 @@ class PathScan:
         # leaves the scan untouched, so the halved retry of this chunk cannot count it twice
         for integral, contribution in zip(self.integral, contributions):
             integral.add_(contribution)
+        if self.stored is not None:
+            for j, alpha in enumerate(map(float, alphas)):
+                if records[alpha].gradients is None:
+                    self.stored.put(alpha, tuple(g[:, j] for g in stacked))
         self.records.update(records)
         self.nonfinite_alphas.extend(a for j, a in enumerate(records) if not finite[j])

@@ -201,8 +201,11 @@ class ModelFamily(ABC):
         return options
 
     def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
-                settings: ScanSettings | None = None, progress=None) -> Explanation:
-        """One engine run of the settings' method for all targets, returned in the family's units."""
+                settings: ScanSettings | None = None, progress=None,
+                partial: Callable[[Explanation], bool | None] | None = None) -> Explanation:
+        """One engine run of the settings' method for all targets, returned in the family's units. partial: called
+        with the explanation so far after each round of the adaptive rule; False stops it (engine.attribute's
+        partial_results)."""
         settings = settings or ScanSettings()
         targets = list(targets) if targets else self.default_targets(model, item)
         request = self.engine_input(model, item)
@@ -218,5 +221,7 @@ class ModelFamily(ABC):
                                   probe_alphas=request.probe_alphas, keep_all_gradients=request.keep_all_gradients,
                                   output=request.output, layer=request.layer,
                                   model_key=model.key, progress=progress, max_batch=settings.max_batch,
-                                  amp=settings.amp, method=settings.method, method_options=options)
+                                  amp=settings.amp, method=settings.method, method_options=options,
+                                  partial_results=None if partial is None else (
+                                      lambda so_far: partial(self.explanation(model, item, targets, so_far, settings))))
         return self.explanation(model, item, targets, result, settings)

@@ -152,6 +152,54 @@ def test_adaptive_needs_fewer_points_than_uniform_on_a_saturating_path():
     assert np.mean(adaptive.alphas < 0.2) > 0.5  # most points sit where the function bends
 
 
+def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_result():
+    """The adaptive rule hands out its trapezoid sum after every round that missed the tolerance: each partial is
+    the trapezoid integral on the grid so far (checked against a fixed trapezoid on that grid), and asking for
+    partials changes nothing in the final result."""
+    engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    x = torch.tensor([[1.0, 0.5]])
+    partials = []
+    result = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, max_steps=1024,
+                              partial_results=partials.append)
+    plain = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, max_steps=1024)
+    assert torch.equal(result.attributions, plain.attributions) and not result.stopped_early
+    assert len(partials) >= 3 and partials[0].points_evaluated == 4
+    assert [p.points_evaluated for p in partials] == sorted({p.points_evaluated for p in partials})
+    assert all(p.max_relative_delta > 1e-3 for p in partials) and result.max_relative_delta <= 1e-3
+    assert partials[-1].points_evaluated < result.points_evaluated
+    for partial in partials:  # d/dx of 1 - exp(-30 x) is 30 exp(-30 x): the trapezoid sum on the partial's grid
+        a, w = partial.alphas, partial.weights
+        expected = x[0].double() * torch.tensor([(w * 30 * np.exp(-30 * a * float(v))).sum() for v in x[0]])
+        # float32 gradients at each node, summed in float32: a few roundings of the sum of |terms|
+        bound = 8 * np.finfo(np.float32).eps * expected.abs()
+        assert torch.all((partial.attributions[0].double() - expected).abs() <= bound)
+
+
+def test_returning_false_stops_the_adaptive_rule_with_the_result_so_far_which_is_not_cached():
+    engine = AttributionEngine(device="cpu", max_batch=64)
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    x = torch.tensor([[1.0, 0.5]])
+    seen = []
+    stopped = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, model_key="saturating",
+                               partial_results=lambda partial: seen.append(partial) or len(seen) < 2)
+    assert stopped.stopped_early and len(seen) == 2
+    assert stopped.points_evaluated == seen[-1].points_evaluated and stopped.max_relative_delta > 1e-3
+    assert torch.equal(stopped.attributions, seen[-1].attributions)
+    again = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, model_key="saturating")
+    assert not again.stopped_early and again.max_relative_delta <= 1e-3  # computed afresh, not the stopped one
+
+
+def test_partial_results_are_never_called_for_fixed_rules_or_a_grid_that_already_meets_the_tolerance():
+    engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
+    calls = []
+    linear = lambda z: (z * torch.tensor([2.0, -1.0])).sum(1, keepdim=True)  # noqa: E731
+    x = torch.tensor([[1.0, 3.0]])
+    engine.attribute(linear, x, 0, steps=4, rule="adaptive", partial_results=calls.append)
+    engine.attribute(relu_net(), torch.randn(1, 6), 0, steps=8, rule="trapezoid", partial_results=calls.append)
+    assert calls == []
+
+
 # --- invariances ---------------------------------------------------------------------------------
 
 def test_figure14_functionally_equivalent_networks_get_identical_attributions(engine):
@@ -485,14 +533,15 @@ def test_an_input_equal_to_its_baseline_has_nothing_to_attribute(engine):
 
 def test_every_option_of_attribute_is_part_of_the_cache_key():
     """The cache key is the digest of the tensors and a frozen ScanRequest: an option of attribute() missing from
-    it would give stale results. Left out: the tensors themselves, progress, and max_batch (chunking only)."""
+    it would give stale results. Left out: the tensors themselves, the callbacks progress and partial_results (a
+    result stopped early is not cached), and max_batch (chunking only)."""
     import dataclasses
     import inspect
 
     from ig_core.engine import PathOptions, ScanRequest
 
     options = set(inspect.signature(AttributionEngine.attribute).parameters) - {
-        "self", "forward", "inputs", "target", "baseline", "progress", "max_batch"}
+        "self", "forward", "inputs", "target", "baseline", "progress", "partial_results", "max_batch"}
     fields = ({f.name for f in dataclasses.fields(ScanRequest)} - {"single_target", "tuple_inputs", "path"}
               | {f.name for f in dataclasses.fields(PathOptions)})
     assert options == fields

@@ -15,7 +15,7 @@ from ig_core import ScanSettings
 from models.family import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
 from views import method_comparison as mc
 from views.completeness import completeness_frame, explanation_verdict
-from views.session import get_engine, progress_bar, scan_settings
+from views.session import explain_refining, get_engine, progress_bar, scan_settings
 
 LOG = logging.getLogger("ig_dashboard")
 UPLOAD = "upload a model file..."
@@ -81,13 +81,21 @@ def straight_line(settings: ScanSettings, sections: str) -> bool:
     return False
 
 
-def explain(family: ModelFamily, model: LoadedModel, item, targets,
-            settings: ScanSettings | None = None) -> Explanation | None:
+def explain(family: ModelFamily, model: LoadedModel, item, targets, settings: ScanSettings | None = None,
+            show: Callable[[Explanation], None] | None = None, request: str = "") -> Explanation | None:
     """One run of the settings' method (default: the shared settings) with a progress bar; None after showing why
-    it failed."""
+    it failed. With show (widget-free) the adaptive rule's partial results are drawn as it refines, with a Stop
+    button (views.session.explain_refining); `request` names what is explained, for the result a Stop keeps."""
+    settings = settings or scan_settings()
+
+    def run(progress, partial=None):
+        return family.explain(get_engine(), model, item, targets, settings, progress=progress, partial=partial)
+
     try:
+        if show is not None:
+            return explain_refining("Attributing", f"{family.name}_explain", f"{request}|{settings!r}", run, show)
         with progress_bar("Attributing") as progress:
-            return family.explain(get_engine(), model, item, targets, settings or scan_settings(), progress=progress)
+            return run(progress)
     except (FamilyError, ValueError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return None

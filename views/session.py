@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import fields
+from typing import Callable
 
 import streamlit as st
 
@@ -262,6 +263,44 @@ def progress_bar(label: str):
         yield lambda fraction: bar.progress(min(max(fraction, 0.0), 1.0), text=f"{label} {100 * fraction:.0f}%")
     finally:
         holder.empty()
+
+
+def explain_refining(label: str, key: str, request: str, explain: Callable, show: Callable) -> object:
+    """explain(progress, partial) for one request, drawing each partial explanation of the adaptive rule with the
+    widget-free show(explanation) in place, under its completeness error so far ("refining: 4.1% -> 1.7%"). A Stop
+    button ends the refinement and keeps the latest picture: its click reruns the page, which interrupts the scan at
+    its next drawing and finds the kept explanation here. That explanation stands for the request until the user
+    refines it further or asks for another one. Fixed rules draw nothing until their single result."""
+    kept_key = f"{key}_refinement"
+    kept = st.session_state.get(kept_key)  # (request, explanation so far, stopped)
+    stop_holder = st.empty()
+    stop = stop_holder.button("Stop refining", key=f"{key}_stop", help="Keeps the picture shown, with its error")
+    if kept and kept[0] == request and (kept[2] or stop):
+        st.session_state[kept_key] = (request, kept[1], True)
+        stop_holder.empty()
+        a = kept[1].attribution
+        st.info(f"Refinement stopped at {100 * a.max_relative_delta:.2f}% completeness error after "
+                f"{a.points_evaluated} path points (tolerance {100 * kept[1].settings.tolerance:g}%).")
+        if st.button("Refine further", key=f"{key}_resume"):
+            del st.session_state[kept_key]
+            st.rerun()
+        return kept[1]
+    picture, caption, errors = st.empty(), st.empty(), []  # a Stop before the first picture has nothing to keep
+
+    def partial(explanation) -> None:
+        errors.append(explanation.attribution.max_relative_delta)
+        st.session_state[kept_key] = (request, explanation, False)
+        caption.caption("Refining: " + " -> ".join(f"{100 * error:.2f}%" for error in errors)
+                        + f" completeness error ({explanation.attribution.points_evaluated} path points so far)")
+        with picture.container():
+            show(explanation)
+
+    with progress_bar(label) as progress:
+        result = explain(progress, partial)
+    for holder in (stop_holder, picture, caption):
+        holder.empty()
+    st.session_state.pop(kept_key, None)
+    return result
 
 
 def choose_run(family: str, label: str = "Run", key: str | None = None):

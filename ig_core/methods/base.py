@@ -29,6 +29,7 @@ class MethodContext:
     path: "PathOptions"  # the straight-line scan's rule, steps, tolerance, probes
     max_batch: int
     progress: Callable[[float], None] | None = None
+    partial_results: Callable[[Attribution], bool | None] | None = None  # the request's own scan only
 
     def evaluator(self, planned_points: int) -> GradientEvaluator:
         """Batched gradients of F at any points of this problem (see GradientEvaluator.evaluate)."""
@@ -36,11 +37,13 @@ class MethodContext:
 
     def integrated_gradients(self, problem: AttributionProblem | None = None) -> Attribution:
         """The straight-line path scan with the request's rule (the paper's integrated gradients)."""
-        return self.engine.scan_path(problem or self.problem, self.path, self.progress, self.max_batch)
+        return self.engine.scan_path(problem or self.problem, self.path, self.progress, self.max_batch,
+                                     self.partial_results if problem is None else None)
 
     def on(self, problem: AttributionProblem) -> "MethodContext":
-        """The same request on other examples (noisy copies, other baselines)."""
-        return replace(self, problem=problem)
+        """The same request on other examples (noisy copies, other baselines): their partial results are not the
+        request's."""
+        return replace(self, problem=problem, partial_results=None)
 
 
 class AttributionMethod(ABC):

@@ -213,8 +213,8 @@ def image_method_options(classifier: mv.ImageClassifier, name: str, options: dic
 
 def explain(engine, classifier: mv.ImageClassifier, image, targets: int | Sequence[int] | None = None,
             baseline: str = "black", settings: ScanSettings | None = None, layer_name: str | None = None,
-            progress: Callable[[float], None] | None = None) -> VisionExplanation:
-    """The family's explanation of one photo for a classifier the caller holds.
+            progress: Callable[[float], None] | None = None, partial=None) -> VisionExplanation:
+    """The family's explanation of one photo for a classifier the caller holds (partial: see ModelFamily.explain).
 
     image: a PIL image, a normalized tensor [1, 3, H, W], or a `models.vision.Prediction` already made of it.
     targets: a class index or several (duplicates dropped); None: the top-1 prediction.
@@ -228,4 +228,4 @@ def explain(engine, classifier: mv.ImageClassifier, image, targets: int | Sequen
     for t in targets or ():
         if not 0 <= t < len(classifier.categories):
             raise ValueError(f"target {t} is out of range for {len(classifier.categories)} classes")
-    return FAMILY.explain(engine, model, Photo(seen, baseline, layer_name), targets, settings, progress)
+    return FAMILY.explain(engine, model, Photo(seen, baseline, layer_name), targets, settings, progress, partial)

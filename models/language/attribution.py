@@ -183,6 +183,7 @@ def explain_next_word(
     max_tokens: int = MAX_CONTEXT,
     top_k: int = TOP_K,
     model_key: str | None = None,
+    partial: Callable[[NextWordExplanation], bool | None] | None = None,
 ) -> NextWordExplanation:
     """Integrated and interior gradients of P(target | text) with respect to the context's words.
 
@@ -192,6 +193,7 @@ def explain_next_word(
     (result.top_words) and that default target; one engine scan of the Language family gives the attributions.
     model_key: the loaded model's content key where the caller has one, so that its other scans of the same model
     (a comparison of methods) share the engine's cache; by default the model object keys it.
+    partial: called with the explanation so far after each round of the adaptive rule (ModelFamily.explain).
     Raises TextError (a ValueError) for text or targets that cannot be used; the message is for people.
     """
     from models.families.language import FAMILY, loaded_language_model  # the family builds on this module
@@ -200,6 +202,12 @@ def explain_next_word(
     probs = next_word_probabilities(lm, tokenized.ids)
     _, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
     engine.prepare(lm.model)  # on the engine's device, eval, frozen (a no-op the second time)
-    explanation = FAMILY.explain(engine, loaded_language_model(lm, model_key), tokenized, target_ids, settings, progress)
-    explanation.top_words = _top_words(lm, probs, top_k)
-    return explanation
+    top_words = _top_words(lm, probs, top_k)
+
+    def with_top_words(explanation: NextWordExplanation) -> NextWordExplanation:
+        explanation.top_words = top_words
+        return explanation
+
+    so_far = None if partial is None else (lambda explanation: partial(with_top_words(explanation)))
+    return with_top_words(FAMILY.explain(engine, loaded_language_model(lm, model_key), tokenized, target_ids, settings,
+                                         progress, so_far))
