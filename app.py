@@ -6,10 +6,14 @@ pages = [
     st.Page("app_pages/home.py", title="Home", default=True),
     st.Page("app_pages/vision.py", title="Vision"),
     st.Page("app_pages/vision_evaluation.py", title="Vision evaluation"),
+    st.Page("app_pages/vision_runs.py", title="Vision: a run's misclassifications"),
     st.Page("app_pages/molecules.py", title="Molecules"),
     st.Page("app_pages/molecules_browse.py", title="Molecules: browse actives"),
     st.Page("app_pages/molecules_debug.py", title="Molecules: W1N2 vs W2N2"),
+    st.Page("app_pages/molecules_runs.py", title="Molecules: a run's actives"),
     st.Page("app_pages/language.py", title="Language"),
+    st.Page("app_pages/language_runs.py", title="Language: a corpus run"),
+    st.Page("app_pages/runs_compare.py", title="Compare two runs"),
     st.Page("app_pages/tabular.py", title="Tables"),
 ]
 st.navigation(pages).run()

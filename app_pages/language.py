@@ -4,15 +4,21 @@ Thin: the Language family's models (models.families.language: the default checkp
 cached by content), a form for the text and the targets, one call to models.language.attribution.explain_next_word
 (one forward pass for the top words, one engine scan for all targets), tables and charts from views.language and
 the shared completeness panel. The result is kept in the session and view controls live in fragments.
+
+A window of a corpus run (app_pages/language_runs.py, models.language_runs.OpenWindow) opens here with its model,
+its target word and the other of the next word and the model's top word: while the text is the window's, its exact tokens are read as the run
+read them (typed text would turn <eos> into <unk>).
 """
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
+from models import language_runs
 from models.families import FAMILIES
 from models.language import TextError
 from models.language import attribution as la
+from models.language.ptb import window_tokens
 from views import language as vl
 from views import method_comparison as mc
 from views.scaffold import choose_model, compare_methods, completeness_panel, page_settings, run_page, straight_line
@@ -27,6 +33,7 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
 }
 RESULT_KEY = "language_result"
 MODEL_KEY = "language_model_key"  # the model the form's words and the result belong to
+WINDOW_KEY = "lang_window"  # the run's window the form holds (an OpenWindow)
 
 
 def _switch_model(key: str, vocab) -> None:
@@ -46,6 +53,38 @@ def _use_example(name: str) -> None:
     st.session_state["lang_target"] = target
     st.session_state["lang_second"] = NO_SECOND
     st.session_state["lang_run"] = True
+
+
+def _choose_window_model(window: language_runs.OpenWindow) -> None:
+    """The sidebar's model: the one the window's run used, where the models folder still has it."""
+    if window.model_name in [source.name for source in FAMILY.sources()]:
+        st.session_state[f"{FAMILY.name}_model"] = window.model_name
+
+
+def _fill_form(window: language_runs.OpenWindow, vocab) -> None:
+    """The form holds the window, its word to explain and the second word; explained at once."""
+    st.session_state[WINDOW_KEY] = window
+    st.session_state["lang_text"] = window.text
+    st.session_state["lang_target"] = window.target if window.target in vocab else TOP_CHOICE
+    st.session_state["lang_second"] = window.second if window.second in vocab else NO_SECOND
+    st.session_state["lang_run"] = True
+
+
+def _tokenize(lm, text: str):
+    """The window's exact tokens while the text is the window's; otherwise the text as typed."""
+    window = st.session_state.get(WINDOW_KEY)
+    if window is not None and text == window.text:
+        return window_tokens(lm.vocab, window.words)
+    st.session_state.pop(WINDOW_KEY, None)
+    return la.tokenize_text(lm, text)
+
+
+def _window_note() -> None:
+    window = st.session_state.get(WINDOW_KEY)
+    if window is not None:
+        st.caption(f"From {window.origin}: its exact tokens are read, as the run read them ({window.settings}; "
+                   "this page scans with the Home page's settings). Editing the text reads it as typed text, "
+                   "where `<eos>` and `<unk>` are no words.")
 
 
 def _input_form(vocab):
@@ -174,16 +213,21 @@ def main() -> None:
                 "Treebank). Integrated gradients scale the embedding vectors of **all** the context words together "
                 "from zero (the baseline) to the text and attribute the softmax probability of the next word to the "
                 "words (paper Section 3.2).")
+    window = st.session_state.pop(language_runs.OPEN_WINDOW_KEY, None)
+    if window is not None:
+        _choose_window_model(window)
     model = _choose_model()
     if model is None:
         return
     lm = model.extra
     _switch_model(model.key, lm.vocab)
+    if window is not None:
+        _fill_form(window, lm.vocab)
     run, text, targets = _input_form(lm.vocab)
     if run:
         st.session_state.pop(RESULT_KEY, None)
         try:
-            tokenized = la.tokenize_text(lm, text)
+            tokenized = _tokenize(lm, text)
             st.session_state[RESULT_KEY] = _explain(model, tokenized, targets, page_settings(FAMILY, model, tokenized))
         except TextError as exc:
             st.error(str(exc))
@@ -192,6 +236,7 @@ def main() -> None:
         settings = page_settings(FAMILY, model, result.tokenized)
         if settings != result.settings:
             st.session_state[RESULT_KEY] = _explain(model, result.tokenized, result.targets, settings)
+    _window_note()
     result = st.session_state.get(RESULT_KEY)
     if result is None:
         if not run:

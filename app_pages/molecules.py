@@ -196,11 +196,26 @@ def show_explanation(expl, label: str) -> None:
 
 # --- the page ----------------------------------------------------------------------------------------
 
+def choose_requested_model() -> None:
+    """The model another page asked for with the molecule it opened here (a run's page: the model that made the
+    run's rows), chosen once before the sidebar's box is drawn; the user may change it afterwards."""
+    request = st.session_state.get(INPUT_KEY) or {}
+    if "model" not in request:
+        return
+    model = request.pop("model")
+    if model in [source.name for source in FAMILY.sources()]:
+        st.session_state[f"{FAMILY.name}_model"] = model
+    else:
+        st.info("The model that made the run is not among this page's models: the molecule is explained with the "
+                "model chosen in the sidebar.")
+
+
 def main() -> None:
     st.title("Molecules: which atoms and bonds drive the prediction")
     st.caption("Weave networks (Kearnes et al. 2016) trained on Tox21; integrated gradients scale the atom and "
                "pair features together down to all zeros (Section 3.1 of the paper). Other methods: the Home page; "
                "methods that draw baselines from other inputs do not apply (molecules differ in shape).")
+    choose_requested_model()
     model = choose_weave()
     if model is not None:
         explain_section(get_engine(), model)

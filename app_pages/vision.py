@@ -1,7 +1,8 @@
 """Vision: which pixels drive an image classifier (Figures 1-4, 6, 11, 12 of the paper).
 
-Thin: the model in the sidebar, a photo, a form for the targets, baseline and layer, one scan through the
-vision family (all targets at once), and the sections of app_pages/vision_sections.py.
+Thin: the model in the sidebar, a photo (a sample, an upload, or one a run page opened), a form for the targets,
+baseline and layer, one scan through the vision family (all targets at once), and the sections of
+app_pages/vision_sections.py.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pathlib
 import streamlit as st
 import torch
 
-from app_pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, view_ablation,
+from app_pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, method_label, view_ablation,
                                        view_attributions, view_completeness, view_misclassification,
                                        view_straight_line)
 from models import vision as mv
@@ -20,7 +21,8 @@ from models.photos import Photo, list_photos
 from views import vision as vv
 from views import method_comparison as mc
 from views.scaffold import compare_methods, page_settings, run_page
-from views.session import choose_classifier, get_engine, progress_bar
+from views.session import choose_classifier, explain_refining, get_engine
+from views.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
 
 REQUEST_KEY = "vision_request"
 
@@ -40,10 +42,42 @@ def _samples() -> dict[str, Photo]:
     return {pathlib.Path(photo.file).name: photo for photo in (list_photos(folder) if folder.is_dir() else [])}
 
 
+def run_image(opened: dict):
+    """The photo a run page opened ({"run": name, "item_index": k}): its bytes read from the run's photo folder as
+    the run's manifest in the runs folder names it, with its ground truth; or None after saying why not."""
+    from models import results_store as store
+    from models.vision_runs import run_photo
+
+    manifest = store.list_runs("vision").get(opened["run"])
+    if manifest is None:
+        st.error(f"The run {opened['run']} is no longer in the runs folder.")
+        return None
+    try:
+        photo = run_photo(store.runs_folder() / opened["run"], manifest, opened["item_index"])
+    except ValueError as exc:
+        st.error(f"The photo cannot be opened: {exc}.")
+        return None
+    except OSError:  # its text may name server paths
+        st.error(f"The run {opened['run']} cannot be read.")
+        return None
+    try:
+        data = photo.path.read_bytes()
+    except OSError as exc:
+        st.error(f"Could not read {photo.item_id} of the run {opened['run']} ({exc.strerror}).")
+        return None
+    st.caption(f"{photo.item_id} of the run {opened['run']}: predicted {photo.predicted_name} ({photo.predicted}), "
+               f"ground truth {photo.truth_name} ({photo.truth}); the run's model: {photo.model_key}.")
+    return data, pathlib.PurePath(photo.item_id).name, photo.truth, hashlib.sha256(data).hexdigest()
+
+
 def choose_image():
     """(file bytes, name, ground-truth index or None, bytes digest) or None."""
     samples = _samples()
-    source = st.radio("Image", (["Sample photo"] if samples else []) + ["Upload"], horizontal=True, key="vision_source")
+    opened = st.session_state.get(OPENED_PHOTO_KEY)
+    sources = ([RUN_SOURCE] if opened else []) + (["Sample photo"] if samples else []) + ["Upload"]
+    source = st.radio("Image", sources, horizontal=True, key=SOURCE_KEY)
+    if source == RUN_SOURCE:
+        return run_image(opened)
     if source == "Upload":
         if not samples:
             st.caption(f"No sample photos on this server (the operator sets {vision_family.SAMPLES_ENV} or "
@@ -96,6 +130,15 @@ def parameters_form(classifier, top, gt, digest):
 
 # --- page ---------------------------------------------------------------------------------------
 
+def first_picture(ex) -> None:
+    """The photo and each target's map with the default display: what the page shows while the scan refines."""
+    columns = st.columns(len(ex.targets) + 1)
+    columns[0].image(ex.image, caption=f"Input: {ex.labels[0]}", width=IMAGE_WIDTH)
+    for t, column in enumerate(columns[1:]):
+        column.image(vv.visualize(ex.image, ex.attributions(t)), caption=f"{method_label(ex)}: {ex.labels[t]}",
+                     width=IMAGE_WIDTH)
+
+
 def main():
     st.title("Vision")
     st.caption("Integrated gradients (or the method chosen on the Home page) of an ImageNet classifier along the "
@@ -134,9 +177,12 @@ def main():
     st.markdown(f"**Baseline:** {mv.BASELINES[request['baseline']]}. **Method:** {mc.chosen_method(settings).label}"
                 f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
     try:
-        with progress_bar("Attributing") as progress:
-            ex = vision_family.explain(engine, classifier, seen, request["targets"], request["baseline"], settings,
-                                       request["layer"] or None, progress=progress)
+        ex = explain_refining(
+            "Attributing", "vision", f"{classifier.key}|{digest}|{request}|{settings!r}",
+            lambda progress, partial: vision_family.explain(engine, classifier, seen, request["targets"],
+                                                            request["baseline"], settings, request["layer"] or None,
+                                                            progress=progress, partial=partial),
+            show=first_picture)
     except (mv.VisionError, ValueError, KeyError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return

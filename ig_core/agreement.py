@@ -5,16 +5,31 @@ import numpy as np
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their mean rank (as Spearman's coefficient needs)."""
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    boundaries = np.flatnonzero(np.diff(sorted_values)) + 1
-    starts = np.concatenate([[0], boundaries])
-    stops = np.concatenate([boundaries, [len(values)]])
-    ranks = np.empty(len(values))
-    for start, stop in zip(starts, stops):
-        ranks[order[start:stop]] = (start + stop + 1) / 2  # mean of ranks start+1 .. stop
+    """Ranks 1..n along each row of [m, n], ties sharing their mean rank (as Spearman's coefficient needs)."""
+    m, n = values.shape
+    order = np.argsort(values, axis=1, kind="stable")
+    ordered = np.take_along_axis(values, order, axis=1)
+    starts = np.ones((m, n), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    tie = (np.cumsum(starts, axis=1) - 1 + n * np.arange(m)[:, None]).ravel()  # a tie group's id, unique overall
+    mean_rank = np.bincount(tie, weights=np.tile(np.arange(1.0, n + 1), m), minlength=m * n) / np.maximum(
+        np.bincount(tie, minlength=m * n), 1)
+    ranks = np.empty((m, n))
+    np.put_along_axis(ranks, order, mean_rank[tie].reshape(m, n), axis=1)
     return ranks
+
+
+def spearman_rows(a, b) -> np.ndarray:
+    """Spearman's rank correlation of each row of a with the same row of b, [m, n] each: [m] (NaN where either
+    row is constant). Pages rank thousands of pairs at once this way."""
+    a, b = np.atleast_2d(np.asarray(a, np.float64)), np.atleast_2d(np.asarray(b, np.float64))
+    if a.shape != b.shape:
+        raise ValueError(f"the two maps have {a.shape[-1]} and {b.shape[-1]} features")
+    middle = (a.shape[1] + 1) / 2
+    ra, rb = _ranks(a) - middle, _ranks(b) - middle
+    denominator = np.sqrt((ra * ra).sum(axis=1) * (rb * rb).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (ra * rb).sum(axis=1) / denominator, np.nan)
 
 
 def spearman(a, b) -> float:
@@ -22,9 +37,7 @@ def spearman(a, b) -> float:
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     if a.shape != b.shape:
         raise ValueError(f"the two maps have {a.size} and {b.size} features")
-    ra, rb = _ranks(a) - (a.size + 1) / 2, _ranks(b) - (b.size + 1) / 2
-    denominator = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / denominator) if denominator > 0 else float("nan")
+    return float(spearman_rows(a[None], b[None])[0])
 
 
 def top_overlap(a, b, top: int) -> float:

@@ -161,14 +161,9 @@ class TextWindows(Collection):
 
     def parse(self, family: ModelFamily, model: LoadedModel, item: Item):
         """The window's tokens as they are (tokenizing them as a user's text again would turn <eos> into <unk>)."""
-        from .language.ptb import UNK, Token, TokenizedText, WordMapping
+        from .language.ptb import window_tokens
 
-        vocab = model.extra.vocab
-        known = [token if token in vocab else UNK for token in item.raw]
-        tokens = tuple(Token(token, vocab.id(token), k, "unknown" if token == UNK else "word")
-                       for k, token in enumerate(known))
-        words = tuple(WordMapping(text, (token,), (), True) for text, token in zip(item.raw, known))
-        return family.parse(model, TokenizedText(tokens=tokens, words=words, notices=(), dropped_tokens=0))
+        return family.parse(model, window_tokens(model.extra.vocab, item.raw))
 
     def truth_target(self, model: LoadedModel, item: Item) -> int | None:
         return model.extra.vocab.id(item.truth)

@@ -5,6 +5,8 @@ Layout::
     <run>/manifest.json            what the run is (see below); rewritten atomically
     <run>/shards/000000.parquet    the rows of items 0 .. shard_size - 1, written whole or not at all
     <run>/shards/000001.parquet    ...
+    <run>/listing.parquet          once the run is complete: every row without the per-item score columns, one
+                                   file for the dashboard's listings (PER_ITEM_COLUMNS are read per item)
 
 A shard file exists only once all its items are done: it is written to a temporary file in the same folder and
 renamed over its final name (os.replace, atomic on one file system), so a run killed at any moment leaves whole
@@ -88,6 +90,7 @@ RUNS_ENV = "IG_RUNS_DIR"  # the folder of runs the dashboard browses; the browse
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # the columns of one item's own scores: read for the items shown, never for a whole listing
 PER_ITEM_COLUMNS = ("score_names", "scores", "gradient_scores", "pixel_map")
+LISTING = "listing.parquet"  # a complete run's listing columns in one file
 
 SCHEMA = pa.schema([
     ("item_index", pa.int64()), ("item_id", pa.string()), ("source", pa.string()),
@@ -103,6 +106,7 @@ SCHEMA = pa.schema([
     ("pixel_map", pa.binary()), ("map_scale", pa.float64()), ("map_height", pa.int32()), ("map_width", pa.int32()),
     ("seconds_parse", pa.float64()), ("seconds_scan", pa.float64()),
 ])
+LISTING_COLUMNS = [name for name in SCHEMA.names if name not in PER_ITEM_COLUMNS]
 
 
 class RunConflict(RuntimeError):
@@ -198,15 +202,39 @@ def list_runs(family: str | None = None) -> dict[str, dict]:
     return runs
 
 
+def stamp(folder: pathlib.Path) -> tuple:
+    """A cache key for what is read from a run: its shards' names and modification times and its manifest's (a
+    complete run's listing comes from its own file). A run that grew or was rewritten gets a new key."""
+    folder = pathlib.Path(folder)
+    files = [folder / MANIFEST, *(shard_path(folder, index) for index in sorted(finished_shards(folder)))]
+    return tuple((path.name, path.stat().st_mtime_ns) for path in files if path.is_file())
+
+
 def listing(folder: pathlib.Path, filter=None) -> pd.DataFrame:
-    """Every row without the per-item scores: what a page sorts and filters (50,000 rows in a few MB)."""
-    columns = [name for name in SCHEMA.names if name not in PER_ITEM_COLUMNS]
-    return read(folder, columns, filter).to_pandas()
+    """Every row without the per-item scores: what a page sorts and filters (50,000 rows in a few MB). A complete
+    run's listing is one file (write_listing): opening hundreds of shards costs ten times more than reading it."""
+    folder = pathlib.Path(folder)
+    manifest = read_manifest(folder)
+    if (folder / LISTING).is_file() and manifest and manifest.get("status") == "complete":
+        return ds.dataset(str(folder / LISTING), format="parquet").to_table(filter=filter).to_pandas()
+    return read(folder, LISTING_COLUMNS, filter).to_pandas()
+
+
+def write_listing(folder: pathlib.Path) -> None:
+    """The listing's columns of every shard in one file, for a run whose shards are all written."""
+    table = read(folder, LISTING_COLUMNS)
+    write_atomically(pathlib.Path(folder) / LISTING, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
 
 
 def item_rows(folder: pathlib.Path, item_indices: Sequence[int]) -> pd.DataFrame:
-    """The whole rows (scores included) of some items, in item order."""
-    return read(folder, filter=ds.field("item_index").isin([int(k) for k in item_indices])).to_pandas()
+    """The whole rows (scores included) of some items, in item order, read from the shards that hold them."""
+    folder, wanted = pathlib.Path(folder), sorted({int(k) for k in item_indices})
+    shard_size = ((read_manifest(folder) or {}).get("job") or {}).get("shard_size")
+    where = ds.field("item_index").isin(wanted)
+    if not shard_size:
+        return read(folder, filter=where).to_pandas()
+    files = sorted({str(path) for path in (shard_path(folder, k // shard_size) for k in wanted) if path.is_file()})
+    return ds.dataset(files, schema=SCHEMA, format="parquet").to_table(filter=where).to_pandas()
 
 
 def counts(folder: pathlib.Path) -> dict:

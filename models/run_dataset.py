@@ -509,6 +509,7 @@ def run(job: dict, out: pathlib.Path, command: Sequence[str], device: str | None
                     store.write_shard(out, k, rows)
         finally:
             backend.close()
+        store.write_listing(out)
         manifest.update(status="complete", counts=store.counts(out), finished=now(),
                         seconds_last_session=round(time.perf_counter() - start, 3))
         store.write_manifest(out, manifest)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ig_core.agreement import agreement, spearman, top_overlap
+from ig_core.agreement import agreement, spearman, spearman_rows, top_overlap
 
 pytestmark = pytest.mark.numeric
 
@@ -17,6 +17,16 @@ def test_spearman_with_ties_matches_the_pearson_of_mean_ranks():
     a, b = np.array([1.0, 2.0, 2.0, 4.0]), np.array([3.0, 1.0, 2.0, 4.0])
     ranks_a, ranks_b = np.array([1, 2.5, 2.5, 4]), np.array([3, 1, 2, 4.0])  # worked by hand
     assert spearman(a, b) == pytest.approx(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def test_spearman_rows_ranks_each_row_on_its_own_ties_included():
+    a = np.array([[1.0, 2.0, 2.0, 4.0], [5.0, 5.0, 5.0, 5.0], [0.3, -1.0, 2.0, 0.3], [1.0, 2.0, 3.0, 4.0]])
+    b = np.array([[3.0, 1.0, 2.0, 4.0], [1.0, 2.0, 3.0, 4.0], [2.0, 2.0, 1.0, 0.0], [4.0, 3.0, 2.0, 1.0]])
+    by_hand = [  # mean ranks of ties, worked by hand, then their Pearson correlation
+        np.corrcoef([1, 2.5, 2.5, 4], [3, 1, 2, 4])[0, 1], np.nan,
+        np.corrcoef([2.5, 1, 4, 2.5], [3.5, 3.5, 2, 1])[0, 1], -1.0]
+    np.testing.assert_allclose(spearman_rows(a, b), by_hand, rtol=1e-12)
+    assert [spearman(x, y) for x, y in zip(a[[0, 2, 3]], b[[0, 2, 3]])] == list(spearman_rows(a, b)[[0, 2, 3]])
 
 
 def test_top_overlap_counts_shared_top_features():

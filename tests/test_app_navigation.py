@@ -3,8 +3,9 @@ import pytest
 
 from streamlit_browser import browser_page, require_chromium, streamlit_server, wait_idle
 
-APP_PAGES = ["Home", "Vision", "Vision evaluation", "Molecules", "Molecules: browse actives", "Molecules: W1N2 vs W2N2",
-             "Language", "Tables"]
+APP_PAGES = ["Home", "Vision", "Vision evaluation", "Vision: a run's misclassifications", "Molecules",
+             "Molecules: browse actives", "Molecules: W1N2 vs W2N2", "Molecules: a run's actives", "Language",
+             "Language: a corpus run", "Compare two runs", "Tables"]
 
 
 @pytest.mark.parametrize("first_path", ["molecules", "language"])

@@ -105,3 +105,49 @@ def test_pixel_maps_keep_float16_precision_relative_to_their_largest_pixel():
     bound = np.maximum(2.0 ** -11 * np.abs(scores), 2.0 ** -25 * scale) + 2.0 ** -23 * np.abs(scores)
     assert np.all(np.abs(back - scores) <= bound)
     assert np.all(store.pixel_map(store.encode_pixel_map(np.zeros((2, 3)))) == 0)
+
+
+def test_listing_leaves_the_per_item_scores_out_and_reads_one_file_once_the_run_is_complete(tmp_path):
+    store.open_run(tmp_path, manifest(steps=8, shard_size=4), IDENTITY)
+    for shard in range(3):
+        store.write_shard(tmp_path, shard, [dict(row, scores=[1.0, 2.0]) for row in rows(4 * shard, 4)])
+    while_running = store.listing(tmp_path)
+    assert list(while_running.columns) == store.LISTING_COLUMNS and "scores" not in while_running
+    assert while_running.item_index.tolist() == list(range(12))
+    store.write_listing(tmp_path)
+    store.write_shard(tmp_path, 0, rows(0, 2))  # a shard changed behind the listing's back: seen while running
+    assert len(store.listing(tmp_path)) == 10
+    done = store.read_manifest(tmp_path) | {"status": "complete"}
+    store.write_manifest(tmp_path, done)
+    assert store.listing(tmp_path).equals(while_running)  # complete: the one file, as it was written
+
+
+def test_item_rows_read_the_shards_that_hold_the_items(tmp_path):
+    store.open_run(tmp_path, manifest(steps=8, shard_size=4), IDENTITY)
+    for shard in range(3):
+        store.write_shard(tmp_path, shard, [dict(row, scores=[float(row["item_index"])]) for row in rows(4 * shard, 4)])
+    (tmp_path / "shards" / "000001.parquet").unlink()  # a shard the items do not need may be missing
+    chosen = store.item_rows(tmp_path, [9, 2, 9])
+    assert chosen.item_index.tolist() == [2, 9] and [list(s) for s in chosen.scores] == [[2.0], [9.0]]
+
+
+def test_runs_are_listed_by_name_from_the_configured_folder_only(tmp_path, monkeypatch):
+    monkeypatch.setenv(store.RUNS_ENV, str(tmp_path))
+    for name, family in (("b-molecules", "molecules"), ("a-photos", "vision")):
+        store.open_run(tmp_path / name, manifest(family=family), IDENTITY)
+        store.write_shard(tmp_path / name, 0, rows(0, 2))
+    store.open_run(tmp_path / "empty", manifest(family="vision"), IDENTITY)  # no shard yet: not offered
+    (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    assert list(store.list_runs()) == ["a-photos", "b-molecules"]
+    assert list(store.list_runs("vision")) == ["a-photos"]
+    assert store.runs_folder() == tmp_path
+
+
+def test_a_folder_written_by_another_version_of_the_store_is_refused(tmp_path):
+    store.open_run(tmp_path, manifest(steps=8), IDENTITY)
+    old = store.read_manifest(tmp_path) | {"version": store.VERSION - 1}
+    store.write_manifest(tmp_path, old)
+    with pytest.raises(store.RunConflict, match="version"):
+        store.open_run(tmp_path, manifest(steps=8), IDENTITY)

@@ -30,15 +30,6 @@ SUM_RTOL = 1e-9
 TIMINGS = ["seconds_parse", "seconds_scan"]
 
 
-@pytest.fixture(scope="module")
-def single_thread():
-    """One torch thread: this machine's two cores are shared, and more threads than cores slow a scan ten-fold."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def molecule_args(data, out, *extra):
     return ["--family", "molecules", "--input", str(data / "molecules" / "tox21_moleculenet.csv"), "--model",
             "w2n2", "--targets", "actives", "--rule", "gauss-legendre", "--steps", "8", "--limit", "200",

@@ -33,7 +33,7 @@ def _roomy(n_words: int) -> bool:
     return _cell_width(n_words) >= 56  # room for upright labels and printed values (up to 12 words)
 
 
-def _word_axis(n_words: int, orient: str = "top") -> alt.Axis:
+def word_axis(n_words: int, orient: str = "top") -> alt.Axis:
     """Word labels without the position prefix ("1 the" shows as "the"), upright when they fit."""
     roomy = _roomy(n_words)
     return alt.Axis(orient=orient, labelAngle=0 if roomy else -60, labelOverlap=False,
@@ -41,7 +41,7 @@ def _word_axis(n_words: int, orient: str = "top") -> alt.Axis:
                     labelExpr="substring(datum.label, indexof(datum.label, ' ') + 1)")
 
 
-def _view_width(n_words: int) -> int:
+def view_width(n_words: int) -> int:
     return max(_cell_width(n_words) * n_words, 200)
 
 
@@ -111,7 +111,7 @@ def token_table_chart(result: NextWordExplanation, target: str, shared_scale: bo
     unit, unit_text = _unit(frame["value"].to_numpy())
     frame["label"] = (frame["value"] / unit).map(lambda v: f"{v:.4f}" if abs(v) >= 5e-4 or v == 0 else f"{v:.1e}")
     domain = _symmetric(frame["colour"].to_numpy())
-    x = alt.X("word:N", sort=columns, title=None, axis=_word_axis(len(columns)))
+    x = alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns)))
     y = alt.Y("row:N", sort=[IG_ROW, GRADIENT_ROW], title=None, axis=alt.Axis(labelLimit=220))
     base = alt.Chart(frame).encode(x=x, y=y)
     cells = base.mark_rect(stroke="white").encode(
@@ -126,7 +126,7 @@ def token_table_chart(result: NextWordExplanation, target: str, shared_scale: bo
     return chart.properties(
         title=alt.TitleParams(f"Next word '{target}'" + (unit_text if roomy else ""),
                               subtitle=[table_caption(result, target)], anchor="start"),
-        width=_view_width(len(columns)), height=90, autosize=PAD)
+        width=view_width(len(columns)), height=90, autosize=PAD)
 
 
 # --- Figure 8: saturation ---------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def interior_gradient_heatmap(result: NextWordExplanation, target: str, quantity
     frame = interior_frame(result, target, quantity)
     columns = word_columns(result.words)
     return alt.Chart(frame).mark_rect().encode(
-        x=alt.X("word:N", sort=columns, title=None, axis=_word_axis(len(columns))),
+        x=alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns))),
         y=alt.Y("alpha_lo:Q", scale=alt.Scale(domain=[0, 1], reverse=True), title="alpha"),
         y2="alpha_hi:Q",
         color=alt.Color("value:Q", scale=alt.Scale(scheme=DIVERGING, domain=_symmetric(frame["value"].to_numpy()),
@@ -180,7 +180,7 @@ def interior_gradient_heatmap(result: NextWordExplanation, target: str, quantity
         tooltip=["word", alt.Tooltip("alpha:Q", format=".4f"), alt.Tooltip("value:Q", format=".4g")],
     ).properties(title=alt.TitleParams(f"Interior gradients for '{target}' ({quantity})",
                                        subtitle=[INTERIOR_QUANTITIES[quantity]], anchor="start"),
-                 width=_view_width(len(columns)), height=300, autosize=PAD)
+                 width=view_width(len(columns)), height=300, autosize=PAD)
 
 
 # --- two targets side by side -------------------------------------------------------------------------
@@ -209,13 +209,13 @@ def comparison_chart(result: NextWordExplanation, first: str, second: str, share
     subtitle = "; ".join(f"P({t}) = {result.probability[result.index(t)]:.4g}, total IG = "
                          f"{result.total_attribution[result.index(t)]:.4g}" for t in (first, second))
     return alt.Chart(frame).mark_bar().encode(
-        x=alt.X("word:N", sort=columns, title=None, axis=_word_axis(len(columns), "bottom")),
+        x=alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns), "bottom")),
         xOffset=alt.XOffset("target:N", sort=[first, second]),
         y=alt.Y("IG:Q", title="share of F(text) - F(baseline)" if share else "integrated gradients"),
         color=alt.Color("target:N", sort=[first, second], scale=alt.Scale(range=["#1f77b4", "#ff7f0e"])),
         tooltip=["word", "target", alt.Tooltip("IG:Q", format=".4g")],
     ).properties(title=alt.TitleParams(f"'{first}' vs '{second}'", subtitle=[subtitle], anchor="start"),
-                 width=_view_width(len(columns)), height=260, autosize=PAD)
+                 width=view_width(len(columns)), height=260, autosize=PAD)
 
 
 # --- small tables -------------------------------------------------------------------------------------

@@ -30,6 +30,11 @@ def loaded_language_model(lm: LanguageModel, key: str | None = None) -> LoadedMo
                        module=lm.model, card={"metrics": lm.metrics, "training": lm.training}, extra=lm)
 
 
+def model_key_of(source: ModelSource) -> str:
+    """The key of the model loaded from source: the family, its name and its content digest."""
+    return f"language:{source.name}:{source.digest[:16]}"
+
+
 class LanguageFamily(ModelFamily):
     name, input_name = "language", "text"
     # other contexts of the same length would do as references, but a checkpoint ships no text to draw them from
@@ -51,7 +56,7 @@ class LanguageFamily(ModelFamily):
 
     def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
         lm = language_model(source.read(), source.name, device)
-        return loaded_language_model(lm, f"language:{source.name}:{source.digest[:16]}")
+        return loaded_language_model(lm, model_key_of(source))
 
     def parse(self, model: LoadedModel, raw) -> TokenizedText:
         """A text (its last MAX_CONTEXT tokens), or a TokenizedText already made; TextError (an InputError)."""

@@ -432,3 +432,14 @@ def tokenize(
     if any(w.used and not _is_latin(w.text) for w in words):
         notices.append(f"Words in a non-Latin script became <unk>: the model only knows {vocab.corpus}.")
     return TokenizedText(tokens=tokens, words=words, notices=tuple(notices), dropped_tokens=dropped)
+
+
+def window_tokens(vocabulary: Vocabulary, words: Sequence[str]) -> TokenizedText:
+    """A window of a tokenized corpus (a dataset run's, models.dataset_inputs.TextWindows) as the model reads it: each
+    token as it is, <unk> for one outside the vocabulary. Tokenizing the window's words as typed text instead
+    would drop the brackets of <eos> and <unk> and read "eos" and "unk" (both become <unk>)."""
+    known = [word if word in vocabulary else UNK for word in words]
+    tokens = tuple(Token(word, vocabulary.id(word), k, "unknown" if word == UNK else "word")
+                   for k, word in enumerate(known))
+    mappings = tuple(WordMapping(text, (word,), (), True) for text, word in zip(words, known))
+    return TokenizedText(tokens=tokens, words=mappings, notices=(), dropped_tokens=0)
