@@ -190,6 +190,26 @@ def test_returning_false_stops_the_adaptive_rule_with_the_result_so_far_which_is
     assert not again.stopped_early and again.max_relative_delta <= 1e-3  # computed afresh, not the stopped one
 
 
+def test_the_adaptive_rule_holds_no_more_gradients_in_memory_as_its_points_grow():
+    """Its gradients wait in a GradientStore (a temporary file), not in memory: the tensors of the input's size
+    alive at each round stay as many however many points the rule has taken."""
+    import gc
+
+    features = 777  # a size no other tensor of the test has
+    engine = AttributionEngine(device="cpu", max_batch=4, cache_size=0)
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    x = torch.rand(1, features) + 0.5
+    alive, points = [], []
+
+    def count(partial) -> None:
+        gc.collect()
+        alive.append(sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.shape[-1:] == (features,)))
+        points.append(partial.points_evaluated)
+
+    engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-6, max_steps=256, partial_results=count)
+    assert points[-1] >= 100 and len(set(alive)) == 1, (points, alive)
+
+
 def test_partial_results_are_never_called_for_fixed_rules_or_a_grid_that_already_meets_the_tolerance():
     engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
     calls = []
