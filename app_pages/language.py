@@ -22,7 +22,7 @@ from models.language.ptb import window_tokens
 from views import language as vl
 from views import method_comparison as mc
 from views.scaffold import choose_model, compare_methods, completeness_panel, page_settings, run_page, straight_line
-from views.session import get_engine, progress_bar
+from views.session import explain_refining, get_engine
 
 FAMILY = FAMILIES["language"]
 TOP_CHOICE = "(most probable next word)"
@@ -32,6 +32,7 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
 RESULT_KEY = "language_result"
+PENDING_KEY = "language_pending"  # (tokens, targets) asked for and not yet explained
 MODEL_KEY = "language_model_key"  # the model the form's words and the result belong to
 WINDOW_KEY = "lang_window"  # the run's window the form holds (an OpenWindow)
 
@@ -163,9 +164,16 @@ def _words_side_by_side(runs) -> None:
 
 
 def _explain(model, tokenized, targets, settings):
-    with progress_bar("Attributing") as progress:
-        return la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings, progress=progress,
-                                    model_key=model.key)
+    """The explanation, its picture drawn as the adaptive rule refines it (a Stop keeps the latest)."""
+    return explain_refining(
+        "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}|{settings!r}",
+        lambda progress, partial: la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings,
+                                                       progress=progress, model_key=model.key, partial=partial),
+        show=_first_picture)
+
+
+def _first_picture(result) -> None:
+    st.altair_chart(vl.token_table_chart(result, result.target_names[0]), width="content")
 
 
 def _show_saturation(result) -> None:
@@ -227,10 +235,16 @@ def main() -> None:
     if run:
         st.session_state.pop(RESULT_KEY, None)
         try:
-            tokenized = _tokenize(lm, text)
+            st.session_state[PENDING_KEY] = (_tokenize(lm, text), targets)
+        except TextError as exc:
+            st.error(str(exc))
+    if PENDING_KEY in st.session_state:  # asked for and not yet explained: a click on Stop reruns the page to here
+        tokenized, targets = st.session_state[PENDING_KEY]
+        try:
             st.session_state[RESULT_KEY] = _explain(model, tokenized, targets, page_settings(FAMILY, model, tokenized))
         except TextError as exc:
             st.error(str(exc))
+        del st.session_state[PENDING_KEY]
     elif RESULT_KEY in st.session_state:  # the same text again, by the method chosen now
         result = st.session_state[RESULT_KEY]
         settings = page_settings(FAMILY, model, result.tokenized)

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.molecules_shared import (BOOST_KEY, EXAMPLE, FAMILY, INPUT_KEY, MAX_LISTED, OPEN_TASK_KEY,
-                                        choose_weave, saturation_row, settings, store_input, tox21, with_progress)
+                                        choose_weave, saturation_row, settings, store_input, tox21)
 from models.data import DataNotFound
 from models.families.molecules import loaded_weave
 from models.molecules import MoleculeError, load_sdf, load_smiles_csv
@@ -19,7 +19,7 @@ from models.molecules import attribution as ma
 from views import method_comparison as mc
 from views import molecules as vm
 from views.scaffold import compare_methods, run_page, straight_line
-from views.session import get_engine
+from views.session import explain_refining, get_engine
 
 TASK_KEY = "mol_task"
 
@@ -122,7 +122,10 @@ def explain_section(engine, model) -> None:
     predictions = ma.predict(model, features)
     task = choose_task(model, features, predictions)
     chosen = settings(model, features)
-    expl = with_progress(mc.chosen_method(chosen).label, ma.explain_molecule, engine, model, features, task, chosen)
+    expl = explain_refining(
+        mc.chosen_method(chosen).label, "molecule", f"{loaded_weave(model).key}|{features.smiles}|{task}|{chosen!r}",
+        lambda progress, partial: ma.explain_molecule(engine, model, features, task, chosen, progress, partial),
+        show=first_picture)
     completeness(expl)
     show_explanation(expl, label)
     compare_methods(FAMILY, loaded_weave(model), features, [task], chosen, key="mol_compare", show=side_by_side)
@@ -148,6 +151,12 @@ def completeness(expl) -> None:
 
 
 @st.fragment
+def first_picture(expl) -> None:
+    """The molecule coloured by its scores: what the page shows while the scan refines."""
+    st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores,
+                                label=f"attribution to {ma.quantity(expl.regression, expl.task_name)}"))
+
+
 def show_explanation(expl, label: str) -> None:
     st.subheader(f"{label}: {expl.task_name}, {expl.quantity} = {expl.score_input:.3f}")
     what = ma.quantity(expl.regression, expl.task_name)

@@ -53,10 +53,10 @@ class MoleculeFamily(ModelFamily):
                            baseline=tuple(torch.zeros_like(x) for x in bound.inputs),
                            output="sigmoid" if classification else "identity")
 
-    def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None):
+    def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None, partial=None):
         """The base's scan, cached under a key that also names the molecule's graph (not in the scaled tensors)."""
         keyed = dataclasses.replace(model, key=f"{model.key}:{graph_digest(item)}")
-        return super().explain(engine, keyed, item, targets, settings, progress)
+        return super().explain(engine, keyed, item, targets, settings, progress, partial)
 
     def explanation(self, model: LoadedModel, item: MoleculeFeatures, targets: Sequence[int], result: Attribution,
                     settings: ScanSettings) -> MoleculeExplanation:

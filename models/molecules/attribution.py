@@ -369,16 +369,18 @@ class MoleculeExplanation(Explanation):
 
 
 def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
-                     settings: ScanSettings | None = None, progress: Progress | None = None) -> MoleculeExplanation:
+                     settings: ScanSettings | None = None, progress: Progress | None = None,
+                     partial=None) -> MoleculeExplanation:
     """Integrated gradients of `task`'s prediction for one molecule, through the molecules family's adapter
-    (models.families.molecules): both feature sets scaled by alpha towards all zeros.
+    (models.families.molecules): both feature sets scaled by alpha towards all zeros. partial: called with the
+    explanation so far as the adaptive rule refines it (ModelFamily.explain).
 
     Raises MoleculeError (show its message) when the input cannot be featurized."""
     from ..families.molecules import FAMILY, loaded_weave  # the adapter imports this module
 
     loaded = loaded_weave(engine.prepare(model))
     return FAMILY.explain(engine, loaded, FAMILY.parse(loaded, smiles_or_mol), [task_index(model, task)], settings,
-                          progress)
+                          progress, partial)
 
 
 def explain_many(engine, model: WeaveModel, molecules: Iterable, task: int | str,
