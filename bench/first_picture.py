@@ -4,6 +4,8 @@ the whole analysis, for sample photos with the page's defaults (MobileNetV2 at 2
 top label and the comparison label).
 
     IG_DATA_DIR=../shared/data python -m bench.first_picture [--photos 20]
+
+SERVER_THREADS=1 gives the dashboard's server one torch thread (on a 2-core machine the browser needs the other).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and chromiu
 from streamlit_browser import browser_page, open_page, streamlit_server, wait_idle  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS-first-picture.md"
+THREADS = {"OMP_NUM_THREADS": os.environ["SERVER_THREADS"]} if os.environ.get("SERVER_THREADS") else {}
 FIRST = re.compile("Refining:|beside the gradient at the image")  # a partial picture, or the final one at once
 
 
@@ -46,6 +49,8 @@ def timings(url: str, names: list[str]) -> list[tuple[str, float, float]]:
             wait_idle(page)
             start = time.perf_counter()
             main.get_by_role("button", name="Explain", exact=True).click()
+            expect(main.get_by_text("Attributing").first).to_be_visible()
+            print(f"scan started after {time.perf_counter() - start:.2f} s", flush=True)
             expect(main.get_by_text(FIRST).first).to_be_visible()
             first = time.perf_counter() - start
             expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible()
@@ -61,7 +66,7 @@ def main(argv=None) -> int:
     data = pathlib.Path(os.environ["IG_DATA_DIR"]).resolve()
     weights = data / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"
     names = sorted(path.stem for path in (data / "imagenet_samples" / "images").glob("*.JPEG"))[:args.photos]
-    with tempfile.TemporaryDirectory() as logs, streamlit_server(pathlib.Path(logs), IG_VISION_ARCH="mobilenet_v2",
+    with tempfile.TemporaryDirectory() as logs, streamlit_server(pathlib.Path(logs), IG_VISION_ARCH="mobilenet_v2", **THREADS,
                                                                  IG_VISION_WEIGHTS=str(weights)) as url:
         rows = timings(url, names)
     first, whole = [row[1] for row in rows], [row[2] for row in rows]
