@@ -74,9 +74,10 @@ def test_no_text_input_on_any_page_reads_a_server_path(tmp_path, shared_data, mo
     secret_folder.mkdir()
     (secret_folder / "photo.png").write_bytes(b"not a photo")
     monkeypatch.setenv("IG_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("IG_RUNS_DIR", str(tmp_path / "runs"))  # no runs: the run pages say how to make one
     sys.addaudithook(_audit)  # cannot be removed: it only appends to OPENED
     pages = re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app.py").read_text())
-    assert len(pages) == 8
+    assert len(pages) == 12
     typed = 0
     for page in pages:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()
