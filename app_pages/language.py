@@ -166,7 +166,7 @@ def _words_side_by_side(runs) -> None:
 def _explain(model, tokenized, targets, settings):
     """The explanation, its picture drawn as the adaptive rule refines it (a Stop keeps the latest)."""
     return explain_refining(
-        "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}|{settings!r}",
+        "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}", settings,
         lambda progress, partial: la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings,
                                                        progress=progress, model_key=model.key, partial=partial),
         show=_first_picture)

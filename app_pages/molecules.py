@@ -123,7 +123,7 @@ def explain_section(engine, model) -> None:
     task = choose_task(model, features, predictions)
     chosen = settings(model, features)
     expl = explain_refining(
-        mc.chosen_method(chosen).label, "molecule", f"{loaded_weave(model).key}|{features.smiles}|{task}|{chosen!r}",
+        mc.chosen_method(chosen).label, "molecule", f"{loaded_weave(model).key}|{features.smiles}|{task}", chosen,
         lambda progress, partial: ma.explain_molecule(engine, model, features, task, chosen, progress, partial),
         show=first_picture)
     completeness(expl)

@@ -178,7 +178,7 @@ def main():
                 f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
     try:
         ex = explain_refining(
-            "Attributing", "vision", f"{classifier.key}|{digest}|{request}|{settings!r}",
+            "Attributing", "vision", f"{classifier.key}|{digest}|{request}", settings,
             lambda progress, partial: vision_family.explain(engine, classifier, seen, request["targets"],
                                                             request["baseline"], settings, request["layer"] or None,
                                                             progress=progress, partial=partial),

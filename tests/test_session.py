@@ -9,6 +9,7 @@ def refining_script():
 
     import streamlit as st
 
+    from ig_core import ScanSettings
     from views.session import explain_refining
 
     def explanation(error: float, points: int):
@@ -33,7 +34,8 @@ def refining_script():
         st.write(f"picture at {result.attribution.max_relative_delta}")
 
     try:
-        result = explain_refining("Attributing", "demo", st.session_state.get("request", "photo 1"), explain, show)
+        result = explain_refining("Attributing", "demo", st.session_state.get("request", "photo 1"), ScanSettings(),
+                                  explain, show)
         st.write(f"result at {result.attribution.max_relative_delta}")
     except Interrupted:
         st.write("interrupted")

@@ -93,7 +93,7 @@ def explain(family: ModelFamily, model: LoadedModel, item, targets, settings: Sc
 
     try:
         if show is not None:
-            return explain_refining("Attributing", f"{family.name}_explain", f"{request}|{settings!r}", run, show)
+            return explain_refining("Attributing", f"{family.name}_explain", request, settings, run, show)
         with progress_bar("Attributing") as progress:
             return run(progress)
     except (FamilyError, ValueError, RuntimeError) as exc:

@@ -265,13 +265,18 @@ def progress_bar(label: str):
         holder.empty()
 
 
-def explain_refining(label: str, key: str, request: str, explain: Callable, show: Callable) -> object:
-    """explain(progress, partial) for one request, drawing each partial explanation of the adaptive rule with the
-    widget-free show(explanation) in place, under its completeness error so far ("refining: 4.1% -> 1.7%"). A Stop
-    button ends the refinement and keeps the latest picture: its click reruns the page, which interrupts the scan at
-    its next drawing and finds the kept explanation here. That explanation stands for the request until the user
-    refines it further or asks for another one. Fixed rules draw nothing until their single result."""
-    kept_key = f"{key}_refinement"
+def explain_refining(label: str, key: str, request: str, settings: ScanSettings, explain: Callable,
+                     show: Callable) -> object:
+    """explain(progress, partial) for one request under the scan settings, drawing each partial explanation of the
+    adaptive rule with the widget-free show(explanation) in place, under its completeness error so far ("refining:
+    4.1% -> 1.7%"). A Stop button ends the refinement and keeps the latest picture: its click reruns the page, which
+    interrupts the scan at its next drawing and finds the kept explanation here. That explanation stands for the
+    request until the user refines it further or asks for another one. Settings that do not refine (fixed rules,
+    other methods) get a progress bar alone."""
+    if settings.method != "integrated_gradients" or settings.rule != "adaptive":
+        with progress_bar(label) as progress:
+            return explain(progress, None)
+    request, kept_key = f"{request}|{settings!r}", f"{key}_refinement"
     kept = st.session_state.get(kept_key)  # (request, explanation so far, stopped)
     stop_holder = st.empty()
     stop = stop_holder.button("Stop refining", key=f"{key}_stop", help="Keeps the picture shown, with its error")
