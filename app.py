@@ -1,4 +1,5 @@
-"""Entry point: `streamlit run app.py`. Registers the pages; the engine is shared (views.session)."""
+"""Entry point: `python serve.py` (or `streamlit run app.py`). Registers the pages; the engine is shared
+(views.session)."""
 import streamlit as st
 
 st.set_page_config(page_title="Integrated gradients debugger", layout="wide")

@@ -3,7 +3,7 @@
 CPU: a child process loads the model, warms up with a 2-step scan, then resets the kernel's peak-RSS
 counter (/proc/self/clear_refs "5") and reports VmHWM - VmRSS(before). tracemalloc does not see
 torch's allocations, so RSS is the honest measure; a fresh process per step count keeps one run's
-freed-but-cached memory from hiding the next one's. CUDA: torch.cuda.max_memory_allocated delta.
+freed-but-cached memory from hiding the next one's, and runs on the dashboard's allocator (serve.py). CUDA: torch.cuda.max_memory_allocated delta.
 
     python -m bench.memprobe --steps 256 --rule trapezoid --max-batch 16 [--tiny] [--device cpu]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import re
 import resource
@@ -85,16 +86,26 @@ def main(argv=None) -> None:
     engine = AttributionEngine(device, max_batch=args.max_batch, cache_size=0)
     engine.attribute(wl.model, x, wl.labels[0], b, 2, "trapezoid", output="softmax")  # warm-up
     out = measure(engine, wl.model, x, b, wl.labels[0], args.steps, args.rule, 1e-9)
+    out["how"] += f"; {_allocator()} allocator"
     print("MEMPROBE " + json.dumps(out), flush=True)
 
 
+def _allocator() -> str:
+    with open("/proc/self/maps") as maps:
+        return "jemalloc" if "libjemalloc" in maps.read() else "system"
+
+
 def run_child(steps: int, rule: str, max_batch: int, tiny: bool, size: int = 224, timeout: float = 600) -> dict:
+    """One measurement in a fresh process on the dashboard's allocator (serve.py)."""
+    from serve import allocator_environment
+
     cmd = [sys.executable, "-m", "bench.memprobe", "--steps", str(steps), "--rule", rule,
            "--max-batch", str(max_batch), "--threads", str(torch.get_num_threads()), "--size", str(size)]
     if tiny:
         cmd.append("--tiny")
     root = pathlib.Path(__file__).resolve().parent.parent
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=root,
+                          env={**os.environ, **allocator_environment()})
     for line in proc.stdout.splitlines():
         if line.startswith("MEMPROBE "):
             return json.loads(line[len("MEMPROBE "):])

@@ -554,8 +554,18 @@ def _load_glibc():
         return None
 
 
+def _jemalloc_control():
+    """jemalloc's mallctl when the process runs on it (serve.py preloads it), else None."""
+    try:
+        return getattr(ctypes.CDLL(None), "mallctl", None)
+    except (OSError, TypeError):  # no process symbol table to search (Windows)
+        return None
+
+
 _GLIBC = _load_glibc()
+_JEMALLOC_CONTROL = _jemalloc_control()
 _M_ARENA_MAX = -8  # mallopt's parameter number
+_PURGE_ALL_ARENAS = b"arena.4096.purge"  # 4096: MALLCTL_ARENAS_ALL
 
 
 def limit_memory_arenas(arenas: int = 2) -> None:
@@ -566,9 +576,12 @@ def limit_memory_arenas(arenas: int = 2) -> None:
 
 
 def _return_freed_memory() -> None:
-    """Hand the freed batch memory back to the system: glibc keeps it in per-thread arenas, so a server that
-    ran several sessions' scans at once would otherwise stay at its peak."""
-    if _GLIBC is not None:
+    """Hand the freed batch memory back to the system: the allocator keeps it for reuse (jemalloc as serve.py sets
+    it up, glibc in per-thread arenas), so a server that ran several sessions' scans at once would otherwise stay
+    at its peak."""
+    if _JEMALLOC_CONTROL is not None:
+        _JEMALLOC_CONTROL(_PURGE_ALL_ARENAS, None, None, None, ctypes.c_size_t(0))
+    elif _GLIBC is not None:
         _GLIBC.malloc_trim(0)
 
 

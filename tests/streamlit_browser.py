@@ -40,14 +40,15 @@ class ServerURL(str):
 
 @contextlib.contextmanager
 def streamlit_server(log_dir: pathlib.Path, **env):
-    """`streamlit run app.py` on a free local port with extra environment variables; yields its URL (a ServerURL)."""
+    """The dashboard as the README starts it (serve.py: `streamlit run app.py`) on a free local port with extra
+    environment variables; yields its URL (a ServerURL)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log_path = log_dir / "streamlit.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+            [sys.executable, str(ROOT / "serve.py"), "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1"],
             cwd=ROOT, env=dict(os.environ, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env),
             stdout=log, stderr=subprocess.STDOUT)
