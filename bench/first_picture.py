@@ -5,7 +5,7 @@ top label and the comparison label).
 
     IG_DATA_DIR=../shared/data python -m bench.first_picture [--photos 20]
 
-SERVER_THREADS=1 gives the dashboard's server one torch thread (on a 2-core machine the browser needs the other).
+The server starts as the README starts it (serve.py: one torch thread fewer than cores); SERVER_THREADS=N gives it N.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ import statistics
 import sys
 import tempfile
 import time
+
+import serve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and chromium helpers
@@ -70,10 +72,12 @@ def main(argv=None) -> int:
                                                                  IG_VISION_WEIGHTS=str(weights)) as url:
         rows = timings(url, names)
     first, whole = [row[1] for row in rows], [row[2] for row in rows]
+    server_threads = THREADS.get("OMP_NUM_THREADS") or serve.thread_environment().get("OMP_NUM_THREADS", "?")
     lines = [f"# First picture on the Vision page ({datetime.date.today().isoformat()})", "",
              f"`python -m bench.first_picture --photos {args.photos}`; {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, load average {'%.1f %.1f %.1f' % os.getloadavg()} at the end. MobileNetV2 "
-             "at 224 px on the CPU, the page's defaults (adaptive rule from 16 points to 1%, the top label and the "
+             f"at 224 px on the CPU, {server_threads} torch thread(s) in the server, the page's defaults (adaptive rule "
+             "from 16 points to 1%, its first picture from 6 of them, the top label and the "
              "comparison label in one scan); from the click on Explain to the first maps' caption on screen, and to "
              "the page's last section.", "",
              f"- first picture: median {statistics.median(first):.2f} s, max {max(first):.2f} s (goal: median <= 3 s)",

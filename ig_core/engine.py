@@ -30,6 +30,7 @@ from .scan import PathScan
 AMP_DTYPES = {None: None, "none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 HALF_DTYPES = (torch.float16, torch.bfloat16)  # inputs in these are scanned in float32
 REFINE_SHARE = 0.3  # each adaptive round bisects the worst intervals holding this share of the error
+COARSE_INTERVALS = 5  # about this many intervals of the starting grid come first when partial results are wanted
 
 
 @dataclass(frozen=True)
@@ -291,8 +292,12 @@ class AttributionEngine:
                 scan.evaluate(alphas, weights)
                 return assemble(dict(zip(map(float, alphas[:steps]), weights[:steps])), int(steps))
             go_on = None if partial_results is None else (lambda grid: partial_results(on_grid(grid)) is not False)
-            grid, stopped = _refine_adaptively(
-                scan, np.unique(np.concatenate([np.linspace(0, 1, int(steps)), probes])), tolerance, max_steps, go_on)
+            uniform = np.linspace(0, 1, int(steps))
+            # a caller waiting for pictures gets the first one from a coarse part of the starting grid
+            stride = (len(uniform) - 1) // COARSE_INTERVALS
+            coarse = np.union1d(uniform[::stride], [1.0]) if go_on is not None and stride > 1 else None
+            grid, stopped = _refine_adaptively(scan, np.unique(np.concatenate([uniform, probes])), tolerance,
+                                               max_steps, go_on, coarse)
             result = on_grid(grid)
             result.stopped_early = stopped
             return result
@@ -463,21 +468,25 @@ def _is_index(value) -> bool:
 
 
 def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_steps: int,
-                       go_on: Callable[[np.ndarray], bool] | None = None) -> tuple[np.ndarray, bool]:
+                       go_on: Callable[[np.ndarray], bool] | None = None,
+                       coarse: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """Bisect the intervals with the largest exact trapezoid error until completeness holds. Returns the grid
-    and whether go_on(grid), asked after every round that has not met the tolerance, stopped it.
+    and whether go_on(grid), asked after every round that has not met the tolerance, stopped it. A coarse part of
+    the start (both ends included) is evaluated first and shown to go_on; the refinement starts from the whole
+    start all the same, so the points it evaluates do not depend on it.
 
     On [a, b] the trapezoid integral of the path derivative is (b - a)/2 * (g(a) + g(b)), while the
     true integral is F(b) - F(a), known from the forward passes: each interval's error is exact.
     """
+    if coarse is not None:
+        scan.evaluate(coarse)
+        grid, errors, scale = _interval_errors(scan)
+        if np.max(np.abs(errors.sum(0)) / scale) > tolerance and not scan.nonfinite_alphas and not go_on(grid):
+            return grid, True
     scan.evaluate(start)
     while True:
-        grid = np.array(sorted(scan.records))
-        score = np.stack([scan.records[a].score for a in grid])  # [K, N, T]
-        slope = np.stack([scan.records[a].path_derivative for a in grid])
+        grid, errors, scale = _interval_errors(scan)
         widths = np.diff(grid)
-        errors = widths[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
-        scale = completeness_scale(score[-1], score[0], score)
         if np.max(np.abs(errors.sum(0)) / scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
             return grid, False
         if go_on is not None and not go_on(grid):
@@ -491,6 +500,15 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
         if not chosen:
             return grid, False
         scan.evaluate((grid[chosen] + grid[np.array(chosen) + 1]) / 2)
+
+
+def _interval_errors(scan: PathScan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scan's sorted alphas, each interval's trapezoid error [K-1, N, T] and the completeness scale [N, T]."""
+    grid = np.array(sorted(scan.records))
+    score = np.stack([scan.records[a].score for a in grid])  # [K, N, T]
+    slope = np.stack([scan.records[a].path_derivative for a in grid])
+    errors = np.diff(grid)[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
+    return grid, errors, completeness_scale(score[-1], score[0], score)
 
 
 def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_used: int,

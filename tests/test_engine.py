@@ -152,19 +152,22 @@ def test_adaptive_needs_fewer_points_than_uniform_on_a_saturating_path():
     assert np.mean(adaptive.alphas < 0.2) > 0.5  # most points sit where the function bends
 
 
-def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_result():
-    """The adaptive rule hands out its trapezoid sum after every round that missed the tolerance: each partial is
-    the trapezoid integral on the grid so far (checked against a fixed trapezoid on that grid), and asking for
-    partials changes nothing in the final result."""
+@pytest.mark.parametrize("steps, first_points", [(4, 4), (16, 6)])
+def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_result(steps, first_points):
+    """The adaptive rule hands out its trapezoid sum after every round that missed the tolerance, the first from a
+    coarse part of a starting grid of more than 10 points (every third of 16: 6 points): each partial is the
+    trapezoid integral on the grid so far (checked against a fixed trapezoid on that grid), and asking for partials
+    changes nothing in the final result."""
     engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
     f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
     x = torch.tensor([[1.0, 0.5]])
     partials = []
-    result = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, max_steps=1024,
+    result = engine.attribute(f, x, 0, steps=steps, rule="adaptive", tolerance=1e-3, max_steps=1024,
                               partial_results=partials.append)
-    plain = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, max_steps=1024)
+    plain = engine.attribute(f, x, 0, steps=steps, rule="adaptive", tolerance=1e-3, max_steps=1024)
     assert torch.equal(result.attributions, plain.attributions) and not result.stopped_early
-    assert len(partials) >= 3 and partials[0].points_evaluated == 4
+    assert np.array_equal(result.alphas, plain.alphas)
+    assert len(partials) >= 3 and partials[0].points_evaluated == first_points
     assert [p.points_evaluated for p in partials] == sorted({p.points_evaluated for p in partials})
     assert all(p.max_relative_delta > 1e-3 for p in partials) and result.max_relative_delta <= 1e-3
     assert partials[-1].points_evaluated < result.points_evaluated

@@ -34,3 +34,13 @@ def test_a_process_on_the_servers_allocator_keeps_freed_memory_until_the_engine_
     allocator, returned_mb = child.stdout.split()
     assert allocator == "jemalloc"
     assert int(returned_mb) >= 200  # the freed 256 MiB stayed with the process until _return_freed_memory
+
+
+def test_the_server_leaves_one_core_to_the_browser_unless_the_operator_chose(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(serve.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert serve.thread_environment() == {"OMP_NUM_THREADS": "3"}
+    monkeypatch.setattr(serve.os, "sched_getaffinity", lambda pid: {0})
+    assert serve.thread_environment() == {"OMP_NUM_THREADS": "1"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert serve.thread_environment() == {}
