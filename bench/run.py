@@ -45,7 +45,8 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
               S.trapezoid_bug(table, device)),
         "2": lambda: S.steps_to_tolerance(table, wl, device, cfg),
         "3": lambda: S.two_targets(table, wl, device, cfg),
-        "4": lambda: (S.throughput_photos(table, wl, device, cfg), S.throughput_molecules(table, device, cfg),
+        "4": lambda: (S.throughput_photos(table, wl, device, cfg), S.photos_at_tolerance(table, wl, device, cfg),
+                      S.throughput_molecules(table, device, cfg),
                       S.throughput_sentences(table, device, cfg)),
         "5": lambda: S.memory(table, wl, device, cfg),
         "6": lambda: S.gpu_section(table, wl, device, cfg) if device.type == "cuda" else table.add(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ig_core import FIXED_RULES, AttributionEngine
+from ig_core import FIXED_RULES, AttributionEngine, ScanSettings
 
 from . import analysis as A
 from .common import FAIL, INFO, Row, Table, interleaved, judge, median, percentile, round_ratios, sync
@@ -35,6 +35,7 @@ class Config:
     throughput_steps: int = 50  # IG steps per item in the throughput rows
     mem_steps: tuple = (16, 64, 256, 1024)
     mem_adaptive_steps: tuple = (64, 256, 1024)
+    equal_photos: int = 8  # photos/s at equal completeness: photos (Captum's search for its steps is not timed)
     mem_in_process: bool = False  # CPU: a fresh child process per measurement (real runs)
     tiny: bool = False
     molecules: int = 32
@@ -46,14 +47,14 @@ class Config:
     def for_run(cls, device: torch.device, quick: bool) -> "Config":
         if device.type == "cuda":
             c = cls(batch=128, repeats=10, per_call=16, throughput_photos=250, throughput_repeats=2,
-                    molecules=256, sentences=256)
+                    molecules=256, sentences=256, equal_photos=64)
             if quick:
                 c.steps_photos, c.throughput_photos, c.repeats = 50, 64, 5
             return c
         if quick:  # 2 shared cores: keep the whole run near 5 minutes
             return cls(batch=16, repeats=3, steps_photos=2, steps_max_n=128, throughput_photos=4, per_call=4,
                        throughput_repeats=1, throughput_steps=16, mem_steps=(16, 64, 256), mem_adaptive_steps=(32, 128),
-                       molecules=8, sentences=8, image_size=112)
+                       molecules=8, sentences=8, image_size=112, equal_photos=4)
         return cls(batch=16, repeats=5, steps_photos=20, steps_max_n=1024, throughput_photos=32, per_call=16,
                    throughput_repeats=2)
 
@@ -167,14 +168,12 @@ def trapezoid_bug(table: Table, device: torch.device) -> None:
 # 2 ------------------------------------------------------------------------------------------------
 def steps_to_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Config,
                        tolerance: float = 0.01) -> dict:
-    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     n = min(cfg.steps_photos, len(wl.photos))
     per_rule: dict[str, list] = {r: [] for r in (*FIXED_RULES, "adaptive")}
     t0 = time.perf_counter()
     for i in range(n):
         x, b = wl.example(i, device)
-        res = steps_for_photo(wl.model, x, b, _predicted(wl.model, x), engine, tolerance, cfg.steps_max_n,
-                              batch=cfg.batch)
+        res = steps_for_photo(wl.model, x, b, _predicted(wl.model, x), tolerance, cfg.steps_max_n, batch=cfg.batch)
         for rule, v in res.items():
             per_rule[rule].append(v)
     elapsed = time.perf_counter() - t0
@@ -283,6 +282,54 @@ def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Con
                       f"convergence delta, internal_batch_size {cfg.batch})"))
     else:
         table.add(Row("4", "photos/s: ours / Captum", None, "x", "", INFO, "captum not installed"))
+
+
+def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Config, tolerance: float = 0.01) -> None:
+    """Photos/s at equal completeness, IG of the top label alone, one photo per call: our adaptive rule to `tolerance`
+    against Captum's IntegratedGradients (gauss-legendre) at each photo's smallest doubling step count whose
+    convergence delta reaches it, found beforehand and not timed (kinder to Captum than any search it would need)."""
+    label = f"photos/s at {100 * tolerance:g}% completeness: ours / Captum"
+    if not A.captum_available():
+        table.add(Row("4", label, None, "x", ">= 1.2", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
+        return
+    xs, _, bs = _photo_batches(wl, device, cfg)
+    photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1])) for i in range(min(cfg.equal_photos, len(xs)))]
+    forward = A.softmax_forward(wl.model)
+
+    def captum_relative_delta(x, b, target, steps) -> float:
+        _, delta = A.captum_ig_batch(wl.model, x, b, target, steps, "gauss-legendre", cfg.batch)
+        with torch.no_grad():
+            gap = float(forward(x)[0, target] - forward(b)[0, target])
+        return abs(float(delta.double().sum())) / max(abs(gap), 1e-12)
+
+    captum_steps = [next((n for n in (8, 16, 32, 64, 128, 256, 512) if captum_relative_delta(x, b, t, n) <= tolerance),
+                         None) for x, b, t in photos]
+    if None in captum_steps:
+        table.add(Row("4", label, None, "x", ">= 1.2", FAIL,
+                      f"Captum gauss-legendre did not reach {100 * tolerance:g}% within 512 steps on photo(s) "
+                      f"{[k for k, n in enumerate(captum_steps) if n is None]}"))
+        return
+    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
+    ours_points, ours_deltas = {}, {}
+
+    def ours():
+        for k, (x, b, t) in enumerate(photos):
+            r = engine.attribute(wl.model, x, t, b, ScanSettings().steps, "adaptive", tolerance=tolerance,
+                                 output="softmax")
+            ours_points[k], ours_deltas[k] = r.points_evaluated, r.max_relative_delta
+
+    def captum():
+        for (x, b, t), steps in zip(photos, captum_steps):
+            A.captum_ig_batch(wl.model, x, b, t, steps, "gauss-legendre", cfg.batch)
+
+    times = interleaved({"ours": ours, "captum": captum}, cfg.throughput_repeats, device)
+    rate = {k: len(photos) / median(v) for k, v in times.items()}
+    r = 1 / round_ratios(times, "ours", "captum")
+    table.add(Row("4", label, r, "x", ">= 1.2", judge(r, ">=", 1.2),
+                  f"{rate['ours']:.3g} vs {rate['captum']:.3g} photos/s over {len(photos)} photos; ours adaptive, "
+                  f"{median(list(ours_points.values())):g} points at the median, largest delta "
+                  f"{100 * max(ours_deltas.values()):.2f}%; Captum gauss-legendre steps {captum_steps}; top label; "
+                  f"{wl.name}, batch {cfg.batch} points"))
 
 
 def _throughput_generic(table: Table, label: str, unit: str, forward, inputs_batched, targets, one_input,

@@ -11,7 +11,7 @@ import torch
 from bench import analysis as A
 from bench.run import run
 from bench.sections import Config
-from bench.steps import PathDerivative, points_evaluated
+from bench.steps import adaptive_run, fixed_relative_delta, photo_scan, points_evaluated
 from bench.workloads import tiny_workload
 from ig_core import FIXED_RULES, AttributionEngine
 
@@ -49,7 +49,8 @@ def test_table_has_every_measurement(table):
         *[f"evaluations to 1%: {rule} (median points)" for rule in (*FIXED_RULES, "adaptive")],
         "adaptive saving vs best fixed rule (median points)",
         "two targets: one scan / two single-target scans",
-        "photos/s: 2 per call / one at a time", "molecules/s", "sentences/s",
+        "photos/s: 2 per call / one at a time", "photos/s at 1% completeness: ours / Captum", "molecules/s",
+        "sentences/s",
         "peak memory, trapezoid, 16 steps", "peak memory, trapezoid, 64 steps",
         "peak memory, adaptive, 16 steps", "peak memory, adaptive, 32 steps",
         "peak memory 64 / 16 steps (trapezoid)", "peak memory 32 / 16 points (adaptive)",
@@ -89,13 +90,28 @@ def test_contenders_agree_on_completeness():
 
 @pytest.mark.parametrize("rule", FIXED_RULES)
 def test_steps_study_matches_the_engine(rule):
-    """Section 2 computes a fixed rule's delta from cached path derivatives: it must equal the engine's."""
+    """Section 2 computes a fixed rule's delta from one shared scan's path derivatives: it must equal the engine's."""
     wl = tiny_workload(CPU, 1)
     x, b = wl.photo(0), wl.baseline.unsqueeze(0)
     engine = AttributionEngine(CPU, max_batch=16, cache_size=0)
-    probe = PathDerivative(wl.model, x, b, 3, batch=16)
+    scan = photo_scan(wl.model, x, b, 3, batch=16)
     for n in (4, 8, 16):
         r = engine.attribute(wl.model, x, 3, b, n, rule, output="softmax")
-        probe_delta = probe.relative_delta(rule, n) * abs(probe.f[1.0] - probe.f[0.0])  # |delta|, not relative:
-        assert probe_delta == pytest.approx(float(np.abs(r.delta).max()), abs=rounding(r, x, b))  # see rounding()
+        scale = abs(float(r.score_input[0, 0] - r.score_baseline[0, 0]))
+        study_delta = fixed_relative_delta(scan, rule, n) * scale  # |delta|, not relative: see rounding()
+        assert study_delta == pytest.approx(float(np.abs(r.delta).max()), abs=rounding(r, x, b))
         assert points_evaluated(rule, n) == r.points_evaluated
+
+
+def test_the_steps_studys_adaptive_rule_evaluates_the_engines_points():
+    """Run on a scan shared with other rules, the adaptive rule sees only its own points: it takes the engine's."""
+    wl = tiny_workload(CPU, 1)
+    x, b = wl.photo(0), wl.baseline.unsqueeze(0)
+    scan = photo_scan(wl.model, x, b, 3, batch=16)
+    fixed_relative_delta(scan, "gauss-legendre", 32)  # points the adaptive rule must not count
+    r = AttributionEngine(CPU, max_batch=16, cache_size=0).attribute(wl.model, x, 3, b, 3, "adaptive", tolerance=1e-4,
+                                                                     max_steps=64, output="softmax")
+    points, reached = adaptive_run(scan, np.linspace(0, 1, 3), 1e-4, 64)
+    assert r.points_evaluated > 6 and points == r.points_evaluated
+    assert reached == pytest.approx(r.max_relative_delta, abs=rounding(r, x, b) / abs(float(r.score_input[0, 0]
+                                                                                             - r.score_baseline[0, 0])))
