@@ -16,4 +16,4 @@ if ! python -c "import streamlit, rdkit, captum, pyarrow" 2>/dev/null; then
 fi
 export IG_DATA_DIR=${IG_DATA_DIR:-$(cd .. && pwd)/shared/data}
 # the sections in the order that matters most if the limit cuts the run short: each one is written as it ends
-timeout "$LIMIT" python -m bench.run --device "$DEVICE" --only 6,1,5,2,3,4 --out "$OUT" ${ARGS:-}
+timeout "$LIMIT" python -m bench.run --device "$DEVICE" --only 6,1,5,7,2,3,4 --out "$OUT" ${ARGS:-}

@@ -284,54 +284,6 @@ def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Con
         table.add(Row("4", "photos/s: ours / Captum", None, "x", "", INFO, "captum not installed"))
 
 
-def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Config, tolerance: float = 0.01) -> None:
-    """Photos/s at equal completeness, IG of the top label alone, one photo per call: our adaptive rule to `tolerance`
-    against Captum's IntegratedGradients (gauss-legendre) at each photo's smallest doubling step count whose
-    convergence delta reaches it, found beforehand and not timed (kinder to Captum than any search it would need)."""
-    label = f"photos/s at {100 * tolerance:g}% completeness: ours / Captum"
-    if not A.captum_available():
-        table.add(Row("4", label, None, "x", ">= 1.2", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
-        return
-    xs, _, bs = _photo_batches(wl, device, cfg)
-    photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1])) for i in range(min(cfg.equal_photos, len(xs)))]
-    forward = A.softmax_forward(wl.model)
-
-    def captum_relative_delta(x, b, target, steps) -> float:
-        _, delta = A.captum_ig_batch(wl.model, x, b, target, steps, "gauss-legendre", cfg.batch)
-        with torch.no_grad():
-            gap = float(forward(x)[0, target] - forward(b)[0, target])
-        return abs(float(delta.double().sum())) / max(abs(gap), 1e-12)
-
-    captum_steps = [next((n for n in (8, 16, 32, 64, 128, 256, 512) if captum_relative_delta(x, b, t, n) <= tolerance),
-                         None) for x, b, t in photos]
-    if None in captum_steps:
-        table.add(Row("4", label, None, "x", ">= 1.2", FAIL,
-                      f"Captum gauss-legendre did not reach {100 * tolerance:g}% within 512 steps on photo(s) "
-                      f"{[k for k, n in enumerate(captum_steps) if n is None]}"))
-        return
-    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-    ours_points, ours_deltas = {}, {}
-
-    def ours():
-        for k, (x, b, t) in enumerate(photos):
-            r = engine.attribute(wl.model, x, t, b, ScanSettings().steps, "adaptive", tolerance=tolerance,
-                                 output="softmax")
-            ours_points[k], ours_deltas[k] = r.points_evaluated, r.max_relative_delta
-
-    def captum():
-        for (x, b, t), steps in zip(photos, captum_steps):
-            A.captum_ig_batch(wl.model, x, b, t, steps, "gauss-legendre", cfg.batch)
-
-    times = interleaved({"ours": ours, "captum": captum}, cfg.throughput_repeats, device)
-    rate = {k: len(photos) / median(v) for k, v in times.items()}
-    r = 1 / round_ratios(times, "ours", "captum")
-    table.add(Row("4", label, r, "x", ">= 1.2", judge(r, ">=", 1.2),
-                  f"{rate['ours']:.3g} vs {rate['captum']:.3g} photos/s over {len(photos)} photos; ours adaptive, "
-                  f"{median(list(ours_points.values())):g} points at the median, largest delta "
-                  f"{100 * max(ours_deltas.values()):.2f}%; Captum gauss-legendre steps {captum_steps}; top label; "
-                  f"{wl.name}, batch {cfg.batch} points"))
-
-
 def _throughput_generic(table: Table, label: str, unit: str, forward, inputs_batched, targets, one_input,
                         device, cfg: Config, output: str, detail: str) -> None:
     engine = AttributionEngine(device, max_batch=cfg.batch * 4, cache_size=0)
@@ -506,3 +458,52 @@ def gpu_section(table: Table, photos_wl: Workload, device: torch.device, cfg: Co
     table.add(Row("6", "MobileNetV2 completeness with bf16 (relative delta)", 100 * d16, "%", "", INFO,
                   f"fp32 {100 * d32:.3g}% on the same photo"))
     sync(device)
+
+
+# 7 ------------------------------------------------------------------------------------------------
+def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Config, tolerance: float = 0.01) -> None:
+    """Photos/s at equal completeness, IG of the top label alone, one photo per call: our adaptive rule to `tolerance`
+    against Captum's IntegratedGradients (gauss-legendre) at each photo's smallest doubling step count whose
+    convergence delta reaches it, found beforehand and not timed (kinder to Captum than any search it would need)."""
+    label = f"photos/s at {100 * tolerance:g}% completeness: ours / Captum"
+    if not A.captum_available():
+        table.add(Row("7", label, None, "x", ">= 1.2", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
+        return
+    xs, _, bs = _photo_batches(wl, device, cfg)
+    photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1])) for i in range(min(cfg.equal_photos, len(xs)))]
+    forward = A.softmax_forward(wl.model)
+
+    def captum_relative_delta(x, b, target, steps) -> float:
+        _, delta = A.captum_ig_batch(wl.model, x, b, target, steps, "gauss-legendre", cfg.batch)
+        with torch.no_grad():
+            gap = float(forward(x)[0, target] - forward(b)[0, target])
+        return abs(float(delta.double().sum())) / max(abs(gap), 1e-12)
+
+    captum_steps = [next((n for n in (8, 16, 32, 64, 128, 256, 512) if captum_relative_delta(x, b, t, n) <= tolerance),
+                         None) for x, b, t in photos]
+    if None in captum_steps:
+        table.add(Row("7", label, None, "x", ">= 1.2", FAIL,
+                      f"Captum gauss-legendre did not reach {100 * tolerance:g}% within 512 steps on photo(s) "
+                      f"{[k for k, n in enumerate(captum_steps) if n is None]}"))
+        return
+    engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
+    ours_points, ours_deltas = {}, {}
+
+    def ours():
+        for k, (x, b, t) in enumerate(photos):
+            r = engine.attribute(wl.model, x, t, b, ScanSettings().steps, "adaptive", tolerance=tolerance,
+                                 output="softmax")
+            ours_points[k], ours_deltas[k] = r.points_evaluated, r.max_relative_delta
+
+    def captum():
+        for (x, b, t), steps in zip(photos, captum_steps):
+            A.captum_ig_batch(wl.model, x, b, t, steps, "gauss-legendre", cfg.batch)
+
+    times = interleaved({"ours": ours, "captum": captum}, cfg.throughput_repeats, device)
+    rate = {k: len(photos) / median(v) for k, v in times.items()}
+    r = 1 / round_ratios(times, "ours", "captum")
+    table.add(Row("7", label, r, "x", ">= 1.2", judge(r, ">=", 1.2),
+                  f"{rate['ours']:.3g} vs {rate['captum']:.3g} photos/s over {len(photos)} photos; ours adaptive, "
+                  f"{median(list(ours_points.values())):g} points at the median, largest delta "
+                  f"{100 * max(ours_deltas.values()):.2f}%; Captum gauss-legendre steps {captum_steps}; top label; "
+                  f"{wl.name}, batch {cfg.batch} points"))

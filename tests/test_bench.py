@@ -58,7 +58,7 @@ def test_table_has_every_measurement(table):
     ]
     for name in expected:
         assert name in names, f"missing row {name!r}; rows: {names}"
-    assert {r.section for r in table.rows} == {"1", "2", "3", "4", "5", "6"}
+    assert {r.section for r in table.rows} == {"1", "2", "3", "4", "5", "6", "7"}
     md = table.markdown()
     assert md.count("\n") == len(table.rows) + 1
 
