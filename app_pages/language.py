@@ -17,10 +17,10 @@ import streamlit as st
 from models import language_runs
 from models.families import FAMILIES
 from models.language import TextError
-from models.language import attribution as la
+from models.language import attribution as language_attribution
 from models.language.ptb import window_tokens
-from views import language as vl
-from views import method_comparison as mc
+from views import language as language_views
+from views import method_comparison
 from views.scaffold import choose_model, compare_methods, completeness_panel, page_settings, run_page, straight_line
 from views.session import explain_refining, get_engine
 
@@ -77,7 +77,7 @@ def _tokenize(lm, text: str):
     if window is not None and text == window.text:
         return window_tokens(lm.vocab, window.words)
     st.session_state.pop(WINDOW_KEY, None)
-    return la.tokenize_text(lm, text)
+    return language_attribution.tokenize_text(lm, text)
 
 
 def _window_note() -> None:
@@ -101,7 +101,7 @@ def _input_form(vocab):
                             placeholder="the shareholders claimed more",
                             help="Lower case, numbers become N, punctuation is removed and unknown words become "
                                  f"<unk>, as in the text the model was trained on ({vocab.corpus}). The model "
-                                 f"reads the last {la.MAX_CONTEXT} words.")
+                                 f"reads the last {language_attribution.MAX_CONTEXT} words.")
         c1, c2 = st.columns(2)
         target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab.words, key="lang_target",
                               help=f"Any word of the {len(vocab):,}-word vocabulary; type to search.")
@@ -125,12 +125,12 @@ def _show_tokenization(tokenized) -> None:
         st.warning(notice)
     changed = any(w.notes or not w.used for w in tokenized.words)
     with st.expander("Tokenization of each word (which became <unk> or N)", expanded=changed):
-        st.dataframe(vl.tokenization_frame(tokenized), hide_index=True, width="stretch")
+        st.dataframe(language_views.tokenization_frame(tokenized), hide_index=True, width="stretch")
 
 
 def _show_top(top) -> None:
     st.subheader(f"2. Top {len(top)} next words")
-    st.dataframe(vl.top_k_frame(top), hide_index=True,
+    st.dataframe(language_views.top_k_frame(top), hide_index=True,
                  column_config={"probability": st.column_config.NumberColumn(format="%.4f")})
 
 
@@ -141,16 +141,18 @@ def _show_table(result) -> None:
     shared = st.toggle("One colour scale for both rows", value=True, key="lang_shared_scale",
                        help="On: the gradient row looks pale next to integrated gradients (saturation). "
                             "Off: each row scaled to its own largest value.")
-    st.altair_chart(vl.token_table_chart(result, target, shared_scale=shared), width="content")
-    st.caption(f"**{vl.IG_ROW}**: {la.IG_QUANTITY}. **{vl.GRADIENT_ROW}**: {la.GRADIENT_QUANTITY}.")
-    st.download_button("Download the table (CSV)", vl.token_frame(result).to_csv(index=False),
+    st.altair_chart(language_views.token_table_chart(result, target, shared_scale=shared), width="content")
+    st.caption(f"**{language_views.IG_ROW}**: {language_attribution.IG_QUANTITY}. "
+               f"**{language_views.GRADIENT_ROW}**: {language_attribution.GRADIENT_QUANTITY}.")
+    st.download_button("Download the table (CSV)", language_views.token_frame(result).to_csv(index=False),
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
 
 
 def _show_method_scores(result) -> None:
     """Another method's word scores: a row per target, a column per context word."""
-    st.subheader(f"3. Word scores: {mc.chosen_method(result.settings).label}")
-    frame = pd.DataFrame(result.word_attributions, index=result.target_names, columns=la.word_columns(result.words))
+    st.subheader(f"3. Word scores: {method_comparison.chosen_method(result.settings).label}")
+    frame = pd.DataFrame(result.word_attributions, index=result.target_names,
+                         columns=language_attribution.word_columns(result.words))
     st.dataframe(frame)
     st.caption("Each word's score: the method's attributions summed over the word's embedding dimensions.")
     st.download_button("Download the table (CSV)", frame.to_csv(index_label="target"),
@@ -159,26 +161,27 @@ def _show_method_scores(result) -> None:
 
 def _words_side_by_side(runs) -> None:
     """The compared methods' word scores as token tables: a row per method, a column per context word."""
-    words = la.word_columns(runs[0].explanation.words)
-    st.dataframe(mc.scores_table(runs, words).set_index("feature").T)
+    words = language_attribution.word_columns(runs[0].explanation.words)
+    st.dataframe(method_comparison.scores_table(runs, words).set_index("feature").T)
 
 
 def _explain(model, tokenized, targets, settings):
     """The explanation, its picture drawn as the adaptive rule refines it (a Stop keeps the latest)."""
     return explain_refining(
         "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}", settings,
-        lambda progress, partial: la.explain_next_word(get_engine(), model.extra, tokenized, targets, settings,
-                                                       progress=progress, model_key=model.key, partial=partial),
+        lambda progress, partial: language_attribution.explain_next_word(
+            get_engine(), model.extra, tokenized, targets, settings, progress=progress, model_key=model.key,
+            partial=partial),
         show=_first_picture)
 
 
 def _first_picture(result) -> None:
-    st.altair_chart(vl.token_table_chart(result, result.target_names[0]), width="content")
+    st.altair_chart(language_views.token_table_chart(result, result.target_names[0]), width="content")
 
 
 def _show_saturation(result) -> None:
     st.subheader("5. Saturation (Figure 8)")
-    st.altair_chart(vl.saturation_chart(result), width="stretch")
+    st.altair_chart(language_views.saturation_chart(result), width="stretch")
     st.caption("All the context's embedding vectors are scaled together by alpha; alpha = 0 is the baseline "
                "(all-zero embeddings), alpha = 1 the text. A curve that is flat near alpha = 1 means the gradient "
                "at the text says little: that is why the gradient row is small.")
@@ -188,10 +191,11 @@ def _show_saturation(result) -> None:
 def _show_interior(result) -> None:
     st.subheader("6. Interior gradients")
     c1, c2 = st.columns(2)
-    quantity = c1.radio("Quantity", list(la.INTERIOR_QUANTITIES), horizontal=True, key="lang_interior_quantity")
+    quantity = c1.radio("Quantity", list(language_attribution.INTERIOR_QUANTITIES), horizontal=True,
+                        key="lang_interior_quantity")
     with c2:
         target = _pick_target(result, "lang_interior_target")
-    st.altair_chart(vl.interior_gradient_heatmap(result, target, quantity), width="content")
+    st.altair_chart(language_views.interior_gradient_heatmap(result, target, quantity), width="content")
 
 
 @st.fragment
@@ -202,16 +206,17 @@ def _show_comparison(result) -> None:
     st.subheader("7. Two next words side by side")
     share = st.toggle("As a share of each target's F(text) - F(baseline)", value=False, key="lang_compare_share",
                       help="Targets of very different probability become comparable: each target's bars add up to 1.")
-    st.altair_chart(vl.comparison_chart(result, first, second, share=share), width="content")
-    st.dataframe(vl.comparison_frame(result, first, second), hide_index=True)
+    st.altair_chart(language_views.comparison_chart(result, first, second, share=share), width="content")
+    st.dataframe(language_views.comparison_frame(result, first, second), hide_index=True)
 
 
 def _choose_model():
     """The sidebar's language model (LoadedModel), or None after saying why there is none."""
     model = choose_model(FAMILY)
     if model is not None:
-        st.sidebar.caption(f"{vl.model_summary(model.extra)}. Train your own with `python -m models.language.train "
-                           "--train FILE --valid FILE --out ...` into the models folder's language/ folder.")
+        st.sidebar.caption(f"{language_views.model_summary(model.extra)}. Train your own with "
+                           "`python -m models.language.train --train FILE --valid FILE --out ...` into the models "
+                           "folder's language/ folder.")
     return model
 
 
@@ -258,7 +263,7 @@ def main() -> None:
         return
     _show_tokenization(result.tokenized)
     _show_top(result.top_words)
-    integrated = result.settings.method == mc.SCAN
+    integrated = result.settings.method == method_comparison.SCAN
     (_show_table if integrated else _show_method_scores)(result)
     completeness_panel(result, what="text", baseline_choice=False, title="4. Completeness")
     if straight_line(result.settings, "Saturation, interior gradients and two next words side by side"):

@@ -15,9 +15,9 @@ from app_pages.molecules_shared import (BOOST_KEY, EXAMPLE, FAMILY, INPUT_KEY, M
 from models.data import DataNotFound
 from models.families.molecules import loaded_weave
 from models.molecules import MoleculeError, load_sdf, load_smiles_csv
-from models.molecules import attribution as ma
-from views import method_comparison as mc
-from views import molecules as vm
+from models.molecules import attribution as molecule_attribution
+from views import method_comparison
+from views import molecules as molecule_views
 from views.scaffold import compare_methods, run_page, straight_line
 from views.session import explain_refining, get_engine
 
@@ -98,13 +98,13 @@ def choose_task(model, features, predictions: np.ndarray) -> int:
     and shown label by key, so a shared key would keep the previous molecule's task and probabilities. It starts
     at the most likely task, or at the task Browse's Open button asked for."""
     names = list(model.task_names)
-    key = f"{TASK_KEY}:{ma.molecule_key(model, features)}"
+    key = f"{TASK_KEY}:{molecule_attribution.molecule_key(model, features)}"
     requested = st.session_state.pop(OPEN_TASK_KEY, None)
     if requested in names:
         st.session_state[key] = requested
     elif st.session_state.get(key) not in names:
         st.session_state[key] = names[int(np.argmax(predictions))]
-    kinds = [ma.quantity(ma.is_regression(model, t)) for t in names]
+    kinds = [molecule_attribution.quantity(molecule_attribution.is_regression(model, t)) for t in names]
     what = "predicted probability of active" if set(kinds) == {"P(active)"} else "prediction"
     name = st.selectbox(f"Task ({what})", names, key=key,
                         format_func=lambda t: f"{t}   {kinds[names.index(t)]} = {predictions[names.index(t)]:.3f}")
@@ -119,12 +119,14 @@ def explain_section(engine, model) -> None:
     if chosen is None:
         return
     features, label = chosen
-    predictions = ma.predict(model, features)
+    predictions = molecule_attribution.predict(model, features)
     task = choose_task(model, features, predictions)
     chosen = settings(model, features)
     expl = explain_refining(
-        mc.chosen_method(chosen).label, "molecule", f"{loaded_weave(model).key}|{features.smiles}|{task}", chosen,
-        lambda progress, partial: ma.explain_molecule(engine, model, features, task, chosen, progress, partial),
+        method_comparison.chosen_method(chosen).label, "molecule",
+        f"{loaded_weave(model).key}|{features.smiles}|{task}", chosen,
+        lambda progress, partial: molecule_attribution.explain_molecule(engine, model, features, task, chosen, progress,
+                                                                        partial),
         show=first_picture)
     completeness(expl)
     show_explanation(expl, label)
@@ -136,15 +138,16 @@ def side_by_side(runs) -> None:
     bond."""
     for column, run in zip(st.columns(len(runs)), runs):
         e = run.explanation
-        column.image(vm.attribution_svg(e.mol, e.atom_scores, e.bond_scores, size=(300, 220), label=run.label),
-                     caption=f"{run.label}; {mc.completeness_text(e)}")
-    st.dataframe(mc.scores_table(runs, list(runs[0].explanation.scores(0))), hide_index=True)
+        column.image(molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores, size=(300, 220),
+                                                    label=run.label),
+                     caption=f"{run.label}; {method_comparison.completeness_text(e)}")
+    st.dataframe(method_comparison.scores_table(runs, list(runs[0].explanation.scores(0))), hide_index=True)
 
 
 def completeness(expl) -> None:
-    verdict = vm.completeness(expl)
+    verdict = molecule_views.completeness(expl)
     getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
-    path_rule = mc.chosen_method(expl.settings).uses_path_rule  # only then do more steps help
+    path_rule = method_comparison.chosen_method(expl.settings).uses_path_rule  # only then do more steps help
     if verdict.level == "warning" and path_rule and st.button("Recompute with 4x the steps"):
         st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
         st.rerun()
@@ -153,49 +156,52 @@ def completeness(expl) -> None:
 @st.fragment
 def first_picture(expl) -> None:
     """The molecule coloured by its scores: what the page shows while the scan refines."""
-    st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores,
-                                label=f"attribution to {ma.quantity(expl.regression, expl.task_name)}"))
+    st.image(molecule_views.attribution_svg(
+        expl.mol, expl.atom_scores, expl.bond_scores,
+        label=f"attribution to {molecule_attribution.quantity(expl.regression, expl.task_name)}"))
 
 
 def show_explanation(expl, label: str) -> None:
     st.subheader(f"{label}: {expl.task_name}, {expl.quantity} = {expl.score_input:.3f}")
-    what = ma.quantity(expl.regression, expl.task_name)
+    what = molecule_attribution.quantity(expl.regression, expl.task_name)
     c1, c2, c3 = st.columns(3)
     style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
                      key="mol_style", horizontal=False)
     indices = c2.checkbox("Atom indices", key="mol_indices")
-    order = c3.selectbox("Sort tables by", vm.SORT_ORDERS, key="mol_sort")
+    order = c3.selectbox("Sort tables by", molecule_views.SORT_ORDERS, key="mol_sort")
     left, right = st.columns([3, 2])
     with left:
-        svg = vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
-                                 label=f"attribution to {what}")
+        svg = molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
+                                             label=f"attribution to {what}")
         if style.startswith("atoms and bonds"):
             st.image(svg, caption=f"{expl.smiles}")
         else:
-            st.image(vm.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
+            st.image(molecule_views.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
                      caption="contours of the atom scores (bond and pair scores are not drawn)"
-                     if vm.draws_contours(expl.mol) else
+                     if molecule_views.draws_contours(expl.mol) else
                      "a single atom has no contours to draw: it is coloured by its score instead")
         d1, d2, d3 = st.columns(3)
-        stem = vm.download_stem(expl.task_name, expl.smiles)
+        stem = molecule_views.download_stem(expl.task_name, expl.smiles)
         d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
         d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
-        d3.download_button("Drawing (PNG)", vm.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
-                                                               show_indices=indices), f"{stem}.png", "image/png")
+        d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
+                                                                           show_indices=indices),
+                           f"{stem}.png", "image/png")
     with right:
         if expl.attribution.completeness_defined:  # the accounting splits the completeness law's value
             st.markdown("**Accounting (Section 3.1)**")
             accounting = expl.accounting()
-            st.altair_chart(vm.accounting_chart(accounting), width="stretch")
+            st.altair_chart(molecule_views.accounting_chart(accounting), width="stretch")
             st.dataframe(accounting, hide_index=True, width="stretch")
         st.markdown("**Predictions for every task**")
-        st.dataframe(vm.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
+        st.dataframe(molecule_views.predictions_table(expl.task_names, expl.predictions, expl.task,
+                                                      expl.task_regression),
                      hide_index=True, width="stretch", height=250)
     t1, t2 = st.columns(2)
     t1.markdown("**Atoms** (score = sum over the atom's features)")
-    t1.dataframe(vm.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
+    t1.dataframe(molecule_views.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
     t2.markdown(f"**Bonds** (score = both ordered pairs); non-bonded pairs in total: {expl.nonbonded_total:+.4g}")
-    t2.dataframe(vm.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
+    t2.dataframe(molecule_views.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
     if not expl.mol.GetNumBonds():
         t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
     if straight_line(expl.settings, "Saturation (Figure 13)"):

@@ -7,9 +7,9 @@ import streamlit as st
 from app_pages.molecules_shared import DEFAULT_MODEL, FAMILY, settings, stored_molecules, with_progress
 from models.checkpoint import CheckpointError
 from models.family import FamilyError, ModelSource
-from models.molecules import attribution as ma
-from views import method_comparison as mc
-from views import molecules as vm
+from models.molecules import attribution as molecule_attribution
+from views import method_comparison
+from views import molecules as molecule_views
 from views.scaffold import run_page
 from views.session import get_engine
 
@@ -48,21 +48,21 @@ def model_column(source: ModelSource, smiles: str, task_name: str | None, decima
     chosen = chosen or settings(model, features)
     for warning in features.warnings:
         st.warning(warning)
-    task_name = task_name or model.task_names[int(np.argmax(ma.predict(model, features)))]
+    task_name = task_name or model.task_names[int(np.argmax(molecule_attribution.predict(model, features)))]
     task = task_name if task_name in model.task_names else 0
-    expl = with_progress(f"{source.name}: {mc.chosen_method(chosen).label}", ma.explain_molecule, get_engine(), model,
-                         features, task, chosen)
-    groups = ma.identical_attribution_groups(expl, decimals)
-    counts = ma.anomaly_counts(groups)
-    what = ma.quantity(expl.regression, expl.task_name)
-    st.image(vm.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
-                                label=f"{source.name}: attribution to {what}"))
-    st.caption(f"{what} = {expl.score_input:.3f}; {mc.completeness_text(expl)}")
+    expl = with_progress(f"{source.name}: {method_comparison.chosen_method(chosen).label}",
+                         molecule_attribution.explain_molecule, get_engine(), model, features, task, chosen)
+    groups = molecule_attribution.identical_attribution_groups(expl, decimals)
+    counts = molecule_attribution.anomaly_counts(groups)
+    what = molecule_attribution.quantity(expl.regression, expl.task_name)
+    st.image(molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
+                                            label=f"{source.name}: attribution to {what}"))
+    st.caption(f"{what} = {expl.score_input:.3f}; {method_comparison.completeness_text(expl)}")
     message = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
                f"{counts['groups not explained by symmetry']} not explained by symmetry ({counts['atoms in those']} "
                "atoms).")
     (st.warning if counts["groups not explained by symmetry"] else st.success)(message)
-    st.dataframe(ma.groups_table(groups), hide_index=True, width="stretch")
+    st.dataframe(molecule_attribution.groups_table(groups), hide_index=True, width="stretch")
     return task_name, chosen
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 from app_pages.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from models import molecule_runs
 from models import results_store as store
-from views import molecules as vm
+from views import molecules as molecule_views
 from views.scaffold import run_page
 from views.session import choose_run
 
@@ -122,10 +122,10 @@ def statistics(task: molecule_runs.TaskRows, positions: np.ndarray, task_name: s
     if groups.empty:
         left.info("None of the functional groups occurs in these molecules.")
     else:
-        left.altair_chart(vm.means_chart(groups, "group"), width="stretch")
+        left.altair_chart(molecule_views.means_chart(groups, "group"), width="stretch")
         left.dataframe(groups, hide_index=True, width="stretch")
     right.markdown("**Atom types**")
-    right.altair_chart(vm.means_chart(atoms, "atom type"), width="stretch")
+    right.altair_chart(molecule_views.means_chart(atoms, "atom type"), width="stretch")
     right.dataframe(atoms, hide_index=True, width="stretch")
 
 

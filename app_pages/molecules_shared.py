@@ -5,8 +5,8 @@ import streamlit as st
 
 from models.families import FAMILIES
 from models.families.molecules import loaded_weave
-from models.molecules import attribution as ma
-from views import molecules as vm
+from models.molecules import attribution as molecule_attribution
+from views import molecules as molecule_views
 from views.scaffold import choose_model, page_settings
 from views.session import progress_bar
 
@@ -36,7 +36,7 @@ def choose_weave():
 
 @st.cache_resource(show_spinner="Reading Tox21...")  # shared and read-only: no copy per rerun
 def tox21():
-    return ma.tox21_frame()
+    return molecule_attribution.tox21_frame()
 
 
 def store_input(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str] = (),
@@ -56,7 +56,7 @@ def settings(model, features):
     """The shared scan settings with a method that applies to molecules (see views.scaffold.page_settings) and
     the extra path points the user asked for on a missed completeness."""
     chosen = page_settings(FAMILY, loaded_weave(model), features)
-    return ma.boosted_settings(chosen, st.session_state.get(BOOST_KEY, 1))
+    return molecule_attribution.boosted_settings(chosen, st.session_state.get(BOOST_KEY, 1))
 
 
 def with_progress(label: str, scan, *args, **kwargs):
@@ -67,5 +67,5 @@ def with_progress(label: str, scan, *args, **kwargs):
 
 def saturation_row(explanations, labels=None, task: str = "", quantity: str | None = None) -> None:
     """Figure 13's two saturation charts side by side."""
-    for column, chart in zip(st.columns(2), vm.saturation_charts(explanations, labels, task, quantity)):
+    for column, chart in zip(st.columns(2), molecule_views.saturation_charts(explanations, labels, task, quantity)):
         column.altair_chart(chart, width="stretch")

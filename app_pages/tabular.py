@@ -4,7 +4,7 @@ import streamlit as st
 
 from models.families import FAMILIES
 from models.family import InputError
-from views import method_comparison as mc
+from views import method_comparison
 from views.charts import feature_bars
 from views.scaffold import (choose_model, compare_methods, completeness_panel, explain, page_settings, run_page,
                             scores_download)
@@ -53,7 +53,7 @@ def main() -> None:
         st.error(str(exc))
         return
     settings = page_settings(FAMILY, model, row)
-    st.subheader(f"Column attributions: {mc.chosen_method(settings).label}")
+    st.subheader(f"Column attributions: {method_comparison.chosen_method(settings).label}")
     explanation = explain(FAMILY, model, row, request["targets"], settings, show=column_bars, request=repr(request))
     if explanation is None:
         return

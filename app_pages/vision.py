@@ -15,11 +15,11 @@ import torch
 from app_pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, method_label, view_ablation,
                                        view_attributions, view_completeness, view_misclassification,
                                        view_straight_line)
-from models import vision as mv
+from models import vision as vision_models
 from models.families import vision as vision_family
 from models.photos import Photo, list_photos
-from views import vision as vv
-from views import method_comparison as mc
+from views import vision as vision_views
+from views import method_comparison
 from views.scaffold import compare_methods, page_settings, run_page
 from views.session import choose_classifier, explain_refining, get_engine
 from views.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
@@ -28,11 +28,11 @@ REQUEST_KEY = "vision_request"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _look(model_key: str, digest: str, _classifier: mv.ImageClassifier, _data: bytes) -> tuple[mv.Prediction, list[str]]:
+def _look(model_key: str, digest: str, _classifier: vision_models.ImageClassifier, _data: bytes) -> tuple[vision_models.Prediction, list[str]]:
     """Decode, crop and classify an image once per (model, image bytes): reruns reuse the answer.
-    Raises mv.ImageError (not cached) for a file that is no usable image."""
-    image = mv.load_image(_data)
-    return mv.predict_image(_classifier, image), image.info.get("notices", [])
+    Raises vision_models.ImageError (not cached) for a file that is no usable image."""
+    image = vision_models.load_image(_data)
+    return vision_models.predict_image(_classifier, image), image.info.get("notices", [])
 
 
 @st.cache_data(show_spinner=False)
@@ -82,7 +82,7 @@ def choose_image():
         if not samples:
             st.caption(f"No sample photos on this server (the operator sets {vision_family.SAMPLES_ENV} or "
                        "IG_DATA_DIR).")
-        upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(mv.UPLOAD_TYPES),
+        upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(vision_models.UPLOAD_TYPES),
                                   key="vision_upload")
         if upload is None:
             return None
@@ -115,7 +115,8 @@ def parameters_form(classifier, top, gt, digest):
                                (" - ground truth" if i == gt else ""),
                                help="E.g. the ground truth of a misclassified image (Figure 6).")
         c3, c4 = st.columns(2)
-        baseline = c3.selectbox("Baseline", list(mv.BASELINES), format_func=lambda b: f"{b}: {mv.BASELINES[b]}")
+        baseline = c3.selectbox("Baseline", list(vision_models.BASELINES),
+                                format_func=lambda b: f"{b}: {vision_models.BASELINES[b]}")
         layer = c4.selectbox("Intermediate layer (Figure 12)", layers, index=len(layers) - 1 if layers else 0)
         submitted = st.form_submit_button("Explain", type="primary")
     if submitted:
@@ -135,8 +136,8 @@ def first_picture(ex) -> None:
     columns = st.columns(len(ex.targets) + 1)
     columns[0].image(ex.image, caption=f"Input: {ex.labels[0]}", width=IMAGE_WIDTH)
     for t, column in enumerate(columns[1:]):
-        column.image(vv.visualize(ex.image, ex.attributions(t)), caption=f"{method_label(ex)}: {ex.labels[t]}",
-                     width=IMAGE_WIDTH)
+        column.image(vision_views.visualize(ex.image, ex.attributions(t)),
+                     caption=f"{method_label(ex)}: {ex.labels[t]}", width=IMAGE_WIDTH)
 
 
 def main():
@@ -157,7 +158,7 @@ def main():
         gt = None  # the sample photos' labels are ImageNet class indices: meaningless for other classes
     try:
         seen, notices = _look(classifier.key, digest, classifier, data)
-    except mv.ImageError as exc:
+    except vision_models.ImageError as exc:
         st.error(f"**{name}: cannot use this image.** {exc}")
         return
     for notice in notices:
@@ -167,14 +168,15 @@ def main():
     c1.image(seen.image, caption=f"{name} as the network sees it ({classifier.crop_size} px)", width=IMAGE_WIDTH)
     with c2:
         st.markdown("**Top 5 (softmax)**" + (f" - ground truth: **{class_label(classifier, gt)}**" if gt is not None else ""))
-        st.dataframe(vv.top_k_frame(top), hide_index=True)
+        st.dataframe(vision_views.top_k_frame(top), hide_index=True)
     request = parameters_form(classifier, top, gt, digest)
     if request is None:
         return
     model = vision_family.VisionFamily.wrap(classifier)
     photo = vision_family.Photo(seen, request["baseline"], request["layer"] or None)
     settings = page_settings(vision_family.FAMILY, model, photo)
-    st.markdown(f"**Baseline:** {mv.BASELINES[request['baseline']]}. **Method:** {mc.chosen_method(settings).label}"
+    st.markdown(f"**Baseline:** {vision_models.BASELINES[request['baseline']]}. "
+                f"**Method:** {method_comparison.chosen_method(settings).label}"
                 f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
     try:
         ex = explain_refining(
@@ -183,7 +185,7 @@ def main():
                                                             request["baseline"], settings, request["layer"] or None,
                                                             progress=progress, partial=partial),
             show=first_picture)
-    except (mv.VisionError, ValueError, KeyError, RuntimeError) as exc:
+    except (vision_models.VisionError, ValueError, KeyError, RuntimeError) as exc:
         st.error(f"The scan failed: {exc}")
         return
     view_attributions(ex)

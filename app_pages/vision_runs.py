@@ -16,7 +16,7 @@ import streamlit as st
 from models import results_store as store
 from models import vision_runs
 from models.vision import load_image
-from views import vision as vv
+from views import vision as vision_views
 from views import vision_runs as vision_runs_views
 from views.scaffold import run_page
 from views.session import choose_run
@@ -108,7 +108,7 @@ def gallery(run: str, folder: pathlib.Path, stamp: tuple, manifest: dict, shown:
     pages = max(math.ceil(len(shown) / PHOTOS_PER_PAGE), 1)
     c1, c2 = st.columns([1, 2])
     page = c1.number_input(f"Page (of {pages})", 1, pages, key=f"vision_runs_page_{pages}")
-    style = c2.radio("Maps", vv.STYLES, index=vv.STYLES.index("overlay"), horizontal=True,
+    style = c2.radio("Maps", vision_views.STYLES, index=vision_views.STYLES.index("overlay"), horizontal=True,
                      key="vision_runs_style", help="Positive attribution (toward the label) on the photo as the "
                                                    "network saw it: a heat map, or its pixels scaled")
     photos = shown.iloc[(page - 1) * PHOTOS_PER_PAGE: page * PHOTOS_PER_PAGE]

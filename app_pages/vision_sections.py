@@ -9,10 +9,10 @@ import re
 import numpy as np
 import streamlit as st
 
-from models import vision as mv
+from models import vision as vision_models
 from models.families.vision import VisionExplanation
-from views import method_comparison as mc
-from views import vision as vv
+from views import method_comparison
+from views import vision as vision_views
 from views.scaffold import completeness_panel, straight_line
 
 IMAGE_WIDTH = 260
@@ -23,7 +23,7 @@ def class_label(classifier, index: int) -> str:
 
 
 def method_label(ex: VisionExplanation) -> str:
-    return mc.chosen_method(ex.settings).label
+    return method_comparison.chosen_method(ex.settings).label
 
 
 def has_gradient(ex: VisionExplanation) -> bool:
@@ -33,11 +33,11 @@ def has_gradient(ex: VisionExplanation) -> bool:
 
 def display_controls(key: str):
     c1, c2, c3 = st.columns(3)
-    polarity = c1.radio("Polarity", vv.POLARITIES, horizontal=True, key=f"{key}_polarity",
+    polarity = c1.radio("Polarity", vision_views.POLARITIES, horizontal=True, key=f"{key}_polarity",
                         help="absolute: sum over channels of |value| (Eq. 1); positive/negative: signed sum")
     clip = c2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{key}_clip",
                      help="Values above this percentile saturate, so a few extreme pixels do not hide the rest")
-    style = c3.radio("Style", vv.STYLES, horizontal=True, key=f"{key}_style",
+    style = c3.radio("Style", vision_views.STYLES, horizontal=True, key=f"{key}_style",
                      help="intensity: the paper's pixels scaled by importance; overlay: heat map")
     return polarity, clip, style
 
@@ -47,20 +47,21 @@ def view_attributions(ex: VisionExplanation):
     label = method_label(ex)
     st.subheader(f"1. {label} beside the gradient at the image (Figure 4)")
     polarity, clip, style = display_controls("v1")
-    attributions = vv.visualize(ex.image, ex.attributions(0), polarity, clip, style)
+    attributions = vision_views.visualize(ex.image, ex.attributions(0), polarity, clip, style)
     cols = st.columns(3)
     cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, softmax {ex.score(0):.4f}", width=IMAGE_WIDTH)
     cols[1].image(attributions, caption=label, width=IMAGE_WIDTH)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ex.settings.method)
     d1, d2, d3 = st.columns(3)
-    d1.download_button("Attributions (.npy, [targets, 3, H, W])", vv.npy_bytes(ex.all_attributions()),
+    d1.download_button("Attributions (.npy, [targets, 3, H, W])", vision_views.npy_bytes(ex.all_attributions()),
                        file_name=f"{stem}_{re.sub(r'[^A-Za-z0-9_-]+', '_', ex.labels[0])}.npy",
                        mime="application/octet-stream")
-    d2.download_button(f"{label} (.png)", vv.png_bytes(attributions), file_name=f"{stem}.png", mime="image/png")
+    d2.download_button(f"{label} (.png)", vision_views.png_bytes(attributions), file_name=f"{stem}.png",
+                       mime="image/png")
     if has_gradient(ex):
-        grad = vv.visualize(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
+        grad = vision_views.visualize(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
         cols[2].image(grad, caption="Gradient at the image (alpha = 1)", width=IMAGE_WIDTH)
-        d3.download_button("Gradient (.png)", vv.png_bytes(grad), file_name="gradient.png", mime="image/png")
+        d3.download_button("Gradient (.png)", vision_views.png_bytes(grad), file_name="gradient.png", mime="image/png")
     else:
         cols[2].caption(f"{label} does not evaluate the gradient at the image itself.")
 
@@ -75,8 +76,8 @@ def view_interior(ex: VisionExplanation):
     if len(ex.targets) > 1:
         t = st.radio("Label", range(len(ex.targets)), format_func=lambda i: ex.labels[i], horizontal=True, key="v2_t")
     alphas = ex.probe_alphas
-    panels = vv.interior_panels(ex.image, {a: ex.gradient(t, a) for a in alphas}, polarity, clip, style)
-    grid = vv.image_grid([p for _, p in panels], [f"alpha = {a:g}" for a, _ in panels], columns=5)
+    panels = vision_views.interior_panels(ex.image, {a: ex.gradient(t, a) for a in alphas}, polarity, clip, style)
+    grid = vision_views.image_grid([p for _, p in panels], [f"alpha = {a:g}" for a, _ in panels], columns=5)
     st.image(grid, caption="Interior gradients, alpha = 0.02 ... 1.0", width="stretch")
     c1, c2 = st.columns([1, 1])
     with c1:
@@ -84,15 +85,16 @@ def view_interior(ex: VisionExplanation):
         st.image(dict(panels)[alpha], caption=f"Interior gradient at alpha = {alpha:g}", width=IMAGE_WIDTH)
     with c2:
         a = ex.attribution
-        st.altair_chart(vv.mean_gradient_chart(a.alphas, a.grad_abs_mean[:, 0, t], ex.labels[t], alpha), width="stretch")
-    st.download_button("Interior gradients grid (.png)", vv.png_bytes(grid), file_name="interior_gradients.png",
-                       mime="image/png")
+        st.altair_chart(vision_views.mean_gradient_chart(a.alphas, a.grad_abs_mean[:, 0, t], ex.labels[t], alpha), width="stretch")
+    st.download_button("Interior gradients grid (.png)", vision_views.png_bytes(grid),
+                       file_name="interior_gradients.png", mime="image/png")
 
 
 def view_saturation(ex: VisionExplanation):
     st.subheader("3. Saturation (Figure 2)")
     a = ex.attribution
-    st.altair_chart(vv.saturation_chart(a.alphas, a.scores[:, 0, :], a.raw_scores[:, 0, :], ex.labels), width="stretch")
+    st.altair_chart(vision_views.saturation_chart(a.alphas, a.scores[:, 0, :], a.raw_scores[:, 0, :], ex.labels),
+                    width="stretch")
     st.caption("The score along alpha * image (toward the baseline). A curve that flattens early means the gradient at "
                "the image (alpha = 1) sees little of what raised the score.")
 
@@ -103,7 +105,7 @@ def view_layer(ex: VisionExplanation):
     if a.layer_l2 is None:
         st.info("No layer was observed.")
         return
-    st.altair_chart(vv.layer_distance_chart(a.alphas, a.layer_l2[:, 0], a.layer_cosine[:, 0], ex.layer_name),
+    st.altair_chart(vision_views.layer_distance_chart(a.alphas, a.layer_l2[:, 0], a.layer_cosine[:, 0], ex.layer_name),
                     width="stretch")
 
 
@@ -116,7 +118,8 @@ def view_straight_line(ex: VisionExplanation) -> None:
 
 
 def view_completeness(ex: VisionExplanation):
-    completeness_panel(ex, title="5. Completeness (Proposition 1)", note=f"baseline: {mv.BASELINES[ex.baseline_name]}")
+    completeness_panel(ex, title="5. Completeness (Proposition 1)",
+                       note=f"baseline: {vision_models.BASELINES[ex.baseline_name]}")
 
 
 @st.fragment
@@ -131,7 +134,7 @@ def view_misclassification(ex: VisionExplanation, classifier, gt):
     cols[0].image(ex.image, caption="Input", width=IMAGE_WIDTH)
     for t in range(2):
         tag = " (ground truth)" if ex.targets[t] == gt else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else "")
-        cols[t + 1].image(vv.visualize(ex.image, ex.attributions(t), polarity, clip, style),
+        cols[t + 1].image(vision_views.visualize(ex.image, ex.attributions(t), polarity, clip, style),
                           caption=f"{ex.labels[t]}{tag}: softmax {ex.score(t):.4f}", width=IMAGE_WIDTH)
     if gt is not None:
         rank = int((ex.probabilities > ex.probabilities[gt]).sum()) + 1
@@ -151,13 +154,13 @@ def view_ablation(ex: VisionExplanation, classifier):
         if method == "a rectangle":
             xs = st.slider("x range", 0, int(w), (0, int(w) // 2), key="v7_x")
             ys = st.slider("y range", 0, int(h), (0, int(h) // 2), key="v7_y")
-            mask = mv.rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
+            mask = vision_models.rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
         else:
             percent = st.slider("Share of pixels (%)", 1, 50, 10, key="v7_percent")
             importance = (ex.pixel_importance(0, "positive") if method == by_method
-                          else mv.pixel_importance(ex.gradient(0, 1.0), "abs"))
-            mask = mv.top_fraction_mask(importance, percent / 100)
-    result = mv.ablate(classifier, ex.input, mask, target=ex.targets[0])
+                          else vision_models.pixel_importance(ex.gradient(0, 1.0), "abs"))
+            mask = vision_models.top_fraction_mask(importance, percent / 100)
+    result = vision_models.ablate(classifier, ex.input, mask, target=ex.targets[0])
     with c2:
         a, b = st.columns(2)
         a.image(ex.image, caption=f"Original: {classifier.categories[int(np.argmax(ex.probabilities))]} "
@@ -168,10 +171,10 @@ def view_ablation(ex: VisionExplanation, classifier):
              f"new top prediction: **{result.top_label}** ({result.top_probability:.4f}).")
 
 
-def maps_side_by_side(runs: list[mc.MethodRun]) -> None:
+def maps_side_by_side(runs: list[method_comparison.MethodRun]) -> None:
     """The compared methods' maps of the first label in columns, each with its completeness."""
     polarity, clip, style = display_controls("v8")
     for column, run in zip(st.columns(len(runs)), runs):
         ex = run.explanation
-        column.image(vv.visualize(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",
-                     caption=f"{run.label}; {mc.completeness_text(ex)}")
+        column.image(vision_views.visualize(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",
+                     caption=f"{run.label}; {method_comparison.completeness_text(ex)}")

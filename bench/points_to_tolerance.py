@@ -58,16 +58,16 @@ def photos(data_dir: pathlib.Path) -> list[tuple[pathlib.Path, int]]:
 
 def measure(out: pathlib.Path, limit: int | None, max_batch: int) -> None:
     from models import data as project_data
-    from models import vision as mv
+    from models import vision as vision_models
 
-    classifier = mv.load_classifier("mobilenet_v2")
+    classifier = vision_models.load_classifier("mobilenet_v2")
     done = {json.loads(line)["photo"] for line in out.read_text().splitlines()} if out.exists() else set()
     todo = [p for p in photos(project_data.data_dir()) if p[0].stem not in done][:limit]
     started, done_before = time.perf_counter(), len(done)
     for count, (path, truth) in enumerate(todo, 1):
-        x = classifier.preprocess(mv.load_image(path))
+        x = classifier.preprocess(vision_models.load_image(path))
         top = int(classifier.predict(x).argmax())
-        scan = photo_scan(classifier.model, x, mv.make_baseline(classifier, "black", x), top, max_batch)
+        scan = photo_scan(classifier.model, x, vision_models.make_baseline(classifier, "black", x), top, max_batch)
         row = {"photo": path.stem, "target": top, "truth": truth}
         row.update({name: adaptive_points(scan, start) for name, start in ADAPTIVE_STARTS.items()})
         rules = NESTED_RULES + (OWN_NODE_RULES if (done_before + count) % SUBSET == 1 else ())

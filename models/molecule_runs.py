@@ -27,13 +27,13 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 
 from models import results_store as store
-from models.molecules import attribution as ma
+from models.molecules import attribution as molecule_attribution
 
 NONBONDED = "non-bonded pairs"
 ATOM_NAME = re.compile(r"([A-Z][a-z]?)(\d+)$")
 BOND_NAME = re.compile(r"([A-Z][a-z]?)(\d+)-([A-Z][a-z]?)(\d+) (\w+)$")
 ATOM_PROPERTY = "ig_attribution"  # written as the SDF property atom.dprop.ig_attribution
-PATTERNS = [(name, Chem.MolFromSmarts(smarts)) for name, smarts in ma.FUNCTIONAL_GROUPS]
+PATTERNS = [(name, Chem.MolFromSmarts(smarts)) for name, smarts in molecule_attribution.FUNCTIONAL_GROUPS]
 GROUPS = [name for name, _ in PATTERNS]
 SORT_KEYS = ("prediction", "completeness error", "group attribution")
 
@@ -45,7 +45,7 @@ class StoreMismatch(ValueError):
 @dataclass(eq=False)
 class StoredMolecule:
     """A stored row as a molecule with its scores: what the statistics and the exports read (and, duck-typed,
-    ma.functional_group_matches and ma.mean_by_atom_type)."""
+    molecule_attribution.functional_group_matches and molecule_attribution.mean_by_atom_type)."""
 
     mol: Chem.Mol  # atoms in the order of the row's score names
     smiles: str  # the row's source
@@ -53,7 +53,7 @@ class StoredMolecule:
     bond_scores: np.ndarray  # [bonds] by RDKit bond index of `mol`
     nonbonded_total: float
     share_base: float  # F(molecule) - F(baseline), NaN when there is nothing to attribute
-    atom_types: list[str]  # as ma.mean_by_atom_type: the element, lower case when aromatic
+    atom_types: list[str]  # as molecule_attribution.mean_by_atom_type: the element, lower case when aromatic
     bond_ends: np.ndarray  # [bonds, 2]: each bond's begin and end atom
 
 
@@ -230,9 +230,10 @@ def task_rows(listing: pd.DataFrame, scores: pd.DataFrame) -> TaskRows:
 
 
 def group_matches(molecule: StoredMolecule) -> list[tuple[str, tuple[int, ...], np.ndarray, float]]:
-    """(group, matched atoms, the bonds inside the match as a mask, score) per match of ma.FUNCTIONAL_GROUPS,
-    scored as ma.functional_group_matches scores it (the match's atom scores, then its inside bonds' scores added
-    in bond order), with the bonds inside found from the bond ends at once rather than bond by bond."""
+    """(group, matched atoms, the bonds inside the match as a mask, score) per match of
+    molecule_attribution.FUNCTIONAL_GROUPS, scored as molecule_attribution.functional_group_matches scores it (the
+    match's atom scores, then its inside bonds' scores added in bond order), with the bonds inside found from the bond
+    ends at once rather than bond by bond."""
     begin, end = molecule.bond_ends.T
     out = []
     for name, pattern in PATTERNS:
@@ -323,7 +324,7 @@ def selection_table(task: TaskRows, positions: Sequence[int], group: str, sort_b
 
 
 def atom_type_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFrame:
-    """ma.mean_by_atom_type's table over the selected rows (molecules: rows with such an atom)."""
+    """molecule_attribution.mean_by_atom_type's table over the selected rows (molecules: rows with such an atom)."""
     atoms = task.atoms[task.atoms["position"].isin(positions)]
     out = atoms.groupby("atom type").agg(atoms=("score", "size"), molecules=("position", "nunique"),
                                          **{"mean score": ("score", "mean"), "mean share": ("share", "mean"),
@@ -332,8 +333,8 @@ def atom_type_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFra
 
 
 def group_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFrame:
-    """ma.mean_by_functional_group's table over the selected rows (mean score: per match), with the mean per
-    molecule that contains the group (its matches' atoms and bonds, each once: the table's attribution)."""
+    """molecule_attribution.mean_by_functional_group's table over the selected rows (mean score: per match), with the
+    mean per molecule that contains the group (its matches' atoms and bonds, each once: the table's attribution)."""
     matches = task.occurrences[task.occurrences["position"].isin(positions)].assign(
         per_atom=lambda frame: frame["score"] / frame["size"])
     out = matches.groupby("group").agg(occurrences=("score", "size"), molecules=("position", "nunique"),

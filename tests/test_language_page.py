@@ -19,8 +19,8 @@ if str(ROOT) not in sys.path:
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
-from models.language import attribution as la  # noqa: E402
-from views import language as vl  # noqa: E402
+from models.language import attribution as language_attribution  # noqa: E402
+from views import language as language_views  # noqa: E402
 from views.completeness import completeness_verdict  # noqa: E402
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
 
@@ -40,7 +40,7 @@ def engine():
 
 @pytest.fixture(scope="module")
 def paper_result(engine, lm):
-    return la.explain_next_word(engine, lm, PAPER_TEXT, [PAPER_TARGET], ScanSettings())
+    return language_attribution.explain_next_word(engine, lm, PAPER_TEXT, [PAPER_TARGET], ScanSettings())
 
 
 # --- attribution ----------------------------------------------------------------------------------------
@@ -64,10 +64,10 @@ def test_paper_example_is_complete_and_points_at_more(paper_result):
 
 def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
     engine.clear_cache()
-    both = la.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
+    both = language_attribution.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
     assert both.target_names == ["than", "of"]
     for t, target in enumerate(both.target_names):
-        one = la.explain_next_word(engine, lm, PAPER_TEXT, [target], FAST)
+        one = language_attribution.explain_next_word(engine, lm, PAPER_TEXT, [target], FAST)
         np.testing.assert_allclose(both.word_attributions[t], one.word_attributions[0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(both.gradient_x_input[t], one.gradient_x_input[0], rtol=1e-5, atol=1e-8)
         np.testing.assert_allclose(both.saturation[:, t], one.saturation[:, 0], rtol=1e-5, atol=1e-9)
@@ -76,18 +76,18 @@ def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
 
 
 def test_default_target_is_the_top_word(engine, lm):
-    top = la.top_k_next_words(lm, PAPER_TEXT, 5)
+    top = language_attribution.top_k_next_words(lm, PAPER_TEXT, 5)
     assert len(top) == 5 and top[0][0] == "than" and top[0][1] > top[1][1]
     assert sum(p for _, p in top) <= 1.0
-    r = la.explain_next_word(engine, lm, PAPER_TEXT, None, FAST)
+    r = language_attribution.explain_next_word(engine, lm, PAPER_TEXT, None, FAST)
     assert r.target_names == ["than"] and r.probability[0] == pytest.approx(top[0][1], rel=1e-4)
 
 
 def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
-    frame = vl.token_frame(paper_result)
-    words = vl.word_columns(paper_result.words)
+    frame = language_views.token_frame(paper_result)
+    words = language_views.word_columns(paper_result.words)
     assert words == ["1 the", "2 shareholders", "3 claimed", "4 more"]
-    assert list(frame["row"]) == [vl.IG_ROW, vl.GRADIENT_ROW]
+    assert list(frame["row"]) == [language_views.IG_ROW, language_views.GRADIENT_ROW]
     assert all(c in frame.columns for c in words)
     np.testing.assert_allclose(frame.loc[0, words].to_numpy(float), paper_result.word_attributions[0])
     np.testing.assert_allclose(frame.loc[1, words].to_numpy(float), paper_result.gradient_x_input[0])
@@ -96,21 +96,22 @@ def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
     csv = frame.to_csv(index=False)
     assert csv.splitlines()[0].startswith("target,row,1 the,2 shareholders,3 claimed,4 more,")
     # the charts build (vega-lite specs) and carry the words and the caption of Figure 9
-    spec = vl.token_table_chart(paper_result, "than").to_dict()
+    spec = language_views.token_table_chart(paper_result, "than").to_dict()
     assert "Prediction for than" in str(spec) and "4 more" in str(spec)
-    for chart in (vl.token_table_chart(paper_result, "than", shared_scale=False), vl.saturation_chart(paper_result),
-                  vl.interior_gradient_heatmap(paper_result, "than", "gradient")):
+    for chart in (language_views.token_table_chart(paper_result, "than", shared_scale=False),
+                  language_views.saturation_chart(paper_result),
+                  language_views.interior_gradient_heatmap(paper_result, "than", "gradient")):
         chart.to_dict()
-    interior = vl.interior_frame(paper_result, "than")
+    interior = language_views.interior_frame(paper_result, "than")
     assert len(interior) == len(paper_result.alphas) * 4 and (interior.alpha_hi >= interior.alpha_lo).all()
 
 
 def test_comparison_of_two_targets(engine, lm):
-    r = la.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
-    frame = vl.comparison_frame(r, "than", "of")
+    r = language_attribution.explain_next_word(engine, lm, PAPER_TEXT, ["than", "of"], FAST)
+    frame = language_views.comparison_frame(r, "than", "of")
     assert list(frame.columns) == ["word", "IG for 'than'", "IG for 'of'", "difference"] and len(frame) == 4
-    vl.comparison_chart(r, "than", "of").to_dict()
-    assert len(vl.token_frame(r)) == 4  # two rows per target
+    language_views.comparison_chart(r, "than", "of").to_dict()
+    assert len(language_views.token_frame(r)) == 4  # two rows per target
 
 
 @pytest.mark.parametrize("text, message", [
@@ -120,21 +121,22 @@ def test_comparison_of_two_targets(engine, lm):
 ])
 def test_unusable_text_raises_a_clear_error(engine, lm, text, message):
     with pytest.raises(TextError, match=message):
-        la.explain_next_word(engine, lm, text, None, FAST)
+        language_attribution.explain_next_word(engine, lm, text, None, FAST)
 
 
 def test_tokenization_notices(lm):
-    digits = la.tokenize_text(lm, "1990 2,000 3.5")
+    digits = language_attribution.tokenize_text(lm, "1990 2,000 3.5")
     assert digits.texts == ["N", "N", "N"] and not digits.notices
     assert all("number -> N" in w.notes for w in digits.words)
-    mixed = la.tokenize_text(lm, "the 市场 rose sharply")
+    mixed = language_attribution.tokenize_text(lm, "the 市场 rose sharply")
     assert mixed.texts == ["the", "<unk>", "rose", "sharply"]
     assert any("non-Latin" in n for n in mixed.notices) and mixed.unknown_words == ["市场"]
-    long = la.tokenize_text(lm, " ".join(["the market fell"] * 3400))  # 10,200 words
-    assert len(long) == la.MAX_CONTEXT and long.dropped_tokens == 10_200 - la.MAX_CONTEXT
-    assert any(f"only the last {la.MAX_CONTEXT}" in n for n in long.notices)
-    assert la.top_k_next_words(lm, long, 3)[0][1] > 0
-    paper = la.tokenize_text(lm, "and N minutes after the ual trading halt")
+    long = language_attribution.tokenize_text(lm, " ".join(["the market fell"] * 3400))  # 10,200 words
+    assert len(long) == language_attribution.MAX_CONTEXT
+    assert long.dropped_tokens == 10_200 - language_attribution.MAX_CONTEXT
+    assert any(f"only the last {language_attribution.MAX_CONTEXT}" in n for n in long.notices)
+    assert language_attribution.top_k_next_words(lm, long, 3)[0][1] > 0
+    paper = language_attribution.tokenize_text(lm, "and N minutes after the ual trading halt")
     assert paper.texts[1] == "N" and not paper.notices  # the Treebank's own N, as the paper types it
 
 
@@ -154,7 +156,7 @@ def test_completeness_verdict_of_a_text(engine, lm, paper_result):
     assert verdict.level == "warning" and "F(text) - F(baseline)" in verdict.text and "adaptive" in verdict.text
     flat = dataclasses.replace(lm, model=copy.deepcopy(lm.model))
     flat.model.decoder.weight.zero_()  # every next word's probability is the same for any context
-    r = la.explain_next_word(engine, flat, PAPER_TEXT, ["than", "of"], FAST)
+    r = language_attribution.explain_next_word(engine, flat, PAPER_TEXT, ["than", "of"], FAST)
     assert r.nothing_to_attribute.tolist() == [True, True] and r.completeness_ok  # passed on from the engine
     verdict = text_verdict(r)
     assert verdict.level == "info" and "nothing to attribute" in verdict.text
@@ -163,8 +165,8 @@ def test_completeness_verdict_of_a_text(engine, lm, paper_result):
 
 def test_unknown_target_word_is_rejected(engine, lm):
     with pytest.raises(TextError, match="not in the model's 10,000-word vocabulary"):
-        la.explain_next_word(engine, lm, PAPER_TEXT, ["thanx"], FAST)
-    assert la.resolve_targets(lm, ["Than", "than"]) == (["than"], [lm.vocab.index["than"]])
+        language_attribution.explain_next_word(engine, lm, PAPER_TEXT, ["thanx"], FAST)
+    assert language_attribution.resolve_targets(lm, ["Than", "than"]) == (["than"], [lm.vocab.index["than"]])
 
 
 # --- the page in AppTest ----------------------------------------------------------------------------------
@@ -214,7 +216,7 @@ def test_page_from_text_to_table(tmp_path):
     at.selectbox(key="lang_second").set_value("(none)")
     at.button(key="FormSubmitter:language_form-Explain").click().run()
     assert not at.exception and not at.error
-    assert any(f"only the last {la.MAX_CONTEXT}" in w for w in _texts(at.warning))
+    assert any(f"only the last {language_attribution.MAX_CONTEXT}" in w for w in _texts(at.warning))
     # bad input: a clear message, no traceback
     at.text_area(key="lang_text").set_value("!!! ???")
     at.button(key="FormSubmitter:language_form-Explain").click().run()

@@ -22,7 +22,7 @@ from models import results_store as store  # noqa: E402
 from models.dataset_inputs import TextWindows  # noqa: E402
 from models.families import FAMILIES  # noqa: E402
 from models.language import load_language_model  # noqa: E402
-from models.language import attribution as la  # noqa: E402
+from models.language import attribution as language_attribution  # noqa: E402
 from models.language.ptb import Vocabulary, read_words, window_tokens  # noqa: E402
 from models.run_dataset import main as run_dataset  # noqa: E402
 from views import language_runs as language_runs_views  # noqa: E402
@@ -229,15 +229,16 @@ def test_a_window_explained_from_its_tokens_gives_the_run_s_scores(runs, shared_
         assert window_tokens(lm.vocab, words.split(" ")) == windows.parse(family, model, item)
     top = language_runs.sort_windows(language_runs.with_word(table, "<eos>"), "surprise").iloc[0]
     tokens = window_tokens(lm.vocab, top["window"].split(" "))
-    assert "<eos>" in tokens.texts and la.tokenize_text(lm, top["window"]).texts != tokens.texts
+    assert "<eos>" in tokens.texts and language_attribution.tokenize_text(lm, top["window"]).texts != tokens.texts
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = la.explain_next_word(AttributionEngine("cpu"), lm, tokens, [top["target_name"]], RUN_SETTINGS)
+        result = language_attribution.explain_next_word(AttributionEngine("cpu"), lm, tokens, [top["target_name"]],
+                                                        RUN_SETTINGS)
     finally:
         torch.set_num_threads(before)
     row = rows.iloc[int(top["item_index"])]
-    assert la.word_columns(result.words) == list(row["score_names"])
+    assert language_attribution.word_columns(result.words) == list(row["score_names"])
     stored = np.asarray(row["scores"])
     assert np.abs(result.word_attributions[0] - stored).max() <= BATCH_RTOL * np.abs(stored).sum()
     assert result.probability[0] == pytest.approx(row["probability"], rel=BATCH_RTOL)

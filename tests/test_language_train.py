@@ -14,7 +14,7 @@ import torch
 
 from ig_core import AttributionEngine, ScanSettings
 from models.language import load_language_model
-from models.language import attribution as la
+from models.language import attribution as language_attribution
 from models.language.ptb import EOS, NUM, UNK, Vocabulary, read_text_tokens, tokenize
 from models.language.train import train
 
@@ -103,14 +103,16 @@ def test_tiny_model_beats_the_unigram_model_and_explains_a_next_word(corpus, tra
 
     lm = load_language_model(path)
     assert lm.vocab.words == vocab.words and lm.vocab.corpus == "the text animals_train.txt"
-    result = la.explain_next_word(AttributionEngine(device="cpu"), lm, "The big cat eats the", None, ScanSettings())
+    result = language_attribution.explain_next_word(AttributionEngine(device="cpu"), lm, "The big cat eats the", None,
+                                                    ScanSettings())
     print(f"P(fish) = {result.probability[0]:.3f}, relative completeness error {result.relative_delta[0]:.2e}")
     assert result.target_names == ["fish"] and result.probability[0] > 0.5
     gap = result.probability[0] - result.baseline_probability[0]
     assert abs(result.total_attribution[0] - gap) <= 0.01 * abs(gap) and result.completeness_ok
-    with pytest.raises(la.TextError, match=f"not in the model's {len(vocab)}-word vocabulary"):
-        la.explain_next_word(AttributionEngine(device="cpu"), lm, "the cat", ["than"], ScanSettings())
-    with pytest.raises(la.TextError, match=f"{len(vocab)}-word vocabulary \\(the text animals_train.txt\\)"):
+    with pytest.raises(language_attribution.TextError, match=f"not in the model's {len(vocab)}-word vocabulary"):
+        language_attribution.explain_next_word(AttributionEngine(device="cpu"), lm, "the cat", ["than"], ScanSettings())
+    with pytest.raises(language_attribution.TextError,
+                       match=f"{len(vocab)}-word vocabulary \\(the text animals_train.txt\\)"):
         lm.tokenize("zebras yodel")
 
 

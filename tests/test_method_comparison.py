@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from ig_core import METHODS, AttributionEngine, ScanSettings
 from models.families.tabular import TableClassifier, TabularFamily
 from models.family import LoadedModel
-from views import method_comparison as mc
+from views import method_comparison
 
 pytestmark = pytest.mark.numeric
 
@@ -24,7 +24,7 @@ def test_agreement_table_on_maps_with_known_ranks():
     a = np.arange(1.0, 31.0)  # 30 features: the top three by |score| are compared
     swapped = a.copy()
     swapped[[0, 29]] = swapped[[29, 0]]  # the largest and the smallest change places
-    table = mc.agreement_table({"a": a, "doubled": 2 * a, "swapped": swapped})
+    table = method_comparison.agreement_table({"a": a, "doubled": 2 * a, "swapped": swapped})
     assert list(zip(table["first"], table["second"])) == [("a", "doubled"), ("a", "swapped"), ("doubled", "swapped")]
     assert (table.k == 3).all()
     first, second, third = table.to_dict("records")
@@ -32,11 +32,11 @@ def test_agreement_table_on_maps_with_known_ranks():
     # Spearman's closed form without ties: 1 - 6 sum d^2 / (n (n^2 - 1)); two ranks moved by 29
     assert second["Spearman (all features)"] == pytest.approx(1 - 6 * 2 * 29 ** 2 / (30 * (30 ** 2 - 1)), abs=1e-14)
     assert second["top-k overlap"] == pytest.approx(2 / 3) and third["top-k overlap"] == pytest.approx(2 / 3)
-    assert mc.agreement_table({"only": a}).empty
+    assert method_comparison.agreement_table({"only": a}).empty
 
 
 def test_default_top_is_a_tenth_of_the_features_but_at_least_three():
-    assert [mc.default_top(n) for n in (2, 4, 30, 50176)] == [2, 3, 3, 5017]
+    assert [method_comparison.default_top(n) for n in (2, 4, 30, 50176)] == [2, 3, 3, 5017]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_run_methods_reads_the_gradients_off_the_scan_and_says_why_a_method_does
     family, engine = TabularFamily(), AttributionEngine(device="cpu")
     row = family.parse(table_model, [1.5, -0.5])
     names = ["gradient", "expected_gradients", "integrated_gradients", "gradient_x_input", "smoothgrad"]
-    runs = mc.run_methods(family, engine, table_model, row, None, ScanSettings(), names)
+    runs = method_comparison.run_methods(family, engine, table_model, row, None, ScanSettings(), names)
     assert [run.name for run in runs] == names  # in the order asked
     refused = runs[1]
     assert refused.explanation is None and "ships no training rows" in refused.refusal
@@ -63,31 +63,33 @@ def test_run_methods_reads_the_gradients_off_the_scan_and_says_why_a_method_does
     torch.softmax(table_model.module(x), 1)[0, scan.targets[0]].backward()
     expected = x.grad[0].double().numpy()
     # float32 backward through a 2x3 layer and a softmax: a few roundings of the largest term
-    assert np.allclose(mc.feature_scores(gradient), expected, rtol=0, atol=8 * EPS * np.abs(expected).max())
-    assert np.allclose(mc.feature_scores(times_input), expected * row[0].double().numpy(), rtol=0,
+    assert np.allclose(method_comparison.feature_scores(gradient), expected, rtol=0,
+                       atol=8 * EPS * np.abs(expected).max())
+    assert np.allclose(method_comparison.feature_scores(times_input), expected * row[0].double().numpy(), rtol=0,
                        atol=8 * EPS * np.abs(expected * row[0].double().numpy()).max())
 
     ran = [run for run in runs if run.explanation is not None]
-    table = mc.completeness_table(ran)
+    table = method_comparison.completeness_table(ran)
     assert list(table.method) == ["Gradient (saliency)", "Integrated gradients", "Gradient x input", "SmoothGrad"]
     assert list(table.completeness) == ["not defined", "F(input) - F(baseline)", "not defined", "not defined"]
     ig_row = table.iloc[1]
     assert ig_row["relative error (%)"] == pytest.approx(100 * scan.relative_delta[0])
     assert ig_row["sum of attributions"] == pytest.approx(sum(scan.scores(0).values()))
     assert np.isnan(table.iloc[0]["relative error (%)"]) and np.isnan(table.iloc[0]["law's value"])
-    assert mc.completeness_text(gradient) == "completeness: not defined"
-    assert mc.completeness_text(scan).startswith("completeness: ") and "% off F(input) - F(baseline)" in \
-        mc.completeness_text(scan)
-    scores = mc.scores_table(ran, ["x", "y"])
+    assert method_comparison.completeness_text(gradient) == "completeness: not defined"
+    assert method_comparison.completeness_text(scan).startswith("completeness: ") and \
+        "% off F(input) - F(baseline)" in method_comparison.completeness_text(scan)
+    scores = method_comparison.scores_table(ran, ["x", "y"])
     assert list(scores.columns) == ["feature", *table.method] and list(scores.feature) == ["x", "y"]
-    assert np.array_equal(scores["Integrated gradients"], mc.feature_scores(scan))
+    assert np.array_equal(scores["Integrated gradients"], method_comparison.feature_scores(scan))
 
 
 def test_method_choices_are_the_defaults_that_apply_and_the_chosen_method():
     settings = ScanSettings().with_method("gradient_x_input")
-    assert mc.method_choices(settings, list(METHODS)) == [*mc.DEFAULT_METHODS, "gradient_x_input"]
-    assert mc.method_choices(ScanSettings(), ["integrated_gradients", "gradient"]) == ["integrated_gradients",
-                                                                                     "gradient"]
+    assert method_comparison.method_choices(settings, list(METHODS)) == [*method_comparison.DEFAULT_METHODS,
+                                                                         "gradient_x_input"]
+    assert method_comparison.method_choices(ScanSettings(), ["integrated_gradients", "gradient"]) == [
+        "integrated_gradients", "gradient"]
 
 
 def home():

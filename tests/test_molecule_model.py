@@ -345,35 +345,38 @@ def test_roc_auc_matches_definition():
 def tiny_explained():
     """Explanations of one-atom molecules by a random weave model (the shapes are the point, not the values)."""
     from ig_core import AttributionEngine, ScanSettings
-    from models.molecules import attribution as ma
+    from models.molecules import attribution as molecule_attribution
 
     torch.manual_seed(0)
     model = WeaveModel(FZ.n_atom_features, FZ.n_pair_features, n_tasks=3, n_weave=2).eval().requires_grad_(False)
     model.featurizer, model.task_names = FZ, ["a", "b", "c"]
     engine = AttributionEngine(device="cpu")
-    return lambda smiles: ma.explain_molecule(engine, model, smiles, 0, ScanSettings(rule="trapezoid", steps=4))
+    return lambda smiles: molecule_attribution.explain_molecule(engine, model, smiles, 0,
+                                                                ScanSettings(rule="trapezoid", steps=4))
 
 
 @pytest.mark.parametrize("smiles", ["O", "[Na+].[Cl-]"])
 def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
-    from models.molecules import attribution as ma
-    from views import molecules as vm
+    from models.molecules import attribution as molecule_attribution
+    from views import molecules as molecule_views
 
     e = tiny_explained(smiles)
     assert e.features.n_atoms == 1 and e.features.n_pairs == 0
     assert e.bond_scores.size == 0 and e.nonbonded_total == 0
     bonds = e.bond_table()
-    assert bonds.empty and list(bonds.columns) == ma.BOND_COLUMNS  # a table with headers, not a KeyError
-    assert vm.sort_table(bonds).empty and len(e.atom_table()) == 1
+    # a table with headers, not a KeyError
+    assert bonds.empty and list(bonds.columns) == molecule_attribution.BOND_COLUMNS
+    assert molecule_views.sort_table(bonds).empty and len(e.atom_table()) == 1
     atoms = e.accounting().set_index("part")["attribution"]
     assert atoms["atoms"] == pytest.approx(e.total) and atoms["bonded pairs"] == 0
     lines = e.scores_csv().splitlines()
     assert lines[1] == "kind,id,label,score,share"
     assert lines[2].startswith(f"atom,0,{e.mol.GetAtomWithIdx(0).GetSymbol()},") and lines[3].startswith("non-bonded")
     assert len(lines) == 4
-    assert not vm.draws_contours(e.mol)  # RDKit's similarity map raises "too few atoms" here
-    assert vm.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
-    assert vm.attribution_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert vm.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
-    assert vm.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert ma.identical_attribution_groups(e) == [] and ma.mean_by_functional_group([e]).empty
+    assert not molecule_views.draws_contours(e.mol)  # RDKit's similarity map raises "too few atoms" here
+    assert molecule_views.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
+    assert molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
+    assert molecule_views.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
+    assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
+    assert molecule_attribution.identical_attribution_groups(e) == []
+    assert molecule_attribution.mean_by_functional_group([e]).empty

@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
-from models.molecules import attribution as ma  # noqa: E402
-from views import molecules as vm  # noqa: E402
+from models.molecules import attribution as molecule_attribution  # noqa: E402
+from views import molecules as molecule_views  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
@@ -51,7 +51,7 @@ def w2():
 
 @pytest.fixture(scope="module")
 def aspirin(engine, w2):
-    return ma.explain_molecule(engine, w2, ASPIRIN, 3, ScanSettings(tolerance=0.005))
+    return molecule_attribution.explain_molecule(engine, w2, ASPIRIN, 3, ScanSettings(tolerance=0.005))
 
 
 # --- attribution ------------------------------------------------------------------------------------
@@ -92,63 +92,66 @@ def test_detector_finds_a_planted_group(aspirin):
     atom_attr[:, 0] = scores
     atom_attr[planted, 1] = 1e-9 * np.array([1, -1, 0.5])  # float noise far below the tolerance
     planted_e = dataclasses.replace(e, atom_attr=atom_attr)
-    groups = ma.identical_attribution_groups(planted_e, decimals=5)
+    groups = molecule_attribution.identical_attribution_groups(planted_e, decimals=5)
     assert [g.atoms for g in groups] == [planted]
     assert groups[0].elements == ["O", "C", "O"] and not groups[0].explained_by_symmetry
-    assert ma.anomaly_counts(groups)["groups not explained by symmetry"] == 1
-    assert ma.groups_table(groups).shape[0] == 1
+    assert molecule_attribution.anomaly_counts(groups)["groups not explained by symmetry"] == 1
+    assert molecule_attribution.groups_table(groups).shape[0] == 1
 
 
 def test_w1n2_gives_identical_scores_to_non_equivalent_atoms_and_w2n2_does_not(engine):
     """The paper's anomaly, exactly: in heptane, C2 and C3 are not symmetric but have the same type and
     the same pairs (2 bonds, 2 atoms at distance 2); one weave layer cannot tell them apart."""
-    e1 = ma.explain_molecule(engine, random_weave(1), "CCCCCCC", 0, ScanSettings())
-    e2 = ma.explain_molecule(engine, random_weave(2), "CCCCCCC", 0, ScanSettings())
-    odd1 = [g for g in ma.identical_attribution_groups(e1) if not g.explained_by_symmetry]
-    odd2 = [g for g in ma.identical_attribution_groups(e2) if not g.explained_by_symmetry]
+    e1 = molecule_attribution.explain_molecule(engine, random_weave(1), "CCCCCCC", 0, ScanSettings())
+    e2 = molecule_attribution.explain_molecule(engine, random_weave(2), "CCCCCCC", 0, ScanSettings())
+    odd1 = [g for g in molecule_attribution.identical_attribution_groups(e1) if not g.explained_by_symmetry]
+    odd2 = [g for g in molecule_attribution.identical_attribution_groups(e2) if not g.explained_by_symmetry]
     assert any({2, 3} <= set(g.atoms) for g in odd1), odd1
     assert odd2 == []
 
 
 def test_batch_explanation_reports_bad_molecules_and_uses_the_cache(engine, w2):
     calls = []
-    out, failed = ma.explain_many(engine, w2, ["CCO", "not a smiles", "c1ccccc1O"], 1, FAST, calls.append)
+    out, failed = molecule_attribution.explain_many(engine, w2, ["CCO", "not a smiles", "c1ccccc1O"], 1, FAST,
+                                                    calls.append)
     assert [e.smiles for e in out] == ["CCO", "Oc1ccccc1"] and [k for k, _ in failed] == [1]
     assert "not a valid SMILES" in failed[0][1]
     assert calls[-1] == 1.0 and all(0 <= c <= 1 for c in calls)
-    again = ma.explain_molecule(engine, w2, "CCO", 1, FAST)
+    again = molecule_attribution.explain_molecule(engine, w2, "CCO", 1, FAST)
     assert again.atom_attr is not out[0].atom_attr and np.array_equal(again.atom_attr, out[0].atom_attr)
     # the graph is part of the cache key: same features, different molecule must not collide
-    assert ma.molecule_key(w2, out[0].features) != ma.molecule_key(w2, out[1].features)
+    assert (molecule_attribution.molecule_key(w2, out[0].features)
+            != molecule_attribution.molecule_key(w2, out[1].features))
 
 
 def test_means_per_atom_type_and_functional_group(engine, w2, aspirin):
-    phenol = ma.explain_molecule(engine, w2, "Oc1ccccc1", 3, FAST)
-    atoms = ma.mean_by_atom_type([aspirin, phenol]).set_index("atom type")
+    phenol = molecule_attribution.explain_molecule(engine, w2, "Oc1ccccc1", 3, FAST)
+    atoms = molecule_attribution.mean_by_atom_type([aspirin, phenol]).set_index("atom type")
     assert atoms.loc["c", "atoms"] == 12 and atoms.loc["c", "molecules"] == 2
     expected_c = np.mean([s for e in (aspirin, phenol) for a, s in zip(e.mol.GetAtoms(), e.atom_scores)
                           if a.GetIsAromatic()])
     assert atoms.loc["c", "mean score"] == pytest.approx(expected_c)
-    groups = ma.mean_by_functional_group([aspirin, phenol]).set_index("group")
+    groups = molecule_attribution.mean_by_functional_group([aspirin, phenol]).set_index("group")
     assert groups.loc["benzene ring", "occurrences"] == 2
     assert {"ester", "carboxylic acid", "phenol OH"} <= set(groups.index)
-    ring = [m for m in ma.functional_group_matches(phenol) if m[0] == "benzene ring"][0]
+    ring = [m for m in molecule_attribution.functional_group_matches(phenol) if m[0] == "benzene ring"][0]
     inside = [b.GetIdx() for b in phenol.mol.GetBonds() if b.GetIsAromatic()]
     assert ring[2] == pytest.approx(phenol.atom_scores[list(ring[1])].sum() + phenol.bond_scores[inside].sum())
 
 
 def test_renderers(aspirin):
     e = aspirin
-    svg = vm.attribution_svg(e.mol, e.atom_scores, e.bond_scores, show_indices=True)
+    svg = molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores, show_indices=True)
     assert svg.startswith("<svg") and svg.count("<svg") == 2 and "linearGradient" in svg
-    assert vm.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
-    assert vm.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
-    assert vm.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert vm.diverging_color(1, 1) == pytest.approx(vm.POSITIVE) and vm.diverging_color(-1, 1) == pytest.approx(vm.NEGATIVE)
-    assert vm.diverging_color(0, 1) == (1.0, 1.0, 1.0)
-    table = vm.sort_table(e.atom_table())
+    assert molecule_views.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
+    assert molecule_views.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
+    assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
+    assert molecule_views.diverging_color(1, 1) == pytest.approx(molecule_views.POSITIVE) and molecule_views.diverging_color(-1, 1) == pytest.approx(molecule_views.NEGATIVE)
+    assert molecule_views.diverging_color(0, 1) == (1.0, 1.0, 1.0)
+    table = molecule_views.sort_table(e.atom_table())
     assert list(table["score"].abs()) == sorted(table["score"].abs(), reverse=True)
-    for chart in (vm.accounting_chart(e.accounting()), *vm.saturation_charts([e, e], ["a", "b"])):
+    for chart in (molecule_views.accounting_chart(e.accounting()),
+                  *molecule_views.saturation_charts([e, e], ["a", "b"])):
         assert chart.to_dict()["data"]
     assert "kind,id,label,score,share" in e.scores_csv()
 
@@ -159,17 +162,18 @@ def with_result(e, **changes):
 
 
 def test_completeness_verdict_of_a_molecule(engine, aspirin):
-    verdict = vm.completeness(aspirin)
+    verdict = molecule_views.completeness(aspirin)
     assert verdict.level == ("success" if aspirin.relative_delta <= aspirin.tolerance else "warning")
-    missed = vm.completeness(with_result(aspirin, relative_delta=np.array([[0.2]]), rule="trapezoid", steps_used=8))
+    missed = molecule_views.completeness(with_result(aspirin, relative_delta=np.array([[0.2]]), rule="trapezoid",
+                                                     steps_used=8))
     assert missed.level == "warning" and "F(molecule) - F(baseline)" in missed.text and "adaptive" in missed.text
-    broken = vm.completeness(with_result(aspirin, nonfinite=True, message="non-finite at alpha = 1"))
+    broken = molecule_views.completeness(with_result(aspirin, nonfinite=True, message="non-finite at alpha = 1"))
     assert broken.level == "error" and "alpha = 1" in broken.text
     flat = random_weave(2)
     flat.head.weight.zero_()  # P(active) is the head's bias for every molecule: F(molecule) = F(baseline)
-    e = ma.explain_molecule(engine, flat, ASPIRIN, 3, FAST)
+    e = molecule_attribution.explain_molecule(engine, flat, ASPIRIN, 3, FAST)
     assert e.nothing_to_attribute and e.converged  # passed on from the engine's result
-    verdict = vm.completeness(e)
+    verdict = molecule_views.completeness(e)
     assert verdict.level == "info" and "nothing to attribute" in verdict.text
     assert "another baseline" not in verdict.text  # the page has no baseline to choose
     assert e.accounting()["share of F(x) - F(baseline)"].isna().all()
@@ -286,9 +290,9 @@ def test_download_names_are_stable_across_processes():
     import os
     import subprocess
 
-    stem = vm.download_stem("NR-AR", ASPIRIN)
-    assert stem.startswith("NR-AR_") and stem == vm.download_stem("NR-AR", ASPIRIN)
-    assert stem != vm.download_stem("NR-AR", "c1ccccc1O")
+    stem = molecule_views.download_stem("NR-AR", ASPIRIN)
+    assert stem.startswith("NR-AR_") and stem == molecule_views.download_stem("NR-AR", ASPIRIN)
+    assert stem != molecule_views.download_stem("NR-AR", "c1ccccc1O")
     code = f"from views.molecules import download_stem; print(download_stem('NR-AR', {ASPIRIN!r}))"
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,

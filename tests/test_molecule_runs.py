@@ -22,7 +22,7 @@ from ig_core import AttributionEngine, ScanSettings
 from models import molecule_runs
 from models import results_store as store
 from models.families import FAMILIES
-from models.molecules import attribution as ma
+from models.molecules import attribution as molecule_attribution
 from models.run_dataset import find_source, main
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
 from streamlit_browser import use_fast_settings, wait_idle
@@ -137,7 +137,7 @@ def test_group_scores_count_each_atom_and_bond_once(hand_made):
 def test_group_matches_are_scored_as_the_browse_page_scores_them(hand_made):
     for molecule in hand_made.molecules:
         ours = [(name, match, score) for name, match, _, score in molecule_runs.group_matches(molecule)]
-        assert ours == ma.functional_group_matches(molecule)  # bit for bit
+        assert ours == molecule_attribution.functional_group_matches(molecule)  # bit for bit
 
 
 def test_statistics_over_a_selection(hand_made):
@@ -156,9 +156,9 @@ def test_statistics_over_a_selection(hand_made):
     # the same tables as the browse page's, on the same molecules
     molecules = [hand_made.molecules[k] for k in selection]
     pd.testing.assert_frame_equal(molecule_runs.atom_type_statistics(hand_made, selection),
-                                  ma.mean_by_atom_type(molecules), check_dtype=False)
+                                  molecule_attribution.mean_by_atom_type(molecules), check_dtype=False)
     pd.testing.assert_frame_equal(molecule_runs.group_statistics(hand_made, selection).drop(columns="mean per molecule"),
-                                  ma.mean_by_functional_group(molecules), check_dtype=False)
+                                  molecule_attribution.mean_by_functional_group(molecules), check_dtype=False)
     assert molecule_runs.group_statistics(hand_made, []).empty and molecule_runs.atom_type_statistics(hand_made, []).empty
 
 

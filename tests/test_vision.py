@@ -19,14 +19,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models import vision as mv  # noqa: E402
+from models import vision as vision_models  # noqa: E402
 from models.families import vision as vision_family  # noqa: E402
 from unsafe_files import RunsCode, torch_bytes  # noqa: E402
-from views import vision as vv  # noqa: E402
+from views import vision as vision_views  # noqa: E402
 from views.completeness import completeness_frame  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
-MOBILENET = DATA / mv.LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None
+MOBILENET = DATA / vision_models.LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None
 SAMPLES = DATA / "imagenet_samples" / "images" if DATA else None
 EPS = torch.finfo(torch.float32).eps
 pytestmark = pytest.mark.numeric
@@ -54,7 +54,7 @@ def gradient_image(size=(64, 48), mode="RGB") -> Image.Image:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
 def test_supported_formats_decode_to_rgb(fmt):
-    img = mv.load_image(encode(gradient_image(), fmt))
+    img = vision_models.load_image(encode(gradient_image(), fmt))
     assert img.mode == "RGB" and img.size == (64, 48)
     assert img.info["notices"] == []
 
@@ -62,52 +62,52 @@ def test_supported_formats_decode_to_rgb(fmt):
 def test_load_from_path_and_file_object(tmp_path):
     path = tmp_path / "x.png"
     gradient_image().save(path)
-    assert mv.load_image(path).size == (64, 48)
-    assert mv.load_image(str(path)).size == (64, 48)
+    assert vision_models.load_image(path).size == (64, 48)
+    assert vision_models.load_image(str(path)).size == (64, 48)
     with open(path, "rb") as f:
-        assert mv.load_image(f).size == (64, 48)
+        assert vision_models.load_image(f).size == (64, 48)
 
 
 def test_text_file_named_jpg(tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_text("this is not an image\n")
-    with pytest.raises(mv.ImageError, match="not a recognised image"):
-        mv.load_image(path)
+    with pytest.raises(vision_models.ImageError, match="not a recognised image"):
+        vision_models.load_image(path)
 
 
 def test_empty_file():
-    with pytest.raises(mv.ImageError, match="empty"):
-        mv.load_image(b"")
+    with pytest.raises(vision_models.ImageError, match="empty"):
+        vision_models.load_image(b"")
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(mv.ImageError, match="No such image file"):
-        mv.load_image(tmp_path / "nope.png")
+    with pytest.raises(vision_models.ImageError, match="No such image file"):
+        vision_models.load_image(tmp_path / "nope.png")
 
 
 def test_one_pixel_image_is_too_small():
-    with pytest.raises(mv.ImageError, match="1 x 1 pixels; it must be at least 16 x 16"):
-        mv.load_image(encode(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"))
+    with pytest.raises(vision_models.ImageError, match="1 x 1 pixels; it must be at least 16 x 16"):
+        vision_models.load_image(encode(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"))
 
 
 def test_truncated_image():
     data = encode(gradient_image((256, 256)), "PNG")
-    with pytest.raises(mv.ImageError, match="damaged or truncated"):
-        mv.load_image(data[: len(data) // 2])
+    with pytest.raises(vision_models.ImageError, match="damaged or truncated"):
+        vision_models.load_image(data[: len(data) // 2])
 
 
 def test_decompression_bomb_is_refused_before_decoding():
     bomb = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 megapixels in a few kB
     assert len(bomb) < 200_000
-    with pytest.raises(mv.ImageError, match="20000 x 20000|decompression bomb"):
-        mv.load_image(bomb)
+    with pytest.raises(vision_models.ImageError, match="20000 x 20000|decompression bomb"):
+        vision_models.load_image(bomb)
 
 
 def test_animated_gif_uses_first_frame_with_notice():
     frames = [Image.new("RGB", (32, 32), c) for c in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    img = mv.load_image(buf.getvalue())
+    img = vision_models.load_image(buf.getvalue())
     assert img.mode == "RGB"
     r, g, b = img.getpixel((16, 16))
     assert r > 200 and g < 50 and b < 50  # the first (red) frame
@@ -116,14 +116,14 @@ def test_animated_gif_uses_first_frame_with_notice():
 
 def test_greyscale_palette_cmyk_convert_to_rgb():
     src = gradient_image()
-    grey = mv.load_image(encode(src.convert("L"), "PNG"))
+    grey = vision_models.load_image(encode(src.convert("L"), "PNG"))
     assert grey.mode == "RGB"
     arr = np.asarray(grey)
     assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
     np.testing.assert_array_equal(arr[..., 0], np.asarray(src.convert("L")))
-    pal = mv.load_image(encode(src.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG"))
+    pal = vision_models.load_image(encode(src.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG"))
     assert pal.mode == "RGB" and pal.size == src.size
-    cmyk = mv.load_image(encode(src.convert("CMYK"), "JPEG", quality=95))
+    cmyk = vision_models.load_image(encode(src.convert("CMYK"), "JPEG", quality=95))
     assert cmyk.mode == "RGB"
     assert np.abs(np.asarray(cmyk, dtype=int) - np.asarray(src, dtype=int)).mean() < 12
 
@@ -131,18 +131,18 @@ def test_greyscale_palette_cmyk_convert_to_rgb():
 def test_rgba_is_composited_on_white():
     rgba = Image.new("RGBA", (32, 32), (255, 0, 0, 0))  # fully transparent red
     rgba.paste((0, 0, 255, 255), (0, 0, 16, 32))  # opaque blue left half
-    img = mv.load_image(encode(rgba, "PNG"))
+    img = vision_models.load_image(encode(rgba, "PNG"))
     assert img.getpixel((24, 16)) == (255, 255, 255)
     assert img.getpixel((4, 16)) == (0, 0, 255)
     half = Image.new("LA", (32, 32), (0, 128))  # black at half opacity -> mid grey on white
-    assert abs(mv.load_image(encode(half, "PNG")).getpixel((5, 5))[0] - 127) <= 2
+    assert abs(vision_models.load_image(encode(half, "PNG")).getpixel((5, 5))[0] - 127) <= 2
 
 
 def test_sixteen_bit_greyscale_is_scaled_not_clipped():
     arr = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
     img16 = Image.fromarray(arr)
     assert img16.mode.startswith("I;16")
-    img = mv.load_image(encode(img16, "PNG"))
+    img = vision_models.load_image(encode(img16, "PNG"))
     out = np.asarray(img)[..., 0]
     assert out[0, 0] == 0 and out[0, -1] == 255
     assert 120 <= out[0, 32] <= 135  # mid-range stays mid-range (clipping would give 255)
@@ -151,63 +151,63 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped():
 # --- weights -----------------------------------------------------------------------------------------
 
 def test_architectures_include_the_named_ones():
-    archs = mv.available_architectures()
+    archs = vision_models.available_architectures()
     for name in ("googlenet", "inception_v3", "resnet50", "mobilenet_v2"):
         assert name in archs
 
 
 def test_unknown_architecture():
-    with pytest.raises(mv.WeightsUnavailable, match="not a torchvision classification model"):
-        mv.load_classifier("no_such_net", "DEFAULT", device="cpu")
+    with pytest.raises(vision_models.WeightsUnavailable, match="not a torchvision classification model"):
+        vision_models.load_classifier("no_such_net", "DEFAULT", device="cpu")
 
 
 def test_no_weights_gives_clear_error_with_the_place_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(mv.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
-    with pytest.raises(mv.WeightsUnavailable) as err:
-        mv.load_classifier("googlenet", "DEFAULT", device="cpu")
+    with pytest.raises(vision_models.WeightsUnavailable) as err:
+        vision_models.load_classifier("googlenet", "DEFAULT", device="cpu")
     msg = str(err.value)
     assert "googlenet-1378be20.pth" in msg and str(tmp_path / "torch" / "hub" / "checkpoints") in msg
-    assert mv.WEIGHTS_ENV in msg and "no network" in msg
+    assert vision_models.WEIGHTS_ENV in msg and "no network" in msg
 
 
 def test_missing_weights_file(tmp_path):
-    with pytest.raises(mv.WeightsUnavailable, match="does not exist"):
-        mv.load_classifier("mobilenet_v2", str(tmp_path / "missing.pth"), device="cpu")
+    with pytest.raises(vision_models.WeightsUnavailable, match="does not exist"):
+        vision_models.load_classifier("mobilenet_v2", str(tmp_path / "missing.pth"), device="cpu")
 
 
 def test_wrong_architecture_state_dict(tmp_path):
     path = tmp_path / "squeezenet.pth"
     torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
-    with pytest.raises(mv.WeightsError, match="not a state_dict for mobilenet_v2.*another architecture"):
-        mv.load_classifier("mobilenet_v2", str(path), device="cpu")
+    with pytest.raises(vision_models.WeightsError, match="not a state_dict for mobilenet_v2.*another architecture"):
+        vision_models.load_classifier("mobilenet_v2", str(path), device="cpu")
 
 
 def test_pickle_that_is_not_a_state_dict(tmp_path):
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(3)], listed)
-    with pytest.raises(mv.WeightsError, match="not a state_dict"):
-        mv.load_classifier("mobilenet_v2", str(listed), device="cpu")
+    with pytest.raises(vision_models.WeightsError, match="not a state_dict"):
+        vision_models.load_classifier("mobilenet_v2", str(listed), device="cpu")
     whole = tmp_path / "whole_model.pth"
     torch.save(torch.nn.Linear(2, 2), whole)  # a pickled module, refused by weights_only loading
-    with pytest.raises(mv.WeightsError, match="not a plain state_dict"):
-        mv.load_classifier("mobilenet_v2", str(whole), device="cpu")
+    with pytest.raises(vision_models.WeightsError, match="not a plain state_dict"):
+        vision_models.load_classifier("mobilenet_v2", str(whole), device="cpu")
     plain = tmp_path / "plain.pkl"
     plain.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(mv.WeightsError):
-        mv.load_classifier("mobilenet_v2", str(plain), device="cpu")
+    with pytest.raises(vision_models.WeightsError):
+        vision_models.load_classifier("mobilenet_v2", str(plain), device="cpu")
 
 
 def test_non_torch_file(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_text("hello")
-    with pytest.raises(mv.WeightsError, match="not a PyTorch weights file"):
-        mv.load_classifier("mobilenet_v2", str(path), device="cpu")
+    with pytest.raises(vision_models.WeightsError, match="not a PyTorch weights file"):
+        vision_models.load_classifier("mobilenet_v2", str(path), device="cpu")
 
 
 def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
@@ -215,7 +215,7 @@ def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "googlenet.pth"
     torch.save(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
-    clf = mv.load_classifier("googlenet", str(path), device="cpu")
+    clf = vision_models.load_classifier("googlenet", str(path), device="cpu")
     assert clf.model.transform_input is True
     assert clf.model.aux_logits is False and clf.model.aux1 is None and clf.model.aux2 is None
     assert not any(p.requires_grad for p in clf.model.parameters()) and not clf.model.training
@@ -227,11 +227,11 @@ def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
 
 
 def test_environment_chooses_architecture_and_weights(tmp_path, monkeypatch):
-    monkeypatch.setenv(mv.ARCH_ENV, "resnet18")
-    monkeypatch.setenv(mv.WEIGHTS_ENV, str(tmp_path / "r18.pth"))
-    assert mv.default_architecture() == "resnet18"
-    assert mv.resolve_weights("resnet18") == str(tmp_path / "r18.pth")
-    assert mv.resolve_weights("mobilenet_v2") != str(tmp_path / "r18.pth")  # the file is for resnet18 only
+    monkeypatch.setenv(vision_models.ARCH_ENV, "resnet18")
+    monkeypatch.setenv(vision_models.WEIGHTS_ENV, str(tmp_path / "r18.pth"))
+    assert vision_models.default_architecture() == "resnet18"
+    assert vision_models.resolve_weights("resnet18") == str(tmp_path / "r18.pth")
+    assert vision_models.resolve_weights("mobilenet_v2") != str(tmp_path / "r18.pth")  # the file is for resnet18 only
 
 
 # --- views (pure) ---------------------------------------------------------------------------------
@@ -240,56 +240,56 @@ def test_importance_map_polarities():
     a = np.zeros((3, 2, 2))
     a[:, 0, 0] = [1.0, 2.0, -0.5]  # sum 2.5, abs 3.5
     a[:, 1, 1] = [-1.0, -1.0, 0.0]  # sum -2
-    np.testing.assert_allclose(vv.importance_map(a, "absolute"), [[3.5, 0], [0, 2]])
-    np.testing.assert_allclose(vv.importance_map(a, "positive"), [[2.5, 0], [0, 0]])
-    np.testing.assert_allclose(vv.importance_map(a, "negative"), [[0, 0], [0, 2]])
+    np.testing.assert_allclose(vision_views.importance_map(a, "absolute"), [[3.5, 0], [0, 2]])
+    np.testing.assert_allclose(vision_views.importance_map(a, "positive"), [[2.5, 0], [0, 0]])
+    np.testing.assert_allclose(vision_views.importance_map(a, "negative"), [[0, 0], [0, 2]])
     with pytest.raises(ValueError, match="polarity"):
-        vv.importance_map(a, "sideways")
+        vision_views.importance_map(a, "sideways")
 
 
 def test_clip_normalize_saturates_above_percentile():
     m = np.arange(100, dtype=float)
-    out = vv.clip_normalize(m, 90)
+    out = vision_views.clip_normalize(m, 90)
     assert out.min() == 0 and out.max() == 1
     assert (out[m >= np.percentile(m, 90)] == 1).all() and out[45] == pytest.approx(45 / np.percentile(m, 90))
-    assert (vv.clip_normalize(np.zeros((4, 4))) == 0).all()
+    assert (vision_views.clip_normalize(np.zeros((4, 4))) == 0).all()
 
 
 def test_visualizations_have_the_image_size():
     img = gradient_image((40, 30))
     channels = np.random.default_rng(0).normal(size=(3, 30, 40))
-    for style in vv.STYLES:
-        for polarity in vv.POLARITIES:
-            out = vv.visualize(img, channels, polarity, 99, style)
+    for style in vision_views.STYLES:
+        for polarity in vision_views.POLARITIES:
+            out = vision_views.visualize(img, channels, polarity, 99, style)
             assert out.size == (40, 30) and out.mode == "RGB"
     m = np.zeros((30, 40))
-    assert np.asarray(vv.scale_intensity(img, m)).max() == 0  # no importance: black
+    assert np.asarray(vision_views.scale_intensity(img, m)).max() == 0  # no importance: black
     m[:] = 1
-    np.testing.assert_array_equal(np.asarray(vv.scale_intensity(img, m)), np.asarray(img))
-    grid = vv.image_grid([img] * 7, [f"a{i}" for i in range(7)], columns=5, pad=4, caption_height=16)
+    np.testing.assert_array_equal(np.asarray(vision_views.scale_intensity(img, m)), np.asarray(img))
+    grid = vision_views.image_grid([img] * 7, [f"a{i}" for i in range(7)], columns=5, pad=4, caption_height=16)
     assert grid.size == (5 * 44 + 4, 2 * (30 + 16 + 4) + 4)
 
 
 def test_charts_and_tables():
     alphas = np.linspace(0, 1, 5)
-    chart = vv.saturation_chart(alphas, np.random.rand(5, 2), np.random.rand(5, 2), ["a", "b"])
+    chart = vision_views.saturation_chart(alphas, np.random.rand(5, 2), np.random.rand(5, 2), ["a", "b"])
     spec = chart.to_dict()
     assert len(spec["hconcat"]) == 2
-    assert vv.layer_distance_chart(alphas, np.random.rand(5), np.random.rand(5), "features.18").to_dict()
-    assert vv.mean_gradient_chart(alphas, np.random.rand(5), "x", 0.5).to_dict()
+    assert vision_views.layer_distance_chart(alphas, np.random.rand(5), np.random.rand(5), "features.18").to_dict()
+    assert vision_views.mean_gradient_chart(alphas, np.random.rand(5), "x", 0.5).to_dict()
     frame = completeness_frame(["a", "b"], [3, 7], np.array([0.9, 0.1]), np.array([0.0, 0.0]),
                                   np.array([0.9, 0.2]), np.array([0.0, 1.0]), 0.01)
     assert list(frame["within tolerance"]) == [True, False]
     assert frame["delta"].tolist() == pytest.approx([0.0, 0.1])
-    assert np.load(io.BytesIO(vv.npy_bytes(np.ones((2, 3))))).shape == (2, 3)
-    assert vv.png_bytes(gradient_image()).startswith(b"\x89PNG")
+    assert np.load(io.BytesIO(vision_views.npy_bytes(np.ones((2, 3))))).shape == (2, 3)
+    assert vision_views.png_bytes(gradient_image()).startswith(b"\x89PNG")
 
 
 def test_masks():
     imp = np.arange(100, dtype=float).reshape(10, 10)
-    mask = mv.top_fraction_mask(imp, 0.1)
+    mask = vision_models.top_fraction_mask(imp, 0.1)
     assert mask.sum() == 10 and mask[9].all()
-    rect = mv.rectangle_mask((10, 10), 2, 3, 5, 7)
+    rect = vision_models.rectangle_mask((10, 10), 2, 3, 5, 7)
     assert rect.sum() == 3 * 4 and rect[3, 2] and not rect[7, 2]
 
 
@@ -299,12 +299,12 @@ def test_masks():
 def classifier():
     if DATA is None or not MOBILENET.is_file():
         pytest.skip("IG_DATA_DIR is not set: the real MobileNetV2 weights are in the shared data directory")
-    return mv.load_classifier("mobilenet_v2", str(MOBILENET), device="cpu")
+    return vision_models.load_classifier("mobilenet_v2", str(MOBILENET), device="cpu")
 
 
 @pytest.fixture(scope="module")
 def tench():
-    return mv.load_image(SAMPLES / "n01440764_tench.JPEG")
+    return vision_models.load_image(SAMPLES / "n01440764_tench.JPEG")
 
 
 @needs_data
@@ -327,18 +327,18 @@ def test_preprocessing_and_prediction(classifier, tench):
 @needs_data
 def test_baselines(classifier, tench):
     x = classifier.preprocess(tench)
-    black = mv.make_baseline(classifier, "black", x)
+    black = vision_models.make_baseline(classifier, "black", x)
     assert black.shape == x.shape
     assert torch.allclose(classifier.unnormalize(black), torch.zeros_like(x), atol=1e-6)  # zero pixels
     assert float(black.abs().min()) > 1.0  # ... which is not a normalized zero
-    grey = mv.make_baseline(classifier, "grey", x)
+    grey = vision_models.make_baseline(classifier, "grey", x)
     assert torch.allclose(classifier.unnormalize(grey), torch.full_like(x, 0.5), atol=1e-6)
-    blurred = classifier.unnormalize(mv.make_baseline(classifier, "blurred", x))
+    blurred = classifier.unnormalize(vision_models.make_baseline(classifier, "blurred", x))
     pixels = classifier.unnormalize(x).clamp(0, 1)
     assert blurred.mean().item() == pytest.approx(pixels.mean().item(), abs=0.02)
     assert blurred.diff(dim=-1).abs().mean() < 0.3 * pixels.diff(dim=-1).abs().mean()  # smoother
     with pytest.raises(ValueError, match="unknown baseline"):
-        mv.make_baseline(classifier, "pink", x)
+        vision_models.make_baseline(classifier, "pink", x)
 
 
 @needs_data
@@ -382,15 +382,15 @@ def test_several_targets_share_one_scan(classifier, tench):
 @needs_data
 def test_ablation(classifier, tench):
     x = classifier.preprocess(tench)
-    none = mv.ablate(classifier, x, np.zeros((224, 224), bool), target=0)
+    none = vision_models.ablate(classifier, x, np.zeros((224, 224), bool), target=0)
     assert none.top_index == 0 and none.fraction == 0
     assert none.target_probability == pytest.approx(float(classifier.predict(x)[0, 0]), abs=1e-5)
-    everything = mv.ablate(classifier, x, np.ones((224, 224), bool), target=0)
-    black = mv.make_baseline(classifier, "black", x)
+    everything = vision_models.ablate(classifier, x, np.ones((224, 224), bool), target=0)
+    black = vision_models.make_baseline(classifier, "black", x)
     assert torch.equal(everything.ablated, black) and everything.fraction == 1
     assert np.asarray(everything.image).max() == 0
     with pytest.raises(ValueError, match="mask shape"):
-        mv.ablate(classifier, x, np.zeros((10, 10), bool))
+        vision_models.ablate(classifier, x, np.zeros((10, 10), bool))
 
 
 # --- weights the browser may choose: configured files and uploads, never a typed path ----------------
@@ -402,33 +402,34 @@ def test_weights_files_lists_the_models_folder_by_relative_name(tmp_path, monkey
         (models / name).write_bytes(b"x")
     monkeypatch.setenv("IG_MODELS_DIR", str(models))
     monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
-    assert mv.weights_files() == {"a.pth": models / "a.pth", "sub/b.pt": models / "sub" / "b.pt"}
+    assert vision_models.weights_files() == {"a.pth": models / "a.pth", "sub/b.pt": models / "sub" / "b.pt"}
     monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path / "missing"))
-    assert mv.weights_files() == {}
+    assert vision_models.weights_files() == {}
 
 
 @needs_data
 def test_weights_files_include_the_known_data_file(tmp_path, monkeypatch):
     monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: <data folder>/models
-    relative = mv.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
-    assert mv.weights_files() == {relative: MOBILENET.resolve()}
+    relative = vision_models.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    assert vision_models.weights_files() == {relative: MOBILENET.resolve()}
     monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))  # elsewhere: the known file is still offered
-    assert mv.weights_files() == {mv.LOCAL_WEIGHTS["mobilenet_v2"]: MOBILENET.resolve()}
+    assert vision_models.weights_files() == {vision_models.LOCAL_WEIGHTS["mobilenet_v2"]: MOBILENET.resolve()}
 
 
 def test_automatic_weights_never_download_and_name_no_server_path(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(mv.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", pytest.fail)
-    with pytest.raises(mv.WeightsUnavailable, match="No pretrained weights for googlenet") as err:
-        mv.automatic_weights("googlenet")
+    with pytest.raises(vision_models.WeightsUnavailable, match="No pretrained weights for googlenet") as err:
+        vision_models.automatic_weights("googlenet")
     assert str(tmp_path) not in str(err.value) and "googlenet-1378be20.pth" in str(err.value)
-    monkeypatch.setenv(mv.ARCH_ENV, "resnet18")
-    monkeypatch.setenv(mv.WEIGHTS_ENV, str(tmp_path / "r18.pth"))  # read when asked, not frozen
-    assert mv.automatic_weights("resnet18") == ("$IG_VISION_WEIGHTS", tmp_path / "r18.pth")
-    with pytest.raises(mv.WeightsUnavailable, match=r"The weights file \$IG_VISION_WEIGHTS does not exist") as err:
-        mv.read_weights_file(tmp_path / "r18.pth", "$IG_VISION_WEIGHTS")
+    monkeypatch.setenv(vision_models.ARCH_ENV, "resnet18")
+    monkeypatch.setenv(vision_models.WEIGHTS_ENV, str(tmp_path / "r18.pth"))  # read when asked, not frozen
+    assert vision_models.automatic_weights("resnet18") == ("$IG_VISION_WEIGHTS", tmp_path / "r18.pth")
+    with pytest.raises(vision_models.WeightsUnavailable,
+                       match=r"The weights file \$IG_VISION_WEIGHTS does not exist") as err:
+        vision_models.read_weights_file(tmp_path / "r18.pth", "$IG_VISION_WEIGHTS")
     assert str(tmp_path) not in str(err.value)
 
 
@@ -440,27 +441,29 @@ def test_automatic_weights_never_download_and_name_no_server_path(tmp_path, monk
     (torch_bytes([torch.zeros(3)]), "not a state_dict"),
 ])
 def test_state_dict_bytes_that_do_not_fit_give_clear_errors(data, message):
-    with pytest.raises(mv.WeightsError, match=message) as err:
-        mv.classifier_from_state_dict("mobilenet_v2", data, "upload.pth", device="cpu")
+    with pytest.raises(vision_models.WeightsError, match=message) as err:
+        vision_models.classifier_from_state_dict("mobilenet_v2", data, "upload.pth", device="cpu")
     assert str(err.value).startswith("upload.pth ") and str(ROOT) not in str(err.value)
 
 
 @needs_data
 def test_state_dict_bytes_and_the_file_give_the_same_model_key(classifier):
-    uploaded = mv.classifier_from_state_dict("mobilenet_v2", MOBILENET.read_bytes(), "copy.pth", device="cpu")
+    uploaded = vision_models.classifier_from_state_dict("mobilenet_v2", MOBILENET.read_bytes(), "copy.pth",
+                                                        device="cpu")
     assert uploaded.key == classifier.key  # the key is the content digest, whatever the route or name
     assert "sha256" in uploaded.weights_source and str(DATA) not in uploaded.weights_source
 
 
 def test_cached_torchvision_weights_are_used_but_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.delenv(mv.WEIGHTS_ENV, raising=False)
-    with pytest.raises(mv.WeightsUnavailable, match="not in this server's cache"):
-        mv.load_cached_pretrained("mobilenet_v2", device="cpu")
-    cached = mv.cached_weights_file("mobilenet_v2")
+    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
+    with pytest.raises(vision_models.WeightsUnavailable, match="not in this server's cache"):
+        vision_models.load_cached_pretrained("mobilenet_v2", device="cpu")
+    cached = vision_models.cached_weights_file("mobilenet_v2")
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"damaged")
-    assert mv.automatic_weights("mobilenet_v2") == ("torchvision MobileNet_V2_Weights.IMAGENET1K_V2 (cached)", None)
-    with pytest.raises(mv.WeightsUnavailable, match="could not be loaded") as err:
-        mv.load_cached_pretrained("mobilenet_v2", device="cpu")
+    assert vision_models.automatic_weights("mobilenet_v2") == (
+        "torchvision MobileNet_V2_Weights.IMAGENET1K_V2 (cached)", None)
+    with pytest.raises(vision_models.WeightsUnavailable, match="could not be loaded") as err:
+        vision_models.load_cached_pretrained("mobilenet_v2", device="cpu")
     assert cached.name in str(err.value) and str(tmp_path) not in str(err.value)

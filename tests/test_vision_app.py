@@ -243,11 +243,12 @@ def test_bad_weight_uploads_give_clear_errors(page, tmp_path, data, message):
 def test_one_file_by_two_routes_is_one_cached_model(page, monkeypatch):
     import streamlit as st
 
-    from models import vision as mv
+    from models import vision as vision_models
 
     loads = []
-    original = mv.classifier_from_state_dict
-    monkeypatch.setattr(mv, "classifier_from_state_dict", lambda *a, **k: loads.append(a[2]) or original(*a, **k))
+    original = vision_models.classifier_from_state_dict
+    monkeypatch.setattr(vision_models, "classifier_from_state_dict",
+                        lambda *a, **k: loads.append(a[2]) or original(*a, **k))
     monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: the data folder's models, with MobileNetV2
     st.cache_resource.clear()
     at = page.run()  # automatic: $IG_VISION_WEIGHTS

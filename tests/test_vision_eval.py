@@ -12,9 +12,9 @@ from torchvision import transforms
 
 import ig_core
 from ig_core import AttributionEngine, ScanSettings
-from models import vision as mv
+from models import vision as vision_models
 from models import vision_eval as ve
-from views import vision_eval as vv
+from views import vision_eval as vision_eval_views
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = torch.finfo(torch.float32).eps
@@ -275,9 +275,10 @@ def test_list_photos_groups_boxes(tmp_path):
     assert len(ve.list_photos(tmp_path, limit=2)) == 2
 
 
-def _tiny_square_classifier() -> mv.ImageClassifier:
-    return mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
-                              weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3, std=(0.25,) * 3)
+def _tiny_square_classifier() -> vision_models.ImageClassifier:
+    return vision_models.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                                         weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3,
+                                         std=(0.25,) * 3)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
@@ -307,17 +308,18 @@ def test_runner_one_scan_per_photo_gives_ig_gradient_and_gradient_x_input(tmp_pa
     assert len(result.curves) == 3 * 4 * (9 + 5 + 5)
     assert pd.read_csv(__import__("io").StringIO(result.to_csv())).shape == t.shape
     # views
-    assert "integrated gradients: relative completeness error, median" in set(vv.summary_frame(t).measure)
-    assert len(vv.method_frame(per)) == 4
-    loc = vv.localization_frame(t, per)
+    assert ("integrated gradients: relative completeness error, median"
+            in set(vision_eval_views.summary_frame(t).measure))
+    assert len(vision_eval_views.method_frame(per)) == 4
+    loc = vision_eval_views.localization_frame(t, per)
     assert len(loc) == 3 and "inside box, random" in loc.columns
     np.testing.assert_allclose(loc["inside box, gradient"], per[per.method == "gradient"].localization)
     fig5 = ve.mean_curves(result.curves)
     assert set(fig5.n) == {3} and len(fig5) == 4 * (9 + 5 + 5)
     for kind in ("aopc", "deletion", "insertion"):
-        vv.curve_chart(result.curves, kind).to_dict()
-    vv.localization_chart(per).to_dict()
-    vv.completeness_chart(t).to_dict()
+        vision_eval_views.curve_chart(result.curves, kind).to_dict()
+    vision_eval_views.localization_chart(per).to_dict()
+    vision_eval_views.completeness_chart(t).to_dict()
 
 
 def test_runner_scores_every_registered_method_with_shared_curve_ends(tmp_path, engine):
@@ -393,7 +395,7 @@ def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch
 
 def test_real_model_smoke_three_photos(shared_data):
     engine = AttributionEngine(device="cpu")
-    classifier = mv.load_classifier("mobilenet_v2", device="cpu")
+    classifier = vision_models.load_classifier("mobilenet_v2", device="cpu")
     photos = ve.list_photos(shared_data / "imagenet_samples", 2) + ve.list_photos(shared_data / "imagenet_val_boxes", 1)
     result = ve.evaluate_photos(classifier, photos, engine, methods=["integrated_gradients", "gradient"],
                                 rule="adaptive", steps=8, tolerance=0.05, max_steps=32, pixels_per_step=500,
@@ -435,10 +437,10 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
 
 # --- noise fill, unreadable photos, the page's choices ---------------------------------------------
 
-def _tiny_classifier() -> mv.ImageClassifier:
-    return mv.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
-                              weights_source="test", resize_size=16, crop_size=16, mean=(0.485, 0.456, 0.406),
-                              std=(0.229, 0.224, 0.225))
+def _tiny_classifier() -> vision_models.ImageClassifier:
+    return vision_models.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                                         weights_source="test", resize_size=16, crop_size=16,
+                                         mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
 def test_noise_fill_is_uniform_random_colours_in_pixel_space():
@@ -486,7 +488,7 @@ def test_evaluation_page_offers_configured_folders_and_lists_skipped_photos(shar
     at.run()
     assert not at.exception and not at.text_input  # no path is ever typed
     weights = at.selectbox(key="vision_weights")
-    file = mv.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    file = vision_models.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
     assert weights.options == ["automatic", file, "upload a state_dict..."]
     weights.set_value(file).run()
     assert not at.error, [e.value for e in at.error]

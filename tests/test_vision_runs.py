@@ -180,10 +180,10 @@ def test_a_photo_path_stays_inside_the_runs_folder(tmp_path):
 
 
 def test_the_network_view_is_the_classifiers_resize_and_centre_crop(shared_data):
-    from models import vision as mv
+    from models import vision as vision_models
 
-    classifier = mv.ImageClassifier(model=None, arch="", key="", categories=[], weights_source="")
-    image = mv.load_image(shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG")
+    classifier = vision_models.ImageClassifier(model=None, arch="", key="", categories=[], weights_source="")
+    image = vision_models.load_image(shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG")
     expected = np.asarray(classifier.crop(image))
     assert np.array_equal(np.asarray(vision_runs.network_view(image, 224)), expected)
     assert vision_runs.resize_for(224) == 256 and vision_runs.resize_for(299) == 342  # Inception v3's
@@ -193,15 +193,15 @@ def test_the_network_view_is_the_classifiers_resize_and_centre_crop(shared_data)
 
 @pytest.fixture(scope="module")
 def classifier(shared_data, single_thread):
-    from models import vision as mv
+    from models import vision as vision_models
 
-    return mv.load_classifier("mobilenet_v2", shared_data / MOBILENET, "cpu")
+    return vision_models.load_classifier("mobilenet_v2", shared_data / MOBILENET, "cpu")
 
 
 def top1(classifier, path: pathlib.Path) -> int:
-    from models import vision as mv
+    from models import vision as vision_models
 
-    return int(np.argmax(mv.predict_image(classifier, mv.load_image(path)).probabilities))
+    return int(np.argmax(vision_models.predict_image(classifier, vision_models.load_image(path)).probabilities))
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +406,7 @@ def all_samples(shared_data, tmp_path_factory) -> pathlib.Path:
 
 
 def test_900_photos_the_listing_is_exactly_the_photos_predicted_wrong(all_samples, classifier, tmp_path):
-    from models import vision as mv
+    from models import vision as vision_models
 
     out = tmp_path / "all"
     assert run_dataset(["--family", "vision", "--input", str(all_samples), "--model", "mobilenet_v2", "--targets",
@@ -416,7 +416,8 @@ def test_900_photos_the_listing_is_exactly_the_photos_predicted_wrong(all_sample
     labels = pd.read_csv(all_samples / "labels.csv")
     ranks = {}
     for row in labels.itertuples():  # directly, no store involved
-        probabilities = mv.predict_image(classifier, mv.load_image(all_samples / row.file)).probabilities
+        probabilities = vision_models.predict_image(classifier,
+                                                    vision_models.load_image(all_samples / row.file)).probabilities
         ranks[row.file] = 1 + int((probabilities > probabilities[row.class_index]).sum())
     top1_wrong = set(vision_runs.misclassified(photos, "top-1").item_id)
     top5_wrong = set(vision_runs.misclassified(photos, "top-5").item_id)

@@ -17,7 +17,7 @@ from PIL import Image
 from models import results_store as store
 from models.molecules import Featurizer
 from models.run_comparison import Joined, named_pair
-from views import molecules as vm
+from views import molecules as molecule_views
 from views.language import DIVERGING, PAD, view_width, word_axis
 from views.vision import clip_normalize, heatmap
 
@@ -62,7 +62,7 @@ def molecule_svg(smiles: str, names: Sequence[str], scores, label: str) -> str:
     coloured by a row's scores; ValueError (or models.molecules.MoleculeError) when they do not fit."""
     mol = Featurizer().from_smiles(smiles).mol
     atom_scores, bond_scores = molecule_parts(mol, names, scores)
-    return vm.attribution_svg(mol, atom_scores, bond_scores, show_indices=True, label=label)
+    return molecule_views.attribution_svg(mol, atom_scores, bond_scores, show_indices=True, label=label)
 
 
 def word_rows_chart(names_a: Sequence[str], scores_a, names_b: Sequence[str], scores_b, label_a: str,

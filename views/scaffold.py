@@ -13,7 +13,7 @@ import streamlit as st
 from models.checkpoint import CheckpointError
 from ig_core import ScanSettings
 from models.family import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
-from views import method_comparison as mc
+from views import method_comparison
 from views.completeness import completeness_frame, explanation_verdict
 from views.session import explain_refining, get_engine, progress_bar, scan_settings
 
@@ -66,18 +66,19 @@ def page_settings(family: ModelFamily, model: LoadedModel, item) -> ScanSettings
     if not refusal:
         return settings
     st.warning(f"{refusal} Choose a method that applies here (or another one on the Home page).")
-    name = st.selectbox(f"Method for this {family.input_name}", family.methods(model, item), format_func=mc.label,
-                        key=f"{family.name}_method_here")
+    name = st.selectbox(f"Method for this {family.input_name}", family.methods(model, item),
+                        format_func=method_comparison.label, key=f"{family.name}_method_here")
     return settings.with_method(name)
 
 
 def straight_line(settings: ScanSettings, sections: str) -> bool:
     """Whether the sections that exist only for the straight-line scan of integrated gradients show; if not, one
     line says why they are absent."""
-    if settings.method == mc.SCAN:
+    if settings.method == method_comparison.SCAN:
         return True
     st.caption(f"{sections}: these come from the straight-line scan of integrated gradients, which "
-               f"{mc.chosen_method(settings).label} does not make (choose integrated gradients on the Home page).")
+               f"{method_comparison.chosen_method(settings).label} does not make (choose integrated gradients on the "
+               "Home page).")
     return False
 
 
@@ -117,24 +118,25 @@ def completeness_panel(explanation: Explanation, what: str = "input", baseline_c
         st.dataframe(frame, hide_index=True, column_config={
             **{c: number(format="%.4f") for c in (*frame.columns[1:4], "sum of attributions")},
             "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
-    label = mc.chosen_method(settings).label
+    label = method_comparison.chosen_method(settings).label
     how = (f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated"
-           if settings.method == mc.SCAN else f"{label}: {a.points_evaluated} points evaluated")
+           if settings.method == method_comparison.SCAN else f"{label}: {a.points_evaluated} points evaluated")
     st.caption(f"{how}{'; ' + note if note else ''}.")
     getattr(st, verdict.level)(verdict.text)
 
 
 def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequence[int] | None,
                     settings: ScanSettings, key: str,
-                    show: Callable[[list[mc.MethodRun]], None] | None = None) -> None:
+                    show: Callable[[list[method_comparison.MethodRun]], None] | None = None) -> None:
     """The "Compare methods" section: the methods chosen (among those that apply) run on the item, shown side by
     side by `show` (default: a table of scores per feature), each with its completeness, then their pairwise rank
     agreement. Targets: those of the page's explanation; the tables show the first."""
     applicable = family.methods(model, item)
     with st.expander("Compare methods", expanded=key in st.session_state):
         with st.form(f"{key}_form"):
-            chosen = st.multiselect("Methods", applicable, default=mc.method_choices(settings, applicable),
-                                    format_func=mc.label, key=f"{key}_methods",
+            chosen = st.multiselect("Methods", applicable,
+                                    default=method_comparison.method_choices(settings, applicable),
+                                    format_func=method_comparison.label, key=f"{key}_methods",
                                     help="One engine run each (cached); the gradient and gradient x input are "
                                          "read off the integrated-gradients scan.")
             if st.form_submit_button("Compare"):
@@ -144,7 +146,7 @@ def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequ
             st.caption("Choose two or more methods and press Compare.")
             return
         with progress_bar("Running the methods") as progress:
-            runs = mc.run_methods(family, get_engine(), model, item, targets, settings, names, progress)
+            runs = method_comparison.run_methods(family, get_engine(), model, item, targets, settings, names, progress)
         for run in runs:
             if run.explanation is None:
                 st.warning(f"{run.label}: {run.refusal}")
@@ -153,17 +155,17 @@ def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequ
             return
         (show or _scores_side_by_side)(ran)
         st.markdown("**Completeness** (first target)")
-        st.dataframe(mc.completeness_table(ran), hide_index=True)
+        st.dataframe(method_comparison.completeness_table(ran), hide_index=True)
         if len(ran) > 1:
             st.markdown("**Rank agreement** (first target): Spearman's rank correlation over all features and over "
                         "the top features of either method by |score|, and the share of top-k features both pick")
-            st.dataframe(mc.agreement_table({run.label: mc.feature_scores(run.explanation) for run in ran}),
-                         hide_index=True)
+            st.dataframe(method_comparison.agreement_table(
+                {run.label: method_comparison.feature_scores(run.explanation) for run in ran}), hide_index=True)
 
 
-def _scores_side_by_side(runs: list[mc.MethodRun]) -> None:
+def _scores_side_by_side(runs: list[method_comparison.MethodRun]) -> None:
     features = list(runs[0].explanation.scores(0))
-    st.dataframe(mc.scores_table(runs, features), hide_index=True)
+    st.dataframe(method_comparison.scores_table(runs, features), hide_index=True)
 
 
 def scores_download(explanation: Explanation, item_id: str, source: str) -> None:

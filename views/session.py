@@ -34,13 +34,13 @@ def _cached_classifier(arch: str, weights_digest: str, _name: str, _data: bytes 
     """One models.vision.ImageClassifier per (architecture, sha256 of the weights file) for all pages and
     sessions, on the engine's device and frozen: every route to the same bytes shares it. _data None:
     torchvision's cached pretrained weights. Raises models.vision.VisionError (not cached)."""
-    from models import vision as mv
+    from models import vision as vision_models
 
     engine = get_engine()
     if _data is None:
-        classifier = mv.load_cached_pretrained(arch, engine.device)
+        classifier = vision_models.load_cached_pretrained(arch, engine.device)
     else:
-        classifier = mv.classifier_from_state_dict(arch, _data, _name, engine.device)
+        classifier = vision_models.classifier_from_state_dict(arch, _data, _name, engine.device)
     classifier.model = engine.prepare(classifier.model)
     return classifier
 
@@ -48,10 +48,10 @@ def _cached_classifier(arch: str, weights_digest: str, _name: str, _data: bytes 
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _cached_program(digest: str, _name: str, _data: bytes, _classes: list[str] | None, _preprocessing):
     """One classifier per exported program and its sidecar (digest: models.vision.program_digest)."""
-    from models import vision as mv
+    from models import vision as vision_models
 
     engine = get_engine()
-    classifier = mv.classifier_from_program(_data, _name, _classes, _preprocessing, engine.device)
+    classifier = vision_models.classifier_from_program(_data, _name, _classes, _preprocessing, engine.device)
     classifier.model = engine.prepare(classifier.model)
     return classifier
 
@@ -59,10 +59,10 @@ def _cached_program(digest: str, _name: str, _data: bytes, _classes: list[str] |
 @st.cache_resource(show_spinner="Loading the model...", max_entries=4)
 def _cached_factory(spec: str):
     """One classifier per factory the operator named (its code runs once per server)."""
-    from models import vision as mv
+    from models import vision as vision_models
 
     engine = get_engine()
-    classifier = mv.classifier_from_factory(spec, engine.device)
+    classifier = vision_models.classifier_from_factory(spec, engine.device)
     classifier.model = engine.prepare(classifier.model)
     return classifier
 
@@ -72,15 +72,16 @@ def choose_classifier():
     exported programs (.pt2) of the models folder or an uploaded one, or a torchvision architecture and its
     weights (automatic, a file of the models folder, or an upload); never a path typed in the browser.
     Returns the classifier, or None after showing why there is none."""
-    from models import vision as mv  # torchvision only when a page needs a classifier
+    from models import vision as vision_models  # torchvision only when a page needs a classifier
 
     st.sidebar.header("Model")
-    archs = mv.available_architectures()
-    suggested = [a for a in mv.SUGGESTED_ARCHS if a in archs]
-    programs = mv.program_files()
-    options = ([FACTORY_PREFIX + spec for spec in mv.factory_names()] + [PROGRAM_PREFIX + n for n in programs]
+    archs = vision_models.available_architectures()
+    suggested = [a for a in vision_models.SUGGESTED_ARCHS if a in archs]
+    programs = vision_models.program_files()
+    options = ([FACTORY_PREFIX + spec for spec in vision_models.factory_names()]
+               + [PROGRAM_PREFIX + n for n in programs]
                + [UPLOAD_PROGRAM] + suggested + [a for a in archs if a not in suggested])
-    default = mv.default_architecture()
+    default = vision_models.default_architecture()
     arch = st.sidebar.selectbox("Network", options, index=options.index(default) if default in options else 0,
                                 key="vision_arch",
                                 help="A torchvision architecture (the paper uses GoogLeNet, Inception v1), an "
@@ -92,7 +93,7 @@ def choose_classifier():
             classifier = _program_classifier(arch, programs)
         else:
             classifier = _torchvision_classifier(arch)
-    except mv.VisionError as exc:
+    except vision_models.VisionError as exc:
         if exc.__cause__ is not None:  # an operator's factory failed: its traceback goes to the server log only
             LOG.error("loading the model %s failed", arch, exc_info=exc.__cause__)
         st.error(f"**No model for {'the uploaded program' if arch == UPLOAD_PROGRAM else arch}.** {exc}")
@@ -105,23 +106,23 @@ def choose_classifier():
 
 
 def _torchvision_classifier(arch: str):
-    from models import vision as mv
+    from models import vision as vision_models
 
-    files = mv.weights_files()
+    files = vision_models.weights_files()
     choice = st.sidebar.selectbox("Weights", [AUTOMATIC_WEIGHTS, *files, UPLOAD_WEIGHTS], key="vision_weights",
                                   help="automatic: $IG_VISION_WEIGHTS, torchvision's cache or a known file of the "
                                        "data folder. The files listed are the models folder's ($IG_MODELS_DIR).")
     if choice == UPLOAD_WEIGHTS:
         upload = st.sidebar.file_uploader(f"A state_dict for {arch}", key="vision_weights_upload",
-                                          type=[suffix.lstrip(".") for suffix in mv.WEIGHTS_SUFFIXES],
+                                          type=[suffix.lstrip(".") for suffix in vision_models.WEIGHTS_SUFFIXES],
                                           max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
         if upload is None:
             st.info("Upload a state_dict file for the model in the sidebar.")
             return None
         name, data = upload.name, upload.getvalue()
     else:
-        name, path = mv.automatic_weights(arch) if choice == AUTOMATIC_WEIGHTS else (choice, files[choice])
-        data = None if path is None else mv.read_weights_file(path, name)
+        name, path = vision_models.automatic_weights(arch) if choice == AUTOMATIC_WEIGHTS else (choice, files[choice])
+        data = None if path is None else vision_models.read_weights_file(path, name)
     digest = "torchvision" if data is None else hashlib.sha256(data).hexdigest()
     st.sidebar.caption(f"Weights: {name}" + ("" if data is None else f", sha256 {digest[:12]}..."))
     return _cached_classifier(arch, digest, name, data)
@@ -130,11 +131,12 @@ def _torchvision_classifier(arch: str):
 def _program_classifier(choice: str, programs: dict):
     """An exported program of the models folder (with its sidecar) or an upload with its class names and
     the preprocessing set here."""
-    from models import vision as mv
+    from models import vision as vision_models
 
     if choice == UPLOAD_PROGRAM:
         upload = st.sidebar.file_uploader("An exported program (torch.export.save)", key="vision_program_upload",
-                                          type=[mv.PROGRAM_SUFFIX.lstrip(".")], max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
+                                          type=[vision_models.PROGRAM_SUFFIX.lstrip(".")],
+                                          max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
         names = st.sidebar.file_uploader("Its class names (a text file, one a line)", key="vision_classes_upload",
                                          type=["txt"])
         preprocessing = _preprocessing_inputs()
@@ -143,27 +145,28 @@ def _program_classifier(choice: str, programs: dict):
                     "the sidebar.")
             return None
         name, data = upload.name, upload.getvalue()
-        classes = None if names is None else mv.parse_class_names(names.getvalue(), names.name)
+        classes = None if names is None else vision_models.parse_class_names(names.getvalue(), names.name)
     else:
         name = choice.removeprefix(PROGRAM_PREFIX)
-        data = mv.read_weights_file(programs[name], name)
-        classes, preprocessing = mv.read_sidecar(programs[name], name)
-    return _cached_program(mv.program_digest(data, classes, preprocessing), name, data, classes, preprocessing)
+        data = vision_models.read_weights_file(programs[name], name)
+        classes, preprocessing = vision_models.read_sidecar(programs[name], name)
+    return _cached_program(vision_models.program_digest(data, classes, preprocessing), name, data, classes,
+                           preprocessing)
 
 
 def _preprocessing_inputs():
     """The preprocessing of an uploaded program (defaults: ImageNet's)."""
-    from models import vision as mv
+    from models import vision as vision_models
 
     with st.sidebar.expander("Preprocessing (defaults: ImageNet)"):
         size = st.number_input("Input size (pixels)", 8, 4096, 224, key="vision_program_size")
         resize = st.number_input("Resize the shorter side to", 8, 4096, 256, key="vision_program_resize")
         channels = st.columns(3)
         mean = [c.number_input(f"Mean {rgb}", 0.0, 1.0, m, format="%.3f", key=f"vision_program_mean_{rgb}")
-                for c, rgb, m in zip(channels, "RGB", mv.IMAGENET_MEAN)]
+                for c, rgb, m in zip(channels, "RGB", vision_models.IMAGENET_MEAN)]
         std = [c.number_input(f"Std {rgb}", 0.001, 1.0, v, format="%.3f", key=f"vision_program_std_{rgb}")
-               for c, rgb, v in zip(channels, "RGB", mv.IMAGENET_STD)]
-    return mv.Preprocessing(int(size), int(resize), tuple(mean), tuple(std)).checked("The preprocessing")
+               for c, rgb, v in zip(channels, "RGB", vision_models.IMAGENET_STD)]
+    return vision_models.Preprocessing(int(size), int(resize), tuple(mean), tuple(std)).checked("The preprocessing")
 
 
 def scan_settings() -> ScanSettings:

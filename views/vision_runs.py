@@ -6,7 +6,7 @@ import pandas as pd
 from PIL import Image
 
 from models.vision_runs import BLOCK, TOP_SHARE
-from views import vision as vv
+from views import vision as vision_views
 
 # the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k}
 OPENED_PHOTO_KEY = "vision_run_photo"
@@ -68,4 +68,4 @@ def photo_caption(photo) -> str:
 def map_picture(image: Image.Image, scores: np.ndarray, style: str = "overlay") -> Image.Image:
     """A stored pixel map [H, W] (colour channels summed) over the photo as the network saw it: its positive
     part, the attribution toward the label, in one of the Vision page's styles."""
-    return vv.visualize(image, np.asarray(scores)[None], "positive", MAP_CLIP, style)
+    return vision_views.visualize(image, np.asarray(scores)[None], "positive", MAP_CLIP, style)

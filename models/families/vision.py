@@ -20,7 +20,7 @@ from PIL import Image
 
 from ig_core import Attribution, ScanSettings
 
-from .. import vision as mv
+from .. import vision as vision_models
 from ..data import data_dir
 from ..family import EngineInput, Explanation, LoadedModel, ModelFamily, ModelSource
 from ..photos import list_photos
@@ -41,7 +41,7 @@ def sample_folder() -> pathlib.Path:
 class Photo:
     """A photo as the network sees it, with the path's options: which baseline, which layer to observe."""
 
-    seen: mv.Prediction
+    seen: vision_models.Prediction
     baseline: str = "black"
     layer_name: str | None = None
 
@@ -73,7 +73,7 @@ class VisionExplanation(Explanation):
         """The t-th target's attributions aggregated over the colour channels, [H, W] (see
         `models.vision.pixel_importance`). Default "sum" (signed), so the pixels still add up to the attribution
         total (completeness); "abs" is Eq. 1."""
-        return mv.pixel_importance(self.attributions(t), mode)
+        return vision_models.pixel_importance(self.attributions(t), mode)
 
     def scores(self, t: int) -> np.ndarray:
         """Per pixel at the network's input size, [H, W]: the colour channels summed (they add up to the total)."""
@@ -104,7 +104,7 @@ class VisionExplanation(Explanation):
     def within_tolerance(self) -> bool:
         return self.max_relative_delta <= self.tolerance
 
-    def baseline_image(self, classifier: mv.ImageClassifier) -> Image.Image:
+    def baseline_image(self, classifier: vision_models.ImageClassifier) -> Image.Image:
         return classifier.to_pil(self.baseline)
 
 
@@ -121,35 +121,38 @@ class VisionFamily(ModelFamily):
         self._reference_lock = threading.Lock()
 
     def shipped(self) -> list[ModelSource]:
-        available = mv.available_architectures()
+        available = vision_models.available_architectures()
         return [ModelSource(f"torchvision: {arch}", options=(("arch", arch),))
-                for arch in mv.SUGGESTED_ARCHS if arch in available]
+                for arch in vision_models.SUGGESTED_ARCHS if arch in available]
 
     def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
         options = dict(source.options)
-        arch = options.get("arch", mv.default_architecture())
+        arch = options.get("arch", vision_models.default_architecture())
         if source.data is None and source.path is None:
-            name, path = mv.automatic_weights(arch)
-            classifier = (mv.load_cached_pretrained(arch, device) if path is None
-                          else mv.classifier_from_state_dict(arch, mv.read_weights_file(path, name), name, device))
+            name, path = vision_models.automatic_weights(arch)
+            classifier = (vision_models.load_cached_pretrained(arch, device) if path is None
+                          else vision_models.classifier_from_state_dict(
+                              arch, vision_models.read_weights_file(path, name), name, device))
         elif PurePath(source.name).suffix.lower() == ".pt2":
-            classes, preprocessing = (mv.read_sidecar(source.path, source.name) if source.path is not None
-                                      else (None, mv.Preprocessing()))
-            classifier = mv.classifier_from_program(source.read(), source.name, classes, preprocessing, device)
+            classes, preprocessing = (vision_models.read_sidecar(source.path, source.name) if source.path is not None
+                                      else (None, vision_models.Preprocessing()))
+            classifier = vision_models.classifier_from_program(source.read(), source.name, classes, preprocessing,
+                                                               device)
         else:
-            classifier = mv.classifier_from_state_dict(arch, source.read(), source.name, device)
+            classifier = vision_models.classifier_from_state_dict(arch, source.read(), source.name, device)
         return self.wrap(classifier)
 
     @staticmethod
-    def wrap(classifier: mv.ImageClassifier) -> LoadedModel:
+    def wrap(classifier: vision_models.ImageClassifier) -> LoadedModel:
         """A classifier the Vision pages loaded, as the contract's model."""
         return LoadedModel(key=classifier.key, name=classifier.weights_source, target_names=classifier.categories,
                            module=classifier.model, extra=classifier)
 
     def parse(self, model: LoadedModel, raw) -> Photo:
-        """Image bytes, a PIL image or a normalized tensor [1, 3, H, W] (mv.ImageError for what is no image)."""
-        image = raw if isinstance(raw, (Image.Image, torch.Tensor)) else mv.load_image(raw)
-        return Photo(mv.predict_image(model.extra, image))
+        """Image bytes, a PIL image or a normalized tensor [1, 3, H, W] (vision_models.ImageError for what is no
+        image)."""
+        image = raw if isinstance(raw, (Image.Image, torch.Tensor)) else vision_models.load_image(raw)
+        return Photo(vision_models.predict_image(model.extra, image))
 
     def default_targets(self, model: LoadedModel, item: Photo) -> list[int]:
         return [int(np.argmax(item.seen.probabilities))]
@@ -157,7 +160,7 @@ class VisionFamily(ModelFamily):
     def engine_input(self, model: LoadedModel, item: Photo) -> EngineInput:
         classifier, x = model.extra, item.seen.input
         layer = classifier.get_layer(item.layer_name) if item.layer_name else None
-        return EngineInput(forward=classifier.model, inputs=(x,), baseline=(mv.make_baseline(classifier, item.baseline, x),),
+        return EngineInput(forward=classifier.model, inputs=(x,), baseline=(vision_models.make_baseline(classifier, item.baseline, x),),
                            output="softmax", probe_alphas=PROBE_ALPHAS, layer=layer)
 
     def references(self, model: LoadedModel, item: Photo) -> tuple[torch.Tensor, ...] | None:
@@ -178,8 +181,8 @@ class VisionFamily(ModelFamily):
                 inputs = []
                 for photo in list_photos(folder) if folder.is_dir() else []:
                     try:
-                        inputs.append(model.extra.preprocess(mv.load_image(photo.path))[0])
-                    except mv.ImageError:
+                        inputs.append(model.extra.preprocess(vision_models.load_image(photo.path))[0])
+                    except vision_models.ImageError:
                         continue  # an unreadable file is no reference
                     if len(inputs) > MAX_REFERENCES:
                         break
@@ -194,7 +197,7 @@ class VisionFamily(ModelFamily):
 
     def explanation(self, model: LoadedModel, item: Photo, targets, result: Attribution,
                     settings: ScanSettings) -> VisionExplanation:
-        baseline = mv.make_baseline(model.extra, item.baseline, item.seen.input)
+        baseline = vision_models.make_baseline(model.extra, item.baseline, item.seen.input)
         return VisionExplanation(result, targets, [model.target_names[t] for t in targets], settings, model.key,
                                  item, baseline)
 
@@ -202,7 +205,7 @@ class VisionFamily(ModelFamily):
 FAMILY = VisionFamily()
 
 
-def image_method_options(classifier: mv.ImageClassifier, name: str, options: dict) -> dict:
+def image_method_options(classifier: vision_models.ImageClassifier, name: str, options: dict) -> dict:
     """XRAI's second baseline is white, as in PAIR: 1.0 for pixels in [0, 1] is (1 - mean) / std per channel in the
     classifier's normalised units."""
     if name == "xrai" and options.get("second_baseline", 1.0) == 1.0:
@@ -211,7 +214,7 @@ def image_method_options(classifier: mv.ImageClassifier, name: str, options: dic
     return options
 
 
-def explain(engine, classifier: mv.ImageClassifier, image, targets: int | Sequence[int] | None = None,
+def explain(engine, classifier: vision_models.ImageClassifier, image, targets: int | Sequence[int] | None = None,
             baseline: str = "black", settings: ScanSettings | None = None, layer_name: str | None = None,
             progress: Callable[[float], None] | None = None, partial=None) -> VisionExplanation:
     """The family's explanation of one photo for a classifier the caller holds (partial: see ModelFamily.explain).
@@ -220,7 +223,7 @@ def explain(engine, classifier: mv.ImageClassifier, image, targets: int | Sequen
     targets: a class index or several (duplicates dropped); None: the top-1 prediction.
     """
     model = VisionFamily.wrap(classifier)
-    seen = image if isinstance(image, mv.Prediction) else mv.predict_image(classifier, image)
+    seen = image if isinstance(image, vision_models.Prediction) else vision_models.predict_image(classifier, image)
     targets = [int(targets)] if isinstance(targets, (int, np.integer)) else targets
     targets = list(dict.fromkeys(int(t) for t in targets)) if targets is not None else None
     if targets is not None and not targets:
