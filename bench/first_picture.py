@@ -37,7 +37,7 @@ def timings(url: str, names: list[str]) -> list[tuple[str, float, float]]:
     from playwright.sync_api import expect
 
     out = []
-    with browser_page("first-picture", timeout_ms=300_000) as page:
+    with browser_page("first-picture", timeout_ms=120_000) as page:
         page.goto(url)
         main = page.locator("[data-testid='stMain']")
         expect(main.get_by_text("Quadrature rule")).to_be_visible()
@@ -46,6 +46,7 @@ def timings(url: str, names: list[str]) -> list[tuple[str, float, float]]:
         for name in names:
             wait_idle(page)
             main.locator("[data-testid='stSelectbox']").filter(has_text="Sample photo").click()
+            page.keyboard.type(name)  # filters the list: a click on an option far down may miss it while it scrolls
             page.get_by_role("option", name=name, exact=True).click()
             expect(main.get_by_text(f"{name}.JPEG as the network sees it")).to_be_visible()
             wait_idle(page)
