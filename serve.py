@@ -8,7 +8,7 @@ the same machine is busy while it draws the pictures of a scan. OMP_NUM_THREADS,
 
 Allocator: the adaptive rule evaluates rounds of different sizes, and glibc's allocator fragments under batches whose
 shapes keep changing, so a scan's peak memory grew with its path points (MobileNetV2 at 224 px on the CPU: 1.45 GB
-at 64 points, 2.06 GB at 1024). jemalloc that keeps freed pages for reuse grows it by 8% on one thread (12% on two)
+at 64 points, 2.06 GB at 1024). jemalloc that keeps freed pages for reuse grows it by 8-11% on one thread (12% on two)
 and scans faster; the engine hands the pages back to the system after each scan (ig_core.engine's
 _return_freed_memory).
 """
