@@ -3,7 +3,8 @@
 CPU: a child process loads the model, warms up with a 2-step scan, then resets the kernel's peak-RSS
 counter (/proc/self/clear_refs "5") and reports VmHWM - VmRSS(before). tracemalloc does not see
 torch's allocations, so RSS is the honest measure; a fresh process per step count keeps one run's
-freed-but-cached memory from hiding the next one's, and runs on the dashboard's allocator (serve.py). CUDA: torch.cuda.max_memory_allocated delta.
+freed-but-cached memory from hiding the next one's, and runs on the dashboard's allocator (serve.py).
+CUDA: torch.cuda.max_memory_allocated delta.
 
     python -m bench.memprobe --steps 256 --rule trapezoid --max-batch 16 [--tiny] [--device cpu]
 """

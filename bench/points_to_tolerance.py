@@ -1,10 +1,11 @@
 """Path points each quadrature rule needs to reach 1% completeness on the sample photos (MobileNetV2, 224 px).
 
 One engine scan per photo serves every rule, each alpha evaluated once (bench.steps), and the adaptive rule's count
-is the engine's own refinement's. A fixed rule doubles its steps (2, 4, ... 64; the trapezoid 3, 5, ... 65) until it reaches the tolerance; its count
-is its own nodes (the ends a completeness check adds are not charged to it), and it lies in (n/2, n] of the smallest
-step count that would do. The trapezoid, left and right rules share one dyadic grid and are measured on every photo;
-the midpoint and Gauss-Legendre rules, whose nodes are new at every step count, on every SUBSET-th photo.
+is the engine's own refinement's. A fixed rule doubles its steps (2, 4, ... 64; the trapezoid 3, 5, ... 65) until it
+reaches the tolerance; its count is its own nodes (the ends a completeness check adds are not charged to it), and it
+lies in (n/2, n] of the smallest step count that would do. The trapezoid, left and right rules share one dyadic grid
+and are measured on every photo; the midpoint and Gauss-Legendre rules, whose nodes are new at every step count, on
+every SUBSET-th photo.
 
     python -m bench.points_to_tolerance --out bench/points-photos.jsonl      # resumable: finished photos are kept
     python -m bench.points_to_tolerance --report bench/points-photos.jsonl  # writes bench/RESULTS-points.md
@@ -48,23 +49,18 @@ def adaptive_points(scan, start: np.ndarray) -> int | None:
     return points if reached <= TOLERANCE else None
 
 
-def photos(data_dir: pathlib.Path) -> list[tuple[pathlib.Path, int]]:
-    found = []
-    for folder in ("imagenet_samples", "imagenet_more"):
-        lines = (data_dir / folder / "labels.csv").read_text().splitlines()[1:]
-        found += [(data_dir / folder / line.split(",")[0], int(line.split(",")[2])) for line in lines]
-    return found
-
-
 def measure(out: pathlib.Path, limit: int | None, max_batch: int) -> None:
-    from models import data as project_data
     from models import vision as vision_models
+    from models.data import data_dir
+    from models.photos import list_photos
 
     classifier = vision_models.load_classifier("mobilenet_v2")
     done = {json.loads(line)["photo"] for line in out.read_text().splitlines()} if out.exists() else set()
-    todo = [p for p in photos(project_data.data_dir()) if p[0].stem not in done][:limit]
+    photos = [photo for folder in ("imagenet_samples", "imagenet_more") for photo in list_photos(data_dir() / folder)]
+    todo = [photo for photo in photos if photo.path.stem not in done][:limit]
     started, done_before = time.perf_counter(), len(done)
-    for count, (path, truth) in enumerate(todo, 1):
+    for count, photo in enumerate(todo, 1):
+        path, truth = photo.path, photo.label
         x = classifier.preprocess(vision_models.load_image(path))
         top = int(classifier.predict(x).argmax())
         scan = photo_scan(classifier.model, x, vision_models.make_baseline(classifier, "black", x), top, max_batch)

@@ -481,13 +481,13 @@ def _refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_
     if coarse is not None:
         scan.evaluate(coarse)
         grid, errors, scale = _interval_errors(scan)
-        if np.max(np.abs(errors.sum(0)) / scale) > tolerance and not scan.nonfinite_alphas and not go_on(grid):
+        if _total_error(errors, scale) > tolerance and not scan.nonfinite_alphas and not go_on(grid):
             return grid, True
     scan.evaluate(start)
     while True:
         grid, errors, scale = _interval_errors(scan)
         widths = np.diff(grid)
-        if np.max(np.abs(errors.sum(0)) / scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
+        if _total_error(errors, scale) <= tolerance or len(grid) >= max_steps or scan.nonfinite_alphas:
             return grid, False
         if go_on is not None and not go_on(grid):
             return grid, True
@@ -509,6 +509,11 @@ def _interval_errors(scan: PathScan) -> tuple[np.ndarray, np.ndarray, np.ndarray
     slope = np.stack([scan.records[a].path_derivative for a in grid])
     errors = np.diff(grid)[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
     return grid, errors, completeness_scale(score[-1], score[0], score)
+
+
+def _total_error(errors: np.ndarray, scale: np.ndarray) -> float:
+    """The worst example's and target's relative completeness error of the trapezoid sum: its intervals' sum."""
+    return float(np.max(np.abs(errors.sum(0)) / scale))
 
 
 def _assemble(scan: PathScan, node_weights: dict, kept: set, rule: str, steps_used: int,
