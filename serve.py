@@ -8,9 +8,8 @@ the same machine is busy while it draws the pictures of a scan. OMP_NUM_THREADS,
 
 Allocator: the adaptive rule evaluates rounds of different sizes, and glibc's allocator fragments under batches whose
 shapes keep changing, so a scan's peak memory grew with its path points (MobileNetV2 at 224 px on the CPU: 1.45 GB
-at 64 points, 2.06 GB at 1024). jemalloc that keeps freed pages for reuse grows it by 8-11% on one thread (12% on two)
-and scans faster; the engine hands the pages back to the system after each scan (ig_core.engine's
-_return_freed_memory).
+at 64 points, 2.06 GB at 1024). jemalloc that keeps freed pages for reuse scans faster; the engine hands them back
+when a scan's resident memory outgrows what its largest chunk needed (ig_core.host_memory), and after each scan.
 """
 from __future__ import annotations
 
@@ -20,8 +19,9 @@ import pathlib
 import sys
 
 APP = pathlib.Path(__file__).resolve().parent / "app.py"
-# freed pages wait for reuse instead of decaying back to the system mid-scan (which costs a page fault per reuse)
-JEMALLOC_SETTINGS = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+# freed pages wait for reuse instead of decaying back to the system mid-scan (which costs a page fault per reuse);
+# huge pages make the rare hand-back (ig_core.host_memory) cheap: one fault per 2 MB instead of per 4 kB
+JEMALLOC_SETTINGS = "dirty_decay_ms:-1,muzzy_decay_ms:-1,thp:always"
 
 
 def allocator_environment() -> dict[str, str]:

@@ -7,7 +7,6 @@ turns batch by batch, and an LRU cache of results keyed by an exact digest of th
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import numbers
 import os
@@ -22,6 +21,7 @@ import torch
 
 from .evaluator import OUTPUT_TRANSFORMS, AttributionProblem, GradientEvaluator
 from .fair_lock import FairLock
+from .host_memory import return_freed_memory
 from .methods import MethodContext, method as make_method
 from .quadrature import RULES, path_points, trapezoid_weights
 from .result import NOTHING_TO_ATTRIBUTE, Attribution, completeness_scale
@@ -220,7 +220,7 @@ class AttributionEngine:
         result.tuple_inputs, result.single_target = tuple_inputs, single_target
         if not result.stopped_early:
             self._cache_put(key, result, (forward, layer))
-        _return_freed_memory()
+        return_freed_memory()
         return result
 
     def completeness_delta(self, forward, inputs, attributions, target=None, baseline=None, output: str = "identity",
@@ -568,44 +568,6 @@ def _digest(tensors, request: ScanRequest, untargeted: bool) -> str:
     if untargeted:  # target=None reads like target=0 but refuses a forward with several outputs
         h.update(b"target=None")
     return h.hexdigest()
-
-
-def _load_glibc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return None
-
-
-def _jemalloc_control():
-    """jemalloc's mallctl when the process runs on it (serve.py preloads it), else None."""
-    try:
-        return getattr(ctypes.CDLL(None), "mallctl", None)
-    except (OSError, TypeError):  # no process symbol table to search (Windows)
-        return None
-
-
-_GLIBC = _load_glibc()
-_JEMALLOC_CONTROL = _jemalloc_control()
-_M_ARENA_MAX = -8  # mallopt's parameter number
-_PURGE_ALL_ARENAS = b"arena.4096.purge"  # 4096: MALLCTL_ARENAS_ALL
-
-
-def limit_memory_arenas(arenas: int = 2) -> None:
-    """For a server whose sessions each run in a thread: glibc gives every thread its own heap (arena) and keeps
-    what is freed there, so memory grows with the number of sessions that ever ran a scan. Call once, early."""
-    if _GLIBC is not None:
-        _GLIBC.mallopt(_M_ARENA_MAX, arenas)
-
-
-def _return_freed_memory() -> None:
-    """Hand the freed batch memory back to the system: the allocator keeps it for reuse (jemalloc as serve.py sets
-    it up, glibc in per-thread arenas), so a server that ran several sessions' scans at once would otherwise stay
-    at its peak."""
-    if _JEMALLOC_CONTROL is not None:
-        _JEMALLOC_CONTROL(_PURGE_ALL_ARENAS, None, None, None, ctypes.c_size_t(0))
-    elif _GLIBC is not None:
-        _GLIBC.malloc_trim(0)
 
 
 def _default_memory_budget(device: torch.device) -> int:

@@ -7,7 +7,7 @@ import serve
 
 CHILD = """
 import re, torch
-from ig_core import engine
+from ig_core import host_memory
 def rss_mb():
     with open("/proc/self/status") as status:
         return int(re.search(r"VmRSS:\\s+(\\d+)", status.read()).group(1)) // 1024
@@ -16,7 +16,7 @@ with open("/proc/self/maps") as maps:
 big = torch.ones(64 * 2**20)  # 256 MiB
 del big
 kept = rss_mb()
-engine._return_freed_memory()
+host_memory.return_freed_memory()
 print(kept - rss_mb())
 """
 
@@ -33,7 +33,7 @@ def test_a_process_on_the_servers_allocator_keeps_freed_memory_until_the_engine_
                            text=True, check=True, cwd=serve.APP.parent)
     allocator, returned_mb = child.stdout.split()
     assert allocator == "jemalloc"
-    assert int(returned_mb) >= 200  # the freed 256 MiB stayed with the process until _return_freed_memory
+    assert int(returned_mb) >= 200  # the freed 256 MiB stayed with the process until return_freed_memory
 
 
 def test_the_server_leaves_one_core_to_the_browser_unless_the_operator_chose(monkeypatch):
