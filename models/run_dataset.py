@@ -157,36 +157,42 @@ def one(k: int) -> slice:
 
 
 @dataclasses.dataclass
-class Prepared:
-    """An item read and given its targets, waiting for its scan."""
+class Read:
+    """An item parsed into its engine input, waiting for its prediction."""
 
     item: Item
     parsed: object
     request: EngineInput
+    seconds_parse: float
+
+
+@dataclasses.dataclass
+class Prepared(Read):
+    """An item read, predicted and given its targets, waiting for its scan."""
+
     targets: list[tuple[int, str]]
     predicted: int
     probabilities: np.ndarray | None
     truth_rank: int | None
-    seconds_parse: float
 
     @property
     def target_ids(self) -> list[int]:
         return [target for target, _ in self.targets]
 
 
-def stacking_key(prepared: Prepared) -> tuple:
-    """Items with equal keys can be explained in one engine call: the same forward, output transform and number of
+def stacking_key(read: Read) -> tuple:
+    """Items with equal keys can be run in one engine call: the same forward, output transform and number of
     targets, and inputs of one shape (photos of one size, windows of one length). A molecule's forward binds its
-    own graph, so molecules of any size go together: their model binds several graphs, padded to the largest."""
-    request = prepared.request
+    own graph, so molecules of any size go together: their model binds several graphs, packed together."""
+    request = read.request
     if isinstance(request.forward, BoundWeave):
         forward, shapes = (request.forward.model, request.forward.output), ()
     else:
         forward, shapes = request.forward, tuple((tuple(x.shape), x.dtype) for x in request.inputs)
-    return len(prepared.targets), forward, request.output, request.layer, shapes
+    return len(getattr(read, "targets", ())), forward, request.output, request.layer, shapes
 
 
-def stacked_request(group: list[Prepared]) -> EngineInput:
+def stacked_request(group: list[Read]) -> EngineInput:
     """One engine input for the group's items, stacked as examples [N, ...] in the group's order."""
     first = group[0].request
     if isinstance(first.forward, BoundWeave):
@@ -199,9 +205,9 @@ def stacked_request(group: list[Prepared]) -> EngineInput:
                                baseline=tuple(torch.cat(bs) for bs in zip(*(r.baseline for r in requests))))
 
 
-def size_of(prepared: Prepared) -> int:
+def size_of(read: Read) -> int:
     """Numbers in the item's inputs: items of like size are grouped, so a padded group wastes little."""
-    return sum(x.numel() for x in prepared.request.inputs)
+    return sum(x.numel() for x in read.request.inputs)
 
 
 class Worker:
@@ -221,63 +227,82 @@ class Worker:
 
     def shard_rows(self, items: Sequence[Item], done: Callable[[int], object] = lambda n: None) -> list[dict]:
         """The rows of these items in item order; done(n) after every n items."""
-        rows, ready = [], []
+        rows, read, ready = [], [], []
         for item in items:
-            prepared = self.prepare(item)
-            if isinstance(prepared, dict):
-                rows.append(prepared)
-                done(1)
-            else:
-                ready.append(prepared)
+            outcome = self.read(item)
+            (rows if isinstance(outcome, dict) else read).append(outcome)
+        for group in self.groups(read):
+            for outcome in self.prepare(group):
+                (rows if isinstance(outcome, dict) else ready).append(outcome)
+        done(len(rows))
         for group in self.groups(ready):
             rows += self.explain(group)
             done(len(group))
         return sorted(rows, key=lambda row: row["item_index"])  # stable: an item's targets stay in order
 
-    def groups(self, ready: list[Prepared]) -> list[list[Prepared]]:
-        """Items explained in one engine call: up to batch_items items of one stacking key, of like sizes. The
-        groups depend on the shard alone, so a restarted or distributed run explains the same groups."""
+    def groups(self, ready: list[Read]) -> list[list[Read]]:
+        """Items predicted or explained in one engine call: up to batch_items items of one stacking key, of like
+        sizes. The groups depend on the shard alone, so a restarted or distributed run explains the same groups."""
         if self.batch_items == 1:
-            return [[prepared] for prepared in ready]
-        by_key: dict[tuple, list[Prepared]] = {}
-        for prepared in ready:
-            by_key.setdefault(stacking_key(prepared), []).append(prepared)
+            return [[read] for read in ready]
+        by_key: dict[tuple, list[Read]] = {}
+        for read in ready:
+            by_key.setdefault(stacking_key(read), []).append(read)
         groups = []
         for same in by_key.values():
-            same.sort(key=lambda prepared: (size_of(prepared), prepared.item.index))
+            same.sort(key=lambda read: (size_of(read), read.item.index))
             groups += [same[k:k + self.batch_items] for k in range(0, len(same), self.batch_items)]
         return groups
 
     def row(self, item: Item, **values) -> dict:
         return {"item_index": item.index, "item_id": item.id, "source": item.source, **self.common, **values}
 
-    def prepare(self, item: Item) -> Prepared | dict:
-        """The item parsed, predicted and given its targets; or its row when it is refused or has no target."""
+    def read(self, item: Item) -> Read | dict:
+        """The item parsed into its engine input; or its row when it is refused."""
         start = time.perf_counter()
         try:
             parsed = self.collection.parse(self.family, self.model, item)
-            request = self.family.engine_input(self.model, parsed)
-            raw, probabilities = self.predict(request)
+            return Read(item, parsed, self.family.engine_input(self.model, parsed), time.perf_counter() - start)
         except FamilyError as exc:
             return self.row(item, status="refused", error=str(exc), seconds_parse=time.perf_counter() - start)
+
+    def prepare(self, group: list[Read]) -> list[Prepared | dict]:
+        """The group's items predicted in one forward and given their targets; the row of an item that is refused
+        or has no target. A group the family refuses is predicted item by item, so that only the items it
+        refuses are recorded so."""
+        start = time.perf_counter()
+        try:
+            raw, probabilities = self.predict(stacked_request(group) if len(group) > 1 else group[0].request)
+        except FamilyError as exc:
+            if len(group) > 1:
+                return [outcome for read in group for outcome in self.prepare([read])]
+            return [self.row(group[0].item, status="refused", error=str(exc),
+                             seconds_parse=group[0].seconds_parse + time.perf_counter() - start)]
+        seconds = (time.perf_counter() - start) / len(group)
+        return [self.targeted(read, raw[n], None if probabilities is None else probabilities[n], seconds)
+                for n, read in enumerate(group)]
+
+    def targeted(self, read: Read, raw: np.ndarray, probabilities: np.ndarray | None,
+                 seconds_predict: float) -> Prepared | dict:
+        item = read.item
+        seconds = read.seconds_parse + seconds_predict
         predicted = int(raw.argmax())
         truth = self.collection.truth_target(self.model, item)
         if truth is not None and not 0 <= truth < len(self.model.target_names):
             truth = None  # a label the model has no class for
         truth_rank = None if truth is None else 1 + int((raw > raw[truth]).sum())
         targets = choose_targets(self.policy, predicted, truth, self.collection.active_targets(self.model, item))
-        seconds = time.perf_counter() - start
         if not targets:
             reason = ("active on no task of the model" if self.policy == "actives"
                       else "no ground truth the model can explain")
             return self.row(item, status="skipped", error=reason, predicted=predicted, truth_rank=truth_rank,
                             seconds_parse=seconds)
-        return Prepared(item, parsed, request, targets, predicted, probabilities, truth_rank, seconds)
+        return Prepared(item, read.parsed, read.request, seconds, targets, predicted, probabilities, truth_rank)
 
     def predict(self, request: EngineInput) -> tuple[np.ndarray, np.ndarray | None]:
-        """The raw outputs at the input and, where F is a probability, every target's probability."""
+        """The raw outputs [N, classes] at the inputs and, where F is a probability, every target's probability."""
         with torch.no_grad():
-            raw = request.forward(*(x.to(self.engine.device) for x in request.inputs))[0].float()
+            raw = request.forward(*(x.to(self.engine.device) for x in request.inputs)).float()
         probabilities = (OUTPUT_TRANSFORMS[request.output](raw).cpu().numpy()
                          if request.output in PROBABILITY_OUTPUTS else None)
         return raw.cpu().numpy(), probabilities

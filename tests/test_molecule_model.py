@@ -380,3 +380,22 @@ def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
     assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
     assert molecule_attribution.identical_attribution_groups(e) == []
     assert molecule_attribution.mean_by_functional_group([e]).empty
+
+
+def test_gaussian_membership_gradient_is_the_formulas():
+    """The histogram's hand-written backward against numerical differences (float64) and autograd of the formula."""
+    from models.molecules.weave import GAUSSIANS, GaussianMembership
+    mu = torch.tensor([m for m, _ in GAUSSIANS], dtype=torch.float64)
+    sigma = torch.tensor([s for _, s in GAUSSIANS], dtype=torch.float64)
+    x = (torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 1.5).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: GaussianMembership.apply(v, mu, sigma), (x,))
+    z = (x.unsqueeze(-1) - mu) / sigma
+    e = torch.exp(-0.5 * z * z)
+    formula = e / (e.sum(-1, keepdim=True) + 1e-7)
+    upstream = torch.randn(3, 4, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    (by_hand,) = torch.autograd.grad(GaussianMembership.apply(x, mu, sigma), x, upstream)
+    (by_autograd,) = torch.autograd.grad(formula, x, upstream)
+    # both sum 22 products of terms below |upstream| / sigma^2 * 2 in float64
+    bound = 22 * 2 * upstream.abs().max() / sigma.min() ** 2 * torch.finfo(torch.float64).eps * 8
+    assert torch.allclose(by_hand, by_autograd, rtol=0, atol=float(bound))
+    torch.testing.assert_close(GaussianMembership.apply(x, mu, sigma), formula, rtol=0, atol=1e-15)

@@ -15,7 +15,7 @@ from ig_core import Attribution, ScanSettings
 
 from ..family import EngineInput, LoadedModel, ModelFamily, ModelSource
 from ..molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
-from ..molecules.attribution import MoleculeExplanation, featurize, graph_digest, model_fingerprint, predict
+from ..molecules.attribution import MoleculeExplanation, featurize, graph_digest, model_fingerprint
 
 
 def loaded_weave(model: WeaveModel) -> LoadedModel:
@@ -64,7 +64,7 @@ class MoleculeFamily(ModelFamily):
         atom_attr, pair_attr = result.attributions_per_target  # [T, 1, A, Fa], [T, 1, P, Fp] (P padded to >= 1)
         return MoleculeExplanation(
             attribution=result, settings=settings, model_key=model.key, features=item, task=int(targets[0]),
-            task_names=list(model.target_names), predictions=predict(model.module, item),
+            task_names=list(model.target_names), weave=model.module,
             task_regression=[bool(r) for r in model.module.regression.tolist()],
             atom_attr=atom_attr[0, 0, :item.n_atoms].double().cpu().numpy(),
             pair_attr=pair_attr[0, 0, :item.n_pairs].double().cpu().numpy())

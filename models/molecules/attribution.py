@@ -24,6 +24,7 @@ attributions in W1N2 because a single weave layer sees only an atom's type and i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -170,7 +171,7 @@ class MoleculeExplanation(Explanation):
     features: MoleculeFeatures
     task: int
     task_names: list[str]
-    predictions: np.ndarray  # [T] P(active), or the predicted value of a regression task
+    weave: WeaveModel = dataclasses.field(repr=False)  # the network, for `predictions`
     task_regression: list[bool]  # per task of the model
     atom_attr: np.ndarray  # [A, Fa]
     pair_attr: np.ndarray  # [P, Fp] per ordered pair
@@ -181,6 +182,12 @@ class MoleculeExplanation(Explanation):
     @property
     def task_name(self) -> str:
         return self.task_names[self.task]
+
+    @functools.cached_property
+    def predictions(self) -> np.ndarray:
+        """[T] P(active), or the predicted value of a regression task: a forward pass, run when first read (a
+        dataset run stores the explained task's scores and never reads them)."""
+        return predict(self.weave, self.features)
 
     @property
     def regression(self) -> bool:
@@ -250,10 +257,8 @@ class MoleculeExplanation(Explanation):
     def scores(self, t: int = 0) -> dict[str, float]:
         """Per atom ("C1", "O2"), per bond ("C1-O2 single") and the non-bonded pairs' total (one task: t = 0)."""
         atoms = {f"{a.GetSymbol()}{a.GetIdx()}": float(s) for a, s in zip(self.mol.GetAtoms(), self.atom_scores)}
-        bonds = self.bond_table()
-        return {**atoms, **{f"{label} {kind}": float(s) for label, kind, s in zip(bonds["atoms"], bonds["type"],
-                                                                                   bonds["score"])},
-                "non-bonded pairs": float(self.nonbonded_total)}
+        bonds = {f"{row['atoms']} {row['type']}": row["score"] for row in self.bond_rows()}
+        return {**atoms, **bonds, "non-bonded pairs": float(self.nonbonded_total)}
 
     @property
     def quantity(self) -> str:
@@ -339,6 +344,10 @@ class MoleculeExplanation(Explanation):
 
     def bond_table(self) -> pd.DataFrame:
         """One row per bond: both ordered pairs and their sum (the bond's score)."""
+        return pd.DataFrame(self.bond_rows(), columns=BOND_COLUMNS)  # the columns also for a molecule without bonds
+
+    def bond_rows(self) -> list[dict]:
+        """bond_table's rows as dicts (a data frame costs more than the scores of a dataset run's row)."""
         ps = self.pair_scores
         pair_of = {}
         for k, (i, j) in enumerate(self.features.pair_index.tolist()):
@@ -352,7 +361,7 @@ class MoleculeExplanation(Explanation):
                          "type": str(bond.GetBondType()).lower(),
                          "pair i→j": float(ps[pair_of[(i, j)]]), "pair j→i": float(ps[pair_of[(j, i)]]),
                          "score": float(score), "share": float(score) / diff})
-        return pd.DataFrame(rows, columns=BOND_COLUMNS)  # the columns also for a molecule without bonds
+        return rows
 
     def scores_csv(self) -> str:
         """Atom and bond scores (and the non-bonded total) as one CSV for download."""
