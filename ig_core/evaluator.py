@@ -2,8 +2,8 @@
 
 A method says which points to evaluate; the evaluator runs them in chunks of the engine's batch size, takes
 the device lock per chunk (scans of several sessions interleave), halves the chunk on CUDA out-of-memory,
-measures a chunk's memory when asked to, keeps host memory near what the largest chunk needed, applies mixed
-precision and reports progress.
+measures a chunk's memory when asked to, keeps host memory near what the largest chunk needed (on jemalloc),
+applies mixed precision and reports progress.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .host_memory import ResidentCeiling
+from . import host_memory
 
 OUTPUT_TRANSFORMS = {
     "identity": lambda raw: raw,
@@ -105,13 +105,14 @@ class GradientEvaluator:
         self.bytes_per_point: float | None = None  # measured on the first chunk
         self.progress = progress
         self.planned_points = max(int(planned_points), 1)
-        self.host_memory = ResidentCeiling() if problem.inputs[0].device.type == "cpu" else None
+        self.host_memory = host_memory.resident_ceiling() if problem.inputs[0].device.type == "cpu" else None
         self.points_done = 0
 
     def run_in_chunks(self, count: int, evaluate_chunk: Callable[[int, int, bool], None]) -> None:
         """evaluate_chunk(start, stop, measuring) for consecutive ranges of `count` points, as large as the batch
-        allows; on the CPU the rest in powers of two, since chunks of every size fragment the host allocator's kept
-        pages. A chunk must leave nothing behind when it raises, so that its halved retry counts nothing twice."""
+        allows; on a CPU allocator that keeps freed pages the rest in powers of two, since chunks of every size would
+        fragment them. A chunk must leave nothing behind when it raises, so that its halved retry counts nothing
+        twice."""
         n = self.problem.n_examples
         start = 0
         while start < count:
@@ -119,7 +120,7 @@ class GradientEvaluator:
             per_chunk = 1 if measuring else max(self.max_batch // n, 1)
             if self.host_memory is not None and count - start < per_chunk:  # few distinct shapes: ResidentCeiling
                 per_chunk = 1 << ((count - start).bit_length() - 1)
-            stop = start + per_chunk
+            stop = min(start + per_chunk, count)
             try:
                 with self.device_lock:  # per chunk: scans from several sessions interleave
                     evaluate_chunk(start, stop, measuring)

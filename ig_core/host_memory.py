@@ -80,3 +80,10 @@ class ResidentCeiling:
         elif resident > self.ceiling:
             return_freed_memory()
             self.returns += 1
+
+
+def resident_ceiling() -> ResidentCeiling | None:
+    """A ceiling for a CPU scan where the allocator keeps freed pages (jemalloc as serve.py sets it up). glibc hands
+    large blocks back by itself and its trim walks the whole heap: there a ceiling costs more time than it saves
+    memory (16 photos per call ran 0.6 photos/s with it, 0.78 without)."""
+    return ResidentCeiling() if _JEMALLOC_CONTROL is not None else None

@@ -55,17 +55,27 @@ def test_resident_bytes_reads_this_process():
     assert resident is None or resident > 10 * MB  # a Python process with torch loaded
 
 
-def test_chunks_are_the_batch_size_then_powers_of_two():
-    problem = AttributionProblem(forward=lambda x: x.sum(-1, keepdim=True), inputs=(torch.ones(1, 3),),
-                                 baselines=(torch.zeros(1, 3),), targets=torch.zeros(1, 1, dtype=torch.long))
-    evaluator = GradientEvaluator(problem, max_batch=16)
+def problem_of(examples: int) -> AttributionProblem:
+    return AttributionProblem(forward=lambda x: x.sum(-1, keepdim=True), inputs=(torch.ones(examples, 3),),
+                              baselines=(torch.zeros(examples, 3),), targets=torch.zeros(examples, 1, dtype=torch.long))
+
+
+def test_on_jemalloc_chunks_are_the_batch_size_then_powers_of_two(resident, monkeypatch):
+    monkeypatch.setattr(host_memory, "_JEMALLOC_CONTROL", lambda *args: 0)
+    evaluator = GradientEvaluator(problem_of(1), max_batch=16)
     sizes = []
     evaluator.run_in_chunks(16 + 16 + 13, lambda start, stop, measuring: sizes.append(stop - start))
     assert sizes == [16, 16, 8, 4, 1]
     assert evaluator.points_done == 45
     assert evaluator.host_memory.largest_chunk == 16  # a CPU scan's chunks pass the resident ceiling
-    two_examples = AttributionProblem(forward=problem.forward, inputs=(torch.ones(2, 3),),
-                                      baselines=(torch.zeros(2, 3),), targets=torch.zeros(2, 1, dtype=torch.long))
     sizes.clear()
-    GradientEvaluator(two_examples, max_batch=12).run_in_chunks(15, lambda s, e, m: sizes.append(e - s))
+    GradientEvaluator(problem_of(2), max_batch=12).run_in_chunks(15, lambda s, e, m: sizes.append(e - s))
     assert sizes == [6, 6, 2, 1] and np.sum(sizes) == 15  # 12 // 2 examples = 6 points per whole chunk
+
+
+def test_on_the_system_allocator_there_is_no_ceiling_and_the_rest_is_one_chunk(monkeypatch):
+    monkeypatch.setattr(host_memory, "_JEMALLOC_CONTROL", None)
+    evaluator = GradientEvaluator(problem_of(1), max_batch=16)
+    sizes = []
+    evaluator.run_in_chunks(16 + 13, lambda start, stop, measuring: sizes.append(stop - start))
+    assert evaluator.host_memory is None and sizes == [16, 13]

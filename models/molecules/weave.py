@@ -95,8 +95,8 @@ def collate(molecules: Sequence[MoleculeFeatures]):
 
 def predict_batched(model: "WeaveModel", molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
                     progress: Callable[[float], None] | None = None) -> np.ndarray:
-    """float64 [n, tasks] predictions (P(active), or a regression task's value): one padded forward per batch, no gradients, the
-    model's current mode (call ``model.eval()`` first when it may be training)."""
+    """float64 [n, tasks] predictions (P(active), or a regression task's value): one forward per batch, no gradients,
+    the model's current mode (call ``model.eval()`` first when it may be training)."""
     if not molecules:
         return np.zeros((0, model.n_tasks))
     device = next(model.parameters()).device
@@ -171,7 +171,7 @@ class WeaveModule(nn.Module):
 
 
 class GaussianMembership(torch.autograd.Function):
-    """m_k = e_k / (sum_j e_j + 1e-7) with e_k = exp(-z_k^2 / 2), z_k = (x - mu_k) / sigma_k, per element of x [..., 11].
+    """m_k = e_k / (sum_j e_j + 1e-7) with e_k = exp(-z_k^2 / 2) and z_k = (x - mu_k) / sigma_k: [...] -> [..., 11].
 
     Most of the network's time goes here, elementwise over [atoms, 128, 11]; the backward by hand,
     dm_k/dx = m_k (s_k - sum_j m_j s_j) with s_k = d log e_k / dx = -z_k / sigma_k, takes a third less time than
