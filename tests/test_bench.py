@@ -53,7 +53,7 @@ def test_table_has_every_measurement(table):
         "sentences/s",
         "peak memory, trapezoid, 16 steps", "peak memory, trapezoid, 64 steps",
         "peak memory, adaptive, 16 steps", "peak memory, adaptive, 32 steps",
-        "peak memory 64 / 16 steps (trapezoid)", "peak memory 32 / 16 points (adaptive)",
+        "peak memory 64 / 16 steps (trapezoid)", "peak memory, largest / smallest over 16, 32 points (adaptive)",
         "GPU measurements (GoogLeNet latency, photos/s, bf16)",
     ]
     for name in expected:
