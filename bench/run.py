@@ -16,7 +16,7 @@ import traceback
 
 import torch
 
-from . import sections as S
+from . import sections
 from .analysis import captum_available
 from .common import Table, machine_facts
 from .workloads import tiny_workload, vision_workload
@@ -25,7 +25,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 ALL = ("1", "2", "3", "4", "5", "6", "7")
 
 
-def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.Config | None = None,
+def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: sections.Config | None = None,
         after_section=None, strict: bool = False) -> Table:
     """All measurements on `device`; `tiny` swaps the real model for a tiny one (tests of the bench).
 
@@ -33,7 +33,7 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
     `after_section(table)` is called after each one (the CLI rewrites RESULTS.md, so a run cut short
     keeps what it measured).
     """
-    cfg = cfg or S.Config.for_run(device, quick)
+    cfg = cfg or sections.Config.for_run(device, quick)
     cfg.tiny = tiny
     table = Table()
     if not captum_available():
@@ -41,17 +41,18 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
     n_photos = max(cfg.steps_photos, cfg.throughput_photos, 1)
     wl = tiny_workload(device, min(n_photos, 8)) if tiny else vision_workload(device, n_photos, cfg.image_size)
     steps = {
-        "1": lambda: (S.full_analysis(table, wl, device, cfg), S.equal_accuracy(table, wl, device, cfg),
-              S.trapezoid_bug(table, device)),
-        "2": lambda: S.steps_to_tolerance(table, wl, device, cfg),
-        "3": lambda: S.two_targets(table, wl, device, cfg),
-        "4": lambda: (S.throughput_photos(table, wl, device, cfg), S.throughput_molecules(table, device, cfg),
-                      S.throughput_sentences(table, device, cfg)),
-        "5": lambda: S.memory(table, wl, device, cfg),
-        "6": lambda: S.gpu_section(table, wl, device, cfg) if device.type == "cuda" else table.add(
-            S.Row("6", "GPU measurements (GoogLeNet latency, photos/s, bf16)", None, "", "", "",
-                  "skipped: run with --device cuda on a GPU machine")),
-        "7": lambda: S.photos_at_tolerance(table, wl, device, cfg),
+        "1": lambda: (sections.full_analysis(table, wl, device, cfg), sections.equal_accuracy(table, wl, device, cfg),
+                      sections.trapezoid_bug(table, device)),
+        "2": lambda: sections.steps_to_tolerance(table, wl, device, cfg),
+        "3": lambda: sections.two_targets(table, wl, device, cfg),
+        "4": lambda: (sections.throughput_photos(table, wl, device, cfg),
+                      sections.throughput_molecules(table, device, cfg),
+                      sections.throughput_sentences(table, device, cfg)),
+        "5": lambda: sections.memory(table, wl, device, cfg),
+        "6": lambda: sections.gpu_section(table, wl, device, cfg) if device.type == "cuda" else table.add(
+            sections.Row("6", "GPU measurements (GoogLeNet latency, photos/s, bf16)", None, "", "", "",
+                         "skipped: run with --device cuda on a GPU machine")),
+        "7": lambda: sections.photos_at_tolerance(table, wl, device, cfg),
     }
     for key in [k for k in only if k in ALL]:  # in the order asked (a cut-short run keeps the first)
         t0 = time.perf_counter()
@@ -62,7 +63,7 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: S.
             if strict:
                 raise
             traceback.print_exc()
-            table.add(S.Row(key, f"section {key} failed", None, "", "", "NO", f"{type(exc).__name__}: {exc}"))
+            table.add(sections.Row(key, f"section {key} failed", None, "", "", "NO", f"{type(exc).__name__}: {exc}"))
         print(f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
         if after_section is not None:
             after_section(table)

@@ -1,4 +1,5 @@
-"""The six benchmark sections (speed, steps to 1%, several targets, throughput, memory, GPU); each appends rows to a Table."""
+"""The benchmark sections (speed, steps to 1%, several targets, throughput, memory, GPU, photos at equal
+completeness); each appends rows to a Table."""
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 import torch
 
 from ig_core import FIXED_RULES, AttributionEngine, ScanSettings
+from ig_core.host_memory import ResidentCeiling
 
-from . import analysis as A
+from . import analysis
 from .common import FAIL, INFO, Row, Table, interleaved, judge, median, percentile, round_ratios, sync
 from .memprobe import measure as measure_memory
 from .memprobe import run_child
@@ -79,22 +81,23 @@ def full_analysis(table: Table, wl: Workload, device: torch.device, cfg: Config,
     deltas = {}
 
     def run_ours():
-        deltas["ours"] = A.ours(engine, wl.model, x, b, target, cfg.steps, cfg.rule, amp=amp)[1]
+        deltas["ours"] = analysis.ours(engine, wl.model, x, b, target, cfg.steps, cfg.rule, amp=amp)[1]
 
     def run_floor():
-        deltas["floor"] = A.floor(wl.model, x, b, target, cfg.steps, cfg.rule, batch=cfg.batch, amp_dtype=amp_dtype)
+        deltas["floor"] = analysis.floor(wl.model, x, b, target, cfg.steps, cfg.rule, batch=cfg.batch,
+                                         amp_dtype=amp_dtype)
 
     def run_captum():
-        deltas["captum"] = A.captum_full(wl.model, x, b, target, cfg.steps, cfg.rule, batch=cfg.batch)
+        deltas["captum"] = analysis.captum_full(wl.model, x, b, target, cfg.steps, cfg.rule, batch=cfg.batch)
 
     funcs = {"ours": run_ours, "floor": run_floor}
-    have_captum = A.captum_available() and amp is None
+    have_captum = analysis.captum_available() and amp is None
     if have_captum:
         funcs["captum"] = run_captum
     times = interleaved(funcs, cfg.repeats, device)
     med = {k: median(v) for k, v in times.items()}
-    points = len(A.path_alphas(cfg.steps, cfg.rule)[0])
-    what = (f"{label}{wl.name}; {cfg.rule} {cfg.steps} steps + {len(A.PROBE_ALPHAS)} probe alphas, "
+    points = len(analysis.path_alphas(cfg.steps, cfg.rule)[0])
+    what = (f"{label}{wl.name}; {cfg.rule} {cfg.steps} steps + {len(analysis.PROBE_ALPHAS)} probe alphas, "
             f"{points} path points, batch {cfg.batch}{', amp ' + amp if amp else ''}; median of {cfg.repeats}")
     tag = f"{label}full analysis" + (f" ({amp})" if amp else "")
     if have_captum:
@@ -120,7 +123,7 @@ def full_analysis(table: Table, wl: Workload, device: torch.device, cfg: Config,
 def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config, tolerance: float = 0.01) -> None:
     """The full analysis at equal completeness accuracy: our adaptive rule to `tolerance` against Captum at
     the smallest doubling step count whose convergence delta reaches it on this photo (found beforehand)."""
-    if not A.captum_available():
+    if not analysis.captum_available():
         table.add(Row("1", f"full analysis at {100 * tolerance:g}% completeness: ours / Captum time", None, "x",
                       "<= 0.5", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
         return
@@ -128,7 +131,8 @@ def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config
     target = _predicted(wl.model, x)
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     captum_steps = next((n for n in (8, 16, 32, 64, 128, 256, 512)
-                         if A.captum_full(wl.model, x, b, target, n, "gauss-legendre", batch=cfg.batch) <= tolerance),
+                         if analysis.captum_full(wl.model, x, b, target, n, "gauss-legendre", batch=cfg.batch)
+                         <= tolerance),
                         None)
     if captum_steps is None:
         table.add(Row("1", f"full analysis at {100 * tolerance:g}% completeness: ours / Captum time", None, "x",
@@ -137,12 +141,12 @@ def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config
     deltas = {}
 
     def run_ours():
-        r = engine.attribute(wl.model, x, target, b, 16, "adaptive", tolerance=tolerance, probe_alphas=A.PROBE_ALPHAS,
-                             output="softmax")
+        r = engine.attribute(wl.model, x, target, b, 16, "adaptive", tolerance=tolerance,
+                             probe_alphas=analysis.PROBE_ALPHAS, output="softmax")
         deltas["ours"], deltas["points"] = r.max_relative_delta, r.points_evaluated
 
     def run_captum():
-        deltas["captum"] = A.captum_full(wl.model, x, b, target, captum_steps, "gauss-legendre", batch=cfg.batch)
+        deltas["captum"] = analysis.captum_full(wl.model, x, b, target, captum_steps, "gauss-legendre", batch=cfg.batch)
 
     times = interleaved({"ours": run_ours, "captum": run_captum}, cfg.repeats, device)
     r = round_ratios(times, "ours", "captum")
@@ -155,7 +159,7 @@ def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config
 
 
 def trapezoid_bug(table: Table, device: torch.device) -> None:
-    cap, ours = A.linear_trapezoid_check(device)
+    cap, ours = analysis.linear_trapezoid_check(device)
     if cap is None:
         table.add(Row("1", "trapezoid on a linear F, 50 steps: Captum relative delta", None, "%", "", INFO,
                       f"captum not installed; ours {100 * ours:.2g}%"))
@@ -220,7 +224,7 @@ def two_targets(table: Table, wl: Workload, device: torch.device, cfg: Config) -
     if g == a:
         g, note = top2[1], "predicted + runner-up (ground truth = predicted on this photo)"
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-    run = lambda t: A.ours(engine, wl.model, x, b, t, cfg.steps, cfg.rule)  # noqa: E731
+    run = lambda t: analysis.ours(engine, wl.model, x, b, t, cfg.steps, cfg.rule)  # noqa: E731
     times = interleaved({"both": lambda: run([a, g]), "a": lambda: run(a), "b": lambda: run(g)},
                         cfg.repeats, device)
     ratios = [t2 / (ta + tb) for t2, ta, tb in zip(times["both"], times["a"], times["b"])]
@@ -253,7 +257,7 @@ def _ours_per_call(engine: AttributionEngine, model, xs, ts, bs, cfg: Config, st
 def _captum_per_call(model, xs, ts, bs, cfg: Config, steps: int):
     def go():
         for x, t, b in _per_call(xs, ts, bs, cfg):
-            A.captum_ig_batch(model, x, b, t, steps, cfg.rule, cfg.batch)
+            analysis.captum_ig_batch(model, x, b, t, steps, cfg.rule, cfg.batch)
     return go
 
 
@@ -267,7 +271,7 @@ def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Con
             engine.attribute(wl.model, xs[i:i + 1], int(ts[i]), bs[i:i + 1], cfg.throughput_steps, cfg.rule, output="softmax")
 
     funcs = {"batched": _ours_per_call(engine, wl.model, xs, ts, bs, cfg, cfg.throughput_steps), "single": single}
-    if A.captum_available():
+    if analysis.captum_available():
         funcs["captum"] = _captum_per_call(wl.model, xs, ts, bs, cfg, cfg.throughput_steps)
     times = interleaved(funcs, cfg.throughput_repeats, device)
     rate = {k: n / median(v) for k, v in times.items()}
@@ -423,7 +427,7 @@ def memory(table: Table, wl: Workload, device: torch.device, cfg: Config) -> Non
                       "x", "<= 1.1", judge(r, "<=", 1.1) if r is not None else INFO,
                       "the adaptive rule's gradients wait on disk, weighed one at a time; chunks of the batch size "
                       "or a power of two, and freed memory handed back when resident memory outgrows what the "
-                      "largest chunk needed by 3% of it: memory follows the batch"))
+                      f"largest chunk needed by {ResidentCeiling.SLACK:.0%} of it: memory follows the batch"))
 
 
 # 6 ------------------------------------------------------------------------------------------------
@@ -438,7 +442,7 @@ def gpu_section(table: Table, photos_wl: Workload, device: torch.device, cfg: Co
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
     funcs = {"fp32": _ours_per_call(engine, model, xs, ts, bs, cfg, cfg.steps),
              "bf16": _ours_per_call(engine, model, xs, ts, bs, cfg, cfg.steps, amp="bf16")}
-    if A.captum_available():
+    if analysis.captum_available():
         funcs["captum"] = _captum_per_call(model, xs, ts, bs, cfg, cfg.steps)
     times = interleaved(funcs, cfg.throughput_repeats, device)
     rate = {k: n / median(v) for k, v in times.items()}
@@ -455,8 +459,8 @@ def gpu_section(table: Table, photos_wl: Workload, device: torch.device, cfg: Co
     x, b = photos_wl.example(0, device)
     t = _predicted(photos_wl.model, x)
     e = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-    d32 = A.ours(e, photos_wl.model, x, b, t, cfg.steps, cfg.rule)[1]
-    d16 = A.ours(e, photos_wl.model, x, b, t, cfg.steps, cfg.rule, amp="bf16")[1]
+    d32 = analysis.ours(e, photos_wl.model, x, b, t, cfg.steps, cfg.rule)[1]
+    d16 = analysis.ours(e, photos_wl.model, x, b, t, cfg.steps, cfg.rule, amp="bf16")[1]
     table.add(Row("6", "MobileNetV2 completeness with bf16 (relative delta)", 100 * d16, "%", "", INFO,
                   f"fp32 {100 * d32:.3g}% on the same photo"))
     sync(device)
@@ -468,15 +472,15 @@ def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: C
     against Captum's IntegratedGradients (gauss-legendre) at each photo's smallest doubling step count whose
     convergence delta reaches it, found beforehand and not timed (kinder to Captum than any search it would need)."""
     label = f"photos/s at {100 * tolerance:g}% completeness: ours / Captum"
-    if not A.captum_available():
+    if not analysis.captum_available():
         table.add(Row("7", label, None, "x", ">= 1.2", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
         return
     xs, _, bs = _photo_batches(wl, device, cfg)
     photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1])) for i in range(min(cfg.equal_photos, len(xs)))]
-    forward = A.softmax_forward(wl.model)
+    forward = analysis.softmax_forward(wl.model)
 
     def captum_relative_delta(x, b, target, steps) -> float:
-        _, delta = A.captum_ig_batch(wl.model, x, b, target, steps, "gauss-legendre", cfg.batch)
+        _, delta = analysis.captum_ig_batch(wl.model, x, b, target, steps, "gauss-legendre", cfg.batch)
         with torch.no_grad():
             gap = float(forward(x)[0, target] - forward(b)[0, target])
         return abs(float(delta.double().sum())) / max(abs(gap), 1e-12)
@@ -501,7 +505,7 @@ def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: C
 
     def captum():
         for (x, b, t), steps in zip(photos, captum_steps):
-            A.captum_ig_batch(wl.model, x, b, t, steps, "gauss-legendre", cfg.batch)
+            analysis.captum_ig_batch(wl.model, x, b, t, steps, "gauss-legendre", cfg.batch)
 
     times = interleaved({"ours": ours, "captum": captum}, cfg.throughput_repeats, device)
     rate = {k: len(photos) / median(v) for k, v in times.items()}

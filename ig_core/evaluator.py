@@ -105,7 +105,7 @@ class GradientEvaluator:
         self.bytes_per_point: float | None = None  # measured on the first chunk
         self.progress = progress
         self.planned_points = max(int(planned_points), 1)
-        self.host_memory = host_memory.resident_ceiling() if problem.inputs[0].device.type == "cpu" else None
+        self.ceiling = host_memory.resident_ceiling() if problem.inputs[0].device.type == "cpu" else None
         self.points_done = 0
 
     def run_in_chunks(self, count: int, evaluate_chunk: Callable[[int, int, bool], None]) -> None:
@@ -118,7 +118,7 @@ class GradientEvaluator:
         while start < count:
             measuring = self.memory_budget is not None and self.bytes_per_point is None
             per_chunk = 1 if measuring else max(self.max_batch // n, 1)
-            if self.host_memory is not None and count - start < per_chunk:  # few distinct shapes: ResidentCeiling
+            if self.ceiling is not None and count - start < per_chunk:  # few distinct shapes: ResidentCeiling
                 per_chunk = 1 << ((count - start).bit_length() - 1)
             stop = min(start + per_chunk, count)
             try:
@@ -132,8 +132,8 @@ class GradientEvaluator:
                 continue
             self.points_done += stop - start
             start = stop
-            if self.host_memory is not None:
-                self.host_memory.after_chunk(per_chunk)
+            if self.ceiling is not None:
+                self.ceiling.after_chunk(per_chunk)
             if self.progress is not None:
                 self.progress(min(self.points_done / self.planned_points, 1.0))
 

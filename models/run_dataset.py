@@ -165,6 +165,10 @@ class Read:
     request: EngineInput
     seconds_parse: float
 
+    @property
+    def target_ids(self) -> list[int]:
+        return []  # chosen once the item is predicted
+
 
 @dataclasses.dataclass
 class Prepared(Read):
@@ -189,7 +193,7 @@ def stacking_key(read: Read) -> tuple:
         forward, shapes = (request.forward.model, request.forward.output), ()
     else:
         forward, shapes = request.forward, tuple((tuple(x.shape), x.dtype) for x in request.inputs)
-    return len(getattr(read, "targets", ())), forward, request.output, request.layer, shapes
+    return len(read.target_ids), forward, request.output, request.layer, shapes
 
 
 def stacked_request(group: list[Read]) -> EngineInput:
@@ -297,7 +301,8 @@ class Worker:
                       else "no ground truth the model can explain")
             return self.row(item, status="skipped", error=reason, predicted=predicted, truth_rank=truth_rank,
                             seconds_parse=seconds)
-        return Prepared(item, read.parsed, read.request, seconds, targets, predicted, probabilities, truth_rank)
+        return Prepared(item=item, parsed=read.parsed, request=read.request, seconds_parse=seconds, targets=targets,
+                        predicted=predicted, probabilities=probabilities, truth_rank=truth_rank)
 
     def predict(self, request: EngineInput) -> tuple[np.ndarray, np.ndarray | None]:
         """The raw outputs [N, classes] at the inputs and, where F is a probability, every target's probability."""

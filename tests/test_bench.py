@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench import analysis as A
+from bench import analysis
 from bench.run import run
 from bench.sections import Config
 from bench.steps import adaptive_run, fixed_relative_delta, photo_scan, points_evaluated
@@ -77,14 +77,14 @@ def test_contenders_agree_on_completeness():
     wl = tiny_workload(CPU, 1)
     x, b = wl.photo(0), wl.baseline.unsqueeze(0)
     engine = AttributionEngine(CPU, max_batch=16, cache_size=0)
-    r, ours = A.ours(engine, wl.model, x, b, 3, 50, "gauss-legendre")
-    floor = A.floor(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
+    r, ours = analysis.ours(engine, wl.model, x, b, 3, 50, "gauss-legendre")
+    floor = analysis.floor(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
     gap = abs(float(r.score_input[0, 0] - r.score_baseline[0, 0]))  # relative deltas are rounding noise here:
     assert floor * gap == pytest.approx(ours * gap, abs=rounding(r, x, b))  # compare the deltas themselves
-    if A.captum_available():
-        captum = A.captum_full(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
+    if analysis.captum_available():
+        captum = analysis.captum_full(wl.model, x, b, 3, 50, "gauss-legendre", batch=16)
         assert captum * gap == pytest.approx(ours * gap, abs=rounding(r, x, b))
-        cap_trap, ours_trap = A.linear_trapezoid_check(CPU)
+        cap_trap, ours_trap = analysis.linear_trapezoid_check(CPU)
         assert cap_trap == pytest.approx(1 / 50, rel=1e-3) and ours_trap < 1e-5
 
 

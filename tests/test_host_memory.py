@@ -67,7 +67,7 @@ def test_on_jemalloc_chunks_are_the_batch_size_then_powers_of_two(resident, monk
     evaluator.run_in_chunks(16 + 16 + 13, lambda start, stop, measuring: sizes.append(stop - start))
     assert sizes == [16, 16, 8, 4, 1]
     assert evaluator.points_done == 45
-    assert evaluator.host_memory.largest_chunk == 16  # a CPU scan's chunks pass the resident ceiling
+    assert evaluator.ceiling.largest_chunk == 16  # a CPU scan's chunks pass the resident ceiling
     sizes.clear()
     GradientEvaluator(problem_of(2), max_batch=12).run_in_chunks(15, lambda s, e, m: sizes.append(e - s))
     assert sizes == [6, 6, 2, 1] and np.sum(sizes) == 15  # 12 // 2 examples = 6 points per whole chunk
@@ -78,4 +78,4 @@ def test_on_the_system_allocator_there_is_no_ceiling_and_the_rest_is_one_chunk(m
     evaluator = GradientEvaluator(problem_of(1), max_batch=16)
     sizes = []
     evaluator.run_in_chunks(16 + 13, lambda start, stop, measuring: sizes.append(stop - start))
-    assert evaluator.host_memory is None and sizes == [16, 13]
+    assert evaluator.ceiling is None and sizes == [16, 13]

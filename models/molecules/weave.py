@@ -134,14 +134,23 @@ class PackedGraph:
         molecule = torch.repeat_interleave(torch.arange(batch, device=counts.device), counts)
         return cls(atom_rows, pair_rows, ends, molecule, batch)
 
-    def pack(self, padded: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-        return padded.reshape(-1, padded.shape[-1]) if rows is None else padded[rows]
+    def atoms(self, padded: torch.Tensor) -> torch.Tensor:
+        """[B, A, F] -> [N_atoms, F]"""
+        return _packed_rows(padded, self.atom_rows)
+
+    def pairs(self, padded: torch.Tensor) -> torch.Tensor:
+        """[B, P, F] -> [N_pairs, F]"""
+        return _packed_rows(padded, self.pair_rows)
 
     def per_molecule_sum(self, values: torch.Tensor) -> torch.Tensor:
         """[N_atoms, ...] -> [B, ...], each molecule's atoms summed."""
         if self.molecule is None:
             return values.view(self.batch, -1, *values.shape[1:]).sum(1)
         return values.new_zeros(self.batch, *values.shape[1:]).index_add(0, self.molecule, values)
+
+
+def _packed_rows(padded: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    return padded.reshape(-1, padded.shape[-1]) if rows is None else padded[rows]
 
 
 class WeaveModule(nn.Module):
@@ -247,7 +256,7 @@ class WeaveModel(nn.Module):
 
     def molecule_embedding(self, atoms, pairs, graph: Graph | PackedGraph):
         packed = graph if isinstance(graph, PackedGraph) else PackedGraph.of(graph, atoms.shape[0])
-        a, p = packed.pack(atoms, packed.atom_rows), packed.pack(pairs, packed.pair_rows)
+        a, p = packed.atoms(atoms), packed.pairs(pairs)
         for mod in self.weave:
             a, p = mod(a, p, packed.ends)
         h = self.atom_norm(torch.tanh(self.atom_dense(a)))
