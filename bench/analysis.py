@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ig_core import AttributionEngine, path_points
-from models.families.vision import PROBE_ALPHAS  # the Vision page's alphas
+from families.vision.family import PROBE_ALPHAS  # the Vision page's alphas
 
 CAPTUM_METHODS = {"gauss-legendre": "gausslegendre", "trapezoid": "riemann_trapezoid", "left": "riemann_left",
                   "right": "riemann_right", "midpoint": "riemann_middle"}

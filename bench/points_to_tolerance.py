@@ -50,9 +50,9 @@ def adaptive_points(scan, start: np.ndarray) -> int | None:
 
 
 def measure(out: pathlib.Path, limit: int | None, max_batch: int) -> None:
-    from models import vision as vision_models
-    from models.data import data_dir
-    from models.photos import list_photos
+    from families.vision import classifiers as vision_models
+    from families.config import data_dir
+    from families.vision.photos import list_photos
 
     classifier = vision_models.load_classifier("mobilenet_v2")
     done = {json.loads(line)["photo"] for line in out.read_text().splitlines()} if out.exists() else set()

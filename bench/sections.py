@@ -315,14 +315,14 @@ def throughput_molecules(table: Table, device: torch.device, cfg: Config) -> Non
         table.add(Row("4", "molecules/s", None, "", "", INFO, "skipped (tiny smoke run)"))
         return
     try:
-        from models.molecules import available_checkpoints, load_weave
+        from families.molecules import available_checkpoints, load_weave
     except Exception as exc:  # noqa: BLE001 -- another helper is writing this package right now
-        table.add(Row("4", "molecules/s", None, "", "", INFO, f"not available (models.molecules not importable: {exc})"))
+        table.add(Row("4", "molecules/s", None, "", "", INFO, f"not available (families.molecules not importable: {exc})"))
         return
     names = available_checkpoints()
     if not names:
         table.add(Row("4", "molecules/s", None, "", "", INFO,
-                      "not available yet (no weave checkpoint in models/molecules/checkpoints)"))
+                      "not available yet (no weave checkpoint in families/molecules/checkpoints)"))
         return
     name = "w2n2" if "w2n2" in names else names[0]
     model = load_weave(name, device)
@@ -356,9 +356,9 @@ def throughput_sentences(table: Table, device: torch.device, cfg: Config, contex
         table.add(Row("4", "sentences/s", None, "", "", INFO, "skipped (tiny smoke run)"))
         return
     try:
-        from models.language import DEFAULT_CHECKPOINT, load_language_model
+        from families.language import DEFAULT_CHECKPOINT, load_language_model
     except Exception as exc:  # noqa: BLE001
-        table.add(Row("4", "sentences/s", None, "", "", INFO, f"not available (models.language not importable: {exc})"))
+        table.add(Row("4", "sentences/s", None, "", "", INFO, f"not available (families.language not importable: {exc})"))
         return
     if not DEFAULT_CHECKPOINT.exists():
         table.add(Row("4", "sentences/s", None, "", "", INFO,

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from streamlit import dataframe_util
 
-from models import results_store as store
-from models import run_comparison  # imports torch (ig_core), as the dashboard's server has it
+from runs import store
+from runs import comparison as run_comparison  # imports torch (ig_core), as the dashboard's server has it
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS-stores.md"
@@ -116,7 +116,7 @@ def build_store(folder: pathlib.Path, rows: int, seed: int = 0, score_seed: int 
                         "targets": "actives", "shard_size": SHARD_ITEMS},
                 "counts": store.counts(folder), "created": now(), "finished": now(),
                 "versions": {"python": platform.python_version(), "pyarrow": pa.__version__}}
-    store.write_listing(folder)  # as models.run_dataset does when a run completes
+    store.write_listing(folder)  # as runs.runner does when a run completes
     store.write_manifest(folder, manifest)
     return manifest
 

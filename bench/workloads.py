@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from models.data import data_dir
-from models.photos import list_photos
+from families.config import data_dir
+from families.vision.photos import list_photos
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

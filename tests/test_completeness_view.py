@@ -1,11 +1,11 @@
-"""The completeness verdict every page shows (views.completeness): one level and one sentence per scan."""
+"""The completeness verdict every page shows (dashboard.renderers.completeness): one level and one sentence per scan."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from ig_core import ScanSettings, method
-from views.completeness import Verdict, completeness_frame, completeness_verdict, no_completeness_verdict
+from dashboard.renderers.completeness import Verdict, completeness_frame, completeness_verdict, no_completeness_verdict
 
 
 def test_attributions_within_the_tolerance_are_a_success():

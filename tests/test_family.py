@@ -1,12 +1,12 @@
-"""models.family: every registered family keeps the contract's promises to the browser."""
+"""families.contract: every registered family keeps the contract's promises to the browser."""
 import pickle
 
 import pytest
 import torch
 
-from models.checkpoint import CheckpointError
-from models.families import FAMILIES
-from models.family import FamilyError, ModelSource
+from families.checkpoint import CheckpointError
+from families.registry import FAMILIES
+from families.contract import FamilyError, ModelSource
 from unsafe_files import RunsCode
 
 
@@ -45,8 +45,8 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
     import numpy as np
     from PIL import Image
 
-    from models import vision as vision_models
-    from models.families.vision import FAMILY as VISION, VisionFamily
+    from families.vision import classifiers as vision_models
+    from families.vision.family import FAMILY as VISION, VisionFamily
 
     rng = np.random.default_rng(0)
     for name in ("a.png", "b.png", "c.png"):
@@ -66,8 +66,8 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
 
 
 def test_xrai_on_a_normalised_classifier_averages_black_with_white_in_its_units():
-    from models import vision as vision_models
-    from models.families.vision import image_method_options
+    from families.vision import classifiers as vision_models
+    from families.vision.family import image_method_options
 
     classifier = vision_models.ImageClassifier(model=torch.nn.Identity(), arch="test", key="test", categories=["a"],
                                                weights_source="test", mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))

@@ -1,14 +1,14 @@
-"""The Language family through the contract (models.family): sources, safe loading, parsing, one scan."""
+"""The Language family through the contract (families.contract): sources, safe loading, parsing, one scan."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from ig_core import AttributionEngine, ScanSettings
-from models.checkpoint import CheckpointError
-from models.families import FAMILIES
-from models.families.language import FAMILY
-from models.family import InputError, ModelSource
+from families.checkpoint import CheckpointError
+from families.registry import FAMILIES
+from families.language.family import FAMILY
+from families.contract import InputError, ModelSource
 
 pytestmark = pytest.mark.numeric
 
@@ -60,7 +60,7 @@ def test_explain_is_complete_and_records_add_up(model):
 
 
 def test_the_pages_scan_and_a_comparisons_scan_of_one_loaded_model_share_the_engines_cache(model):
-    from models.language.attribution import explain_next_word
+    from families.language.attribution import explain_next_word
 
     engine = AttributionEngine(device="cpu")
     settings = ScanSettings(rule="gauss-legendre", steps=4)

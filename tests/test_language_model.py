@@ -8,15 +8,13 @@ import re
 import pytest
 import torch
 
-from models.language import CheckpointError, load_language_model
-from models.language import checkpoint as ckpt
-from models.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
-from models.language.ptb import (
-    EOS, NUM, UNK, TextError, Vocabulary, load_corpus, ptb_paths, tokenize,
-)
-from models.language.train import TEST_SLICE_TOKENS, batchify, evaluate
+from families.language import CheckpointError, load_language_model
+from families.language import checkpoint as ckpt
+from families.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
+from families.language.ptb import EOS, NUM, UNK, TextError, Vocabulary, load_corpus, ptb_paths, tokenize
+from families.language.train import TEST_SLICE_TOKENS, batchify, evaluate
 
-CHECKPOINT = pathlib.Path(__file__).resolve().parents[1] / "models/language/checkpoints/small.pt"
+CHECKPOINT = pathlib.Path(__file__).resolve().parents[1] / "families/language/checkpoints/small.pt"
 pytestmark = pytest.mark.numeric
 
 
@@ -156,8 +154,8 @@ def test_vocabulary_from_the_real_training_text(ptb):
 
 
 def test_missing_ptb_is_downloaded_or_reported(tmp_path, monkeypatch, ptb):
-    from models.data import DataNotFound
-    from models.language import ptb as ptb_module
+    from families.config import DataNotFound
+    from families.language import ptb as ptb_module
 
     with pytest.raises(DataNotFound, match="IG_DATA_DIR"):
         ptb_module.ensure_ptb(tmp_path / "empty", allow_download=False)
@@ -289,7 +287,7 @@ def test_evaluate_matches_a_direct_computation(one_thread):
 # --------------------------------------------------------------- the trained checkpoint
 
 @pytest.mark.skipif(not CHECKPOINT.is_file(), reason=f"no trained checkpoint at {CHECKPOINT} "
-                    "(python -m models.language.train --config small --out models/language/checkpoints/small.pt)")
+                    "(python -m families.language.train --config small --out families/language/checkpoints/small.pt)")
 def test_trained_checkpoint_matches_its_card(ptb, one_thread):
     lm = load_language_model(CHECKPOINT)
     assert CHECKPOINT.stat().st_size < 15e6

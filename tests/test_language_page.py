@@ -1,6 +1,6 @@
 """The Language page (paper Section 3.2): attributions, tables, the page in AppTest and in a real browser.
 
-The checkpoint and its vocabulary are committed (models/language/checkpoints/small.pt): these tests
+The checkpoint and its vocabulary are committed (families/language/checkpoints/small.pt): these tests
 need no data directory. Scans use the CPU-friendly settings below except where completeness is the point.
 """
 from __future__ import annotations
@@ -18,10 +18,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
-from models.language import attribution as language_attribution  # noqa: E402
-from views import language as language_views  # noqa: E402
-from views.completeness import completeness_verdict  # noqa: E402
+from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
+from families.language import attribution as language_attribution  # noqa: E402
+from dashboard.renderers import language as language_views  # noqa: E402
+from dashboard.renderers.completeness import completeness_verdict  # noqa: E402
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
 
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
@@ -141,7 +141,7 @@ def test_tokenization_notices(lm):
 
 
 def text_verdict(r):
-    """The verdict of the page's completeness panel (views.scaffold.completeness_panel, what="text")."""
+    """The verdict of the page's completeness panel (dashboard.scaffold.completeness_panel, what="text")."""
     a = r.attribution
     return completeness_verdict(r.relative_delta, r.settings.tolerance, a.rule, a.steps_used, r.settings.max_steps,
                                 r.nothing_per_target(), a.nonfinite, a.message, what="text", baseline_choice=False)
@@ -181,7 +181,7 @@ def test_page_from_text_to_table(tmp_path):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     assert not at.exception, _texts(at.exception)
     assert any("press Explain" in i for i in _texts(at.info))
     # the paper's first example, one click
@@ -233,7 +233,7 @@ def test_page_reports_emoji_and_the_completeness_verdict():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     at.button(key="lang_example_0").click().run()
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
     assert any("F(text) - F(baseline)" in v for v in _texts(at.success) + _texts(at.warning))
@@ -275,7 +275,7 @@ def test_browser_text_to_table_and_charts(server):
             charts.nth(i).scroll_into_view_if_needed()
             expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
         expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
-        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()  # views.completeness
+        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()  # dashboard.renderers.completeness
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "language.png")
@@ -289,7 +289,7 @@ def own_models(tmp_path_factory):
     """A models folder whose language/ holds a tiny model trained on an own corpus and a file that is not one."""
     import torch
 
-    from models.language.train import train
+    from families.language.train import train
     from test_language_train import write_corpus
 
     root = tmp_path_factory.mktemp("own_models")
@@ -309,7 +309,7 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     assert not at.exception, _texts(at.exception)
     choice = at.selectbox(key="language_model")
     assert choice.options == ["small.pt (default)", "animals.pt", "notes.pt", "upload a model file..."]  # names only
@@ -344,7 +344,7 @@ def test_an_uploaded_checkpoint_explains(own_models):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     at.selectbox(key="language_model").set_value("upload a model file...").run()
     data = (own_models / "language" / "animals.pt").read_bytes()
     at.sidebar.file_uploader(key="language_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
@@ -362,7 +362,7 @@ def test_page_runs_other_methods_offers_those_that_apply_and_compares_them():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST.with_method("expected_gradients")  # no references for text
     at.run()
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     at.button(key="lang_example_0").click().run()
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
     assert any("Expected gradients draws its baselines" in w and "ships no texts" in w for w in _texts(at.warning))

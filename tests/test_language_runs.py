@@ -1,4 +1,4 @@
-"""A language run's windows: the statistics (models.language_runs) on hand-made rows, a store of 60 Penn Treebank
+"""A language run's windows: the statistics (families.language.run_rows) on hand-made rows, a store of 60 Penn Treebank
 windows made by the dataset command, the page in AppTest, and the page in a real browser down to a window opened
 on the Language page."""
 from __future__ import annotations
@@ -17,15 +17,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models import language_runs  # noqa: E402
-from models import results_store as store  # noqa: E402
-from models.dataset_inputs import TextWindows  # noqa: E402
-from models.families import FAMILIES  # noqa: E402
-from models.language import load_language_model  # noqa: E402
-from models.language import attribution as language_attribution  # noqa: E402
-from models.language.ptb import Vocabulary, read_words, window_tokens  # noqa: E402
-from models.run_dataset import main as run_dataset  # noqa: E402
-from views import language_runs as language_runs_views  # noqa: E402
+from families.language import run_rows as language_runs  # noqa: E402
+from runs import store  # noqa: E402
+from runs.inputs import TextWindows  # noqa: E402
+from families.registry import FAMILIES  # noqa: E402
+from families.language import load_language_model  # noqa: E402
+from families.language import attribution as language_attribution  # noqa: E402
+from families.language.ptb import Vocabulary, read_words, window_tokens  # noqa: E402
+from runs.runner import main as run_dataset  # noqa: E402
+from dashboard.renderers import language_runs as language_runs_views  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, wait_idle)
 
@@ -256,7 +256,7 @@ def runs_page(monkeypatch, folder: pathlib.Path):
     monkeypatch.setenv(store.RUNS_ENV, str(folder))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("app_pages/language_runs.py").run()
+    at.switch_page("dashboard/pages/language_runs.py").run()
     return at
 
 
@@ -309,7 +309,7 @@ def test_language_page_explains_an_opened_window_from_its_exact_tokens(runs, lm)
     at.session_state["scan_settings"] = RUN_SETTINGS
     at.run()
     at.session_state[language_runs.OPEN_WINDOW_KEY] = window
-    at.switch_page("app_pages/language.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
     context = " ".join(f"`{word}`" for word in row["window"].split(" "))
     assert f"**Context ({WINDOW} tokens):** {context}" in _texts(at.markdown)

@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from ig_core import AttributionEngine, ScanSettings
-from models.language import load_language_model
-from models.language import attribution as language_attribution
-from models.language.ptb import EOS, NUM, UNK, Vocabulary, read_text_tokens, tokenize
-from models.language.train import train
+from families.language import load_language_model
+from families.language import attribution as language_attribution
+from families.language.ptb import EOS, NUM, UNK, Vocabulary, read_text_tokens, tokenize
+from families.language.train import train
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -118,14 +118,14 @@ def test_tiny_model_beats_the_unigram_model_and_explains_a_next_word(corpus, tra
 
 def test_command_line_trains_an_own_corpus(corpus, tmp_path):
     out = tmp_path / "cli.pt"
-    cmd = [sys.executable, "-m", "models.language.train", "--train", str(corpus[0]), "--valid", str(corpus[1]),
+    cmd = [sys.executable, "-m", "families.language.train", "--train", str(corpus[0]), "--valid", str(corpus[1]),
            "--vocab-size", str(VOCAB_SIZE), "--config", "tiny", "--epochs", "1", "--threads", "1", "--device", "cpu",
            "--out", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lm = load_language_model(out)
     assert len(lm.vocab) == 23 and lm.metrics["valid_ppl"] < 10
-    assert lm.training["command"].startswith("python -m models.language.train --train ")
+    assert lm.training["command"].startswith("python -m families.language.train --train ")
     assert "--vocab-size 30" in out.with_suffix(".md").read_text()
 
     lonely = subprocess.run(cmd[:5] + ["--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -1,4 +1,4 @@
-"""views.method_comparison (several methods through a family, their agreement and completeness) and the Home
+"""dashboard.renderers.method_comparison (several methods through a family, their agreement and completeness) and the Home
 page's method settings, whose option widgets are made from each method's Options."""
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from ig_core import METHODS, AttributionEngine, ScanSettings
-from models.families.tabular import TableClassifier, TabularFamily
-from models.family import LoadedModel
-from views import method_comparison
+from families.tabular.family import TableClassifier, TabularFamily
+from families.contract import LoadedModel
+from dashboard.renderers import method_comparison
 
 pytestmark = pytest.mark.numeric
 

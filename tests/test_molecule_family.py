@@ -1,4 +1,4 @@
-"""The molecules family through the model-family contract (models.families.molecules)."""
+"""The molecules family through the model-family contract (families.molecules.family)."""
 from __future__ import annotations
 
 import os
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from ig_core import AttributionEngine, ScanSettings
-from models.checkpoint import CheckpointError
-from models.families import FAMILIES
-from models.family import InputError, ModelSource
+from families.checkpoint import CheckpointError
+from families.registry import FAMILIES
+from families.contract import InputError, ModelSource
 from test_molecule_page import ASPIRIN, _write_random_checkpoint
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too

@@ -9,10 +9,9 @@ import pytest
 import torch
 from rdkit import Chem
 
-from models.molecules import (CheckpointError, Featurizer, MoleculeError, WeaveModel, collate, load_sdf,
-                              load_smiles_csv, load_weave)
-from models.molecules import CHECKPOINT_DIR, available_checkpoints, load_checkpoint
-from models.molecules.featurize import BOND_TYPES, ELEMENTS
+from families.molecules import CheckpointError, Featurizer, MoleculeError, WeaveModel, collate, load_sdf, load_smiles_csv, load_weave
+from families.molecules import CHECKPOINT_DIR, available_checkpoints, load_checkpoint
+from families.molecules.featurize import BOND_TYPES, ELEMENTS
 
 FZ = Featurizer()  # simple+, N2
 SIMPLE = Featurizer(kind="simple")
@@ -309,7 +308,7 @@ BUNDLED = available_checkpoints()
 @pytest.mark.parametrize("name", BUNDLED or ["(none)"])
 def test_bundled_checkpoint_matches_its_card(name):
     if name == "(none)":
-        pytest.skip(f"no checkpoints in {CHECKPOINT_DIR}; train with python -m models.molecules.train")
+        pytest.skip(f"no checkpoints in {CHECKPOINT_DIR}; train with python -m families.molecules.train")
     ckpt = load_checkpoint(name)
     card = (CHECKPOINT_DIR / f"{name}.md").read_text()
     assert f"{ckpt['metrics']['test']['mean']:.3f}" in card and "PCBA" in card
@@ -319,7 +318,7 @@ def test_bundled_checkpoint_matches_its_card(name):
     assert bound(*bound.inputs).shape == (1, len(model.task_names))
     if not os.environ.get("IG_DATA_DIR"):
         pytest.skip("IG_DATA_DIR is not set: the Tox21 test split is needed to re-check the card's ROC-AUC")
-    from models.molecules.train import featurize_rows, load_tox21, predict, split_rows, task_aucs
+    from families.molecules.train import featurize_rows, load_tox21, predict, split_rows, task_aucs
     df = load_tox21()
     rows = split_rows(len(df), seed=ckpt["data"]["split_seed"])["test"]
     mols, labels, _, _ = featurize_rows(df, rows, model.featurizer)
@@ -330,7 +329,7 @@ def test_bundled_checkpoint_matches_its_card(name):
 
 
 def test_roc_auc_matches_definition():
-    from models.molecules.train import roc_auc
+    from families.molecules.train import roc_auc
     y = np.array([0, 0, 1, 1, 0, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8, 0.4, 0.4])
     pos, neg = s[y == 1], s[y == 0]
@@ -345,7 +344,7 @@ def test_roc_auc_matches_definition():
 def tiny_explained():
     """Explanations of one-atom molecules by a random weave model (the shapes are the point, not the values)."""
     from ig_core import AttributionEngine, ScanSettings
-    from models.molecules import attribution as molecule_attribution
+    from families.molecules import attribution as molecule_attribution
 
     torch.manual_seed(0)
     model = WeaveModel(FZ.n_atom_features, FZ.n_pair_features, n_tasks=3, n_weave=2).eval().requires_grad_(False)
@@ -357,8 +356,8 @@ def tiny_explained():
 
 @pytest.mark.parametrize("smiles", ["O", "[Na+].[Cl-]"])
 def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
-    from models.molecules import attribution as molecule_attribution
-    from views import molecules as molecule_views
+    from families.molecules import attribution as molecule_attribution
+    from dashboard.renderers import molecules as molecule_views
 
     e = tiny_explained(smiles)
     assert e.features.n_atoms == 1 and e.features.n_pairs == 0
@@ -384,7 +383,7 @@ def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
 
 def test_gaussian_membership_gradient_is_the_formulas():
     """The histogram's hand-written backward against numerical differences (float64) and autograd of the formula."""
-    from models.molecules.weave import GAUSSIANS, GaussianMembership
+    from families.molecules.weave import GAUSSIANS, GaussianMembership
     mu = torch.tensor([m for m, _ in GAUSSIANS], dtype=torch.float64)
     sigma = torch.tensor([s for _, s in GAUSSIANS], dtype=torch.float64)
     x = (torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 1.5).requires_grad_(True)

@@ -1,4 +1,4 @@
-"""Molecule attributions (models.molecules.attribution), their renderers and the Molecules page.
+"""Molecule attributions (families.molecules.attribution), their renderers and the Molecules page.
 
 Unit tests use small seeded weave models with random weights (exact properties hold for any weights);
 the page tests use the bundled checkpoints when they are there, else random-weight checkpoints written to
@@ -20,9 +20,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
-from models.molecules import attribution as molecule_attribution  # noqa: E402
-from views import molecules as molecule_views  # noqa: E402
+from families.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
+from families.molecules import attribution as molecule_attribution  # noqa: E402
+from dashboard.renderers import molecules as molecule_views  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
@@ -182,7 +182,7 @@ def test_completeness_verdict_of_a_molecule(engine, aspirin):
 # --- the page ---------------------------------------------------------------------------------------
 
 def _write_random_checkpoint(path: pathlib.Path, n_weave: int) -> None:
-    from models.molecules import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
+    from families.molecules import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 
     model = random_weave(n_weave, seed=n_weave)
     torch.save({"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION, "name": path.stem,
@@ -210,7 +210,7 @@ def app(shared_data, checkpoint_dir, monkeypatch):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST
     at.run()
-    at.switch_page("app_pages/molecules.py").run()
+    at.switch_page("dashboard/pages/molecules.py").run()
     return at
 
 
@@ -293,7 +293,7 @@ def test_download_names_are_stable_across_processes():
     stem = molecule_views.download_stem("NR-AR", ASPIRIN)
     assert stem.startswith("NR-AR_") and stem == molecule_views.download_stem("NR-AR", ASPIRIN)
     assert stem != molecule_views.download_stem("NR-AR", "c1ccccc1O")
-    code = f"from views.molecules import download_stem; print(download_stem('NR-AR', {ASPIRIN!r}))"
+    code = f"from dashboard.renderers.molecules import download_stem; print(download_stem('NR-AR', {ASPIRIN!r}))"
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": seed})
@@ -304,7 +304,7 @@ def test_sdf_with_a_broken_record_keeps_the_good_ones(app):
     """The upload path: LoadReport -> stored input -> a selectbox of the good molecules and a warning."""
     from rdkit import Chem
 
-    from models.molecules import load_sdf
+    from families.molecules import load_sdf
 
     good = [Chem.MolToMolBlock(Chem.MolFromSmiles(s)) for s in ("CCO", "c1ccccc1")]
     broken = "broken\n  RDKit\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\nthis is not an atom line\nM  END\n"
@@ -322,7 +322,7 @@ def test_sdf_with_a_broken_record_keeps_the_good_ones(app):
 
 
 def test_browse_actives_grid(app):
-    at = app.switch_page("app_pages/molecules_browse.py").run()
+    at = app.switch_page("dashboard/pages/molecules_browse.py").run()
     at.selectbox[[s.label for s in at.selectbox].index("Per page")].set_value(8)
     [b for b in at.button if b.label == "Show actives"][0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -335,7 +335,7 @@ def test_browse_actives_grid(app):
 
 
 def test_w1n2_vs_w2n2_page_compares_the_two_models(app):
-    at = app.switch_page("app_pages/molecules_debug.py").run()
+    at = app.switch_page("dashboard/pages/molecules_debug.py").run()
     assert [s.value for s in at.selectbox[:2]] == ["shipped: w1n2", "shipped: w2n2"]
     [b for b in at.button if b.label == "Compare"][0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -408,7 +408,7 @@ def test_page_runs_other_methods_and_compares_them(shared_data, checkpoint_dir, 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = FAST.with_method("expected_gradients")  # molecules have no references
     at.run()
-    at.switch_page("app_pages/molecules.py").run()
+    at.switch_page("dashboard/pages/molecules.py").run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert any("Expected gradients draws its baselines" in w.value and "graphs of different sizes" in w.value
                for w in at.warning)

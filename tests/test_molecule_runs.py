@@ -1,4 +1,4 @@
-"""models.molecule_runs and the page "Molecules: a run's actives": a molecules run's rows read back as molecules,
+"""families.molecules.run_rows and the page "Molecules: a run's actives": a molecules run's rows read back as molecules,
 filtered by SMARTS, counted per functional group and atom type, exported as SDF and CSV, opened on the
 Molecules page.
 
@@ -19,18 +19,18 @@ import torch
 from rdkit import Chem
 
 from ig_core import AttributionEngine, ScanSettings
-from models import molecule_runs
-from models import results_store as store
-from models.families import FAMILIES
-from models.molecules import attribution as molecule_attribution
-from models.run_dataset import find_source, main
+from families.molecules import run_rows as molecule_runs
+from runs import store
+from families.registry import FAMILIES
+from families.molecules import attribution as molecule_attribution
+from runs.runner import find_source, main
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
 from streamlit_browser import use_fast_settings, wait_idle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAMILY = FAMILIES["molecules"]
 RUN = "tox60"
-PAGE = "app_pages/molecules_runs.py"
+PAGE = "dashboard/pages/molecules_runs.py"
 
 
 def exact_scores(mol: Chem.Mol) -> list[float]:

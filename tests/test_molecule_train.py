@@ -1,4 +1,4 @@
-"""Training the weave model on a user's own table (python -m models.molecules.train --csv ...).
+"""Training the weave model on a user's own table (python -m families.molecules.train --csv ...).
 
 The table is built here from Tox21's SMILES: a regression column computed with RDKit (Crippen logP, an
 atom-additive descriptor a weave network can learn in a few epochs) and Tox21's SR-MMP labels, blanks
@@ -21,9 +21,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models.molecules import CheckpointError, load_weave  # noqa: E402
-from models.molecules import attribution as molecule_attribution  # noqa: E402
-from models.molecules.train import TableError, load_table, parse_args, train  # noqa: E402
+from families.molecules import CheckpointError, load_weave  # noqa: E402
+from families.molecules import attribution as molecule_attribution  # noqa: E402
+from families.molecules.train import TableError, load_table, parse_args, train  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -130,7 +130,7 @@ def test_command_line_trains_on_a_tiny_table(shared_data, tmp_path):
     csv = tmp_path / "tiny.csv"
     user_table(shared_data, 40).to_csv(csv, index=False)
     out = tmp_path / "models" / "molecules" / "tiny.pt"
-    cmd = [sys.executable, "-m", "models.molecules.train", "--csv", str(csv), "--smiles-column", "SMILES",
+    cmd = [sys.executable, "-m", "families.molecules.train", "--csv", str(csv), "--smiles-column", "SMILES",
            "--tasks", "logP,SR-MMP", "--regression", "SR-MMP", "--out", str(out), "--epochs", "1",
            "--dense", "32", "--threads", "1"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -162,7 +162,7 @@ def test_page_lists_the_users_checkpoint_and_labels_its_predicted_value(trained,
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)
     at.run()
-    at.switch_page("app_pages/molecules.py").run()
+    at.switch_page("dashboard/pages/molecules.py").run()
     box = at.selectbox(key="molecules_model")
     assert "user_logp.pt" in box.options and not any(str(tmp_path) in o for o in box.options)
     box.select("user_logp.pt").run()

@@ -1,11 +1,11 @@
-"""models.results_store: whole shards or none, a manifest that refuses another run, the documented schema."""
+"""runs.store: whole shards or none, a manifest that refuses another run, the documented schema."""
 import json
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from models import results_store as store
+from runs import store
 
 pytestmark = pytest.mark.numeric
 
@@ -14,7 +14,7 @@ IDENTITY = ("job", "input_fingerprint")
 
 def manifest(**job):
     return {"format": store.FORMAT, "version": store.VERSION, "job": job, "input_fingerprint": "abc",
-            "command": ["python", "-m", "models.run_dataset", "--steps", str(job.get("steps"))]}
+            "command": ["python", "-m", "runs.runner", "--steps", str(job.get("steps"))]}
 
 
 def rows(first: int, count: int) -> list[dict]:

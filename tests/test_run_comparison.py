@@ -1,4 +1,4 @@
-"""Two runs compared (models.run_comparison, views.run_comparison, the Compare two runs page) and the store-browsing
+"""Two runs compared (runs.comparison, dashboard.renderers.run_comparison, the Compare two runs page) and the store-browsing
 benchmark's synthetic store (bench.store_browse)."""
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import torch
 from scipy.stats import spearmanr
 
 from bench.store_browse import build_store
-from models import results_store as store
-from models import run_comparison
-from models.molecules import Featurizer
-from models.run_dataset import main as run_dataset
-from views import run_comparison as run_comparison_views
+from runs import store
+from runs import comparison as run_comparison
+from families.molecules import Featurizer
+from runs.runner import main as run_dataset
+from dashboard.renderers import run_comparison as run_comparison_views
 from streamlit_browser import browser_page, full_screenshot, open_page, require_chromium, streamlit_server, wait_idle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""models.run_dataset: a collection explained into the results store, every item exactly once, even when killed."""
+"""runs.runner: a collection explained into the results store, every item exactly once, even when killed."""
 import os
 import signal
 import subprocess
@@ -12,12 +12,12 @@ import torch
 from rdkit import Chem
 
 from ig_core import AttributionEngine, ScanSettings
-from models import results_store as store
-from models.families import FAMILIES
-from models.dataset_inputs import MoleculeTable, PhotoFolder, TextWindows
-from models.language import load_language_model
-from models.language.ptb import read_words
-from models.run_dataset import check_policy, choose_targets, main
+from runs import store
+from families.registry import FAMILIES
+from runs.inputs import MoleculeTable, PhotoFolder, TextWindows
+from families.language import load_language_model
+from families.language.ptb import read_words
+from runs.runner import check_policy, choose_targets, main
 
 pytestmark = pytest.mark.numeric
 
@@ -84,7 +84,7 @@ def test_a_run_killed_half_way_and_restarted_gives_the_same_rows_none_twice(mole
     out = tmp_path / "killed"
     args = molecule_args(shared_data, out)
     env = {**os.environ, "PYTHONPATH": ROOT}
-    child = subprocess.Popen([sys.executable, "-m", "models.run_dataset", *args, "--threads", "1"], cwd=ROOT, env=env,
+    child = subprocess.Popen([sys.executable, "-m", "runs.runner", *args, "--threads", "1"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         while child.poll() is None and len(store.finished_shards(out) if out.exists() else ()) < 3:

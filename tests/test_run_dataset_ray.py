@@ -1,12 +1,12 @@
-"""models.run_dataset on Ray: the same job on a local Ray cluster of 2 workers gives the local run's rows, each once,
+"""runs.runner on Ray: the same job on a local Ray cluster of 2 workers gives the local run's rows, each once,
 even when an actor dies with a shard in flight and Ray runs the shard again."""
 import pandas as pd
 import pyarrow as pa
 import pytest
 import ray
 
-from models import results_store as store
-from models.run_dataset import RayOptions, RayShards, collection_of, connect_ray, job_of, main, parse_args
+from runs import store
+from runs.runner import RayOptions, RayShards, collection_of, connect_ray, job_of, main, parse_args
 
 pytestmark = pytest.mark.numeric
 

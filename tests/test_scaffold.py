@@ -1,4 +1,4 @@
-"""views.scaffold: what every page shares. Unexpected errors reach the browser as a clear message without the
+"""dashboard.scaffold: what every page shares. Unexpected errors reach the browser as a clear message without the
 exception's text (it can name server paths) and the traceback goes to the server log."""
 import logging
 import tomllib
@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def failing_page():
-    from views.scaffold import run_page
+    from dashboard.scaffold import run_page
 
     def main():
         raise OSError("[Errno 13] Permission denied: '/srv/secret/weights.pth'")
@@ -39,9 +39,9 @@ def completeness_page():
     import torch
 
     from ig_core import AttributionEngine, ScanSettings
-    from models.families.tabular import TableClassifier, TabularFamily
-    from models.family import LoadedModel
-    from views.scaffold import completeness_panel
+    from families.tabular.family import TableClassifier, TabularFamily
+    from families.contract import LoadedModel
+    from dashboard.scaffold import completeness_panel
 
     torch.manual_seed(0)
     module = TableClassifier([0.0, 0.0], [1.0, 1.0], [], 2).eval().requires_grad_(False)

@@ -1,4 +1,4 @@
-"""views.session.explain_refining: partial results drawn in place as the error falls, and a Stop that keeps one."""
+"""dashboard.session.explain_refining: partial results drawn in place as the error falls, and a Stop that keeps one."""
 from streamlit.testing.v1 import AppTest
 
 
@@ -10,7 +10,7 @@ def refining_script():
     import streamlit as st
 
     from ig_core import ScanSettings
-    from views.session import explain_refining
+    from dashboard.session import explain_refining
 
     def explanation(error: float, points: int):
         attribution = types.SimpleNamespace(max_relative_delta=error, points_evaluated=points)

@@ -1,4 +1,4 @@
-"""models.families.tabular, the smallest family, and its page: a classifier trained here on a table built here."""
+"""families.tabular.family, the smallest family, and its page: a classifier trained here on a table built here."""
 import pickle
 from pathlib import Path
 
@@ -8,9 +8,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from ig_core import AttributionEngine, ScanSettings
-from models.checkpoint import CheckpointError
-from models.families.tabular import TableClassifier, TabularFamily, save_table_classifier
-from models.family import InputError, ModelSource
+from families.checkpoint import CheckpointError
+from families.tabular.family import TableClassifier, TabularFamily, save_table_classifier
+from families.contract import InputError, ModelSource
 from unsafe_files import RunsCode
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
@@ -111,7 +111,7 @@ def test_files_that_are_not_table_classifiers_get_clear_messages(data, message, 
 
 def test_the_page_explains_a_row_with_the_folders_model_and_an_upload(models_folder, shared_data):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("app_pages/tabular.py").run()
+    at.switch_page("dashboard/pages/tabular.py").run()
     assert at.sidebar.selectbox[0].options == ["dosing.pt", "upload a model file..."]
     at.number_input(key="tabular_dose").set_value(9.0)
     at.number_input(key="tabular_weight").set_value(50.0)
@@ -154,7 +154,7 @@ def run_page(settings):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = settings
     at.run()
-    at.switch_page("app_pages/tabular.py").run()
+    at.switch_page("dashboard/pages/tabular.py").run()
     at.number_input(key="tabular_dose").set_value(9.0)
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]

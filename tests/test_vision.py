@@ -1,4 +1,4 @@
-"""models/vision.py and views/vision.py: loading, bad inputs, baselines, explanations on the real MobileNetV2."""
+"""models/vision.py and dashboard/renderers/vision.py: loading, bad inputs, baselines, explanations on the real MobileNetV2."""
 from __future__ import annotations
 
 import io
@@ -19,11 +19,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models import vision as vision_models  # noqa: E402
-from models.families import vision as vision_family  # noqa: E402
+from families.vision import classifiers as vision_models  # noqa: E402
+from families.vision import family as vision_family  # noqa: E402
 from unsafe_files import RunsCode, torch_bytes  # noqa: E402
-from views import vision as vision_views  # noqa: E402
-from views.completeness import completeness_frame  # noqa: E402
+from dashboard.renderers import vision as vision_views  # noqa: E402
+from dashboard.renderers.completeness import completeness_frame  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / vision_models.LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None

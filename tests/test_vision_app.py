@@ -121,7 +121,7 @@ def test_missing_weights_are_shown_not_raised(page, monkeypatch, tmp_path):
 
 
 def test_app_registers_the_vision_page():
-    assert re.search(r'st\.Page\("app_pages/vision\.py"', (ROOT / "app.py").read_text())
+    assert re.search(r'st\.Page\("dashboard/pages/vision\.py"', (ROOT / "app.py").read_text())
 
 
 # --- real browser -------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def test_bad_weight_uploads_give_clear_errors(page, tmp_path, data, message):
 def test_one_file_by_two_routes_is_one_cached_model(page, monkeypatch):
     import streamlit as st
 
-    from models import vision as vision_models
+    from families.vision import classifiers as vision_models
 
     loads = []
     original = vision_models.classifier_from_state_dict

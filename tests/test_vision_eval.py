@@ -12,9 +12,9 @@ from torchvision import transforms
 
 import ig_core
 from ig_core import AttributionEngine, ScanSettings
-from models import vision as vision_models
-from models import vision_eval
-from views import vision_eval as vision_eval_views
+from families.vision import classifiers as vision_models
+from families.vision import evaluation as vision_eval
+from dashboard.renderers import vision_eval as vision_eval_views
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = torch.finfo(torch.float32).eps
@@ -382,7 +382,7 @@ def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch
              "--option", "smoothgrad.samples=3", "--per-method", str(per_method)])
     text = out.read_text()
     assert text.startswith("# Attribution methods")
-    assert f"Command: `python -m models.vision_eval --folder {folder} --limit 2 --methods all" in text
+    assert f"Command: `python -m families.vision.evaluation --folder {folder} --limit 2 --methods all" in text
     assert f"torch {torch.__version__}" in text and "Date: 20" in text
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith(("| method", "| ---"))]
     assert [row.split(" | ")[0][2:] for row in rows] == list(ig_core.METHODS) + ["random"]

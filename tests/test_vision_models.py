@@ -20,8 +20,8 @@ for folder in (ROOT, ROOT / "tests"):
 
 import vision_factory_example as example  # noqa: E402
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from models import vision as vision_models  # noqa: E402
-from models.families import vision as vision_family  # noqa: E402
+from families.vision import classifiers as vision_models  # noqa: E402
+from families.vision import family as vision_family  # noqa: E402
 from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too

@@ -1,4 +1,4 @@
-"""A vision run's misclassified photos (models.vision_runs, views.vision_runs, app_pages/vision_runs.py) and the
+"""A vision run's misclassified photos (families.vision.run_rows, dashboard.renderers.vision_runs, dashboard/pages/vision_runs.py) and the
 Vision page opening one of them: exact answers on hand-made maps and listings, stores made by the dataset command
 on real photos, the pages in AppTest and in a real browser, and the listing checked against direct predictions on
 the 900 sample photos."""
@@ -17,13 +17,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from models import results_store as store  # noqa: E402
-from models import vision_runs  # noqa: E402
-from models.run_dataset import main as run_dataset  # noqa: E402
-from models.vision_eval import box_mask  # noqa: E402
+from runs import store  # noqa: E402
+from families.vision import run_rows as vision_runs  # noqa: E402
+from runs.runner import main as run_dataset  # noqa: E402
+from families.vision.evaluation import box_mask  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
-from views import vision_runs as vision_runs_views  # noqa: E402
+from dashboard.renderers import vision_runs as vision_runs_views  # noqa: E402
 
 MOBILENET = "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"  # in the data folder
 SAMPLE_FOLDERS = ("imagenet_samples", "imagenet_more")
@@ -180,7 +180,7 @@ def test_a_photo_path_stays_inside_the_runs_folder(tmp_path):
 
 
 def test_the_network_view_is_the_classifiers_resize_and_centre_crop(shared_data):
-    from models import vision as vision_models
+    from families.vision import classifiers as vision_models
 
     classifier = vision_models.ImageClassifier(model=None, arch="", key="", categories=[], weights_source="")
     image = vision_models.load_image(shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG")
@@ -193,13 +193,13 @@ def test_the_network_view_is_the_classifiers_resize_and_centre_crop(shared_data)
 
 @pytest.fixture(scope="module")
 def classifier(shared_data, single_thread):
-    from models import vision as vision_models
+    from families.vision import classifiers as vision_models
 
     return vision_models.load_classifier("mobilenet_v2", shared_data / MOBILENET, "cpu")
 
 
 def top1(classifier, path: pathlib.Path) -> int:
-    from models import vision as vision_models
+    from families.vision import classifiers as vision_models
 
     return int(np.argmax(vision_models.predict_image(classifier, vision_models.load_image(path)).probabilities))
 
@@ -406,7 +406,7 @@ def all_samples(shared_data, tmp_path_factory) -> pathlib.Path:
 
 
 def test_900_photos_the_listing_is_exactly_the_photos_predicted_wrong(all_samples, classifier, tmp_path):
-    from models import vision as vision_models
+    from families.vision import classifiers as vision_models
 
     out = tmp_path / "all"
     assert run_dataset(["--family", "vision", "--input", str(all_samples), "--model", "mobilenet_v2", "--targets",

@@ -1,0 +1,1 @@
+"""The dashboard's pages, thin: a form, a call, a render."""

@@ -1,0 +1,1 @@
+"""Pure renderers: tables, charts and pictures made from results, tested without a browser."""

@@ -1,0 +1,201 @@
+"""Pictures, charts and tables of the Vision page, as pure functions (no Streamlit calls).
+
+Inputs are numpy arrays (attributions/gradients [3, H, W], trends [K] or [K, T]) and PIL images;
+outputs are PIL images, numpy arrays, altair charts and pandas frames, so all of it is testable
+without a browser.
+"""
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from families.vision.classifiers import pixel_importance
+
+POLARITIES = ("absolute", "positive", "negative")
+_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}  # families.vision.classifiers modes
+STYLES = ("intensity", "overlay")  # the paper's scaled pixel intensity, or a heat map over a dimmed image
+
+TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # first target red, second blue, ...
+
+# A perceptual dark-to-bright map (close to matplotlib's "inferno"), as anchor colours.
+_INFERNO = np.array([
+    [0, 0, 4], [31, 12, 72], [85, 15, 109], [136, 34, 106], [186, 54, 85],
+    [227, 89, 51], [249, 140, 10], [249, 201, 50], [252, 255, 164],
+], dtype=np.float64)
+_BLUES = np.array([[0, 0, 4], [8, 48, 107], [33, 113, 181], [107, 174, 214], [222, 235, 247]], dtype=np.float64)
+
+
+# --- maps -----------------------------------------------------------------------------------------
+
+def importance_map(channels: np.ndarray, polarity: str = "absolute") -> np.ndarray:
+    """Per-pixel importance [H, W] >= 0 from a [3, H, W] attribution or gradient.
+
+    absolute: sum over colour channels of |value| (Eq. 1); positive / negative: the part of the
+    signed channel sum that raises / lowers the score (families.vision.classifiers.pixel_importance's modes).
+    """
+    a = np.asarray(channels, dtype=np.float64)
+    if a.ndim != 3:
+        raise ValueError(f"expected [channels, H, W], got shape {a.shape}")
+    if polarity not in _POLARITY_MODES:
+        raise ValueError(f"unknown polarity {polarity!r}; choose one of {', '.join(POLARITIES)}")
+    return pixel_importance(a, _POLARITY_MODES[polarity])
+
+
+def clip_normalize(values: np.ndarray, clip_percentile: float = 99.0, floor_percentile: float = 0.0) -> np.ndarray:
+    """Scale a non-negative map to [0, 1]: values above the clip percentile saturate at 1 (so a few
+    extreme pixels do not make the rest invisible); values below the floor percentile become 0."""
+    m = np.asarray(values, dtype=np.float64)
+    if m.size == 0:
+        return m
+    top = np.percentile(m, clip_percentile) if clip_percentile < 100 else m.max()
+    bottom = np.percentile(m, floor_percentile) if floor_percentile > 0 else 0.0
+    if not np.isfinite(top) or top <= bottom:
+        top = m.max()
+    if top <= bottom:
+        return np.zeros_like(m)
+    return np.clip((m - bottom) / (top - bottom), 0.0, 1.0)
+
+
+def colormap(m01: np.ndarray, name: str = "inferno") -> np.ndarray:
+    """[H, W] in [0, 1] -> uint8 RGB [H, W, 3]."""
+    anchors = _BLUES if name == "blues" else _INFERNO
+    positions = np.linspace(0.0, 1.0, len(anchors))
+    v = np.clip(np.asarray(m01, dtype=np.float64), 0, 1)
+    rgb = np.stack([np.interp(v, positions, anchors[:, c]) for c in range(3)], axis=-1)
+    return rgb.round().astype(np.uint8)
+
+
+def _pixels(image: Image.Image, shape: tuple[int, int]) -> np.ndarray:
+    img = image.convert("RGB")
+    if img.size != (shape[1], shape[0]):
+        img = img.resize((shape[1], shape[0]), Image.BILINEAR)
+    return np.asarray(img, dtype=np.float64)
+
+
+def scale_intensity(image: Image.Image, m01: np.ndarray) -> Image.Image:
+    """The paper's visualization: each pixel's intensity scaled by its importance (bright = important)."""
+    pixels = _pixels(image, m01.shape)
+    return Image.fromarray((pixels * m01[..., None]).round().clip(0, 255).astype(np.uint8))
+
+
+def heatmap(m01: np.ndarray, cmap: str = "inferno") -> Image.Image:
+    return Image.fromarray(colormap(m01, cmap))
+
+
+def overlay(image: Image.Image, m01: np.ndarray, opacity: float = 0.75, cmap: str = "inferno") -> Image.Image:
+    """Heat map over a dimmed greyscale copy of the image; more opaque where importance is higher."""
+    grey = _pixels(image.convert("L").convert("RGB"), m01.shape) * 0.5
+    colour = colormap(m01, cmap).astype(np.float64)
+    weight = (opacity * np.sqrt(m01))[..., None]
+    return Image.fromarray((grey * (1 - weight) + colour * weight).round().clip(0, 255).astype(np.uint8))
+
+
+def visualize(image: Image.Image, channels: np.ndarray, polarity: str = "absolute", clip_percentile: float = 99.0,
+              style: str = "intensity") -> Image.Image:
+    """One picture of an attribution or gradient [3, H, W] over `image` (the cropped network input)."""
+    m = clip_normalize(importance_map(channels, polarity), clip_percentile)
+    if style == "intensity":
+        return scale_intensity(image, m)
+    if style == "overlay":
+        return overlay(image, m, cmap="blues" if polarity == "negative" else "inferno")
+    raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+
+
+def interior_panels(image: Image.Image, gradients: dict[float, np.ndarray], polarity: str = "absolute",
+                    clip_percentile: float = 99.0, style: str = "intensity") -> list[tuple[float, Image.Image]]:
+    """Figure 3: one visualization per alpha, each normalized on its own (relative distribution only)."""
+    return [(float(a), visualize(image, g, polarity, clip_percentile, style)) for a, g in sorted(gradients.items())]
+
+
+def image_grid(images: Sequence[Image.Image], captions: Sequence[str] = (), columns: int = 5, pad: int = 4,
+               caption_height: int = 20) -> Image.Image:
+    """Tile equally sized images in rows with a caption above each."""
+    if not images:
+        raise ValueError("no images to tile")
+    w, h = images[0].size
+    rows = -(-len(images) // columns)
+    cell_h = h + (caption_height if captions else 0)
+    grid = Image.new("RGB", (columns * (w + pad) + pad, rows * (cell_h + pad) + pad), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    try:
+        font = ImageFont.load_default(size=max(caption_height - 4, 8))
+    except TypeError:  # Pillow < 10.1: fixed-size bitmap font
+        font = ImageFont.load_default()
+    for i, img in enumerate(images):
+        x, y = pad + (i % columns) * (w + pad), pad + (i // columns) * (cell_h + pad)
+        if captions:
+            draw.text((x + 2, y + 1), str(captions[i]), fill=(0, 0, 0), font=font)
+            y += caption_height
+        grid.paste(img.convert("RGB").resize((w, h)), (x, y))
+    return grid
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+def mean_gradient_chart(alphas: np.ndarray, grad_abs_mean: np.ndarray, label: str = "",
+                        selected_alpha: float | None = None) -> alt.Chart:
+    """Figure 3's inset: mean |interior gradient| against alpha (large at small alpha, ~0 when saturated)."""
+    frame = pd.DataFrame({"alpha": np.asarray(alphas, dtype=float), "mean |gradient|": np.asarray(grad_abs_mean, dtype=float)})
+    line = alt.Chart(frame).mark_line(point=True).encode(
+        x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("mean |gradient|:Q"),
+        tooltip=["alpha", alt.Tooltip("mean |gradient|:Q", format=".3g")])
+    layers = [line]
+    if selected_alpha is not None:
+        layers.append(alt.Chart(pd.DataFrame({"alpha": [float(selected_alpha)]})).mark_rule(color="red").encode(x="alpha:Q"))
+    return alt.layer(*layers).properties(title=f"Mean |interior gradient| vs alpha{' (' + label + ')' if label else ''}",
+                                         height=220)
+
+
+def trend_frame(alphas: np.ndarray, values: np.ndarray, labels: Sequence[str], name: str) -> pd.DataFrame:
+    v = np.asarray(values, dtype=float).reshape(len(alphas), -1)
+    return pd.DataFrame([{"alpha": float(a), "label": labels[t], name: float(v[k, t])}
+                         for k, a in enumerate(alphas) for t in range(v.shape[1])])
+
+
+def saturation_chart(alphas: np.ndarray, scores: np.ndarray, raw_scores: np.ndarray, labels: Sequence[str]) -> alt.HConcatChart:
+    """Figure 2: softmax score (a) and pre-softmax logit (b) of each target along the scaling path."""
+    def panel(values, name, title):
+        return alt.Chart(trend_frame(alphas, values, labels, name)).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+            x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y(f"{name}:Q"),
+            color=alt.Color("label:N", sort=list(labels), scale=alt.Scale(range=list(TARGET_COLOURS)),
+                            legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["label", "alpha", alt.Tooltip(f"{name}:Q", format=".4g")]).properties(title=title, height=240)
+    return alt.hconcat(panel(scores, "softmax", "Softmax score vs alpha"),
+                       panel(raw_scores, "logit", "Pre-softmax score (logit) vs alpha"))
+
+
+def layer_distance_chart(alphas: np.ndarray, l2: np.ndarray, cosine: np.ndarray, layer_name: str) -> alt.HConcatChart:
+    """Figure 12: L2 and cosine distance of the layer's activations at alpha*image to those at the image."""
+    frame = pd.DataFrame({"alpha": np.asarray(alphas, dtype=float), "L2 distance": np.asarray(l2, dtype=float),
+                          "cosine distance": np.asarray(cosine, dtype=float)})
+
+    def panel(name):
+        return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+            x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y(f"{name}:Q"),
+            tooltip=["alpha", alt.Tooltip(f"{name}:Q", format=".4g")]).properties(title=f"{layer_name}: {name}", height=220)
+    return alt.hconcat(panel("L2 distance"), panel("cosine distance"))
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def top_k_frame(top: Sequence[tuple[int, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([{"rank": r + 1, "class": name, "index": i, "softmax": p} for r, (i, name, p) in enumerate(top)])
+
+
+# --- downloads ------------------------------------------------------------------------------------
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(array), allow_pickle=False)
+    return buf.getvalue()

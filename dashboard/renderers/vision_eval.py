@@ -1,0 +1,153 @@
+"""Charts and tables of the vision evaluation (paper Section 2.5; deletion and insertion, Petsiuk et al. 2018): pure
+functions, no Streamlit.
+
+Input: the frames of families.vision.evaluation.EvalResult (``table``: one row per photo; ``per_method``: one row per photo
+and method; ``curves``: long, per photo, method, curve and step).
+"""
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+from ig_core import METHODS
+from families.vision.evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL, mean_curves, summarize, summarize_methods
+
+PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+           "#393b79", "#637939", "#843c39"]
+RANDOM_COLOR = "#7f7f7f"
+CURVE_TITLES = {
+    "aopc": ("AOPC (Samek et al.) by ablation step", "step", "perturbation steps", "aopc",
+             "AOPC (mean drop in softmax score), higher is better"),
+    "deletion": ("Deletion: most important pixels removed first", "fraction", "fraction of pixels removed",
+                 "score", "softmax of the target (lower area is better)"),
+    "insertion": ("Insertion: most important pixels put back first", "fraction", "fraction of pixels inserted",
+                  "score", "softmax of the target (higher area is better)"),
+}
+
+
+def method_label(name: str) -> str:
+    """What the dashboard calls a method (its registry label; the random order is the reference)."""
+    return METHODS[name].label if name in METHODS else "random order (reference)" if name == RANDOM else name
+
+
+def _method_color(methods) -> alt.Color:
+    """The same colour per method in every chart: registry order, the random order grey and last."""
+    present = set(methods)
+    domain = [m for m in METHODS if m in present] + sorted(present - set(METHODS) - {RANDOM})
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(domain))]
+    if RANDOM in present:
+        domain, colors = domain + [RANDOM], colors + [RANDOM_COLOR]
+    return alt.Color("method:N", scale=alt.Scale(domain=domain, range=colors), title=None)
+
+
+def curve_chart(curves: pd.DataFrame, kind: str) -> alt.Chart:
+    """One curve kind (aopc, deletion, insertion) averaged over the photos, one line per method."""
+    title, x, x_title, y, y_title = CURVE_TITLES[kind]
+    data = mean_curves(curves)
+    data = data[data.curve == kind]
+    return alt.Chart(data, title=title).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+        x=alt.X(f"{x}:Q", title=x_title),
+        y=alt.Y(f"{y}:Q", title=y_title),
+        color=_method_color(data.method),
+        tooltip=["method", "step", "pixels", alt.Tooltip(f"{y}:Q", format=".4f"), "n"],
+    ).properties(height=300)
+
+
+def localization_chart(per_method: pd.DataFrame) -> alt.Chart:
+    """Mean share of the attribution mass inside the boxes per method (boxed photos); the random order's is the
+    boxes' share of the image."""
+    data = summarize_methods(per_method).dropna(subset=["localization"])
+    return alt.Chart(data, title="Attribution mass inside the boxes (boxed photos)").mark_bar().encode(
+        x=alt.X("localization:Q", title="share of |attribution| inside the box", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("method:N", sort=None, title=None),
+        color=_method_color(data.method),
+        tooltip=["method", alt.Tooltip("localization:Q", format=".3f"), "boxed_photos"],
+    ).properties(height=24 * max(len(data), 1))
+
+
+def completeness_chart(table: pd.DataFrame) -> alt.Chart:
+    """Histogram of the integrated-gradients scan's relative completeness error per photo (in percent)."""
+    data = pd.DataFrame({"error_pct": 100 * table.relative_delta.astype(float)})
+    return alt.Chart(data, title="Relative completeness error of integrated gradients per photo").mark_bar().encode(
+        x=alt.X("error_pct:Q", bin=alt.Bin(maxbins=30), title="|sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|, %"),
+        y=alt.Y("count():Q", title="photos"),
+    ).properties(height=220)
+
+
+def _pct(v: float, digits: int = 1) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.{digits}f}%"
+
+
+def _num(v: float, digits: int = 4) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:.{digits}f}"
+
+
+def summary_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The headline figures of the photos as a two-column table (measure, value)."""
+    s = summarize(table)
+    if not s.get("photos"):
+        return pd.DataFrame({"measure": ["photos"], "value": ["0"]})
+    rows = [
+        ("photos", str(s["photos"])),
+        ("boxed photos", str(s["boxed_photos"])),
+        ("integrated gradients: relative completeness error, median", _pct(s["relative_delta_median"], 2)),
+        ("integrated gradients: relative completeness error, 90th percentile", _pct(s["relative_delta_p90"], 2)),
+        ("integrated gradients: relative completeness error, max", _pct(s["relative_delta_max"], 2)),
+        ("integrated gradients: path points used, median", f"{s['steps_used_median']:.0f}"),
+        (f"saturating by alpha {SATURATION_ALPHA:g} (softmax >= {SATURATION_LEVEL:.0%} of final)",
+         _pct(s["saturated_share"])),
+    ]
+    if "top1_accuracy" in s:
+        rows.append(("top-1 accuracy (labelled photos)", _pct(s["top1_accuracy"])))
+    rows += [("seconds per photo, all methods and scoring", f"{s['seconds_per_photo']:.2f}"),
+             ("seconds per photo, scoring (forward passes)", f"{s['eval_seconds_per_photo']:.2f}")]
+    return pd.DataFrame(rows, columns=["measure", "value"])
+
+
+def method_frame(per_method: pd.DataFrame) -> pd.DataFrame:
+    """The table per method, formatted for display."""
+    s = summarize_methods(per_method)
+    return pd.DataFrame({
+        "method": s.method.map(method_label),
+        "AOPC ↑ (± s.e.)": [f"{_num(a)} ± {_num(e)}" for a, e in zip(s.aopc, s.aopc_se)],
+        "deletion AUC ↓": s.deletion_auc.map(_num),
+        "insertion AUC ↑": s.insertion_auc.map(_num),
+        "inside box ↑": s.localization.map(lambda v: _pct(v)),
+        "boxed photos": s.boxed_photos,
+        "completeness error, median": s.completeness_median.map(lambda v: _pct(v, 2)),
+        "seconds per photo": s.seconds.map(lambda v: _num(v, 2)),
+        "photos": s.photos,
+    })
+
+
+PHOTO_COLUMNS = ["file", "label_name", "predicted_name", "correct", "score", "relative_delta", "steps_used",
+                 "alpha_90", "saturated", "has_box", "seconds"]
+
+
+def photo_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Per-photo table for display (the CSV keeps every column)."""
+    return table[[c for c in PHOTO_COLUMNS if c in table.columns]].copy()
+
+
+def localization_frame(table: pd.DataFrame, per_method: pd.DataFrame) -> pd.DataFrame:
+    """Boxed photos: share of |attribution| (Eq. 1) mass inside the box(es) per method (one column each), and the
+    paper's two eligibility checks (box under 2/3 of the image; ablating the box drops the score)."""
+    boxed = table[table.has_box] if "has_box" in table else table.iloc[:0]
+    inside = (per_method[per_method.file.isin(boxed.file)]
+              .pivot_table(index="file", columns="method", values="localization", sort=False))
+    out = pd.DataFrame({
+        "file": boxed.file.values,
+        "label": boxed.label_name.values,
+        "box share of crop": boxed.box_fraction.values,
+        "score drop when box blacked out": boxed.box_ablation_drop.values,
+        "box < 2/3 of crop": (boxed.box_fraction < 2 / 3).values,
+    })
+    for name in inside.columns:
+        out[f"inside box, {name}"] = inside[name].reindex(out.file).values
+    return out
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    return table.to_csv(index=False).encode()

@@ -1,0 +1,71 @@
+"""Tables, captions and pictures of the Vision runs page (a run's misclassified photos), as pure functions."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from families.vision.run_rows import BLOCK, TOP_SHARE
+from dashboard.renderers import vision as vision_views
+
+# the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k}
+OPENED_PHOTO_KEY = "vision_run_photo"
+SOURCE_KEY, RUN_SOURCE = "vision_source", "From a run"  # the Vision page's choice of image source, and this one
+CRITERION_LABELS = {"top-1": "top-1 (the truth is not ranked first)",
+                    "top-5": "top-5 (the truth is not among the first five; Section 2.6)"}
+MAP_CLIP = 99.0  # percentile at which a map saturates, as the Vision page's default
+
+
+def class_text(index: int, name: str) -> str:
+    return f"{name} ({int(index)})"
+
+
+def listing_frame(photos: pd.DataFrame) -> pd.DataFrame:
+    """The misclassified photos as the page lists them, one row each, in their order."""
+    return pd.DataFrame({
+        "photo": photos.item_id.to_numpy(),
+        "true class": [class_text(k, n) for k, n in zip(photos.truth, photos.truth_name)],
+        "predicted": [class_text(k, n) for k, n in zip(photos.predicted, photos.predicted_name)],
+        "confidence": photos.confidence.to_numpy(),
+        "truth's rank": photos.truth_rank.to_numpy(),
+        "truth's probability": photos.truth_probability.to_numpy(),
+        "overlap": photos.overlap.to_numpy(),
+        "completeness error": photos.relative_delta.to_numpy(),
+    })
+
+
+def confusion_frame(counts: pd.DataFrame) -> pd.DataFrame:
+    """families.vision.run_rows.confusion as a table."""
+    return pd.DataFrame({
+        "true class": [class_text(k, n) for k, n in zip(counts.truth, counts.truth_name)],
+        "predicted as": [class_text(k, n) for k, n in zip(counts.predicted, counts.predicted_name)],
+        "photos": counts.photos.to_numpy(),
+    })
+
+
+def box_summary_frame(summary: pd.DataFrame) -> pd.DataFrame:
+    """families.vision.run_rows.box_summary as a table."""
+    return pd.DataFrame({
+        "prediction (top-1)": summary.prediction.to_numpy(),
+        "photos": summary.photos.to_numpy(),
+        "outside the box: predicted label": summary.outside_predicted.to_numpy(),
+        "outside the box: true label": summary.outside_truth.to_numpy(),
+    })
+
+
+def overlap_text(value: float) -> str:
+    if np.isnan(value):
+        return "overlap: none (neither map has positive attribution)"
+    return f"overlap {value:.2f} (IoU of the top {100 * TOP_SHARE:g}% of {BLOCK}x{BLOCK}-pixel blocks)"
+
+
+def photo_caption(photo) -> str:
+    """One line under a misclassified photo: its id, rank of the truth, confidence and overlap."""
+    return (f"{photo.item_id}: truth ranked {int(photo.truth_rank)}, confidence {photo.confidence:.3f}; "
+            f"{overlap_text(photo.overlap)}")
+
+
+def map_picture(image: Image.Image, scores: np.ndarray, style: str = "overlay") -> Image.Image:
+    """A stored pixel map [H, W] (colour channels summed) over the photo as the network saw it: its positive
+    part, the attribution toward the label, in one of the Vision page's styles."""
+    return vision_views.visualize(image, np.asarray(scores)[None], "positive", MAP_CLIP, style)

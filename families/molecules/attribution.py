@@ -1,0 +1,578 @@
+"""Integrated gradients for the weave model: atoms, bonds and atom pairs (paper Section 3.1, Figures 7, 13).
+
+No Streamlit here. The counterfactuals scale the atom features and the pair features of a molecule by
+the same alpha towards all-zero features (the paper's baseline); F is the model's probability that the
+molecule is active on a classification task (the engine's sigmoid of the log-odds), or the predicted value
+of a regression task (identity, in the column's units). From one engine scan we get:
+
+* an attribution per atom feature [A, Fa] and per ordered-pair feature [P, Fp];
+* an atom's score = the sum over its features; a bond's score = the sum over the features of its two
+  ordered pairs (i, j) and (j, i); the non-bonded (distance-2) pairs have no bond to draw, so they are
+  reported as one total;
+* the accounting of Section 3.1: atoms + bonded pairs + non-bonded pairs add up to the total
+  attribution, which completeness makes equal to F(molecule) - F(baseline) (the gap is reported);
+* the saturation trend (Figure 13): F and the sum of the feature gradients against alpha.
+
+Results are cached inside the engine (``model_key`` names the model's weights *and* the molecule's graph,
+which is not part of the scaled inputs), so revisiting a molecule costs nothing.
+
+The W1N2 anomaly detector (:func:`identical_attribution_groups`) groups atoms whose scores agree to a
+relative tolerance and says whether each group is explained by the molecule's own symmetry (RDKit's
+canonical ranking without tie breaking) or not; the paper found non-equivalent carbons with identical
+attributions in W1N2 because a single weave layer sees only an atom's type and its pair multiset.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem
+
+from ig_core import Attribution, ScanSettings
+
+from families.contract import Explanation
+
+from families.molecules.featurize import MoleculeError, MoleculeFeatures
+from families.molecules.weave import WeaveModel, predict_batched
+
+Progress = Callable[[float], None]
+
+#: Common functional groups for the across-molecule means: (name, SMARTS). A match's score is the sum of
+#: its atoms' scores plus the scores of the bonds between matched atoms. Overlapping groups are counted in
+#: each (a carboxylic acid is also a carbonyl); unique matches only (symmetric duplicates dropped).
+FUNCTIONAL_GROUPS: tuple[tuple[str, str], ...] = (
+    ("benzene ring", "c1ccccc1"),
+    ("aromatic N (heteroaromatic)", "[n]"),
+    ("hydroxyl (alcohol)", "[CX4][OX2H]"),
+    ("phenol OH", "c[OX2H]"),
+    ("carbonyl", "[CX3]=[OX1]"),
+    ("carboxylic acid", "[CX3](=O)[OX2H1,OX1-]"),
+    ("ester", "[#6][CX3](=O)[OX2][#6]"),
+    ("amide", "[NX3][CX3]=[OX1]"),
+    ("amine (not amide)", "[NX3;H2,H1,H0;!$(NC=[O,S,N]);!$(N-a);!$(N=*);!$(N#*);!$([N+])]"),
+    ("aniline N", "[NX3;!$(NC=O)]-c"),
+    ("nitro", "[$([NX3](=O)=O),$([NX3+](=O)[O-])]"),
+    ("nitrile", "[CX2]#[NX1]"),
+    ("ether", "[OD2;!$(OC=O)]([#6])[#6]"),
+    ("halogen on aromatic", "c[F,Cl,Br,I]"),
+    ("halogen on aliphatic", "C[F,Cl,Br,I]"),
+    ("thiol / thioether", "[#16X2;!$(S=*)]"),
+    ("sulfonyl", "[#16X4](=O)(=O)"),
+    ("phosphate / phosphonate", "[PX4](=O)"),
+    ("alkene (C=C)", "[CX3]=[CX3]"),
+    ("steroid core (any bond orders)", "[#6]1~[#6]~[#6]~[#6]2~[#6](~[#6]~1)~[#6]~[#6]~[#6]1~[#6]~2~[#6]~[#6]~[#6]2~[#6]~[#6]~[#6]~[#6]~1~2"),
+)
+_FG_PATTERNS = [(name, Chem.MolFromSmarts(s)) for name, s in FUNCTIONAL_GROUPS]
+assert all(p is not None for _, p in _FG_PATTERNS), "a functional-group SMARTS does not parse"
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+
+def featurize(model: WeaveModel, smiles_or_mol) -> MoleculeFeatures:
+    """A SMILES string, an RDKit Mol or already featurized molecule -> the model's own features.
+
+    Raises MoleculeError (a message for the user) for anything the featurizer refuses."""
+    if isinstance(smiles_or_mol, MoleculeFeatures) or all(
+            hasattr(smiles_or_mol, a) for a in ("atoms", "pairs", "pair_index", "pair_bond", "mol")):
+        return smiles_or_mol  # duck-typed too: Streamlit's reloads can leave two MoleculeFeatures classes
+    if model.featurizer is None:
+        raise ValueError("the model has no featurizer: load it with families.molecules.load_weave")
+    if isinstance(smiles_or_mol, Chem.Mol):
+        return model.featurizer.from_mol(smiles_or_mol)
+    if smiles_or_mol is None or isinstance(smiles_or_mol, str):
+        return model.featurizer.from_smiles(smiles_or_mol)
+    raise MoleculeError(f"Cannot read a molecule from a {type(smiles_or_mol).__name__}.")
+
+
+def model_fingerprint(model: WeaveModel) -> str:
+    """A digest of the model's weights and task scaling (computed once per model object)."""
+    fp = model.__dict__.get("_ig_fingerprint")
+    if fp is None:
+        h = hashlib.sha256(repr(model.config).encode())
+        # the regression tasks' scaling is part of F but not of the state_dict
+        h.update(repr((model.task_kinds, model.target_mean.tolist(), model.target_std.tolist())).encode())
+        for k, v in model.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+        fp = h.hexdigest()[:16]
+        model.__dict__["_ig_fingerprint"] = fp
+    return fp
+
+
+def graph_digest(features: MoleculeFeatures) -> str:
+    """The molecule's graph, which is not part of the scaled inputs: it belongs in the engine's cache key."""
+    h = hashlib.sha256(features.smiles.encode())
+    h.update(features.pair_index.numpy().tobytes())
+    h.update(features.pair_bond.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def molecule_key(model: WeaveModel, features: MoleculeFeatures) -> str:
+    """The engine cache key: the weights plus the molecule's graph."""
+    return f"weave:{model_fingerprint(model)}:{graph_digest(features)}"
+
+
+def is_regression(model: WeaveModel, task: int | str) -> bool:
+    return bool(model.regression[task_index(model, task)])
+
+
+def quantity(regression: bool, task: str = "") -> str:
+    """What F is, for labels: "P(active)" or "predicted value", with the task when given."""
+    if regression:
+        return f"predicted value ({task})" if task else "predicted value"
+    return f"P(active: {task})" if task else "P(active)"
+
+
+def task_index(model: WeaveModel, task: int | str) -> int:
+    names = list(model.task_names)
+    if isinstance(task, str):
+        if task not in names:
+            raise ValueError(f"unknown task {task!r}; the model has {', '.join(names)}")
+        return names.index(task)
+    t = int(task)
+    if not 0 <= t < len(names):
+        raise ValueError(f"task {t} out of range for {len(names)} tasks")
+    return t
+
+
+# -- predictions -------------------------------------------------------------------------------------
+
+def predict(model: WeaveModel, features: MoleculeFeatures) -> np.ndarray:
+    """[T]: P(active) of each classification task, the predicted value of each regression task."""
+    return predict_many(model, [features])[0]
+
+
+def predict_many(model: WeaveModel, molecules: Sequence[MoleculeFeatures], batch_size: int = 128,
+                 progress: Progress | None = None) -> np.ndarray:
+    """[n, T] predictions as :func:`predict` (one padded forward per batch; no gradients)."""
+    return predict_batched(model, molecules, batch_size, progress)
+
+
+# -- one molecule ------------------------------------------------------------------------------------
+
+BOND_COLUMNS = ["bond", "atoms", "type", "pair i→j", "pair j→i", "score", "share"]
+
+
+@dataclass(eq=False)
+class MoleculeExplanation(Explanation):
+    """Integrated gradients of one task's prediction (P(active), or a regression task's value) for one molecule.
+
+    The engine's result is read through families.contract.Explanation, whose per-target names (score_input, ...)
+    are the explained task's scalars here; the base's shared methods read the engine's arrays."""
+
+    attribution: Attribution
+    settings: ScanSettings
+    model_key: str
+    features: MoleculeFeatures
+    task: int
+    task_names: list[str]
+    weave: WeaveModel = dataclasses.field(repr=False)  # the network, for `predictions`
+    task_regression: list[bool]  # per task of the model
+    atom_attr: np.ndarray  # [A, Fa]
+    pair_attr: np.ndarray  # [P, Fp] per ordered pair
+
+    def __post_init__(self):
+        Explanation.__init__(self, self.attribution, [self.task], [self.task_name], self.settings, self.model_key)
+
+    @property
+    def task_name(self) -> str:
+        return self.task_names[self.task]
+
+    @functools.cached_property
+    def predictions(self) -> np.ndarray:
+        """[T] P(active), or the predicted value of a regression task: a forward pass, run when first read (a
+        dataset run stores the explained task's scores and never reads them)."""
+        return predict(self.weave, self.features)
+
+    @property
+    def regression(self) -> bool:
+        """F is the task's predicted value, not P(active)."""
+        return bool(self.task_regression[self.task])
+
+    @property
+    def score_input(self) -> float:  # F(molecule)
+        return float(self.per_target("score_input")[0])
+
+    @property
+    def score_baseline(self) -> float:  # F(all-zero features)
+        return float(self.per_target("score_baseline")[0])
+
+    @property
+    def delta(self) -> float:  # sum of attributions - (F(input) - F(baseline))
+        return float(self.per_target("delta")[0])
+
+    @property
+    def relative_delta(self) -> float:
+        return float(self.per_target("relative_delta")[0])
+
+    @property
+    def nothing_to_attribute(self) -> bool:  # F(molecule) = F(baseline) up to rounding (set by the engine)
+        return bool(self.nothing_per_target()[0])
+
+    @property
+    def tolerance(self) -> float:
+        return float(self.settings.tolerance)
+
+    @property
+    def max_steps(self) -> int:  # the adaptive rule's budget of path points
+        return int(self.settings.max_steps)
+
+    @property
+    def alphas(self) -> np.ndarray:  # [K]
+        return np.asarray(self.attribution.alphas, dtype=float)
+
+    @property
+    def trend(self) -> np.ndarray:  # [K] F along the path
+        return self.attribution.scores[:, 0, 0]
+
+    @property
+    def grad_sum(self) -> np.ndarray:  # [K] sum of all feature gradients (Figure 13b)
+        return self.attribution.grad_sum[:, 0, 0]
+
+    @property
+    def steps_used(self) -> int:
+        return int(self.attribution.steps_used)
+
+    @property
+    def rule(self) -> str:
+        return self.attribution.rule
+
+    @property
+    def nonfinite(self) -> bool:
+        return bool(self.attribution.nonfinite)
+
+    @property
+    def message(self) -> str:
+        return self.attribution.message
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.features.warnings)
+
+    def scores(self, t: int = 0) -> dict[str, float]:
+        """Per atom ("C1", "O2"), per bond ("C1-O2 single") and the non-bonded pairs' total (one task: t = 0)."""
+        atoms = {f"{a.GetSymbol()}{a.GetIdx()}": float(s) for a, s in zip(self.mol.GetAtoms(), self.atom_scores)}
+        bonds = {f"{row['atoms']} {row['type']}": row["score"] for row in self.bond_rows()}
+        return {**atoms, **bonds, "non-bonded pairs": float(self.nonbonded_total)}
+
+    @property
+    def quantity(self) -> str:
+        """"P(active)" or "predicted value": what F is, for labels."""
+        return quantity(self.regression)
+
+    # -- per atom, bond, pair
+    @property
+    def mol(self) -> Chem.Mol:
+        return self.features.mol
+
+    @property
+    def smiles(self) -> str:
+        return self.features.smiles
+
+    @property
+    def atom_scores(self) -> np.ndarray:
+        """[A]: sum over each atom's features."""
+        return self.atom_attr.sum(axis=1)
+
+    @property
+    def pair_scores(self) -> np.ndarray:
+        """[P]: sum over each ordered pair's features."""
+        return self.pair_attr.sum(axis=1)
+
+    @property
+    def bond_scores(self) -> np.ndarray:
+        """[n_bonds] by RDKit bond index: the sum of the bond's two ordered pairs."""
+        return self.features.bond_scores(self.pair_scores)
+
+    @property
+    def nonbonded_total(self) -> float:
+        return self.features.nonbonded_total(self.pair_scores)
+
+    @property
+    def difference(self) -> float:
+        """F(molecule) - F(baseline): what the attributions must add up to."""
+        return self.score_input - self.score_baseline
+
+    @property
+    def share_base(self) -> float:
+        """The denominator of every share: F(molecule) - F(baseline), NaN when there is nothing to attribute."""
+        return np.nan if self.nothing_to_attribute or self.difference == 0 else self.difference
+
+    @property
+    def total(self) -> float:
+        return float(self.atom_attr.sum() + self.pair_attr.sum())
+
+    @property
+    def converged(self) -> bool:
+        return not self.nonfinite and (self.nothing_to_attribute or self.relative_delta <= self.tolerance)
+
+    def accounting(self) -> pd.DataFrame:
+        """Section 3.1: who gets the score. Rows add up to F(molecule) (the last row).
+
+        Shares are of F(molecule) - F(baseline) (the quantity the attributions explain) and of F(molecule)."""
+        parts = [("atoms", float(self.atom_scores.sum())),
+                 ("bonded pairs", float(self.bond_scores.sum())),
+                 ("non-bonded pairs", float(self.nonbonded_total)),
+                 ("completeness gap", float(-self.delta)),
+                 ("F(baseline)", float(self.score_baseline))]
+        diff = self.share_base
+        rows = [{"part": name, "attribution": value,
+                 "share of F(x) - F(baseline)": (value / diff) if name != "F(baseline)" else np.nan,
+                 "share of F(x)": value / self.score_input if abs(self.score_input) > 1e-12 else np.nan}
+                for name, value in parts]
+        rows.append({"part": "F(molecule)", "attribution": self.score_input,
+                     "share of F(x) - F(baseline)": np.nan, "share of F(x)": 1.0})
+        return pd.DataFrame(rows)
+
+    def atom_table(self) -> pd.DataFrame:
+        """One row per atom: index, element, neighbours, score, share, strongest feature."""
+        names = self.features.featurizer.atom_feature_names if self.features.featurizer else None
+        diff = self.share_base
+        rows = []
+        for atom, score, attr in zip(self.mol.GetAtoms(), self.atom_scores, self.atom_attr):
+            k = int(np.argmax(np.abs(attr)))
+            rows.append({"atom": atom.GetIdx(), "element": atom.GetSymbol(), "aromatic": atom.GetIsAromatic(),
+                         "bonds": atom.GetDegree(), "H": atom.GetTotalNumHs(), "score": float(score),
+                         "share": float(score) / diff,
+                         "strongest feature": f"{names[k] if names else k} ({attr[k]:+.3g})"})
+        return pd.DataFrame(rows)
+
+    def bond_table(self) -> pd.DataFrame:
+        """One row per bond: both ordered pairs and their sum (the bond's score)."""
+        return pd.DataFrame(self.bond_rows(), columns=BOND_COLUMNS)  # the columns also for a molecule without bonds
+
+    def bond_rows(self) -> list[dict]:
+        """bond_table's rows as dicts (a data frame costs more than the scores of a dataset run's row)."""
+        ps = self.pair_scores
+        pair_of = {}
+        for k, (i, j) in enumerate(self.features.pair_index.tolist()):
+            pair_of[(i, j)] = k
+        diff = self.share_base
+        rows = []
+        for bond, score in zip(self.mol.GetBonds(), self.bond_scores):
+            i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+            a, b = self.mol.GetAtomWithIdx(i).GetSymbol(), self.mol.GetAtomWithIdx(j).GetSymbol()
+            rows.append({"bond": bond.GetIdx(), "atoms": f"{a}{i}-{b}{j}",
+                         "type": str(bond.GetBondType()).lower(),
+                         "pair i→j": float(ps[pair_of[(i, j)]]), "pair j→i": float(ps[pair_of[(j, i)]]),
+                         "score": float(score), "share": float(score) / diff})
+        return rows
+
+    def scores_csv(self) -> str:
+        """Atom and bond scores (and the non-bonded total) as one CSV for download."""
+        atoms = self.atom_table().assign(kind="atom", id=lambda d: d["atom"], label=lambda d: d["element"])
+        bonds = self.bond_table().assign(kind="bond", id=lambda d: d["bond"], label=lambda d: d["atoms"] + " " + d["type"])
+        rest = pd.DataFrame([{"kind": "non-bonded pairs", "id": -1, "label": "all distance-2 pairs",
+                              "score": self.nonbonded_total, "share": self.nonbonded_total / self.share_base}])
+        cols = ["kind", "id", "label", "score", "share"]
+        parts = [atoms[cols], bonds[cols], rest[cols]]
+        out = pd.concat([part for part in parts if len(part)], ignore_index=True)  # a lone atom has no bonds
+        header = (f"# smiles={self.smiles}; task={self.task_name}; F(x)={self.score_input:.6g}; "
+                  f"F(baseline)={self.score_baseline:.6g}; relative completeness error={self.relative_delta:.3g}\n")
+        return header + out.to_csv(index=False)
+
+
+def explain_molecule(engine, model: WeaveModel, smiles_or_mol, task: int | str,
+                     settings: ScanSettings | None = None, progress: Progress | None = None,
+                     partial=None) -> MoleculeExplanation:
+    """Integrated gradients of `task`'s prediction for one molecule, through the molecules family's adapter
+    (families.molecules.family): both feature sets scaled by alpha towards all zeros. partial: called with the
+    explanation so far as the adaptive rule refines it (ModelFamily.explain).
+
+    Raises MoleculeError (show its message) when the input cannot be featurized."""
+    from families.molecules.family import FAMILY, loaded_weave  # the adapter imports this module
+
+    loaded = loaded_weave(engine.prepare(model))
+    return FAMILY.explain(engine, loaded, FAMILY.parse(loaded, smiles_or_mol), [task_index(model, task)], settings,
+                          progress, partial)
+
+
+def explain_many(engine, model: WeaveModel, molecules: Iterable, task: int | str,
+                 settings: ScanSettings | None = None, progress: Progress | None = None
+                 ) -> tuple[list[MoleculeExplanation], list[tuple[int, str]]]:
+    """Explain several molecules (one cached engine scan each); -> (explanations, [(index, error)]).
+
+    `progress(fraction)` is called as the molecules complete; molecules that cannot be featurized are
+    reported, not fatal."""
+    molecules = list(molecules)
+    out, failed = [], []
+    n = max(len(molecules), 1)
+    for k, m in enumerate(molecules):
+        inner = (lambda f, k=k: progress((k + min(max(f, 0.0), 1.0)) / n)) if progress is not None else None
+        try:
+            out.append(explain_molecule(engine, model, m, task, settings, inner))
+        except MoleculeError as exc:
+            failed.append((k, str(exc)))
+    if progress is not None:
+        progress(1.0)
+    return out, failed
+
+
+# -- W1N2 anomaly: identical attributions -------------------------------------------------------------
+
+@dataclass
+class AtomGroup:
+    """Atoms whose scores agree within the tolerance."""
+
+    value: float
+    atoms: list[int]
+    elements: list[str]
+    bond_counts: list[int]  # heavy-atom degree of each atom
+    bond_types: list[str]  # per atom, e.g. "1 single, 1 aromatic"
+    symmetry_classes: int  # distinct RDKit symmetry classes among the atoms
+
+    @property
+    def explained_by_symmetry(self) -> bool:
+        """All atoms are topologically equivalent: equal scores are expected from any model."""
+        return self.symmetry_classes == 1
+
+
+def identical_attribution_groups(result: MoleculeExplanation, decimals: int = 5) -> list[AtomGroup]:
+    """Groups of >= 2 atoms with identical scores: equal to `decimals` digits relative to the largest
+    |atom score| (decimals=5: within 1e-5 of it, well above float32 noise). Largest groups first.
+
+    Groups whose atoms are not all symmetry-equivalent are the paper's W1N2 anomaly."""
+    scores = np.asarray(result.atom_scores, dtype=float)
+    mol = result.mol
+    if len(scores) < 2:
+        return []
+    tol = 10.0 ** (-decimals) * max(float(np.max(np.abs(scores))), 1e-12)
+    order = np.argsort(scores, kind="stable")
+    ranks = list(Chem.CanonicalRankAtoms(mol, breakTies=False))
+    groups, current = [], [int(order[0])]
+    for prev, idx in zip(order[:-1], order[1:]):
+        if scores[idx] - scores[prev] <= tol and scores[idx] - scores[current[0]] <= 2 * tol:
+            current.append(int(idx))
+        else:
+            groups.append(current)
+            current = [int(idx)]
+    groups.append(current)
+    out = []
+    for g in groups:
+        if len(g) < 2:
+            continue
+        g = sorted(g)
+        atoms = [mol.GetAtomWithIdx(i) for i in g]
+        out.append(AtomGroup(value=float(np.mean(scores[g])), atoms=g, elements=[a.GetSymbol() for a in atoms],
+                             bond_counts=[a.GetDegree() for a in atoms],
+                             bond_types=[_bond_types(a) for a in atoms],
+                             symmetry_classes=len({ranks[i] for i in g})))
+    out.sort(key=lambda grp: (-len(grp.atoms), -abs(grp.value)))
+    return out
+
+
+def _bond_types(atom) -> str:
+    counts: dict[str, int] = {}
+    for b in atom.GetBonds():
+        k = str(b.GetBondType()).lower()
+        counts[k] = counts.get(k, 0) + 1
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"
+
+
+def groups_table(groups: Sequence[AtomGroup]) -> pd.DataFrame:
+    return pd.DataFrame([{"score": g.value, "atoms": ", ".join(map(str, g.atoms)),
+                          "elements": ", ".join(g.elements), "bonds per atom": ", ".join(map(str, g.bond_counts)),
+                          "bond types": " | ".join(g.bond_types),
+                          "explained by symmetry": g.explained_by_symmetry} for g in groups],
+                        columns=["score", "atoms", "elements", "bonds per atom", "bond types", "explained by symmetry"])
+
+
+def anomaly_counts(groups: Sequence[AtomGroup]) -> dict:
+    """Counts for a summary: groups, atoms in them, and those not explained by symmetry."""
+    odd = [g for g in groups if not g.explained_by_symmetry]
+    return {"groups": len(groups), "atoms in groups": sum(len(g.atoms) for g in groups),
+            "groups not explained by symmetry": len(odd), "atoms in those": sum(len(g.atoms) for g in odd)}
+
+
+# -- across molecules --------------------------------------------------------------------------------
+
+def mean_by_atom_type(explanations: Sequence[MoleculeExplanation]) -> pd.DataFrame:
+    """Mean atom score per element (and aromatic or not) over a set of molecules."""
+    rows = []
+    for e in explanations:
+        diff = e.share_base
+        for atom, s in zip(e.mol.GetAtoms(), e.atom_scores):
+            rows.append({"atom type": atom.GetSymbol().lower() if atom.GetIsAromatic() else atom.GetSymbol(),
+                         "smiles": e.smiles, "score": float(s), "share": float(s) / diff})
+    if not rows:
+        return pd.DataFrame(columns=["atom type", "atoms", "molecules", "mean score", "mean share", "std score"])
+    df = pd.DataFrame(rows)
+    out = df.groupby("atom type").agg(atoms=("score", "size"), molecules=("smiles", "nunique"),
+                                      **{"mean score": ("score", "mean"), "mean share": ("share", "mean"),
+                                         "std score": ("score", "std")})
+    return out.reset_index().sort_values("mean score", ascending=False, ignore_index=True)
+
+
+def functional_group_matches(e: MoleculeExplanation) -> list[tuple[str, tuple[int, ...], float]]:
+    """(group name, matched atoms, score = atom scores + scores of bonds inside the match)."""
+    atom_scores, bond_scores = e.atom_scores, e.bond_scores
+    out = []
+    for name, patt in _FG_PATTERNS:
+        for match in e.mol.GetSubstructMatches(patt, uniquify=True):
+            inside = set(match)
+            s = float(atom_scores[list(match)].sum())
+            for b in e.mol.GetBonds():
+                if b.GetBeginAtomIdx() in inside and b.GetEndAtomIdx() in inside:
+                    s += float(bond_scores[b.GetIdx()])
+            out.append((name, tuple(match), s))
+    return out
+
+
+def mean_by_functional_group(explanations: Sequence[MoleculeExplanation]) -> pd.DataFrame:
+    """Mean score per occurrence of each FUNCTIONAL_GROUPS entry over a set of molecules."""
+    rows = []
+    for e in explanations:
+        diff = e.share_base
+        for name, match, s in functional_group_matches(e):
+            rows.append({"group": name, "smiles": e.smiles, "score": s, "share": s / diff, "size": len(match)})
+    if not rows:
+        return pd.DataFrame(columns=["group", "occurrences", "molecules", "mean score", "mean share", "mean score per atom"])
+    df = pd.DataFrame(rows)
+    df["per atom"] = df["score"] / df["size"]
+    out = df.groupby("group").agg(occurrences=("score", "size"), molecules=("smiles", "nunique"),
+                                  **{"mean score": ("score", "mean"), "mean share": ("share", "mean"),
+                                     "mean score per atom": ("per atom", "mean")})
+    return out.reset_index().sort_values("mean score", ascending=False, ignore_index=True)
+
+
+# -- the dataset -------------------------------------------------------------------------------------
+
+def tox21_frame():
+    """The Tox21 table (smiles + 12 tasks, NaN unknown) from the data directory."""
+    from families.molecules.train import load_tox21, tox21_path
+
+    return load_tox21(tox21_path(allow_download=False))
+
+
+def actives(frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    """Rows labelled active (1) on `task`, with their row number in the CSV."""
+    if task not in frame.columns:
+        raise ValueError(f"unknown task {task!r}")
+    sel = frame[frame[task] == 1]
+    return sel[["smiles"]].assign(row=sel.index.to_numpy()).reset_index(drop=True)
+
+
+def featurize_actives(frame: pd.DataFrame, task: str, featurizer) -> list[MoleculeFeatures]:
+    """The actives of `task` that `featurizer` accepts, named "Tox21 row <row>"; the others are left out."""
+    out = []
+    sel = actives(frame, task)
+    for smiles, row in zip(sel["smiles"], sel["row"]):
+        try:
+            out.append(featurizer.from_smiles(smiles, name=f"Tox21 row {row}"))
+        except MoleculeError:
+            continue
+    return out
+
+
+def boosted_settings(settings: ScanSettings, factor: int) -> ScanSettings:
+    """`settings` with `factor` times the path points: the step budget for the adaptive rule, else the steps."""
+    if factor <= 1:
+        return settings
+    if settings.rule == "adaptive":
+        return dataclasses.replace(settings, max_steps=settings.max_steps * factor)
+    return dataclasses.replace(settings, steps=settings.steps * factor)

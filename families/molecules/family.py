@@ -1,0 +1,73 @@
+"""Molecules: a weave network's Tox21 predictions, explained atom by atom and bond by bond (paper Section 3.1).
+
+A molecule (SMILES or an RDKit Mol) is featurized with the model's own featurizer into atom features [A, Fa]
+and ordered-pair features [P, Fp]; both are scaled together towards all-zero features (the paper's baseline).
+F is P(active) of a classification task (the engine's sigmoid of the log-odds) or a regression task's value.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+import torch
+
+from ig_core import Attribution, ScanSettings
+
+from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
+from families.molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
+from families.molecules.attribution import MoleculeExplanation, featurize, graph_digest, model_fingerprint
+
+
+def loaded_weave(model: WeaveModel) -> LoadedModel:
+    """A weave model already in memory (a script's, a test's) as the family's LoadedModel, keyed by its weights."""
+    return LoadedModel(key=f"weave:{model_fingerprint(model)}", name="weave", target_names=list(model.task_names),
+                       module=model, card={"metrics": getattr(model, "metrics", {})})
+
+
+class MoleculeFamily(ModelFamily):
+    name, input_name = "molecules", "molecule"
+    no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
+                     "tensors")
+
+    def shipped(self) -> list[ModelSource]:
+        folder = shipped_checkpoint_dir()
+        files = sorted(folder.glob("*.pt")) if folder.is_dir() else []
+        return [ModelSource(f"shipped: {path.stem}", path=path) for path in files]
+
+    def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
+        model = weave_model(read_weave_checkpoint(source.read(), source.name), source.name).to(device)
+        loaded = loaded_weave(model)
+        return dataclasses.replace(loaded, key=f"molecules:{source.name}:{source.digest[:16]}", name=source.name)
+
+    def parse(self, model: LoadedModel, raw) -> MoleculeFeatures:
+        """A SMILES string or an RDKit Mol, featurized by the model's featurizer; MoleculeError (an InputError)."""
+        return featurize(model.module, raw)
+
+    def engine_input(self, model: LoadedModel, item: MoleculeFeatures) -> EngineInput:
+        weave = model.module
+        # one output transform serves every target of a scan: the engine's sigmoid of the log-odds when all tasks
+        # are classifications, else the model's own predictions (P(active) and values), which are F already
+        classification = not bool(weave.regression.any())
+        bound = weave.bind(item, output="log_odds" if classification else "probability")
+        return EngineInput(forward=bound, inputs=bound.inputs,
+                           baseline=tuple(torch.zeros_like(x) for x in bound.inputs),
+                           output="sigmoid" if classification else "identity")
+
+    def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None, partial=None):
+        """The base's scan, cached under a key that also names the molecule's graph (not in the scaled tensors)."""
+        keyed = dataclasses.replace(model, key=f"{model.key}:{graph_digest(item)}")
+        return super().explain(engine, keyed, item, targets, settings, progress, partial)
+
+    def explanation(self, model: LoadedModel, item: MoleculeFeatures, targets: Sequence[int], result: Attribution,
+                    settings: ScanSettings) -> MoleculeExplanation:
+        # one task per explanation (the page explains the task it shows): the first of `targets`
+        atom_attr, pair_attr = result.attributions_per_target  # [T, 1, A, Fa], [T, 1, P, Fp] (P padded to >= 1)
+        return MoleculeExplanation(
+            attribution=result, settings=settings, model_key=model.key, features=item, task=int(targets[0]),
+            task_names=list(model.target_names), weave=model.module,
+            task_regression=[bool(r) for r in model.module.regression.tolist()],
+            atom_attr=atom_attr[0, 0, :item.n_atoms].double().cpu().numpy(),
+            pair_attr=pair_attr[0, 0, :item.n_pairs].double().cpu().numpy())
+
+
+FAMILY = MoleculeFamily()
