@@ -9,7 +9,7 @@ the same machine is busy while it draws the pictures of a scan. OMP_NUM_THREADS,
 Allocator: the adaptive rule evaluates rounds of different sizes, and glibc's allocator fragments under batches whose
 shapes keep changing, so a scan's peak memory grew with its path points (MobileNetV2 at 224 px on the CPU: 1.45 GB
 at 64 points, 2.06 GB at 1024). jemalloc that keeps freed pages for reuse scans faster; the engine hands them back
-when a scan's resident memory outgrows what its largest chunk needed (ig_core.host_memory), and after each scan.
+when a scan's resident memory outgrows what its largest chunk needed (ig_core.runtime.host_memory), and after each scan.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import sys
 
 APP = pathlib.Path(__file__).resolve().parent / "app.py"
 # freed pages wait for reuse instead of decaying back to the system mid-scan (which costs a page fault per reuse);
-# huge pages make the rare hand-back (ig_core.host_memory) cheap: one fault per 2 MB instead of per 4 kB
+# huge pages make the rare hand-back (ig_core.runtime.host_memory) cheap: one fault per 2 MB instead of per 4 kB
 JEMALLOC_SETTINGS = "dirty_decay_ms:-1,muzzy_decay_ms:-1,thp:always"
 
 
@@ -41,7 +41,9 @@ def thread_environment() -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(max(1, cores - 1))}
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Serve the dashboard; argv (default: this command's arguments) passes through to `streamlit run`."""
+    argv = sys.argv[1:] if argv is None else argv
     environment = allocator_environment()
     if not environment:
         print("jemalloc not found (Debian: apt-get install libjemalloc2): serving on the system allocator, whose peak "
@@ -51,4 +53,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

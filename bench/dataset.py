@@ -1,4 +1,4 @@
-"""Dataset runs (runs.runner): items/s with items explained together vs one at a time, Ray's 2 local workers
+"""Dataset runs (python -m runs): items/s with items explained together vs one at a time, Ray's 2 local workers
 vs the local runner on the same 2 cores, and resident memory through a 5,000-window run.
 
     python -m bench.dataset [--device cuda] [--quick]
@@ -21,7 +21,11 @@ import time
 import torch
 
 from families.config import data_dir
-from runs.runner import LocalShards, RayOptions, RayShards, Worker, collection_of, connect_ray, job_of, parse_args
+from runs.driver import LocalShards
+from runs.job import collection_of
+from runs.ray_workers import RayOptions, RayShards, connect_ray
+from runs.runner import job_of, parse_args
+from runs.worker import Worker
 
 from .common import INFO, PASS, Row, Table, interleaved, judge, machine_facts, median, round_ratios
 
@@ -109,9 +113,9 @@ def ray_vs_local(table: Table, count: int) -> None:
 
 
 def rss_through_a_run(table: Table, count: int) -> None:
-    """Resident memory of `python -m runs.runner` over `count` text windows, sampled every second."""
+    """Resident memory of `python -m runs` over `count` text windows, sampled every second."""
     with tempfile.TemporaryDirectory() as folder:
-        command = [sys.executable, "-m", "runs.runner", *inputs()["sentences"], "--limit", str(count),
+        command = [sys.executable, "-m", "runs", *inputs()["sentences"], "--limit", str(count),
                    "--rule", "gauss-legendre", "--steps", "8", "--threads", "1", "--quiet", "--out",
                    os.path.join(folder, "run")]
         child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},

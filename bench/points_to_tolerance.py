@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ig_core.quadrature import FIXED_RULES
+from ig_core import FIXED_RULES
 
 from .steps import adaptive_run, fixed_relative_delta, photo_scan
 
@@ -50,20 +50,22 @@ def adaptive_points(scan, start: np.ndarray) -> int | None:
 
 
 def measure(out: pathlib.Path, limit: int | None, max_batch: int) -> None:
-    from families.vision import classifiers as vision_models
     from families.config import data_dir
+    from families.vision.baselines import make_baseline
+    from families.vision.images import load_image
     from families.vision.photos import list_photos
+    from families.vision.torchvision_classifiers import load_classifier
 
-    classifier = vision_models.load_classifier("mobilenet_v2")
+    classifier = load_classifier("mobilenet_v2")
     done = {json.loads(line)["photo"] for line in out.read_text().splitlines()} if out.exists() else set()
     photos = [photo for folder in ("imagenet_samples", "imagenet_more") for photo in list_photos(data_dir() / folder)]
     todo = [photo for photo in photos if photo.path.stem not in done][:limit]
     started, done_before = time.perf_counter(), len(done)
     for count, photo in enumerate(todo, 1):
         path, truth = photo.path, photo.label
-        x = classifier.preprocess(vision_models.load_image(path))
+        x = classifier.preprocess(load_image(path))
         top = int(classifier.predict(x).argmax())
-        scan = photo_scan(classifier.model, x, vision_models.make_baseline(classifier, "black", x), top, max_batch)
+        scan = photo_scan(classifier.model, x, make_baseline(classifier, "black", x), top, max_batch)
         row = {"photo": path.stem, "target": top, "truth": truth}
         row.update({name: adaptive_points(scan, start) for name, start in ADAPTIVE_STARTS.items()})
         rules = NESTED_RULES + (OWN_NODE_RULES if (done_before + count) % SUBSET == 1 else ())

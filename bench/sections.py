@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from ig_core import FIXED_RULES, AttributionEngine, ScanSettings
-from ig_core.host_memory import ResidentCeiling
+from ig_core.runtime.host_memory import ResidentCeiling
 
 from . import analysis
 from .common import FAIL, INFO, Row, Table, interleaved, judge, median, percentile, round_ratios, sync

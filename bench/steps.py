@@ -3,7 +3,7 @@
 A rule's completeness error depends only on F along the path and the path derivative
 phi(alpha) = grad F(gamma(alpha)) . (x - b): the sum of a fixed rule's attributions is sum_k w_k * phi(alpha_k).
 One engine PathScan per photo records both at every alpha it evaluates, once, so the rules' searches share their
-points; the adaptive rule runs the engine's own refinement (`_refine_adaptively`) on a view of that scan that holds
+points; the adaptive rule runs the engine's own refinement (`refine_adaptively`) on a view of that scan that holds
 only its own points. The node counts are those of the engine's rules (ig_core.fixed_rule), and a fixed rule's points
 evaluated are what the engine would evaluate for it (its nodes plus the ends it adds).
 """
@@ -12,18 +12,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ig_core import FIXED_RULES, fixed_rule, path_points
-from ig_core.engine import _refine_adaptively
-from ig_core.evaluator import AttributionProblem
-from ig_core.quadrature import trapezoid_weights
+from ig_core import FIXED_RULES, fixed_rule, path_points, trapezoid_weights
+from ig_core.evaluator import GradientEvaluator
+from ig_core.inputs import AttributionProblem
+from ig_core.path.adaptive import refine_adaptively
+from ig_core.path.scan import PathScan
 from ig_core.result import completeness_scale
-from ig_core.scan import PathScan
 
 
 def photo_scan(model, x, baseline, target: int, batch: int) -> PathScan:
     """The engine's scan of one photo's path for the target's softmax, with both ends evaluated."""
     problem = AttributionProblem(model, (x,), (baseline,), torch.tensor([[int(target)]], device=x.device), "softmax")
-    scan = PathScan(problem, batch)
+    scan = PathScan(GradientEvaluator(problem, batch))
     scan.evaluate([0.0, 1.0])
     return scan
 
@@ -55,7 +55,7 @@ class RulePoints:
 
 def adaptive_run(scan: PathScan, start, tolerance: float, budget: int) -> tuple[int, float]:
     """The engine's adaptive rule from `start` on this scan: (points it evaluated, relative delta reached)."""
-    grid, _ = _refine_adaptively(RulePoints(scan), np.asarray(start, dtype=np.float64), tolerance, budget)
+    grid, _ = refine_adaptively(RulePoints(scan), np.asarray(start, dtype=np.float64), tolerance, budget)
     return len(grid), relative_delta(scan, grid, trapezoid_weights(grid))
 
 

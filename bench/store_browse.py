@@ -116,7 +116,7 @@ def build_store(folder: pathlib.Path, rows: int, seed: int = 0, score_seed: int 
                         "targets": "actives", "shard_size": SHARD_ITEMS},
                 "counts": store.counts(folder), "created": now(), "finished": now(),
                 "versions": {"python": platform.python_version(), "pyarrow": pa.__version__}}
-    store.write_listing(folder)  # as runs.runner does when a run completes
+    store.write_listing(folder)  # as a run's driver does when the run completes
     store.write_manifest(folder, manifest)
     return manifest
 

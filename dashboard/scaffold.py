@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from families.checkpoint import CheckpointError
+from families.config import MODELS_DIR
 from ig_core import ScanSettings
 from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
 from dashboard.renderers import method_comparison
@@ -32,13 +33,19 @@ def _loaded(family_name: str, digest: str, _family: ModelFamily, _source: ModelS
     return model
 
 
+def load_model(family: ModelFamily, source: ModelSource) -> LoadedModel:
+    """The source's model through the one cache of all sessions, keyed by its content digest (reading the source's
+    file may raise CheckpointError; loading, FamilyError or CheckpointError)."""
+    return _loaded(family.name, source.digest, family, source)
+
+
 def choose_model(family: ModelFamily) -> LoadedModel | None:
     """The sidebar's model choice among the family's models or an upload; None after saying why there is none."""
     st.sidebar.header("Model")
     sources = family.sources()
     names = [source.name for source in sources] + [UPLOAD]
     choice = st.sidebar.selectbox("Model", names, key=f"{family.name}_model",
-                                  help="The shipped models and the files of the models folder ($IG_MODELS_DIR/"
+                                  help=f"The shipped models and the files of the models folder (${MODELS_DIR.name}/"
                                        f"{family.name}), or a file of your own.")
     if choice == UPLOAD:
         upload = st.sidebar.file_uploader("Model file", type=[s.lstrip(".") for s in family.model_suffixes],
@@ -50,7 +57,7 @@ def choose_model(family: ModelFamily) -> LoadedModel | None:
     else:
         source = sources[names.index(choice)]
     try:
-        model = _loaded(family.name, source.digest, family, source)
+        model = load_model(family, source)
     except (FamilyError, CheckpointError) as exc:
         st.error(f"**{source.name} cannot be used.** {exc}")
         return None

@@ -1,10 +1,9 @@
-"""What every page shares: the one cached engine, the user's scan settings and the Vision pages' model choice."""
+"""What every page shares: the one cached engine, the user's scan settings and their form, progress bars, the
+refining picture and the choice of a run."""
 from __future__ import annotations
 
 import ast
 import contextlib
-import hashlib
-import logging
 from dataclasses import fields
 from typing import Callable
 
@@ -12,14 +11,9 @@ import streamlit as st
 
 from ig_core import METHODS, RULES, AttributionEngine, ScanSettings, limit_memory_arenas
 
-LOG = logging.getLogger("ig_dashboard")
+from families.config import RUNS_DIR
+
 SETTINGS_KEY = "scan_settings"
-AUTOMATIC_WEIGHTS = "automatic"
-UPLOAD_WEIGHTS = "upload a state_dict..."
-UPLOAD_PROGRAM = "upload an exported program (.pt2)..."
-PROGRAM_PREFIX = "exported: "
-FACTORY_PREFIX = "factory: "
-MAX_WEIGHTS_UPLOAD_MB = 150  # fits a ResNet-50 state_dict (98 MB); .streamlit/config.toml bounds all uploads
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,146 +21,6 @@ def get_engine() -> AttributionEngine:
     """One engine for all sessions (GPU when there is one); it locks and caches inside."""
     limit_memory_arenas()  # sessions run in threads: keep their freed memory in a few heaps, not one each
     return AttributionEngine()
-
-
-@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _cached_classifier(arch: str, weights_digest: str, _name: str, _data: bytes | None):
-    """One families.vision.classifiers.ImageClassifier per (architecture, sha256 of the weights file) for all pages and
-    sessions, on the engine's device and frozen: every route to the same bytes shares it. _data None:
-    torchvision's cached pretrained weights. Raises families.vision.classifiers.VisionError (not cached)."""
-    from families.vision import classifiers as vision_models
-
-    engine = get_engine()
-    if _data is None:
-        classifier = vision_models.load_cached_pretrained(arch, engine.device)
-    else:
-        classifier = vision_models.classifier_from_state_dict(arch, _data, _name, engine.device)
-    classifier.model = engine.prepare(classifier.model)
-    return classifier
-
-
-@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _cached_program(digest: str, _name: str, _data: bytes, _classes: list[str] | None, _preprocessing):
-    """One classifier per exported program and its sidecar (digest: families.vision.classifiers.program_digest)."""
-    from families.vision import classifiers as vision_models
-
-    engine = get_engine()
-    classifier = vision_models.classifier_from_program(_data, _name, _classes, _preprocessing, engine.device)
-    classifier.model = engine.prepare(classifier.model)
-    return classifier
-
-
-@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
-def _cached_factory(spec: str):
-    """One classifier per factory the operator named (its code runs once per server)."""
-    from families.vision import classifiers as vision_models
-
-    engine = get_engine()
-    classifier = vision_models.classifier_from_factory(spec, engine.device)
-    classifier.model = engine.prepare(classifier.model)
-    return classifier
-
-
-def choose_classifier():
-    """The Vision pages' model, chosen in the sidebar: the operator's factories ($IG_VISION_FACTORY), the
-    exported programs (.pt2) of the models folder or an uploaded one, or a torchvision architecture and its
-    weights (automatic, a file of the models folder, or an upload); never a path typed in the browser.
-    Returns the classifier, or None after showing why there is none."""
-    from families.vision import classifiers as vision_models  # torchvision only when a page needs a classifier
-
-    st.sidebar.header("Model")
-    archs = vision_models.available_architectures()
-    suggested = [a for a in vision_models.SUGGESTED_ARCHS if a in archs]
-    programs = vision_models.program_files()
-    options = ([FACTORY_PREFIX + spec for spec in vision_models.factory_names()]
-               + [PROGRAM_PREFIX + n for n in programs]
-               + [UPLOAD_PROGRAM] + suggested + [a for a in archs if a not in suggested])
-    default = vision_models.default_architecture()
-    arch = st.sidebar.selectbox("Network", options, index=options.index(default) if default in options else 0,
-                                key="vision_arch",
-                                help="A torchvision architecture (the paper uses GoogLeNet, Inception v1), an "
-                                     "exported program (torch.export, .pt2) or a factory the operator named.")
-    try:
-        if arch.startswith(FACTORY_PREFIX):
-            classifier = _cached_factory(arch.removeprefix(FACTORY_PREFIX))
-        elif arch.startswith(PROGRAM_PREFIX) or arch == UPLOAD_PROGRAM:
-            classifier = _program_classifier(arch, programs)
-        else:
-            classifier = _torchvision_classifier(arch)
-    except vision_models.VisionError as exc:
-        if exc.__cause__ is not None:  # an operator's factory failed: its traceback goes to the server log only
-            LOG.error("loading the model %s failed", arch, exc_info=exc.__cause__)
-        st.error(f"**No model for {'the uploaded program' if arch == UPLOAD_PROGRAM else arch}.** {exc}")
-        st.info("Random weights are never used. Pick another model or weights in the sidebar.")
-        return None
-    if classifier is not None:
-        st.sidebar.caption(f"{classifier.weights_source}; input {classifier.crop_size}x{classifier.crop_size} "
-                           f"(resize {classifier.resize_size}, centre crop); device {get_engine().device_name}")
-    return classifier
-
-
-def _torchvision_classifier(arch: str):
-    from families.vision import classifiers as vision_models
-
-    files = vision_models.weights_files()
-    choice = st.sidebar.selectbox("Weights", [AUTOMATIC_WEIGHTS, *files, UPLOAD_WEIGHTS], key="vision_weights",
-                                  help="automatic: $IG_VISION_WEIGHTS, torchvision's cache or a known file of the "
-                                       "data folder. The files listed are the models folder's ($IG_MODELS_DIR).")
-    if choice == UPLOAD_WEIGHTS:
-        upload = st.sidebar.file_uploader(f"A state_dict for {arch}", key="vision_weights_upload",
-                                          type=[suffix.lstrip(".") for suffix in vision_models.WEIGHTS_SUFFIXES],
-                                          max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
-        if upload is None:
-            st.info("Upload a state_dict file for the model in the sidebar.")
-            return None
-        name, data = upload.name, upload.getvalue()
-    else:
-        name, path = vision_models.automatic_weights(arch) if choice == AUTOMATIC_WEIGHTS else (choice, files[choice])
-        data = None if path is None else vision_models.read_weights_file(path, name)
-    digest = "torchvision" if data is None else hashlib.sha256(data).hexdigest()
-    st.sidebar.caption(f"Weights: {name}" + ("" if data is None else f", sha256 {digest[:12]}..."))
-    return _cached_classifier(arch, digest, name, data)
-
-
-def _program_classifier(choice: str, programs: dict):
-    """An exported program of the models folder (with its sidecar) or an upload with its class names and
-    the preprocessing set here."""
-    from families.vision import classifiers as vision_models
-
-    if choice == UPLOAD_PROGRAM:
-        upload = st.sidebar.file_uploader("An exported program (torch.export.save)", key="vision_program_upload",
-                                          type=[vision_models.PROGRAM_SUFFIX.lstrip(".")],
-                                          max_upload_size=MAX_WEIGHTS_UPLOAD_MB)
-        names = st.sidebar.file_uploader("Its class names (a text file, one a line)", key="vision_classes_upload",
-                                         type=["txt"])
-        preprocessing = _preprocessing_inputs()
-        if upload is None:
-            st.info("Upload an exported program (.pt2, with a dynamic batch dimension) and its class names in "
-                    "the sidebar.")
-            return None
-        name, data = upload.name, upload.getvalue()
-        classes = None if names is None else vision_models.parse_class_names(names.getvalue(), names.name)
-    else:
-        name = choice.removeprefix(PROGRAM_PREFIX)
-        data = vision_models.read_weights_file(programs[name], name)
-        classes, preprocessing = vision_models.read_sidecar(programs[name], name)
-    return _cached_program(vision_models.program_digest(data, classes, preprocessing), name, data, classes,
-                           preprocessing)
-
-
-def _preprocessing_inputs():
-    """The preprocessing of an uploaded program (defaults: ImageNet's)."""
-    from families.vision import classifiers as vision_models
-
-    with st.sidebar.expander("Preprocessing (defaults: ImageNet)"):
-        size = st.number_input("Input size (pixels)", 8, 4096, 224, key="vision_program_size")
-        resize = st.number_input("Resize the shorter side to", 8, 4096, 256, key="vision_program_resize")
-        channels = st.columns(3)
-        mean = [c.number_input(f"Mean {rgb}", 0.0, 1.0, m, format="%.3f", key=f"vision_program_mean_{rgb}")
-                for c, rgb, m in zip(channels, "RGB", vision_models.IMAGENET_MEAN)]
-        std = [c.number_input(f"Std {rgb}", 0.001, 1.0, v, format="%.3f", key=f"vision_program_std_{rgb}")
-               for c, rgb, v in zip(channels, "RGB", vision_models.IMAGENET_STD)]
-    return vision_models.Preprocessing(int(size), int(resize), tuple(mean), tuple(std)).checked("The preprocessing")
 
 
 def scan_settings() -> ScanSettings:
@@ -276,7 +130,7 @@ def explain_refining(label: str, key: str, request: str, settings: ScanSettings,
     interrupts the scan at its next drawing and finds the kept explanation here. That explanation stands for the
     request until the user refines it further or asks for another one. Settings that do not refine (fixed rules,
     other methods) get a progress bar alone."""
-    if settings.method != "integrated_gradients" or settings.rule != "adaptive":
+    if not METHODS[settings.method].refines or settings.rule != "adaptive":
         with progress_bar(label) as progress:
             return explain(progress, None)
     request, kept_key = f"{request}|{settings!r}", f"{key}_refinement"
@@ -318,8 +172,8 @@ def choose_run(family: str, label: str = "Run", key: str | None = None):
 
     runs = store.list_runs(family)
     if not runs:
-        st.info(f"No {family} runs in the runs folder. Make one with `python -m runs.runner --family {family} "
-                f"... --out {store.runs_folder()}/NAME` (the operator sets the folder with {store.RUNS_ENV}).")
+        st.info(f"No {family} runs in the runs folder. Make one with `python -m runs --family {family} "
+                f"... --out {store.runs_folder()}/NAME` (the operator sets the folder with {RUNS_DIR.name}).")
         return None
     name = st.selectbox(label, list(runs), key=key or f"{family}_run",
                         format_func=lambda n: f"{n} ({runs[n].get('counts', {}).get('rows', '?')} rows, "

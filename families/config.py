@@ -1,7 +1,8 @@
-"""Where the dashboard finds its data, and the download helper used when a file is missing.
+"""The operator's configuration: every IG_* environment variable of the families, the runs and the dashboard, with
+what it sets and its default, and the download helper used when a data file is missing.
 
-The data directory is ``$IG_DATA_DIR`` when set, otherwise ``~/.cache/ig-dashboard``. The models folder,
-whose weights files the Vision pages offer, is ``$IG_MODELS_DIR`` when set, otherwise ``<data directory>/models``.
+Variables are read when asked (`Variable.read`), never frozen at import, so a changed value applies to the next
+page run. The engine (ig_core) reads its own IG_BATCH_MEMORY_MB: it is a library that imports nothing above it.
 """
 from __future__ import annotations
 
@@ -10,9 +11,51 @@ import pathlib
 import shutil
 import tempfile
 import urllib.request
+from dataclasses import dataclass
 
 DEFAULT_DATA_DIR = pathlib.Path("~/.cache/ig-dashboard")
-MODELS_ENV = "IG_MODELS_DIR"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: its name, what it sets and its default, in the README's words."""
+
+    name: str
+    meaning: str
+    default: str
+
+    def read(self) -> str:
+        """The value set, stripped; "" when unset."""
+        return os.environ.get(self.name, "").strip()
+
+    def path(self) -> pathlib.Path | None:
+        """The value as a path (~ expanded); None when unset."""
+        value = self.read()
+        return pathlib.Path(value).expanduser() if value else None
+
+
+DATA_DIR = Variable("IG_DATA_DIR", "the data folder (photos, Tox21, PTB, shipped weights)", "`~/.cache/ig-dashboard`")
+MODELS_DIR = Variable("IG_MODELS_DIR", "the operator's models, one subfolder per family (`vision/` or the folder "
+                      "itself for weights, `molecules/`, `language/`, `tabular/`); the browser sees their names only",
+                      "`$IG_DATA_DIR/models`")
+RUNS_DIR = Variable("IG_RUNS_DIR", "the folder of dataset runs the dashboard browses; the browser never names a path",
+                    "`results/` in the project")
+VISION_ARCH = Variable("IG_VISION_ARCH", "the Vision pages' torchvision model (`googlenet`, `inception_v3`, "
+                       "`resnet50`, `mobilenet_v2`, ...)", "googlenet if its weights are cached, else mobilenet_v2 if "
+                       "the shared file is in `IG_DATA_DIR`, else googlenet")
+VISION_WEIGHTS = Variable("IG_VISION_WEIGHTS", "a local state_dict for `IG_VISION_ARCH` (loaded with "
+                          "`weights_only=True`); read at every run", "torchvision's cache, then known files in "
+                          "`IG_DATA_DIR`")
+VISION_SAMPLES = Variable("IG_VISION_SAMPLES", "the folder of sample photos for the Vision picker and the reference "
+                          "set of Expected Gradients", "`$IG_DATA_DIR/imagenet_samples`")
+VISION_FACTORY = Variable("IG_VISION_FACTORY", "the operator's own vision models: `package.module:function`, "
+                          "comma-separated (see the Vision section)", "none")
+WEAVE_CHECKPOINTS = Variable("IG_WEAVE_CHECKPOINTS", "a folder of weave checkpoints (`*.pt`) the Molecules page ships "
+                             "instead of the committed ones", "`families/molecules/checkpoints/`")
+LANGUAGE_CHECKPOINT = Variable("IG_LANGUAGE_CHECKPOINT", "the Language page's default model, a checkpoint file "
+                               "instead of the committed one", "`families/language/checkpoints/small.pt`")
+VARIABLES = (DATA_DIR, MODELS_DIR, RUNS_DIR, VISION_ARCH, VISION_WEIGHTS, VISION_SAMPLES, VISION_FACTORY,
+             WEAVE_CHECKPOINTS, LANGUAGE_CHECKPOINT)
 
 
 class DataNotFound(Exception):
@@ -20,15 +63,15 @@ class DataNotFound(Exception):
 
 
 def data_dir() -> pathlib.Path:
-    """The data directory: ``$IG_DATA_DIR`` if set, else ``~/.cache/ig-dashboard``."""
-    env = os.environ.get("IG_DATA_DIR")
-    return pathlib.Path(env).expanduser().resolve() if env else DEFAULT_DATA_DIR.expanduser()
+    """The data directory: $IG_DATA_DIR if set, else ~/.cache/ig-dashboard."""
+    folder = DATA_DIR.path()
+    return folder.resolve() if folder else DEFAULT_DATA_DIR.expanduser()
 
 
 def models_dir() -> pathlib.Path:
-    """The models folder: ``$IG_MODELS_DIR`` if set, else ``<data directory>/models``."""
-    env = os.environ.get(MODELS_ENV, "").strip()
-    return pathlib.Path(env).expanduser().resolve() if env else data_dir() / "models"
+    """The models folder: $IG_MODELS_DIR if set, else <data directory>/models."""
+    folder = MODELS_DIR.path()
+    return folder.resolve() if folder else data_dir() / "models"
 
 
 def download(url: str, dest: "str | os.PathLike[str]", timeout: float = 60.0) -> pathlib.Path:

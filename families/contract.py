@@ -1,24 +1,27 @@
 """The contract every model family implements (images, molecules, words, tables, ...).
 
-The dashboard's pages, the dataset runs and the tests work through it, so a new family is one adapter file
-(models/families/) and one page. A family says where its models come from and loads one with a readable
+The dashboard's pages, the dataset runs and the tests work through it, so a new family is one package
+(families/<name>/) and one page. A family says where its models come from and loads one with a readable
 error; parses a user's input or refuses it with a clear message; turns it into the engine's tensors and
 baseline; and maps the engine's result back to its own units (pixels, atoms and bonds, words, columns) in an
-explanation that also gives a flat record for storage.
+explanation that also gives a flat record for storage. For dataset runs it names the collections it reads and
+says which inputs can share an engine call and how they are stacked.
 """
 from __future__ import annotations
 
 import hashlib
 import pathlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
+from typing import Any, Callable, ClassVar, Hashable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ig_core import METHODS, Attribution, ScanSettings, method
 
+from families.collection import Collection
 from families.config import models_dir
 
 
@@ -75,12 +78,17 @@ class EngineInput:
     keep_all_gradients: bool = False  # keep the interior gradient at every evaluated alpha (small inputs only)
     layer: torch.nn.Module | None = None
 
+    def scan_options(self) -> dict:
+        """The keyword arguments of AttributionEngine.attribute that come with the input, besides its tensors."""
+        return {"output": self.output, "probe_alphas": self.probe_alphas, "keep_all_gradients": self.keep_all_gradients,
+                "layer": self.layer}
+
 
 class Explanation:
     """What every family's explanation shares, read once from the engine's result (example 0, targets t).
 
-    The shared methods read the engine's arrays directly, so a family may give the convenience names below its
-    own meaning (a molecule's single-task `score_input` as a float, say)."""
+    The names below keep their types in every family ([T] arrays over the explained targets); a family adds its
+    own names for its own views (a molecule's single task's `task_score_input` as a float, say)."""
 
     def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
                  settings: ScanSettings, model_key: str):
@@ -141,6 +149,7 @@ class ModelFamily(ABC):
     input_name: ClassVar[str]  # what one input is called in messages: "photo", "molecule", "text", "row"
     model_suffixes: ClassVar[tuple[str, ...]] = (".pt",)  # model files listed and uploaded
     no_references: ClassVar[str] = "this family has no other inputs shaped like this one"  # why references() is None
+    collections: ClassVar[tuple[type[Collection], ...]] = ()  # the inputs of its dataset runs, first match first
 
     def sources(self) -> list[ModelSource]:
         """The models a user can choose: the shipped ones, then the files of the family's models folder."""
@@ -150,6 +159,24 @@ class ModelFamily(ABC):
 
     def shipped(self) -> list[ModelSource]:
         return []
+
+    def source_named(self, name: str | None) -> ModelSource:
+        """A model by the name the dashboard lists ("shipped: w2n2"), its short name ("w2n2", "mobilenet_v2",
+        "small.pt"), or a file's path; the family's first model when none is named. FamilyError otherwise."""
+        sources = self.sources()
+        if not name:
+            if not sources:
+                raise FamilyError(f"the {self.name} family has no model here: name a model file")
+            return sources[0]
+        for source in sources:
+            short = source.name.split(": ", 1)[-1].removesuffix(" (default)")
+            if name in (source.name, short, PurePath(short).stem):
+                return source
+        path = pathlib.Path(name)
+        if path.is_file():
+            return ModelSource(path.name, path=path.resolve())
+        raise FamilyError(f"no {self.name} model named {name!r}; choose one of "
+                          f"{', '.join(repr(s.name) for s in sources) or '(none)'} or give a model file's path")
 
     @abstractmethod
     def load(self, source: ModelSource, device: torch.device) -> LoadedModel:
@@ -200,6 +227,43 @@ class ModelFamily(ABC):
         units (white in a normalised network's units, say)."""
         return options
 
+    def open_collection(self, path: pathlib.Path, options: Mapping[str, Any]) -> Collection:
+        """The collection a dataset run reads from `path` (options: every collection's command-line options by
+        name), or a FamilyError saying what the family reads."""
+        for kind in self.collections:
+            if kind.accepts(path):
+                return kind.open(path, options)
+        reads = " or ".join(kind.reads for kind in self.collections) or "no collection yet"
+        raise FamilyError(f"the {self.name} family reads {reads}; got {path}")
+
+    def stacking_key(self, request: EngineInput) -> Hashable:
+        """Inputs with equal keys can share one engine call (`stacked_input`): by default those of one forward,
+        output and layer whose tensors have one shape."""
+        shapes = tuple((tuple(x.shape), x.dtype) for x in request.inputs)
+        return request.forward, request.output, request.layer, shapes
+
+    def stacked_input(self, model: LoadedModel, items: Sequence, requests: Sequence[EngineInput]) -> EngineInput:
+        """One engine input for several items of one stacking key, as examples [N, ...] in their order: by default
+        their tensors and baselines concatenated."""
+        return replace(requests[0], inputs=tuple(torch.cat(xs) for xs in zip(*(r.inputs for r in requests))),
+                       baseline=tuple(torch.cat(bs) for bs in zip(*(r.baseline for r in requests))))
+
+    def attribute(self, engine, model: LoadedModel, item, request: EngineInput, targets, settings: ScanSettings,
+                  **engine_options) -> Attribution:
+        """One engine run of the settings' method on `request`: the item's own (engine_input), or several items'
+        stacked (stacked_input; `item` is the first, and only integrated gradients are stacked). The family fills
+        in the method's options that depend on its units; a reference-set method draws its baselines from the
+        family's references. engine_options: AttributionEngine.attribute's progress and partial_results."""
+        chosen = dict(settings.method_options)
+        scan = settings.with_method(settings.method, **self.method_options(model, settings.method, chosen))
+        baseline = request.baseline
+        if method(scan.method, **dict(scan.method_options)).reference_set:
+            baseline = self.references(model, item)
+            if baseline is None:
+                raise FamilyError(self.refusal(model, item, settings.method, **chosen))
+        return engine.attribute(request.forward, request.inputs, targets, baseline, model_key=model.key,
+                                **request.scan_options(), **scan.options(), **engine_options)
+
     def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
                 settings: ScanSettings | None = None, progress=None,
                 partial: Callable[[Explanation], bool | None] | None = None) -> Explanation:
@@ -208,20 +272,8 @@ class ModelFamily(ABC):
         partial_results)."""
         settings = settings or ScanSettings()
         targets = list(targets) if targets else self.default_targets(model, item)
-        request = self.engine_input(model, item)
-        baseline = request.baseline
-        options = self.method_options(model, settings.method, dict(settings.method_options))
-        chosen = method(settings.method, **options)
-        if chosen.reference_set:
-            baseline = self.references(model, item)
-            if baseline is None:
-                raise FamilyError(self.refusal(model, item, settings.method, **dict(settings.method_options)))
-        result = engine.attribute(request.forward, request.inputs, targets, baseline, settings.steps,
-                                  settings.rule, tolerance=settings.tolerance, max_steps=settings.max_steps,
-                                  probe_alphas=request.probe_alphas, keep_all_gradients=request.keep_all_gradients,
-                                  output=request.output, layer=request.layer,
-                                  model_key=model.key, progress=progress, max_batch=settings.max_batch,
-                                  amp=settings.amp, method=settings.method, method_options=options,
-                                  partial_results=None if partial is None else (
-                                      lambda so_far: partial(self.explanation(model, item, targets, so_far, settings))))
+        partial_results = None if partial is None else (
+            lambda so_far: partial(self.explanation(model, item, targets, so_far, settings)))
+        result = self.attribute(engine, model, item, self.engine_input(model, item), targets, settings,
+                                progress=progress, partial_results=partial_results)
         return self.explanation(model, item, targets, result, settings)

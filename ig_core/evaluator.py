@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import torch
 
-from . import host_memory
+from .inputs import AttributionProblem, per_example
+from .runtime import host_memory
 
 OUTPUT_TRANSFORMS = {
     "identity": lambda raw: raw,
@@ -27,6 +28,12 @@ OUTPUT_TRANSFORMS = {
 # A batch needs the tensors autograd saves for the backward pass, plus about as much again for the
 # gradients flowing back and the activations in flight
 MEMORY_PER_SAVED_BYTE = 2.0
+
+
+def check_output(output: str) -> None:
+    """Refuse an output transform that OUTPUT_TRANSFORMS does not define."""
+    if output not in OUTPUT_TRANSFORMS:
+        raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUT_TRANSFORMS)}")
 
 
 class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
@@ -46,46 +53,9 @@ class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
 
 
 @dataclass
-class AttributionProblem:
-    """One attribution request, already on the engine's device."""
-
-    forward: Callable[..., torch.Tensor]
-    inputs: tuple[torch.Tensor, ...]  # each [N, ...]
-    baselines: tuple[torch.Tensor, ...]  # same shapes (a method that takes a reference set gets [R, ...])
-    targets: torch.Tensor  # long [N, T]
-    output: str = "identity"
-    amp_dtype: torch.dtype | None = None
-    layer: torch.nn.Module | None = None
-    forward_args: tuple = ()  # passed to forward after the points, not scaled; tensors are [N, ...] per example
-    untargeted: bool = False  # target=None: the forward must return one score per example
-
-    def __post_init__(self):
-        self.target_range = (int(self.targets.min()), int(self.targets.max()))  # checked once, not per chunk
-
-    @property
-    def n_examples(self) -> int:
-        return self.inputs[0].shape[0]
-
-    @property
-    def n_targets(self) -> int:
-        return self.targets.shape[1]
-
-    def with_examples(self, inputs, baselines, rows) -> "AttributionProblem":
-        """The same request on other examples; `rows` [M] picks each new example's targets and forward args."""
-        rows = torch.as_tensor(rows, device=self.targets.device)
-        args = tuple(a.index_select(0, rows.to(a.device)) if _per_example(a, self.n_examples) else a
-                     for a in self.forward_args)
-        return replace(self, inputs=tuple(inputs), baselines=tuple(baselines),
-                       targets=self.targets.index_select(0, rows), forward_args=args)
-
-
-def _per_example(arg, n: int) -> bool:
-    return isinstance(arg, torch.Tensor) and arg.dim() > 0 and arg.shape[0] == n
-
-
-@dataclass
 class Gradients:
-    """F and its gradients at K points per example: scores numpy float64 [K, N, T]; gradients per input [T, K, N, ...]."""
+    """F and its gradients at K points per example: scores numpy float64 [K, N, T]; gradients per input
+    [T, K, N, ...]."""
 
     score: np.ndarray
     raw_score: np.ndarray
@@ -183,7 +153,7 @@ class GradientEvaluator:
     def _forward_args(self, k: int) -> tuple:
         """The forward args for k points per example: per-example tensors tiled like the points' rows."""
         n = self.problem.n_examples
-        return tuple(a.repeat(k, *(1,) * (a.dim() - 1)) if _per_example(a, n) else a for a in self.problem.forward_args)
+        return tuple(a.repeat(k, *(1,) * (a.dim() - 1)) if per_example(a, n) else a for a in self.problem.forward_args)
 
     def _select(self, raw: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """F of the targets and the raw scores they come from, each [k * n, t], from the forward's output."""

@@ -15,7 +15,8 @@ from typing import Callable
 
 import torch
 
-from .engine import AttributionEngine, as_batches, as_forward_args, baseline_tensors, default_engine
+from .engine import AttributionEngine, default_engine
+from .inputs import as_batches, as_forward_args, baseline_tensors
 from .result import Attribution
 
 

@@ -1,7 +1,7 @@
 """The result of one attribution: attributions, the trend along the path, interior gradients and completeness."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -9,6 +9,10 @@ import torch
 # F(input) - F(baseline) within this many float32 roundings of the largest |F| on the path is zero:
 # there is nothing to attribute, and the relative completeness error is measured against this floor
 NOTHING_TO_ATTRIBUTE = 16 * float(np.finfo(np.float32).eps)
+# the axes of an Attribution's arrays (field metadata), by which `select` cuts them: k alpha, n example, t target
+ALONG_PATH = {"axes": "knt"}  # [K, N, T]
+PER_TARGET = {"axes": "nt"}  # [N, T]
+PER_EXAMPLE_ALONG_PATH = {"axes": "kn"}  # [K, N]
 
 
 def completeness_scale(score_input: np.ndarray, score_baseline: np.ndarray, path_scores: np.ndarray) -> np.ndarray:
@@ -31,30 +35,46 @@ class Attribution:
     interior_gradients: dict[float, tuple[torch.Tensor, ...]]  # alpha -> each [T, N, ...]
     alphas: np.ndarray  # [K] every evaluated alpha, sorted
     weights: np.ndarray  # [K] quadrature weight (0 for points evaluated only to be looked at)
-    scores: np.ndarray  # [K, N, T] F along the path (the saturation trend)
-    raw_scores: np.ndarray  # [K, N, T] the forward's output before the `output` transform
-    path_derivative: np.ndarray  # [K, N, T] sum_i dF/dx_i * (x_i - b_i)
-    grad_abs_mean: np.ndarray  # [K, N, T] mean |interior gradient|
-    grad_sum: np.ndarray  # [K, N, T] sum of interior gradients
-    score_input: np.ndarray  # [N, T] F(input)
-    score_baseline: np.ndarray  # [N, T] F(baseline)
-    delta: np.ndarray  # [N, T] sum of attributions - (F(input) - F(baseline))
-    relative_delta: np.ndarray  # [N, T] |delta| / |F(input) - F(baseline)| (floored: completeness_scale)
-    targets: np.ndarray  # [N, T]
+    scores: np.ndarray = field(metadata=ALONG_PATH)  # F along the path (the saturation trend)
+    raw_scores: np.ndarray = field(metadata=ALONG_PATH)  # the forward's output before the `output` transform
+    path_derivative: np.ndarray = field(metadata=ALONG_PATH)  # sum_i dF/dx_i * (x_i - b_i)
+    grad_abs_mean: np.ndarray = field(metadata=ALONG_PATH)  # mean |interior gradient|
+    grad_sum: np.ndarray = field(metadata=ALONG_PATH)  # sum of interior gradients
+    score_input: np.ndarray = field(metadata=PER_TARGET)  # F(input)
+    score_baseline: np.ndarray = field(metadata=PER_TARGET)  # F(baseline)
+    delta: np.ndarray = field(metadata=PER_TARGET)  # sum of attributions - (F(input) - F(baseline))
+    relative_delta: np.ndarray = field(metadata=PER_TARGET)  # |delta| / |F(input) - F(baseline)| (completeness_scale)
+    targets: np.ndarray = field(metadata=PER_TARGET)
     rule: str
     steps_used: int  # gradient evaluations that enter the integral
     points_evaluated: int  # all path points evaluated (quadrature nodes, ends and probes)
     tuple_inputs: bool
     single_target: bool
-    layer_l2: np.ndarray | None = None  # [K, N] distance of the layer's activations to those at alpha = 1
-    layer_cosine: np.ndarray | None = None
+    layer_l2: np.ndarray | None = field(default=None, metadata=PER_EXAMPLE_ALONG_PATH)  # distance of the layer's
+    # activations to those at alpha = 1
+    layer_cosine: np.ndarray | None = field(default=None, metadata=PER_EXAMPLE_ALONG_PATH)
     nonfinite: bool = False
-    nothing_to_attribute: np.ndarray | None = None  # [N, T] F(input) = F(baseline) up to rounding
+    nothing_to_attribute: np.ndarray | None = field(default=None, metadata=PER_TARGET)  # F(input) = F(baseline) up
+    # to rounding
     message: str = ""
     stopped_early: bool = False  # the caller stopped the adaptive rule before it met its tolerance
     extras: dict = field(default_factory=dict)
     method: str = "integrated_gradients"
     completeness: str | None = "F(input) - F(baseline)"  # what the attributions add up to; None: the method has no such law
+
+    def select(self, examples: int | slice | list[int] = slice(None),
+               targets: int | slice | list[int] = slice(None)) -> "Attribution":
+        """The result for some of the examples and targets (an int keeps its axis, of size one), in the same
+        layout: the arrays cut along the axes their fields declare, the tensors [T, N, ...] along their first two."""
+        examples, targets = kept_axis(examples), kept_axis(targets)
+        along = {"n": examples, "t": targets}
+        cut = {f.name: cut_axes(getattr(self, f.name), [along.get(axis, slice(None)) for axis in f.metadata["axes"]])
+               for f in fields(self) if "axes" in f.metadata and getattr(self, f.name) is not None}
+        return replace(self, **cut,
+                       attributions_per_target=tuple(cut_axes(x, [targets, examples])
+                                                     for x in self.attributions_per_target),
+                       interior_gradients={alpha: tuple(cut_axes(g, [targets, examples]) for g in gradients)
+                                           for alpha, gradients in self.interior_gradients.items()})
 
     def _shape_like_inputs(self, tensors):
         if self.single_target:
@@ -96,3 +116,16 @@ class Attribution:
             return f"{self.method}: defines no completeness ({self.points_evaluated} points evaluated)"
         return (f"{self.rule}, {self.steps_used} steps: sum of attributions - (F(input) - F(baseline)) = "
                 f"{float(np.max(np.abs(self.delta))):.3g} ({100 * self.max_relative_delta:.2f}% relative)")
+
+
+def kept_axis(index: int | slice | list[int]) -> slice | list[int]:
+    """An index that keeps its axis: an int k as the slice k:k+1."""
+    return slice(index, index + 1) if isinstance(index, int) else index
+
+
+def cut_axes(array, indices: list):
+    """The array (numpy or torch) cut along its leading axes, one axis at a time (two index lists at once would
+    pair their entries)."""
+    for axis, index in enumerate(indices):
+        array = array[(slice(None),) * axis + (index,)]
+    return array

@@ -83,10 +83,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from families.config import RUNS_DIR
+
 FORMAT, VERSION = "ig-dashboard/attribution-run", 2
 MANIFEST = "manifest.json"
 SHARDS = "shards"
-RUNS_ENV = "IG_RUNS_DIR"  # the folder of runs the dashboard browses; the browser never names a path
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # the columns of one item's own scores: read for the items shown, never for a whole listing
 PER_ITEM_COLUMNS = ("score_names", "scores", "gradient_scores", "pixel_map")
@@ -139,7 +140,7 @@ def finished_shards(folder: pathlib.Path) -> set[int]:
 
 
 def remove_temporaries(folder: pathlib.Path) -> None:
-    """Temporaries a killed run left behind (no other run writes here: run_dataset holds the folder's lock)."""
+    """Temporaries a killed run left behind (no other run writes here: the run's driver holds the folder's lock)."""
     for path in list((folder / SHARDS).glob(".*.tmp")) + list(folder.glob(".*.tmp")):
         path.unlink(missing_ok=True)
 
@@ -183,8 +184,8 @@ def read(folder: pathlib.Path, columns: Sequence[str] | None = None, filter=None
 
 
 def runs_folder() -> pathlib.Path:
-    """Where the dashboard looks for runs: $IG_RUNS_DIR, else the project's runs/ folder."""
-    return pathlib.Path(os.environ.get(RUNS_ENV) or ROOT / "results")
+    """Where the dashboard looks for runs: $IG_RUNS_DIR, else the project's results/ folder."""
+    return RUNS_DIR.path() or ROOT / "results"
 
 
 def list_runs(family: str | None = None) -> dict[str, dict]:

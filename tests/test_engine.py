@@ -165,7 +165,11 @@ def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_r
     result = engine.attribute(f, x, 0, steps=steps, rule="adaptive", tolerance=1e-3, max_steps=1024,
                               partial_results=partials.append)
     plain = engine.attribute(f, x, 0, steps=steps, rule="adaptive", tolerance=1e-3, max_steps=1024)
-    assert torch.equal(result.attributions, plain.attributions) and not result.stopped_early
+    assert not result.stopped_early
+    # the coarse points came in batches of other shapes: each node's gradient 30 exp(-30 a x) may round by 2 eps of
+    # itself, the K-node sum by K eps, the product with x by 1 eps; all terms > 0 (x > 0): (K + 3) eps of |attribution|
+    bound = (len(plain.alphas) + 3) * np.finfo(np.float32).eps * plain.attributions.abs()
+    assert torch.all((result.attributions - plain.attributions).abs() <= bound)
     assert np.array_equal(result.alphas, plain.alphas)
     assert len(partials) >= 3 and partials[0].points_evaluated == first_points
     assert [p.points_evaluated for p in partials] == sorted({p.points_evaluated for p in partials})
@@ -464,7 +468,7 @@ def test_mixed_precision_keeps_float32_gradients_and_stays_close():
 
 
 def test_out_of_memory_after_the_backward_pass_is_not_counted_twice(monkeypatch):
-    import ig_core.scan as scan_module
+    import ig_core.path.scan as scan_module
 
     real, failures = scan_module.PointRecord, []
 
@@ -561,7 +565,8 @@ def test_every_option_of_attribute_is_part_of_the_cache_key():
     import dataclasses
     import inspect
 
-    from ig_core.engine import PathOptions, ScanRequest
+    from ig_core.cache import ScanRequest
+    from ig_core.path.options import PathOptions
 
     options = set(inspect.signature(AttributionEngine.attribute).parameters) - {
         "self", "forward", "inputs", "target", "baseline", "progress", "partial_results", "max_batch"}

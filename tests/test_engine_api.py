@@ -324,7 +324,11 @@ def test_a_list_of_ints_is_several_targets_for_every_example(engine):
     several = engine.attribute(net, x, [2, 0, 1], steps=8)
     assert several.attributions.shape == (3, 3, 5)
     for j, t in enumerate([2, 0, 1]):
-        assert torch.equal(several.attributions[j], engine.attribute(net, x, t, steps=8).attributions)
+        alone = engine.attribute(net, x, t, steps=8, keep_all_gradients=True)
+        # the same gradients, weighed by a product of another shape (3 targets' columns): two roundings of x * (a sum
+        # of K = len(alphas) terms w_k g_k) differ by at most (K + 1) eps of x * sum_k w_k |g_k|
+        assert_agree(several.attributions[j], alone.attributions, quadrature_terms(alone, (x,)),
+                     steps=len(alone.alphas) + 1)
 
 
 @pytest.mark.parametrize("form", [torch.tensor(2), torch.tensor([2]), np.array([2]), np.int64(2)])

@@ -1,9 +1,9 @@
-"""ig_core.fair_lock: waiters get the lock in the order they asked; an interrupted waiter leaves no trace."""
+"""ig_core.runtime.fair_lock: waiters get the lock in the order they asked; an interrupted waiter leaves no trace."""
 import threading
 
 import pytest
 
-from ig_core.fair_lock import FairLock
+from ig_core.runtime.fair_lock import FairLock
 
 
 def wait_for_waiters(lock: FairLock, count: int) -> None:

@@ -45,7 +45,7 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
     import numpy as np
     from PIL import Image
 
-    from families.vision import classifiers as vision_models
+    from families.vision.factories import classifier_from_factory
     from families.vision.family import FAMILY as VISION, VisionFamily
 
     rng = np.random.default_rng(0)
@@ -53,7 +53,7 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(tmp_path / name)
     (tmp_path / "notes.png").write_bytes(b"no image")  # skipped, not fatal
     monkeypatch.setenv("IG_VISION_SAMPLES", str(tmp_path))
-    model = VisionFamily.wrap(vision_models.classifier_from_factory("vision_factory_example:tiny_cnn", "cpu"))
+    model = VisionFamily.wrap(classifier_from_factory("vision_factory_example:tiny_cnn", "cpu"))
     photo = VISION.parse(model, (tmp_path / "b.png").read_bytes())
     (references,) = VISION.references(model, photo)
     expected = [model.extra.preprocess(Image.open(tmp_path / name)) for name in ("a.png", "c.png")]
@@ -66,11 +66,11 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
 
 
 def test_xrai_on_a_normalised_classifier_averages_black_with_white_in_its_units():
-    from families.vision import classifiers as vision_models
-    from families.vision.family import image_method_options
+    from families.vision.baselines import image_method_options
+    from families.vision.image_classifier import ImageClassifier
 
-    classifier = vision_models.ImageClassifier(model=torch.nn.Identity(), arch="test", key="test", categories=["a"],
-                                               weights_source="test", mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))
+    classifier = ImageClassifier(model=torch.nn.Identity(), arch="test", key="test", categories=["a"],
+                                 weights_source="test", mean=(0.5, 0.25, 0.0), std=(0.5, 0.25, 2.0))
     white = image_method_options(classifier, "xrai", {})["second_baseline"]
     assert white == pytest.approx(((1 - 0.5) / 0.5, (1 - 0.25) / 0.25, (1 - 0.0) / 2.0))
     assert image_method_options(classifier, "xrai", {"second_baseline": None}) == {"second_baseline": None}

@@ -1,8 +1,8 @@
-"""ig_core.gradient_store: gradients written to a temporary file come back bit for bit."""
+"""ig_core.path.gradient_store: gradients written to a temporary file come back bit for bit."""
 import pytest
 import torch
 
-from ig_core.gradient_store import GradientStore
+from ig_core.path.gradient_store import GradientStore
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.float16])

@@ -1,11 +1,12 @@
-"""ig_core.host_memory: a scan's resident memory held near what its largest chunk needed; ig_core.evaluator's chunk
-sizes, which keep the allocator's pieces reusable."""
+"""ig_core.runtime.host_memory: a scan's resident memory held near what its largest chunk needed;
+ig_core.evaluator's chunk sizes, which keep the allocator's pieces reusable."""
 import numpy as np
 import pytest
 import torch
 
-from ig_core import host_memory
-from ig_core.evaluator import AttributionProblem, GradientEvaluator
+from ig_core.evaluator import GradientEvaluator
+from ig_core.inputs import AttributionProblem
+from ig_core.runtime import host_memory
 
 MB = 2**20
 

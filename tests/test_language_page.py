@@ -20,6 +20,7 @@ if str(ROOT) not in sys.path:
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
 from families.language import attribution as language_attribution  # noqa: E402
+from families.language import next_words  # noqa: E402
 from dashboard.renderers import language as language_views  # noqa: E402
 from dashboard.renderers.completeness import completeness_verdict  # noqa: E402
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
@@ -76,7 +77,7 @@ def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
 
 
 def test_default_target_is_the_top_word(engine, lm):
-    top = language_attribution.top_k_next_words(lm, PAPER_TEXT, 5)
+    top = next_words.top_k_next_words(lm, PAPER_TEXT, 5)
     assert len(top) == 5 and top[0][0] == "than" and top[0][1] > top[1][1]
     assert sum(p for _, p in top) <= 1.0
     r = language_attribution.explain_next_word(engine, lm, PAPER_TEXT, None, FAST)
@@ -125,18 +126,18 @@ def test_unusable_text_raises_a_clear_error(engine, lm, text, message):
 
 
 def test_tokenization_notices(lm):
-    digits = language_attribution.tokenize_text(lm, "1990 2,000 3.5")
+    digits = next_words.tokenize_text(lm, "1990 2,000 3.5")
     assert digits.texts == ["N", "N", "N"] and not digits.notices
     assert all("number -> N" in w.notes for w in digits.words)
-    mixed = language_attribution.tokenize_text(lm, "the 市场 rose sharply")
+    mixed = next_words.tokenize_text(lm, "the 市场 rose sharply")
     assert mixed.texts == ["the", "<unk>", "rose", "sharply"]
     assert any("non-Latin" in n for n in mixed.notices) and mixed.unknown_words == ["市场"]
-    long = language_attribution.tokenize_text(lm, " ".join(["the market fell"] * 3400))  # 10,200 words
-    assert len(long) == language_attribution.MAX_CONTEXT
-    assert long.dropped_tokens == 10_200 - language_attribution.MAX_CONTEXT
-    assert any(f"only the last {language_attribution.MAX_CONTEXT}" in n for n in long.notices)
-    assert language_attribution.top_k_next_words(lm, long, 3)[0][1] > 0
-    paper = language_attribution.tokenize_text(lm, "and N minutes after the ual trading halt")
+    long = next_words.tokenize_text(lm, " ".join(["the market fell"] * 3400))  # 10,200 words
+    assert len(long) == next_words.MAX_CONTEXT
+    assert long.dropped_tokens == 10_200 - next_words.MAX_CONTEXT
+    assert any(f"only the last {next_words.MAX_CONTEXT}" in n for n in long.notices)
+    assert next_words.top_k_next_words(lm, long, 3)[0][1] > 0
+    paper = next_words.tokenize_text(lm, "and N minutes after the ual trading halt")
     assert paper.texts[1] == "N" and not paper.notices  # the Treebank's own N, as the paper types it
 
 
@@ -166,7 +167,7 @@ def test_completeness_verdict_of_a_text(engine, lm, paper_result):
 def test_unknown_target_word_is_rejected(engine, lm):
     with pytest.raises(TextError, match="not in the model's 10,000-word vocabulary"):
         language_attribution.explain_next_word(engine, lm, PAPER_TEXT, ["thanx"], FAST)
-    assert language_attribution.resolve_targets(lm, ["Than", "than"]) == (["than"], [lm.vocab.index["than"]])
+    assert next_words.resolve_targets(lm, ["Than", "than"]) == (["than"], [lm.vocab.index["than"]])
 
 
 # --- the page in AppTest ----------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ def test_page_from_text_to_table(tmp_path):
     at.selectbox(key="lang_second").set_value("(none)")
     at.button(key="FormSubmitter:language_form-Explain").click().run()
     assert not at.exception and not at.error
-    assert any(f"only the last {language_attribution.MAX_CONTEXT}" in w for w in _texts(at.warning))
+    assert any(f"only the last {next_words.MAX_CONTEXT}" in w for w in _texts(at.warning))
     # bad input: a clear message, no traceback
     at.text_area(key="lang_text").set_value("!!! ???")
     at.button(key="FormSubmitter:language_form-Explain").click().run()

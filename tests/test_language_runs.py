@@ -18,11 +18,14 @@ if str(ROOT) not in sys.path:
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from families.language import run_rows as language_runs  # noqa: E402
+from families.config import RUNS_DIR  # noqa: E402
 from runs import store  # noqa: E402
-from runs.inputs import TextWindows  # noqa: E402
+from families.language.collection import TextWindows  # noqa: E402
 from families.registry import FAMILIES  # noqa: E402
 from families.language import load_language_model  # noqa: E402
 from families.language import attribution as language_attribution  # noqa: E402
+from families.language.explanation import word_columns  # noqa: E402
+from families.language.next_words import tokenize_text  # noqa: E402
 from families.language.ptb import Vocabulary, read_words, window_tokens  # noqa: E402
 from runs.runner import main as run_dataset  # noqa: E402
 from dashboard.renderers import language_runs as language_runs_views  # noqa: E402
@@ -229,7 +232,7 @@ def test_a_window_explained_from_its_tokens_gives_the_run_s_scores(runs, shared_
         assert window_tokens(lm.vocab, words.split(" ")) == windows.parse(family, model, item)
     top = language_runs.sort_windows(language_runs.with_word(table, "<eos>"), "surprise").iloc[0]
     tokens = window_tokens(lm.vocab, top["window"].split(" "))
-    assert "<eos>" in tokens.texts and language_attribution.tokenize_text(lm, top["window"]).texts != tokens.texts
+    assert "<eos>" in tokens.texts and tokenize_text(lm, top["window"]).texts != tokens.texts
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -238,7 +241,7 @@ def test_a_window_explained_from_its_tokens_gives_the_run_s_scores(runs, shared_
     finally:
         torch.set_num_threads(before)
     row = rows.iloc[int(top["item_index"])]
-    assert language_attribution.word_columns(result.words) == list(row["score_names"])
+    assert word_columns(result.words) == list(row["score_names"])
     stored = np.asarray(row["scores"])
     assert np.abs(result.word_attributions[0] - stored).max() <= BATCH_RTOL * np.abs(stored).sum()
     assert result.probability[0] == pytest.approx(row["probability"], rel=BATCH_RTOL)
@@ -253,7 +256,7 @@ def _texts(elements) -> list[str]:
 def runs_page(monkeypatch, folder: pathlib.Path):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(store.RUNS_ENV, str(folder))
+    monkeypatch.setenv(RUNS_DIR.name, str(folder))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
     at.switch_page("dashboard/pages/language_runs.py").run()

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ig_core import AttributionEngine, ScanSettings
-from families.language import load_language_model
+from families.language import TextError, load_language_model
 from families.language import attribution as language_attribution
 from families.language.ptb import EOS, NUM, UNK, Vocabulary, read_text_tokens, tokenize
 from families.language.train import train
@@ -109,9 +109,9 @@ def test_tiny_model_beats_the_unigram_model_and_explains_a_next_word(corpus, tra
     assert result.target_names == ["fish"] and result.probability[0] > 0.5
     gap = result.probability[0] - result.baseline_probability[0]
     assert abs(result.total_attribution[0] - gap) <= 0.01 * abs(gap) and result.completeness_ok
-    with pytest.raises(language_attribution.TextError, match=f"not in the model's {len(vocab)}-word vocabulary"):
+    with pytest.raises(TextError, match=f"not in the model's {len(vocab)}-word vocabulary"):
         language_attribution.explain_next_word(AttributionEngine(device="cpu"), lm, "the cat", ["than"], ScanSettings())
-    with pytest.raises(language_attribution.TextError,
+    with pytest.raises(TextError,
                        match=f"{len(vocab)}-word vocabulary \\(the text animals_train.txt\\)"):
         lm.tokenize("zebras yodel")
 

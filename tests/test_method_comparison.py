@@ -93,7 +93,7 @@ def test_method_choices_are_the_defaults_that_apply_and_the_chosen_method():
 
 
 def home():
-    at = AppTest.from_file(str(ROOT / "app_pages" / "home.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "home.py"), default_timeout=60)
     at.run()
     assert not at.exception
     return at

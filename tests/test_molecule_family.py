@@ -69,7 +69,7 @@ def test_parse_refuses_a_bad_smiles(shipped):
 def test_explain_through_the_contract_is_complete(shipped):
     item = FAMILY.parse(shipped, ASPIRIN)
     explanation = FAMILY.explain(AttributionEngine(device="cpu"), shipped, item)
-    assert explanation.relative_delta <= ScanSettings().tolerance and explanation.completeness_ok
+    assert explanation.task_relative_delta <= ScanSettings().tolerance and explanation.completeness_ok
     [record] = explanation.records("aspirin", ASPIRIN)
     difference = record["score_input"] - record["score_baseline"]
     assert set(record["scores"]) >= {"C0", "O3", "non-bonded pairs"} and "C0-C1 single" in record["scores"]

@@ -356,7 +356,8 @@ def tiny_explained():
 
 @pytest.mark.parametrize("smiles", ["O", "[Na+].[Cl-]"])
 def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
-    from families.molecules import attribution as molecule_attribution
+    from families.molecules import explanation as molecule_explanation
+    from families.molecules import functional_groups, identical_attributions
     from dashboard.renderers import molecules as molecule_views
 
     e = tiny_explained(smiles)
@@ -364,7 +365,7 @@ def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
     assert e.bond_scores.size == 0 and e.nonbonded_total == 0
     bonds = e.bond_table()
     # a table with headers, not a KeyError
-    assert bonds.empty and list(bonds.columns) == molecule_attribution.BOND_COLUMNS
+    assert bonds.empty and list(bonds.columns) == molecule_explanation.BOND_COLUMNS
     assert molecule_views.sort_table(bonds).empty and len(e.atom_table()) == 1
     atoms = e.accounting().set_index("part")["attribution"]
     assert atoms["atoms"] == pytest.approx(e.total) and atoms["bonded pairs"] == 0
@@ -377,8 +378,8 @@ def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
     assert molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
     assert molecule_views.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
     assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert molecule_attribution.identical_attribution_groups(e) == []
-    assert molecule_attribution.mean_by_functional_group([e]).empty
+    assert identical_attributions.identical_attribution_groups(e) == []
+    assert functional_groups.mean_by_functional_group([e]).empty
 
 
 def test_gaussian_membership_gradient_is_the_formulas():

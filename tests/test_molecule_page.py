@@ -22,6 +22,8 @@ if str(ROOT) not in sys.path:
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from families.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
 from families.molecules import attribution as molecule_attribution  # noqa: E402
+from families.molecules import explanation as molecule_explanation  # noqa: E402
+from families.molecules import functional_groups, identical_attributions  # noqa: E402
 from dashboard.renderers import molecules as molecule_views  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
@@ -61,13 +63,14 @@ def test_parts_add_up_to_the_total_and_to_the_prediction(aspirin):
     parts = e.atom_scores.sum() + e.bond_scores.sum() + e.nonbonded_total
     assert parts == pytest.approx(e.total, rel=1e-9, abs=1e-12)
     assert e.total == pytest.approx(e.atom_attr.sum() + e.pair_attr.sum(), rel=1e-12)
-    assert abs(e.total - (e.score_input - e.score_baseline)) <= 0.01 * abs(e.score_input - e.score_baseline)
+    assert (abs(e.total - (e.task_score_input - e.task_score_baseline))
+            <= 0.01 * abs(e.task_score_input - e.task_score_baseline))
     acc = e.accounting().set_index("part")["attribution"]
     assert acc[["atoms", "bonded pairs", "non-bonded pairs", "completeness gap", "F(baseline)"]].sum() == \
         pytest.approx(acc["F(molecule)"], abs=1e-9)
     assert acc["F(molecule)"] == pytest.approx(e.predictions[3], abs=1e-6)  # the explained task's probability
     assert len(e.predictions) == 12 and np.all((e.predictions > 0) & (e.predictions < 1))
-    assert e.trend[0] == pytest.approx(e.score_baseline) and e.trend[-1] == pytest.approx(e.score_input)
+    assert e.trend[0] == pytest.approx(e.task_score_baseline) and e.trend[-1] == pytest.approx(e.task_score_input)
     assert e.alphas[0] == 0 and e.alphas[-1] == 1 and len(e.grad_sum) == len(e.alphas)
 
 
@@ -92,11 +95,11 @@ def test_detector_finds_a_planted_group(aspirin):
     atom_attr[:, 0] = scores
     atom_attr[planted, 1] = 1e-9 * np.array([1, -1, 0.5])  # float noise far below the tolerance
     planted_e = dataclasses.replace(e, atom_attr=atom_attr)
-    groups = molecule_attribution.identical_attribution_groups(planted_e, decimals=5)
+    groups = identical_attributions.identical_attribution_groups(planted_e, decimals=5)
     assert [g.atoms for g in groups] == [planted]
     assert groups[0].elements == ["O", "C", "O"] and not groups[0].explained_by_symmetry
-    assert molecule_attribution.anomaly_counts(groups)["groups not explained by symmetry"] == 1
-    assert molecule_attribution.groups_table(groups).shape[0] == 1
+    assert identical_attributions.anomaly_counts(groups)["groups not explained by symmetry"] == 1
+    assert identical_attributions.groups_table(groups).shape[0] == 1
 
 
 def test_w1n2_gives_identical_scores_to_non_equivalent_atoms_and_w2n2_does_not(engine):
@@ -104,8 +107,8 @@ def test_w1n2_gives_identical_scores_to_non_equivalent_atoms_and_w2n2_does_not(e
     the same pairs (2 bonds, 2 atoms at distance 2); one weave layer cannot tell them apart."""
     e1 = molecule_attribution.explain_molecule(engine, random_weave(1), "CCCCCCC", 0, ScanSettings())
     e2 = molecule_attribution.explain_molecule(engine, random_weave(2), "CCCCCCC", 0, ScanSettings())
-    odd1 = [g for g in molecule_attribution.identical_attribution_groups(e1) if not g.explained_by_symmetry]
-    odd2 = [g for g in molecule_attribution.identical_attribution_groups(e2) if not g.explained_by_symmetry]
+    odd1 = [g for g in identical_attributions.identical_attribution_groups(e1) if not g.explained_by_symmetry]
+    odd2 = [g for g in identical_attributions.identical_attribution_groups(e2) if not g.explained_by_symmetry]
     assert any({2, 3} <= set(g.atoms) for g in odd1), odd1
     assert odd2 == []
 
@@ -120,21 +123,21 @@ def test_batch_explanation_reports_bad_molecules_and_uses_the_cache(engine, w2):
     again = molecule_attribution.explain_molecule(engine, w2, "CCO", 1, FAST)
     assert again.atom_attr is not out[0].atom_attr and np.array_equal(again.atom_attr, out[0].atom_attr)
     # the graph is part of the cache key: same features, different molecule must not collide
-    assert (molecule_attribution.molecule_key(w2, out[0].features)
-            != molecule_attribution.molecule_key(w2, out[1].features))
+    assert (molecule_explanation.molecule_key(w2, out[0].features)
+            != molecule_explanation.molecule_key(w2, out[1].features))
 
 
 def test_means_per_atom_type_and_functional_group(engine, w2, aspirin):
     phenol = molecule_attribution.explain_molecule(engine, w2, "Oc1ccccc1", 3, FAST)
-    atoms = molecule_attribution.mean_by_atom_type([aspirin, phenol]).set_index("atom type")
+    atoms = functional_groups.mean_by_atom_type([aspirin, phenol]).set_index("atom type")
     assert atoms.loc["c", "atoms"] == 12 and atoms.loc["c", "molecules"] == 2
     expected_c = np.mean([s for e in (aspirin, phenol) for a, s in zip(e.mol.GetAtoms(), e.atom_scores)
                           if a.GetIsAromatic()])
     assert atoms.loc["c", "mean score"] == pytest.approx(expected_c)
-    groups = molecule_attribution.mean_by_functional_group([aspirin, phenol]).set_index("group")
+    groups = functional_groups.mean_by_functional_group([aspirin, phenol]).set_index("group")
     assert groups.loc["benzene ring", "occurrences"] == 2
     assert {"ester", "carboxylic acid", "phenol OH"} <= set(groups.index)
-    ring = [m for m in molecule_attribution.functional_group_matches(phenol) if m[0] == "benzene ring"][0]
+    ring = [m for m in functional_groups.functional_group_matches(phenol) if m[0] == "benzene ring"][0]
     inside = [b.GetIdx() for b in phenol.mol.GetBonds() if b.GetIsAromatic()]
     assert ring[2] == pytest.approx(phenol.atom_scores[list(ring[1])].sum() + phenol.bond_scores[inside].sum())
 
@@ -163,7 +166,7 @@ def with_result(e, **changes):
 
 def test_completeness_verdict_of_a_molecule(engine, aspirin):
     verdict = molecule_views.completeness(aspirin)
-    assert verdict.level == ("success" if aspirin.relative_delta <= aspirin.tolerance else "warning")
+    assert verdict.level == ("success" if aspirin.task_relative_delta <= aspirin.tolerance else "warning")
     missed = molecule_views.completeness(with_result(aspirin, relative_delta=np.array([[0.2]]), rule="trapezoid",
                                                      steps_used=8))
     assert missed.level == "warning" and "F(molecule) - F(baseline)" in missed.text and "adaptive" in missed.text

@@ -14,16 +14,18 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 import pytest
 import torch
 from rdkit import Chem
 
 from ig_core import AttributionEngine, ScanSettings
 from families.molecules import run_rows as molecule_runs
+from families.config import RUNS_DIR
 from runs import store
 from families.registry import FAMILIES
-from families.molecules import attribution as molecule_attribution
-from runs.runner import find_source, main
+from families.molecules import functional_groups
+from runs.runner import main
 from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
 from streamlit_browser import use_fast_settings, wait_idle
 
@@ -31,6 +33,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAMILY = FAMILIES["molecules"]
 RUN = "tox60"
 PAGE = "dashboard/pages/molecules_runs.py"
+
+
+def task_scores(folder: pathlib.Path, target: int) -> pd.DataFrame:
+    """item_index, score_names and scores of one task's explained rows, as the run's page reads them."""
+    where = (ds.field("status") == "explained") & (ds.field("target") == int(target))
+    return store.read(folder, ["item_index", "score_names", "scores"], where).to_pandas()
 
 
 def exact_scores(mol: Chem.Mol) -> list[float]:
@@ -41,7 +49,7 @@ def exact_scores(mol: Chem.Mol) -> list[float]:
 
 
 def listing_of(smiles: list[str], probabilities: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A task's listing rows and their scores (read_task_scores' frame), made by hand: F(molecule) - F(baseline)
+    """A task's listing rows and their scores (task_scores' frame), made by hand: F(molecule) - F(baseline)
     is 2 for every row."""
     mols = [molecule_runs.largest_fragment(s) for s in smiles]
     listing = pd.DataFrame({
@@ -65,7 +73,7 @@ def hand_made() -> molecule_runs.TaskRows:
 
 @pytest.fixture(scope="module")
 def w2n2():
-    return FAMILY.load(find_source(FAMILY, "w2n2"), torch.device("cpu"))
+    return FAMILY.load(FAMILY.source_named("w2n2"), torch.device("cpu"))
 
 
 @pytest.mark.parametrize("smiles", ["CC(=O)Oc1ccccc1C(=O)O", "[Na+].OC(=O)c1ccccc1O",
@@ -137,7 +145,7 @@ def test_group_scores_count_each_atom_and_bond_once(hand_made):
 def test_group_matches_are_scored_as_the_browse_page_scores_them(hand_made):
     for molecule in hand_made.molecules:
         ours = [(name, match, score) for name, match, _, score in molecule_runs.group_matches(molecule)]
-        assert ours == molecule_attribution.functional_group_matches(molecule)  # bit for bit
+        assert ours == functional_groups.functional_group_matches(molecule)  # bit for bit
 
 
 def test_statistics_over_a_selection(hand_made):
@@ -156,9 +164,9 @@ def test_statistics_over_a_selection(hand_made):
     # the same tables as the browse page's, on the same molecules
     molecules = [hand_made.molecules[k] for k in selection]
     pd.testing.assert_frame_equal(molecule_runs.atom_type_statistics(hand_made, selection),
-                                  molecule_attribution.mean_by_atom_type(molecules), check_dtype=False)
+                                  functional_groups.mean_by_atom_type(molecules), check_dtype=False)
     pd.testing.assert_frame_equal(molecule_runs.group_statistics(hand_made, selection).drop(columns="mean per molecule"),
-                                  molecule_attribution.mean_by_functional_group(molecules), check_dtype=False)
+                                  functional_groups.mean_by_functional_group(molecules), check_dtype=False)
     assert molecule_runs.group_statistics(hand_made, []).empty and molecule_runs.atom_type_statistics(hand_made, []).empty
 
 
@@ -198,7 +206,7 @@ def biggest_task(runs):
     counts = molecule_runs.task_counts(store.listing(runs / RUN)).sort_values("rows", ascending=False, kind="stable")
     target, name = int(counts.target.iloc[0]), str(counts.task.iloc[0])
     rows = molecule_runs.explained(store.listing(runs / RUN))
-    return target, name, molecule_runs.task_rows(rows[rows.target == target], molecule_runs.read_task_scores(runs / RUN, target))
+    return target, name, molecule_runs.task_rows(rows[rows.target == target], task_scores(runs / RUN, target))
 
 
 def test_every_row_of_every_task_reads_back(runs):
@@ -207,7 +215,7 @@ def test_every_row_of_every_task_reads_back(runs):
     assert counts.rows.sum() == (listing.status == "explained").sum() > 0
     whole = store.read(runs / RUN, ["item_index", "target", "source", "score_names", "scores"]).to_pandas()
     for target, rows in counts.groupby("target")["rows"]:
-        scores = molecule_runs.read_task_scores(runs / RUN, target)
+        scores = task_scores(runs / RUN, target)
         assert sorted(scores.item_index) == sorted(listing[listing.target == target].item_index)
         task = molecule_runs.task_rows(listing[(listing.status == "explained") & (listing.target == target)], scores)
         assert task.left_out == [] and len(task.molecules) == rows.iloc[0]
@@ -280,7 +288,7 @@ def test_the_run_names_its_model_among_the_family_s(runs):
 def page(runs, shared_data, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(store.RUNS_ENV, str(runs))
+    monkeypatch.setenv(RUNS_DIR.name, str(runs))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)  # the Molecules page's scan
     at.run()

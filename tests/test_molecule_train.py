@@ -22,7 +22,10 @@ if str(ROOT) not in sys.path:
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
 from families.molecules import CheckpointError, load_weave  # noqa: E402
+from families.molecules import MoleculeError  # noqa: E402
 from families.molecules import attribution as molecule_attribution  # noqa: E402
+from families.molecules.explanation import predict  # noqa: E402
+from families.molecules.weave import predict_batched  # noqa: E402
 from families.molecules.train import TableError, load_table, parse_args, train  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
@@ -89,9 +92,9 @@ def test_checkpoint_loads_safely_and_predicts_in_the_columns_units(trained, shar
         try:
             mols.append(model.featurizer.from_smiles(smiles))
             logp.append(value)
-        except molecule_attribution.MoleculeError:
+        except MoleculeError:
             continue
-    preds = molecule_attribution.predict_many(model, mols)
+    preds = predict_batched(model, mols)
     assert np.corrcoef(preds[:, 0], logp)[0, 1] > 0.8  # values on logP's scale, not probabilities
     assert abs(np.median(preds[:, 0]) - np.median(logp)) < 1.0
     assert ((preds[:, 1] > 0) & (preds[:, 1] < 1)).all()
@@ -104,12 +107,12 @@ def test_regression_explanations_are_complete_and_sum_to_the_predicted_value(tra
     for smiles in ("CC(=O)Oc1ccccc1C(=O)O", "Clc1ccc(Cl)cc1", "CCCCCCCCO"):
         expl = molecule_attribution.explain_molecule(engine, model, smiles, "logP", ScanSettings())
         assert expl.regression and expl.quantity == "predicted value"
-        assert expl.relative_delta <= 0.01, (smiles, expl.relative_delta)
-        assert expl.score_input == pytest.approx(molecule_attribution.predict(model, expl.features)[0], abs=1e-4)
+        assert expl.task_relative_delta <= 0.01, (smiles, expl.task_relative_delta)
+        assert expl.task_score_input == pytest.approx(predict(model, expl.features)[0], abs=1e-4)
         assert expl.total == pytest.approx(expl.difference, rel=0.01, abs=1e-6)
     cls = molecule_attribution.explain_molecule(engine, model, "Clc1ccc(Cl)cc1", "SR-MMP", ScanSettings())
-    assert not cls.regression and cls.quantity == "P(active)" and 0 < cls.score_input < 1
-    assert cls.score_input == pytest.approx(cls.predictions[1], abs=1e-5)
+    assert not cls.regression and cls.quantity == "P(active)" and 0 < cls.task_score_input < 1
+    assert cls.task_score_input == pytest.approx(cls.predictions[1], abs=1e-5)
 
 
 def test_task_kinds_are_detected_with_an_override(tmp_path):

@@ -5,6 +5,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from families.config import RUNS_DIR
 from runs import store
 
 pytestmark = pytest.mark.numeric
@@ -14,7 +15,7 @@ IDENTITY = ("job", "input_fingerprint")
 
 def manifest(**job):
     return {"format": store.FORMAT, "version": store.VERSION, "job": job, "input_fingerprint": "abc",
-            "command": ["python", "-m", "runs.runner", "--steps", str(job.get("steps"))]}
+            "command": ["python", "-m", "runs", "--steps", str(job.get("steps"))]}
 
 
 def rows(first: int, count: int) -> list[dict]:
@@ -132,7 +133,7 @@ def test_item_rows_read_the_shards_that_hold_the_items(tmp_path):
 
 
 def test_runs_are_listed_by_name_from_the_configured_folder_only(tmp_path, monkeypatch):
-    monkeypatch.setenv(store.RUNS_ENV, str(tmp_path))
+    monkeypatch.setenv(RUNS_DIR.name, str(tmp_path))
     for name, family in (("b-molecules", "molecules"), ("a-photos", "vision")):
         store.open_run(tmp_path / name, manifest(family=family), IDENTITY)
         store.write_shard(tmp_path / name, 0, rows(0, 2))

@@ -12,6 +12,7 @@ import torch
 from scipy.stats import spearmanr
 
 from bench.store_browse import build_store
+from families.config import RUNS_DIR
 from runs import store
 from runs import comparison as run_comparison
 from families.molecules import Featurizer
@@ -20,7 +21,7 @@ from dashboard.renderers import run_comparison as run_comparison_views
 from streamlit_browser import browser_page, full_screenshot, open_page, require_chromium, streamlit_server, wait_idle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "app_pages" / "runs_compare.py")
+PAGE = str(ROOT / "dashboard" / "pages" / "runs_compare.py")
 # Spearman's coefficient from ranks 1..n in float64 (sums of n products of size n): rounding ~ n * 1e-16
 RANK_ATOL = 1e-12
 
@@ -252,7 +253,7 @@ def test_w1n2_and_w2n2_runs_compared_item_by_item(runs_folder):
 def app_test(monkeypatch, folder: pathlib.Path):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(store.RUNS_ENV, str(folder))
+    monkeypatch.setenv(RUNS_DIR.name, str(folder))
     return AppTest.from_file(PAGE, default_timeout=120)
 
 

@@ -1,4 +1,4 @@
-"""runs.runner on Ray: the same job on a local Ray cluster of 2 workers gives the local run's rows, each once,
+"""A dataset run on Ray: the same job on a local Ray cluster of 2 workers gives the local run's rows, each once,
 even when an actor dies with a shard in flight and Ray runs the shard again."""
 import pandas as pd
 import pyarrow as pa
@@ -6,7 +6,9 @@ import pytest
 import ray
 
 from runs import store
-from runs.runner import RayOptions, RayShards, collection_of, connect_ray, job_of, main, parse_args
+from runs.job import collection_of
+from runs.ray_workers import RayOptions, RayShards, connect_ray
+from runs.runner import job_of, main, parse_args
 
 pytestmark = pytest.mark.numeric
 

@@ -19,14 +19,24 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.vision import classifiers as vision_models  # noqa: E402
+from families import config  # noqa: E402
 from families.vision import family as vision_family  # noqa: E402
+from families.vision.ablation import ablate, rectangle_mask  # noqa: E402
+from families.vision.baselines import make_baseline  # noqa: E402
+from families.vision.errors import ImageError, WeightsError, WeightsUnavailable  # noqa: E402
+from families.vision.images import load_image  # noqa: E402
+from families.vision.importance import top_fraction_mask  # noqa: E402
+from families.vision.torchvision_classifiers import (classifier_from_state_dict, load_cached_pretrained,  # noqa: E402
+                                                     load_classifier)
+from families.vision.weights import (LOCAL_WEIGHTS, automatic_weights, available_architectures,  # noqa: E402
+                                     cached_weights_file, default_architecture, read_weights_file, resolve_weights,
+                                     weights_files)
 from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 from dashboard.renderers import vision as vision_views  # noqa: E402
 from dashboard.renderers.completeness import completeness_frame  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
-MOBILENET = DATA / vision_models.LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None
+MOBILENET = DATA / LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None
 SAMPLES = DATA / "imagenet_samples" / "images" if DATA else None
 EPS = torch.finfo(torch.float32).eps
 pytestmark = pytest.mark.numeric
@@ -54,7 +64,7 @@ def gradient_image(size=(64, 48), mode="RGB") -> Image.Image:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF"])
 def test_supported_formats_decode_to_rgb(fmt):
-    img = vision_models.load_image(encode(gradient_image(), fmt))
+    img = load_image(encode(gradient_image(), fmt))
     assert img.mode == "RGB" and img.size == (64, 48)
     assert img.info["notices"] == []
 
@@ -62,52 +72,52 @@ def test_supported_formats_decode_to_rgb(fmt):
 def test_load_from_path_and_file_object(tmp_path):
     path = tmp_path / "x.png"
     gradient_image().save(path)
-    assert vision_models.load_image(path).size == (64, 48)
-    assert vision_models.load_image(str(path)).size == (64, 48)
+    assert load_image(path).size == (64, 48)
+    assert load_image(str(path)).size == (64, 48)
     with open(path, "rb") as f:
-        assert vision_models.load_image(f).size == (64, 48)
+        assert load_image(f).size == (64, 48)
 
 
 def test_text_file_named_jpg(tmp_path):
     path = tmp_path / "photo.jpg"
     path.write_text("this is not an image\n")
-    with pytest.raises(vision_models.ImageError, match="not a recognised image"):
-        vision_models.load_image(path)
+    with pytest.raises(ImageError, match="not a recognised image"):
+        load_image(path)
 
 
 def test_empty_file():
-    with pytest.raises(vision_models.ImageError, match="empty"):
-        vision_models.load_image(b"")
+    with pytest.raises(ImageError, match="empty"):
+        load_image(b"")
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(vision_models.ImageError, match="No such image file"):
-        vision_models.load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageError, match="No such image file"):
+        load_image(tmp_path / "nope.png")
 
 
 def test_one_pixel_image_is_too_small():
-    with pytest.raises(vision_models.ImageError, match="1 x 1 pixels; it must be at least 16 x 16"):
-        vision_models.load_image(encode(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"))
+    with pytest.raises(ImageError, match="1 x 1 pixels; it must be at least 16 x 16"):
+        load_image(encode(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG"))
 
 
 def test_truncated_image():
     data = encode(gradient_image((256, 256)), "PNG")
-    with pytest.raises(vision_models.ImageError, match="damaged or truncated"):
-        vision_models.load_image(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="damaged or truncated"):
+        load_image(data[: len(data) // 2])
 
 
 def test_decompression_bomb_is_refused_before_decoding():
     bomb = encode(Image.new("1", (20000, 20000)), "PNG")  # 400 megapixels in a few kB
     assert len(bomb) < 200_000
-    with pytest.raises(vision_models.ImageError, match="20000 x 20000|decompression bomb"):
-        vision_models.load_image(bomb)
+    with pytest.raises(ImageError, match="20000 x 20000|decompression bomb"):
+        load_image(bomb)
 
 
 def test_animated_gif_uses_first_frame_with_notice():
     frames = [Image.new("RGB", (32, 32), c) for c in [(255, 0, 0), (0, 0, 255), (0, 255, 0)]]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    img = vision_models.load_image(buf.getvalue())
+    img = load_image(buf.getvalue())
     assert img.mode == "RGB"
     r, g, b = img.getpixel((16, 16))
     assert r > 200 and g < 50 and b < 50  # the first (red) frame
@@ -116,14 +126,14 @@ def test_animated_gif_uses_first_frame_with_notice():
 
 def test_greyscale_palette_cmyk_convert_to_rgb():
     src = gradient_image()
-    grey = vision_models.load_image(encode(src.convert("L"), "PNG"))
+    grey = load_image(encode(src.convert("L"), "PNG"))
     assert grey.mode == "RGB"
     arr = np.asarray(grey)
     assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
     np.testing.assert_array_equal(arr[..., 0], np.asarray(src.convert("L")))
-    pal = vision_models.load_image(encode(src.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG"))
+    pal = load_image(encode(src.convert("P", palette=Image.ADAPTIVE, colors=16), "PNG"))
     assert pal.mode == "RGB" and pal.size == src.size
-    cmyk = vision_models.load_image(encode(src.convert("CMYK"), "JPEG", quality=95))
+    cmyk = load_image(encode(src.convert("CMYK"), "JPEG", quality=95))
     assert cmyk.mode == "RGB"
     assert np.abs(np.asarray(cmyk, dtype=int) - np.asarray(src, dtype=int)).mean() < 12
 
@@ -131,18 +141,18 @@ def test_greyscale_palette_cmyk_convert_to_rgb():
 def test_rgba_is_composited_on_white():
     rgba = Image.new("RGBA", (32, 32), (255, 0, 0, 0))  # fully transparent red
     rgba.paste((0, 0, 255, 255), (0, 0, 16, 32))  # opaque blue left half
-    img = vision_models.load_image(encode(rgba, "PNG"))
+    img = load_image(encode(rgba, "PNG"))
     assert img.getpixel((24, 16)) == (255, 255, 255)
     assert img.getpixel((4, 16)) == (0, 0, 255)
     half = Image.new("LA", (32, 32), (0, 128))  # black at half opacity -> mid grey on white
-    assert abs(vision_models.load_image(encode(half, "PNG")).getpixel((5, 5))[0] - 127) <= 2
+    assert abs(load_image(encode(half, "PNG")).getpixel((5, 5))[0] - 127) <= 2
 
 
 def test_sixteen_bit_greyscale_is_scaled_not_clipped():
     arr = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (32, 1))
     img16 = Image.fromarray(arr)
     assert img16.mode.startswith("I;16")
-    img = vision_models.load_image(encode(img16, "PNG"))
+    img = load_image(encode(img16, "PNG"))
     out = np.asarray(img)[..., 0]
     assert out[0, 0] == 0 and out[0, -1] == 255
     assert 120 <= out[0, 32] <= 135  # mid-range stays mid-range (clipping would give 255)
@@ -151,63 +161,63 @@ def test_sixteen_bit_greyscale_is_scaled_not_clipped():
 # --- weights -----------------------------------------------------------------------------------------
 
 def test_architectures_include_the_named_ones():
-    archs = vision_models.available_architectures()
+    archs = available_architectures()
     for name in ("googlenet", "inception_v3", "resnet50", "mobilenet_v2"):
         assert name in archs
 
 
 def test_unknown_architecture():
-    with pytest.raises(vision_models.WeightsUnavailable, match="not a torchvision classification model"):
-        vision_models.load_classifier("no_such_net", "DEFAULT", device="cpu")
+    with pytest.raises(WeightsUnavailable, match="not a torchvision classification model"):
+        load_classifier("no_such_net", "DEFAULT", device="cpu")
 
 
 def test_no_weights_gives_clear_error_with_the_place_to_put_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(config.VISION_WEIGHTS.name, raising=False)
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
-    with pytest.raises(vision_models.WeightsUnavailable) as err:
-        vision_models.load_classifier("googlenet", "DEFAULT", device="cpu")
+    with pytest.raises(WeightsUnavailable) as err:
+        load_classifier("googlenet", "DEFAULT", device="cpu")
     msg = str(err.value)
     assert "googlenet-1378be20.pth" in msg and str(tmp_path / "torch" / "hub" / "checkpoints") in msg
-    assert vision_models.WEIGHTS_ENV in msg and "no network" in msg
+    assert config.VISION_WEIGHTS.name in msg and "no network" in msg
 
 
 def test_missing_weights_file(tmp_path):
-    with pytest.raises(vision_models.WeightsUnavailable, match="does not exist"):
-        vision_models.load_classifier("mobilenet_v2", str(tmp_path / "missing.pth"), device="cpu")
+    with pytest.raises(WeightsUnavailable, match="does not exist"):
+        load_classifier("mobilenet_v2", str(tmp_path / "missing.pth"), device="cpu")
 
 
 def test_wrong_architecture_state_dict(tmp_path):
     path = tmp_path / "squeezenet.pth"
     torch.save(torchvision.models.squeezenet1_1().state_dict(), path)
-    with pytest.raises(vision_models.WeightsError, match="not a state_dict for mobilenet_v2.*another architecture"):
-        vision_models.load_classifier("mobilenet_v2", str(path), device="cpu")
+    with pytest.raises(WeightsError, match="not a state_dict for mobilenet_v2.*another architecture"):
+        load_classifier("mobilenet_v2", str(path), device="cpu")
 
 
 def test_pickle_that_is_not_a_state_dict(tmp_path):
     listed = tmp_path / "list.pth"
     torch.save([torch.zeros(3)], listed)
-    with pytest.raises(vision_models.WeightsError, match="not a state_dict"):
-        vision_models.load_classifier("mobilenet_v2", str(listed), device="cpu")
+    with pytest.raises(WeightsError, match="not a state_dict"):
+        load_classifier("mobilenet_v2", str(listed), device="cpu")
     whole = tmp_path / "whole_model.pth"
     torch.save(torch.nn.Linear(2, 2), whole)  # a pickled module, refused by weights_only loading
-    with pytest.raises(vision_models.WeightsError, match="not a plain state_dict"):
-        vision_models.load_classifier("mobilenet_v2", str(whole), device="cpu")
+    with pytest.raises(WeightsError, match="not a plain state_dict"):
+        load_classifier("mobilenet_v2", str(whole), device="cpu")
     plain = tmp_path / "plain.pkl"
     plain.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(vision_models.WeightsError):
-        vision_models.load_classifier("mobilenet_v2", str(plain), device="cpu")
+    with pytest.raises(WeightsError):
+        load_classifier("mobilenet_v2", str(plain), device="cpu")
 
 
 def test_non_torch_file(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_text("hello")
-    with pytest.raises(vision_models.WeightsError, match="not a PyTorch weights file"):
-        vision_models.load_classifier("mobilenet_v2", str(path), device="cpu")
+    with pytest.raises(WeightsError, match="not a PyTorch weights file"):
+        load_classifier("mobilenet_v2", str(path), device="cpu")
 
 
 def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
@@ -215,7 +225,7 @@ def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
     torch.manual_seed(0)
     path = tmp_path / "googlenet.pth"
     torch.save(torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
-    clf = vision_models.load_classifier("googlenet", str(path), device="cpu")
+    clf = load_classifier("googlenet", str(path), device="cpu")
     assert clf.model.transform_input is True
     assert clf.model.aux_logits is False and clf.model.aux1 is None and clf.model.aux2 is None
     assert not any(p.requires_grad for p in clf.model.parameters()) and not clf.model.training
@@ -227,11 +237,11 @@ def test_googlenet_file_is_configured_like_torchvision_pretrained(tmp_path):
 
 
 def test_environment_chooses_architecture_and_weights(tmp_path, monkeypatch):
-    monkeypatch.setenv(vision_models.ARCH_ENV, "resnet18")
-    monkeypatch.setenv(vision_models.WEIGHTS_ENV, str(tmp_path / "r18.pth"))
-    assert vision_models.default_architecture() == "resnet18"
-    assert vision_models.resolve_weights("resnet18") == str(tmp_path / "r18.pth")
-    assert vision_models.resolve_weights("mobilenet_v2") != str(tmp_path / "r18.pth")  # the file is for resnet18 only
+    monkeypatch.setenv(config.VISION_ARCH.name, "resnet18")
+    monkeypatch.setenv(config.VISION_WEIGHTS.name, str(tmp_path / "r18.pth"))
+    assert default_architecture() == "resnet18"
+    assert resolve_weights("resnet18") == str(tmp_path / "r18.pth")
+    assert resolve_weights("mobilenet_v2") != str(tmp_path / "r18.pth")  # the file is for resnet18 only
 
 
 # --- views (pure) ---------------------------------------------------------------------------------
@@ -287,9 +297,9 @@ def test_charts_and_tables():
 
 def test_masks():
     imp = np.arange(100, dtype=float).reshape(10, 10)
-    mask = vision_models.top_fraction_mask(imp, 0.1)
+    mask = top_fraction_mask(imp, 0.1)
     assert mask.sum() == 10 and mask[9].all()
-    rect = vision_models.rectangle_mask((10, 10), 2, 3, 5, 7)
+    rect = rectangle_mask((10, 10), 2, 3, 5, 7)
     assert rect.sum() == 3 * 4 and rect[3, 2] and not rect[7, 2]
 
 
@@ -299,12 +309,12 @@ def test_masks():
 def classifier():
     if DATA is None or not MOBILENET.is_file():
         pytest.skip("IG_DATA_DIR is not set: the real MobileNetV2 weights are in the shared data directory")
-    return vision_models.load_classifier("mobilenet_v2", str(MOBILENET), device="cpu")
+    return load_classifier("mobilenet_v2", str(MOBILENET), device="cpu")
 
 
 @pytest.fixture(scope="module")
 def tench():
-    return vision_models.load_image(SAMPLES / "n01440764_tench.JPEG")
+    return load_image(SAMPLES / "n01440764_tench.JPEG")
 
 
 @needs_data
@@ -327,18 +337,18 @@ def test_preprocessing_and_prediction(classifier, tench):
 @needs_data
 def test_baselines(classifier, tench):
     x = classifier.preprocess(tench)
-    black = vision_models.make_baseline(classifier, "black", x)
+    black = make_baseline(classifier, "black", x)
     assert black.shape == x.shape
     assert torch.allclose(classifier.unnormalize(black), torch.zeros_like(x), atol=1e-6)  # zero pixels
     assert float(black.abs().min()) > 1.0  # ... which is not a normalized zero
-    grey = vision_models.make_baseline(classifier, "grey", x)
+    grey = make_baseline(classifier, "grey", x)
     assert torch.allclose(classifier.unnormalize(grey), torch.full_like(x, 0.5), atol=1e-6)
-    blurred = classifier.unnormalize(vision_models.make_baseline(classifier, "blurred", x))
+    blurred = classifier.unnormalize(make_baseline(classifier, "blurred", x))
     pixels = classifier.unnormalize(x).clamp(0, 1)
     assert blurred.mean().item() == pytest.approx(pixels.mean().item(), abs=0.02)
     assert blurred.diff(dim=-1).abs().mean() < 0.3 * pixels.diff(dim=-1).abs().mean()  # smoother
     with pytest.raises(ValueError, match="unknown baseline"):
-        vision_models.make_baseline(classifier, "pink", x)
+        make_baseline(classifier, "pink", x)
 
 
 @needs_data
@@ -346,7 +356,7 @@ def test_completeness_with_the_adaptive_default(classifier, tench):
     engine = AttributionEngine(device="cpu")
     ex = vision_family.explain(engine, classifier, tench, None, "black", ScanSettings(), layer_name="features.18")
     assert ex.targets == [0] and ex.labels == ["tench"]
-    assert ex.relative_delta(0) <= 0.01, ex.attribution.summary()
+    assert ex.relative_delta[0] <= 0.01, ex.attribution.summary()
     assert ex.within_tolerance
     # Eq. 1 aggregation keeps completeness: pixel importances add up to the attribution total ...
     total = float(ex.attributions(0).astype(np.float64).sum())
@@ -382,15 +392,15 @@ def test_several_targets_share_one_scan(classifier, tench):
 @needs_data
 def test_ablation(classifier, tench):
     x = classifier.preprocess(tench)
-    none = vision_models.ablate(classifier, x, np.zeros((224, 224), bool), target=0)
+    none = ablate(classifier, x, np.zeros((224, 224), bool), target=0)
     assert none.top_index == 0 and none.fraction == 0
     assert none.target_probability == pytest.approx(float(classifier.predict(x)[0, 0]), abs=1e-5)
-    everything = vision_models.ablate(classifier, x, np.ones((224, 224), bool), target=0)
-    black = vision_models.make_baseline(classifier, "black", x)
+    everything = ablate(classifier, x, np.ones((224, 224), bool), target=0)
+    black = make_baseline(classifier, "black", x)
     assert torch.equal(everything.ablated, black) and everything.fraction == 1
     assert np.asarray(everything.image).max() == 0
     with pytest.raises(ValueError, match="mask shape"):
-        vision_models.ablate(classifier, x, np.zeros((10, 10), bool))
+        ablate(classifier, x, np.zeros((10, 10), bool))
 
 
 # --- weights the browser may choose: configured files and uploads, never a typed path ----------------
@@ -402,34 +412,34 @@ def test_weights_files_lists_the_models_folder_by_relative_name(tmp_path, monkey
         (models / name).write_bytes(b"x")
     monkeypatch.setenv("IG_MODELS_DIR", str(models))
     monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
-    assert vision_models.weights_files() == {"a.pth": models / "a.pth", "sub/b.pt": models / "sub" / "b.pt"}
+    assert weights_files() == {"a.pth": models / "a.pth", "sub/b.pt": models / "sub" / "b.pt"}
     monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path / "missing"))
-    assert vision_models.weights_files() == {}
+    assert weights_files() == {}
 
 
 @needs_data
 def test_weights_files_include_the_known_data_file(tmp_path, monkeypatch):
     monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: <data folder>/models
-    relative = vision_models.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
-    assert vision_models.weights_files() == {relative: MOBILENET.resolve()}
+    relative = LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    assert weights_files() == {relative: MOBILENET.resolve()}
     monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))  # elsewhere: the known file is still offered
-    assert vision_models.weights_files() == {vision_models.LOCAL_WEIGHTS["mobilenet_v2"]: MOBILENET.resolve()}
+    assert weights_files() == {LOCAL_WEIGHTS["mobilenet_v2"]: MOBILENET.resolve()}
 
 
 def test_automatic_weights_never_download_and_name_no_server_path(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
+    monkeypatch.delenv(config.VISION_WEIGHTS.name, raising=False)
     monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", pytest.fail)
-    with pytest.raises(vision_models.WeightsUnavailable, match="No pretrained weights for googlenet") as err:
-        vision_models.automatic_weights("googlenet")
+    with pytest.raises(WeightsUnavailable, match="No pretrained weights for googlenet") as err:
+        automatic_weights("googlenet")
     assert str(tmp_path) not in str(err.value) and "googlenet-1378be20.pth" in str(err.value)
-    monkeypatch.setenv(vision_models.ARCH_ENV, "resnet18")
-    monkeypatch.setenv(vision_models.WEIGHTS_ENV, str(tmp_path / "r18.pth"))  # read when asked, not frozen
-    assert vision_models.automatic_weights("resnet18") == ("$IG_VISION_WEIGHTS", tmp_path / "r18.pth")
-    with pytest.raises(vision_models.WeightsUnavailable,
+    monkeypatch.setenv(config.VISION_ARCH.name, "resnet18")
+    monkeypatch.setenv(config.VISION_WEIGHTS.name, str(tmp_path / "r18.pth"))  # read when asked, not frozen
+    assert automatic_weights("resnet18") == ("$IG_VISION_WEIGHTS", tmp_path / "r18.pth")
+    with pytest.raises(WeightsUnavailable,
                        match=r"The weights file \$IG_VISION_WEIGHTS does not exist") as err:
-        vision_models.read_weights_file(tmp_path / "r18.pth", "$IG_VISION_WEIGHTS")
+        read_weights_file(tmp_path / "r18.pth", "$IG_VISION_WEIGHTS")
     assert str(tmp_path) not in str(err.value)
 
 
@@ -441,29 +451,29 @@ def test_automatic_weights_never_download_and_name_no_server_path(tmp_path, monk
     (torch_bytes([torch.zeros(3)]), "not a state_dict"),
 ])
 def test_state_dict_bytes_that_do_not_fit_give_clear_errors(data, message):
-    with pytest.raises(vision_models.WeightsError, match=message) as err:
-        vision_models.classifier_from_state_dict("mobilenet_v2", data, "upload.pth", device="cpu")
+    with pytest.raises(WeightsError, match=message) as err:
+        classifier_from_state_dict("mobilenet_v2", data, "upload.pth", device="cpu")
     assert str(err.value).startswith("upload.pth ") and str(ROOT) not in str(err.value)
 
 
 @needs_data
 def test_state_dict_bytes_and_the_file_give_the_same_model_key(classifier):
-    uploaded = vision_models.classifier_from_state_dict("mobilenet_v2", MOBILENET.read_bytes(), "copy.pth",
-                                                        device="cpu")
+    uploaded = classifier_from_state_dict("mobilenet_v2", MOBILENET.read_bytes(), "copy.pth",
+                                          device="cpu")
     assert uploaded.key == classifier.key  # the key is the content digest, whatever the route or name
     assert "sha256" in uploaded.weights_source and str(DATA) not in uploaded.weights_source
 
 
 def test_cached_torchvision_weights_are_used_but_never_downloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.delenv(vision_models.WEIGHTS_ENV, raising=False)
-    with pytest.raises(vision_models.WeightsUnavailable, match="not in this server's cache"):
-        vision_models.load_cached_pretrained("mobilenet_v2", device="cpu")
-    cached = vision_models.cached_weights_file("mobilenet_v2")
+    monkeypatch.delenv(config.VISION_WEIGHTS.name, raising=False)
+    with pytest.raises(WeightsUnavailable, match="not in this server's cache"):
+        load_cached_pretrained("mobilenet_v2", device="cpu")
+    cached = cached_weights_file("mobilenet_v2")
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"damaged")
-    assert vision_models.automatic_weights("mobilenet_v2") == (
+    assert automatic_weights("mobilenet_v2") == (
         "torchvision MobileNet_V2_Weights.IMAGENET1K_V2 (cached)", None)
-    with pytest.raises(vision_models.WeightsUnavailable, match="could not be loaded") as err:
-        vision_models.load_cached_pretrained("mobilenet_v2", device="cpu")
+    with pytest.raises(WeightsUnavailable, match="could not be loaded") as err:
+        load_cached_pretrained("mobilenet_v2", device="cpu")
     assert cached.name in str(err.value) and str(tmp_path) not in str(err.value)

@@ -38,7 +38,7 @@ def page(monkeypatch):
     monkeypatch.setenv("IG_VISION_WEIGHTS", str(MOBILENET))
     monkeypatch.delenv("IG_VISION_SAMPLES", raising=False)
     st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app_pages" / "vision.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision.py"), default_timeout=300)
     at.session_state["scan_settings"] = FAST
     yield at
     st.cache_data.clear()
@@ -243,11 +243,11 @@ def test_bad_weight_uploads_give_clear_errors(page, tmp_path, data, message):
 def test_one_file_by_two_routes_is_one_cached_model(page, monkeypatch):
     import streamlit as st
 
-    from families.vision import classifiers as vision_models
+    from families.vision import torchvision_classifiers
 
     loads = []
-    original = vision_models.classifier_from_state_dict
-    monkeypatch.setattr(vision_models, "classifier_from_state_dict",
+    original = torchvision_classifiers.classifier_from_state_dict
+    monkeypatch.setattr(torchvision_classifiers, "classifier_from_state_dict",
                         lambda *a, **k: loads.append(a[2]) or original(*a, **k))
     monkeypatch.delenv("IG_MODELS_DIR", raising=False)  # default: the data folder's models, with MobileNetV2
     st.cache_resource.clear()
@@ -364,7 +364,7 @@ def test_vision_evaluation_runs_on_a_factory_model(own_models, tmp_path, monkeyp
     for name in ("a.png", "b.png"):
         Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(photos / name)
     monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
-    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision_evaluation.py"), default_timeout=300)
     at.session_state["scan_settings"] = FAST
     at.run()
     at.selectbox(key="vision_arch").set_value("factory: vision_factory_example:tiny_cnn").run()

@@ -12,8 +12,17 @@ from torchvision import transforms
 
 import ig_core
 from ig_core import AttributionEngine, ScanSettings
-from families.vision import classifiers as vision_models
-from families.vision import evaluation as vision_eval
+from families.vision import evaluation, photo_evaluation
+from families.vision.boxes import box_mask, localization, map_box
+from families.vision.curves import (BLUR_SIGMA, aopc_curve, blurred, curve_auc, deletion_insertion_scores,
+                                    fraction_counts, perturbation_scores, pixel_ranks)
+from families.vision.evaluation_report import mean_curves, summarize_methods
+from families.vision.image_classifier import ImageClassifier
+from families.vision.importance import pixel_importance
+from families.vision.photo_evaluation import evaluate_photos, method_options, noise_fill, saturation_alpha
+from families.vision.photos import Photo, list_photos
+from families.vision.torchvision_classifiers import load_classifier
+from families.vision.weights import LOCAL_WEIGHTS
 from dashboard.renderers import vision_eval as vision_eval_views
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,16 +51,16 @@ def engine():
 
 def test_pixel_importance_modes():
     a = torch.tensor([[[1.0, -2.0]], [[-3.0, 1.0]], [[1.0, 0.5]]])  # [3, 1, 2]
-    assert torch.equal(vision_eval.pixel_importance(a), torch.tensor([[5.0, 3.5]]))  # Eq. 1: sum_c |a|
-    assert torch.equal(vision_eval.pixel_importance(a, "sum"), torch.tensor([[-1.0, -0.5]]))
-    assert torch.equal(vision_eval.pixel_importance(a, "positive"), torch.tensor([[0.0, 0.0]]))
-    assert vision_eval.pixel_importance(a.unsqueeze(0).repeat(4, 1, 1, 1)).shape == (4, 1, 2)
+    assert torch.equal(pixel_importance(a), torch.tensor([[5.0, 3.5]]))  # Eq. 1: sum_c |a|
+    assert torch.equal(pixel_importance(a, "sum"), torch.tensor([[-1.0, -0.5]]))
+    assert torch.equal(pixel_importance(a, "positive"), torch.tensor([[0.0, 0.0]]))
+    assert pixel_importance(a.unsqueeze(0).repeat(4, 1, 1, 1)).shape == (4, 1, 2)
     with pytest.raises(ValueError):
-        vision_eval.pixel_importance(a, "max")
+        pixel_importance(a, "max")
 
 
 def test_aopc_curve_by_hand():
-    curve = vision_eval.aopc_curve(np.array([[1.0, 0.5, 0.2]]))
+    curve = aopc_curve(np.array([[1.0, 0.5, 0.2]]))
     np.testing.assert_allclose(curve, [[0.0, 0.25, (0.5 + 0.8) / 3]])
 
 
@@ -64,12 +73,12 @@ def test_ablating_top_w_times_x_first_gives_the_largest_drop(engine):
     torch.testing.assert_close(result.attributions, (w * x)[0].expand_as(result.attributions), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(result.gradient_at_input, w.expand_as(result.gradient_at_input))
 
-    importance = {"ig": vision_eval.pixel_importance(result.attributions.unsqueeze(0) if result.attributions.dim() == 3
-                                                     else result.attributions),
-                  "gradient": vision_eval.pixel_importance(result.gradient_at_input.reshape(x.shape)),
+    importance = {"ig": pixel_importance(result.attributions.unsqueeze(0) if result.attributions.dim() == 3
+                                         else result.attributions),
+                  "gradient": pixel_importance(result.gradient_at_input.reshape(x.shape)),
                   "random": torch.rand(1, 8, 8, generator=g)}
-    scores = vision_eval.perturbation_scores(model, x, [0], importance, torch.zeros(3, 8, 8), pixels_per_step=4,
-                                             steps=16, output="identity", max_batch=7)
+    scores = perturbation_scores(model, x, [0], importance, torch.zeros(3, 8, 8), pixels_per_step=4,
+                                 steps=16, output="identity", max_batch=7)
     contrib = (w * x).sum(1).flatten()  # per-pixel contribution, all positive
     best = torch.sort(contrib, descending=True).values
     expected = [float(contrib.sum() - best[:4 * k].sum()) for k in range(17)]
@@ -77,7 +86,7 @@ def test_ablating_top_w_times_x_first_gives_the_largest_drop(engine):
     # each sum is rounded by a few eps of their total, 16 eps covers both sides; an AOPC curve averages such drops
     rounding = 16 * EPS * float((w * x).sum())
     np.testing.assert_allclose(scores["ig"][0], expected, rtol=0, atol=rounding)  # greedy = optimal
-    curves = {m: vision_eval.aopc_curve(s)[0] for m, s in scores.items()}
+    curves = {m: aopc_curve(s)[0] for m, s in scores.items()}
     assert np.all(curves["ig"] >= curves["gradient"] - 2 * rounding)
     assert np.all(curves["ig"] >= curves["random"] - 2 * rounding)
     assert curves["ig"][-1] > curves["gradient"][-1] + 1e-3
@@ -88,7 +97,7 @@ def test_regions_are_ablated_whole_in_order():
     imp = torch.zeros(1, 4, 4)
     imp[0, 2:, 2:] = 5.0  # block (1, 1) first
     imp[0, :2, :2] = 1.0  # then block (0, 0)
-    ranks = vision_eval._ranks(imp, region=2).view(4, 4)
+    ranks = pixel_ranks(imp, region=2).view(4, 4)
     assert set(ranks[2:, 2:].flatten().tolist()) == {0, 1, 2, 3}
     assert set(ranks[:2, :2].flatten().tolist()) == {4, 5, 6, 7}
 
@@ -96,11 +105,11 @@ def test_regions_are_ablated_whole_in_order():
 def test_tied_pixels_are_ranked_in_a_fixed_random_order_after_the_more_important_ones():
     imp = torch.zeros(1, 8, 8)
     imp[0, :, 4:] = 2.0  # a region map: the right half is one region, the left half another
-    ranks = vision_eval._ranks(imp).view(8, 8)
+    ranks = pixel_ranks(imp).view(8, 8)
     assert set(ranks[:, 4:].flatten().tolist()) == set(range(32))  # the denser region first, whole
     right = ranks[:, 4:].flatten()
     assert not torch.equal(right, torch.sort(right).values)  # not in raster order
-    assert torch.equal(vision_eval._ranks(imp), vision_eval._ranks(imp.clone()))  # the same order every time
+    assert torch.equal(pixel_ranks(imp), pixel_ranks(imp.clone()))  # the same order every time
 
 
 # --- deletion and insertion ------------------------------------------------------------------------
@@ -115,38 +124,38 @@ def _linear_photo(n: int = 1):
 def test_deletion_and_insertion_curves_and_areas_on_a_linear_score():
     model, w, x = _linear_photo()
     contrib = (w * x).sum(1)  # [1, 4, 4]: the score w . x is the sum of these per-pixel terms
-    ranks = {"exact": vision_eval._ranks(contrib)}
+    ranks = {"exact": pixel_ranks(contrib)}
     total = float(contrib.sum())
-    curves = vision_eval.deletion_insertion_scores(model, x, torch.tensor([0]), ranks, torch.zeros(3, 4, 4),
-                                                   torch.zeros_like(x), 4, intact=torch.tensor([total]),
-                                                   output="identity", max_batch=3)
+    curves = deletion_insertion_scores(model, x, torch.tensor([0]), ranks, torch.zeros(3, 4, 4),
+                                       torch.zeros_like(x), 4, intact=torch.tensor([total]),
+                                       output="identity", max_batch=3)
     top = torch.sort(contrib.flatten(), descending=True).values
     inserted = np.array([float(top[:4 * k].sum()) for k in range(5)])  # 4 steps of 4 of the 16 pixels
     # every score is a float32 sum of at most 48 positive products w * x: a few eps of the total each
     rounding = 16 * EPS * total
     np.testing.assert_allclose(curves["deletion"]["exact"][0], total - inserted, rtol=0, atol=rounding)
     np.testing.assert_allclose(curves["insertion"]["exact"][0], inserted, rtol=0, atol=rounding)
-    fractions = np.array(vision_eval.fraction_counts(16, 4)) / 16
+    fractions = np.array(fraction_counts(16, 4)) / 16
     np.testing.assert_array_equal(fractions, [0, 0.25, 0.5, 0.75, 1])
     by_hand = lambda s: sum((s[k] + s[k + 1]) / 2 * 0.25 for k in range(4))  # noqa: E731 trapezoids of width 1/4
-    assert vision_eval.curve_auc(curves["deletion"]["exact"][0], fractions) == pytest.approx(by_hand(total - inserted),
-                                                                                     abs=rounding)
-    assert vision_eval.curve_auc(curves["insertion"]["exact"][0], fractions) == pytest.approx(by_hand(inserted),
-                                                                                            abs=rounding)
+    assert curve_auc(curves["deletion"]["exact"][0], fractions) == pytest.approx(by_hand(total - inserted),
+                                                                                 abs=rounding)
+    assert curve_auc(curves["insertion"]["exact"][0], fractions) == pytest.approx(by_hand(inserted),
+                                                                                  abs=rounding)
 
 
 def test_blurred_start_is_rises_gaussian():
     delta = torch.zeros(1, 3, 21, 21)
     delta[0, :, 10, 10] = 1.0
-    out = vision_eval.blurred(delta)[0, 0]
+    out = blurred(delta)[0, 0]
     d = torch.arange(-5, 6, dtype=torch.float64)
-    g = torch.exp(-d ** 2 / (2 * vision_eval.BLUR_SIGMA ** 2))
+    g = torch.exp(-d ** 2 / (2 * BLUR_SIGMA ** 2))
     kernel = torch.outer(g, g) / g.sum() ** 2  # 11 x 11, normalized to sum 1
     torch.testing.assert_close(out[5:16, 5:16].double(), kernel, rtol=0, atol=8 * EPS * float(kernel.max()))
     assert float(out.sum()) == pytest.approx(1.0, abs=64 * EPS)
     constant = torch.full((1, 3, 16, 16), -0.7)
     # reflect padding keeps it
-    torch.testing.assert_close(vision_eval.blurred(constant), constant, rtol=0, atol=4 * EPS)
+    torch.testing.assert_close(blurred(constant), constant, rtol=0, atol=4 * EPS)
 
 
 def test_random_order_removes_the_expected_share_of_a_linear_score():
@@ -154,11 +163,11 @@ def test_random_order_removes_the_expected_share_of_a_linear_score():
     model, w, x = _linear_photo(n)
     contrib = (w[0] * x[0]).sum(0).flatten().double()  # 16 pixel terms
     order = torch.rand(n, 4, 4, generator=torch.Generator().manual_seed(2))  # as the runner draws its reference
-    ranks = {"random": vision_eval._ranks(order)}
+    ranks = {"random": pixel_ranks(order)}
     total = float(contrib.sum())
-    curves = vision_eval.deletion_insertion_scores(model, x, torch.zeros(n, dtype=torch.long), ranks,
-                                                   torch.zeros(3, 4, 4), torch.zeros_like(x), 4,
-                                                   intact=torch.full((n,), total), output="identity", max_batch=64)
+    curves = deletion_insertion_scores(model, x, torch.zeros(n, dtype=torch.long), ranks,
+                                       torch.zeros(3, 4, 4), torch.zeros_like(x), 4,
+                                       intact=torch.full((n,), total), output="identity", max_batch=64)
     mean = curves["deletion"]["random"].mean(0)
     removed = np.arange(5) * 4
     expected = total * (1 - removed / 16)  # a uniformly random order removes k/16 of the sum on average
@@ -182,7 +191,7 @@ def test_summary_per_method_by_hand():
         "points_evaluated": [17, 33, 17, 0, 0, 0],
         "seconds": [2.0, 3.0, 4.0, 0.0, 0.0, 0.0],
     })
-    s = vision_eval.summarize_methods(per_method).set_index("method")
+    s = summarize_methods(per_method).set_index("method")
     assert list(s.index) == ["integrated_gradients", "gradient"]  # in the order they appear
     ig, grad = s.loc["integrated_gradients"], s.loc["gradient"]
     assert ig.aopc == pytest.approx(0.3) and grad.aopc == pytest.approx(0.2)
@@ -200,14 +209,14 @@ def test_summary_per_method_by_hand():
 def test_map_box_through_resize_and_centre_crop_by_hand():
     # 500 x 375 landscape: Resize(256) -> 341 x 256 (int(256 * 500 / 375) = 341), crop offsets
     # left = round((341 - 224) / 2) = round(58.5) = 58 (Python rounds half to even), top = 16.
-    x0, y0, x1, y1 = vision_eval.map_box((100, 50, 199, 149), 500, 375)
+    x0, y0, x1, y1 = map_box((100, 50, 199, 149), 500, 375)
     assert x0 == pytest.approx(100 * 341 / 500 - 58)  # 10.2
     assert x1 == pytest.approx(200 * 341 / 500 - 58)  # 78.4
     assert y0 == pytest.approx(50 * 256 / 375 - 16)  # 18.13
     assert y1 == pytest.approx(150 * 256 / 375 - 16)  # 86.4
-    assert vision_eval.map_box((0, 0, 499, 374), 500, 375) == (0.0, 0.0, 224.0, 224.0)  # clipped to the crop
+    assert map_box((0, 0, 499, 374), 500, 375) == (0.0, 0.0, 224.0, 224.0)  # clipped to the crop
     # 375 x 500 portrait: 256 x 341, left = 16, top = 58
-    x0, y0, x1, y1 = vision_eval.map_box((115, 115, 276, 490), 375, 500)
+    x0, y0, x1, y1 = map_box((115, 115, 276, 490), 375, 500)
     assert (x0, y0) == pytest.approx((115 * 256 / 375 - 16, 115 * 341 / 500 - 58))
     assert y1 == 224.0
 
@@ -218,7 +227,7 @@ def test_box_mask_matches_torchvision_preprocessing():
     canvas[box[1]:box[3] + 1, box[0]:box[2] + 1] = 255
     tf = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()])
     seen = tf(Image.fromarray(canvas))[0] > 0.5
-    mask = vision_eval.box_mask([box], w, h)
+    mask = box_mask([box], w, h)
     iou = float((seen & mask).sum()) / float((seen | mask).sum())
     assert iou > 0.97
 
@@ -228,20 +237,20 @@ def test_localization_fraction():
     mask[2:5, 3:7] = True
     a = torch.zeros(3, 8, 8)
     a[:, 2:5, 3:7] = torch.randn(3, 3, 4)
-    assert vision_eval.localization(a, mask) == pytest.approx(1.0)
-    assert vision_eval.localization(torch.ones(3, 8, 8), mask) == pytest.approx(12 / 64)
+    assert localization(a, mask) == pytest.approx(1.0)
+    assert localization(torch.ones(3, 8, 8), mask) == pytest.approx(12 / 64)
     b = torch.ones(3, 8, 8)
     b[:, ~mask] = -1.0  # negative outside: positive mass is all inside, absolute mass is spread
-    assert vision_eval.localization(b, mask, "positive") == pytest.approx(1.0)
-    assert vision_eval.localization(b, mask, "abs") == pytest.approx(12 / 64)
+    assert localization(b, mask, "positive") == pytest.approx(1.0)
+    assert localization(b, mask, "abs") == pytest.approx(12 / 64)
     with pytest.raises(ValueError):
-        vision_eval.localization(a, mask, "sum")
+        localization(a, mask, "sum")
 
 
 def test_saturation_alpha():
     alphas = np.array([0.0, 0.25, 0.5, 0.75, 1.0])
     scores = np.array([[0.0, 0.0], [0.5, 0.1], [0.95, 0.2], [0.9, 0.5], [1.0, 1.0]])
-    np.testing.assert_allclose(vision_eval.saturation_alpha(alphas, scores), [0.5, 1.0])
+    np.testing.assert_allclose(saturation_alpha(alphas, scores), [0.5, 1.0])
 
 
 # --- runner on a tiny model --------------------------------------------------------------------------
@@ -271,29 +280,30 @@ def _photo_folder(tmp_path: Path) -> Path:
 
 
 def test_list_photos_groups_boxes(tmp_path):
-    photos = vision_eval.list_photos(_photo_folder(tmp_path))
+    photos = list_photos(_photo_folder(tmp_path))
     assert [p.file for p in photos] == ["images/p0.png", "images/p1.png", "images/p2.png"]
     assert photos[0].boxes == [(2, 3, 20, 15), (20, 20, 25, 25)] and photos[0].label == 0
-    assert len(vision_eval.list_photos(tmp_path, limit=2)) == 2
+    assert len(list_photos(tmp_path, limit=2)) == 2
 
 
-def _tiny_square_classifier() -> vision_models.ImageClassifier:
-    return vision_models.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
-                                         weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3,
-                                         std=(0.25,) * 3)
+def _tiny_square_classifier() -> ImageClassifier:
+    return ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                           weights_source="test", resize_size=16, crop_size=16, mean=(0.5,) * 3,
+                           std=(0.25,) * 3)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])
 def test_runner_one_scan_per_photo_gives_ig_gradient_and_gradient_x_input(tmp_path, engine, batch_size):
-    photos = vision_eval.list_photos(_photo_folder(tmp_path))
+    photos = list_photos(_photo_folder(tmp_path))
     calls = []
     original = engine.attribute
     engine.attribute = lambda *a, **k: calls.append(a[1].shape[0]) or original(*a, **k)
     seen = []
     methods = ["integrated_gradients", "gradient", "gradient_x_input"]
-    result = vision_eval.evaluate_photos(_tiny_square_classifier(), photos, engine, methods=methods, rule="adaptive",
-                                         steps=8, tolerance=0.01, max_steps=256, batch_size=batch_size,
-                                         pixels_per_step=16, ablation_steps=8, curve_steps=4, progress=seen.append)
+    result = evaluate_photos(_tiny_square_classifier(), photos, engine, methods=methods,
+                             scan=ScanSettings(rule="adaptive", steps=8, tolerance=0.01, max_steps=256),
+                             batch_size=batch_size,
+                             pixels_per_step=16, ablation_steps=8, curve_steps=4, progress=seen.append)
     assert calls == ([1, 1, 1] if batch_size == 1 else [2, 1])  # one scan per photo (batch): the others are read off
     t, per = result.table, result.per_method
     assert list(t.file) == [p.file for p in photos] and len(t) == 3
@@ -316,7 +326,7 @@ def test_runner_one_scan_per_photo_gives_ig_gradient_and_gradient_x_input(tmp_pa
     loc = vision_eval_views.localization_frame(t, per)
     assert len(loc) == 3 and "inside box, random" in loc.columns
     np.testing.assert_allclose(loc["inside box, gradient"], per[per.method == "gradient"].localization)
-    fig5 = vision_eval.mean_curves(result.curves)
+    fig5 = mean_curves(result.curves)
     assert set(fig5.n) == {3} and len(fig5) == 4 * (9 + 5 + 5)
     for kind in ("aopc", "deletion", "insertion"):
         vision_eval_views.curve_chart(result.curves, kind).to_dict()
@@ -325,15 +335,15 @@ def test_runner_one_scan_per_photo_gives_ig_gradient_and_gradient_x_input(tmp_pa
 
 
 def test_runner_scores_every_registered_method_with_shared_curve_ends(tmp_path, engine):
-    photos = vision_eval.list_photos(_photo_folder(tmp_path))
-    result = vision_eval.evaluate_photos(_tiny_square_classifier(), photos, engine, steps=4, max_steps=64,
-                                         pixels_per_step=16, ablation_steps=4, curve_steps=4, insertion_start="black")
+    photos = list_photos(_photo_folder(tmp_path))
+    result = evaluate_photos(_tiny_square_classifier(), photos, engine, scan=ScanSettings(steps=4, max_steps=64),
+                             pixels_per_step=16, ablation_steps=4, curve_steps=4, insertion_start="black")
     per, curves, t = result.per_method, result.curves, result.table
     registered = list(ig_core.METHODS)
     assert list(per.method.unique()) == registered + ["random"]
     assert (per.seconds.notna() == (per.method != "random")).all()
     for name in registered:  # completeness wherever the method (with its evaluation options) defines one
-        defined = ig_core.method(name, **vision_eval.method_options([name])[name]).completeness is not None
+        defined = ig_core.method(name, **method_options([name])[name]).completeness is not None
         assert per[per.method == name].relative_delta.notna().all() == defined, name
     wide = curves.pivot_table(index=["file", "curve", "step"], columns="method", values="score")
     intact = t.set_index("file").score
@@ -347,24 +357,24 @@ def test_runner_scores_every_registered_method_with_shared_curve_ends(tmp_path, 
 
 
 def test_reference_set_methods_need_other_photos(tmp_path, engine):
-    photos = vision_eval.list_photos(_photo_folder(tmp_path))[:1]
+    photos = list_photos(_photo_folder(tmp_path))[:1]
     with pytest.raises(ValueError, match="at least two photos"):
-        vision_eval.evaluate_photos(_tiny_square_classifier(), photos, engine, methods=["expected_gradients"])
+        evaluate_photos(_tiny_square_classifier(), photos, engine, methods=["expected_gradients"])
 
 
 def test_reference_set_is_other_photos_never_the_photo_itself():
     classifier = _tiny_square_classifier()
-    photos = [vision_eval.Photo(Path(f"/nowhere/{i}.png"), f"{i}.png") for i in range(4)]
+    photos = [Photo(Path(f"/nowhere/{i}.png"), f"{i}.png") for i in range(4)]
     loaded = []
-    original = vision_eval.read_photo
-    vision_eval.read_photo = lambda photo: loaded.append(photo.file) or (
+    original = photo_evaluation.read_photo
+    photo_evaluation.read_photo = lambda photo: loaded.append(photo.file) or (
         Image.new("RGB", (16, 16), (int(photo.file[0]),) * 3), "")
     try:
         cache = {}
-        refs = vision_eval._reference_set(classifier, photos, [photos[2]], 2, [2, 0, 3, 1], cache)
-        again = vision_eval._reference_set(classifier, photos, [photos[0]], 2, [2, 0, 3, 1], cache)
+        refs = photo_evaluation._reference_set(classifier, photos, [photos[2]], 2, [2, 0, 3, 1], cache)
+        again = photo_evaluation._reference_set(classifier, photos, [photos[0]], 2, [2, 0, 3, 1], cache)
     finally:
-        vision_eval.read_photo = original
+        photo_evaluation.read_photo = original
     assert refs.shape == (2, 3, 16, 16) and again.shape == (2, 3, 16, 16)
     expected = lambda i: classifier.preprocess(Image.new("RGB", (16, 16), (i,) * 3))[0]  # noqa: E731
     torch.testing.assert_close(refs, torch.stack([expected(0), expected(3)]))  # 2 is the photo itself
@@ -375,9 +385,9 @@ def test_reference_set_is_other_photos_never_the_photo_itself():
 def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch):
     (tmp_path / "photos").mkdir()
     folder = _photo_folder(tmp_path / "photos")
-    monkeypatch.setattr(vision_eval, "load_classifier", lambda *a, **k: _tiny_square_classifier())
+    monkeypatch.setattr(evaluation, "load_classifier", lambda *a, **k: _tiny_square_classifier())
     out, per_method = tmp_path / "RESULTS-methods.md", tmp_path / "per_method.csv"
-    vision_eval.main(["--folder", str(folder), "--limit", "2", "--methods", "all", "--out", str(out), "--steps", "4",
+    evaluation.main(["--folder", str(folder), "--limit", "2", "--methods", "all", "--out", str(out), "--steps", "4",
              "--max-steps", "32", "--pixels-per-step", "16", "--ablation-steps", "4", "--curve-steps", "4",
              "--option", "smoothgrad.samples=3", "--per-method", str(per_method)])
     text = out.read_text()
@@ -389,7 +399,7 @@ def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch
     assert "smoothgrad: base=gradient, samples=3," in text
     assert len(pd.read_csv(per_method)) == 2 * (len(ig_core.METHODS) + 1)
     csv = tmp_path / "photos.csv"  # the old use: a per-photo CSV
-    vision_eval.main(["--folders", str(folder), "--limit", "2", "--methods", "gradient", "--out", str(csv),
+    evaluation.main(["--folders", str(folder), "--limit", "2", "--methods", "gradient", "--out", str(csv),
              "--ablation-steps", "2", "--pixels-per-step", "16", "--curve-steps", "2", "--no-random"])
     assert list(pd.read_csv(csv).file) == ["images/p0.png", "images/p1.png"]
 
@@ -398,12 +408,13 @@ def test_command_writes_the_results_file_with_every_method(tmp_path, monkeypatch
 
 def test_real_model_smoke_three_photos(shared_data):
     engine = AttributionEngine(device="cpu")
-    classifier = vision_models.load_classifier("mobilenet_v2", device="cpu")
-    photos = (vision_eval.list_photos(shared_data / "imagenet_samples", 2)
-              + vision_eval.list_photos(shared_data / "imagenet_val_boxes", 1))
-    result = vision_eval.evaluate_photos(classifier, photos, engine, methods=["integrated_gradients", "gradient"],
-                                         rule="adaptive", steps=8, tolerance=0.05, max_steps=32, pixels_per_step=500,
-                                         ablation_steps=10, curve_steps=4, include_random=False)
+    classifier = load_classifier("mobilenet_v2", device="cpu")
+    photos = (list_photos(shared_data / "imagenet_samples", 2)
+              + list_photos(shared_data / "imagenet_val_boxes", 1))
+    result = evaluate_photos(classifier, photos, engine, methods=["integrated_gradients", "gradient"],
+                             scan=ScanSettings(rule="adaptive", steps=8, tolerance=0.05, max_steps=32),
+                             pixels_per_step=500,
+                             ablation_steps=10, curve_steps=4, include_random=False)
     t, per = result.table, result.per_method.set_index(["method", "file"])
     assert len(t) == 3
     assert t.loc[0, "predicted"] == 0  # the tench photo
@@ -417,7 +428,7 @@ def test_real_model_smoke_three_photos(shared_data):
 def test_evaluation_page_runs_with_limit_two(shared_data):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=600)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision_evaluation.py"), default_timeout=600)
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=8)
     at.run()
     assert not at.exception
@@ -441,15 +452,15 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
 
 # --- noise fill, unreadable photos, the page's choices ---------------------------------------------
 
-def _tiny_classifier() -> vision_models.ImageClassifier:
-    return vision_models.ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
-                                         weights_source="test", resize_size=16, crop_size=16,
-                                         mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+def _tiny_classifier() -> ImageClassifier:
+    return ImageClassifier(model=Tiny(), arch="tiny", key="tiny", categories=[f"k{i}" for i in range(5)],
+                           weights_source="test", resize_size=16, crop_size=16,
+                           mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
 
 
 def test_noise_fill_is_uniform_random_colours_in_pixel_space():
     classifier = _tiny_classifier()
-    noise = vision_eval.noise_fill(classifier, torch.zeros(16, 3, 32, 32), torch.Generator().manual_seed(0))
+    noise = noise_fill(classifier, torch.zeros(16, 3, 32, 32), torch.Generator().manual_seed(0))
     pixels = classifier.unnormalize(noise).transpose(0, 1).reshape(3, -1)  # [channel, samples]
     assert float(pixels.min()) >= -1e-6 and float(pixels.max()) <= 1 + 1e-6
     np.testing.assert_allclose(pixels.mean(1).numpy(), 0.5, atol=0.01)  # uniform in [0, 1]: mean 1/2 ...
@@ -463,9 +474,9 @@ def test_runner_skips_unreadable_photos_with_their_reasons(tmp_path, engine):
     for name in ("good1.png", "good2.png"):
         Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(tmp_path / name)
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    photos = vision_eval.list_photos(tmp_path) + [vision_eval.Photo(tmp_path / "gone.png", "gone.png")]
-    result = vision_eval.evaluate_photos(_tiny_classifier(), photos, engine, rule="trapezoid", steps=4,
-                                         pixels_per_step=16, ablation_steps=2, fill="noise")
+    photos = list_photos(tmp_path) + [Photo(tmp_path / "gone.png", "gone.png")]
+    result = evaluate_photos(_tiny_classifier(), photos, engine, scan=ScanSettings(rule="trapezoid", steps=4),
+                             pixels_per_step=16, ablation_steps=2, fill="noise")
     assert list(result.table.file) == ["good1.png", "good2.png"]
     reasons = dict(zip(result.skipped.file, result.skipped.reason))
     assert set(reasons) == {"broken.png", "gone.png"}
@@ -487,12 +498,12 @@ def test_evaluation_page_offers_configured_folders_and_lists_skipped_photos(shar
     monkeypatch.setenv("IG_MODELS_DIR", str(shared_data / "models"))
     monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
     monkeypatch.delenv("IG_VISION_WEIGHTS", raising=False)
-    at = AppTest.from_file(str(ROOT / "app_pages" / "vision_evaluation.py"), default_timeout=600)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision_evaluation.py"), default_timeout=600)
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)
     at.run()
     assert not at.exception and not at.text_input  # no path is ever typed
     weights = at.selectbox(key="vision_weights")
-    file = vision_models.LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
+    file = LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")
     assert weights.options == ["automatic", file, "upload a state_dict..."]
     weights.set_value(file).run()
     assert not at.error, [e.value for e in at.error]

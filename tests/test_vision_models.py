@@ -20,13 +20,19 @@ for folder in (ROOT, ROOT / "tests"):
 
 import vision_factory_example as example  # noqa: E402
 from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.vision import classifiers as vision_models  # noqa: E402
+from families import config  # noqa: E402
+from families.vision import exported_programs  # noqa: E402
 from families.vision import family as vision_family  # noqa: E402
+from families.vision.errors import ModelFileError  # noqa: E402
+from families.vision.exported_programs import (classifier_from_program, program_digest, program_files,  # noqa: E402
+                                               read_sidecar)
+from families.vision.factories import classifier_from_factory, factory_names  # noqa: E402
+from families.vision.image_classifier import IMAGENET_MEAN, Preprocessing, predict_image  # noqa: E402
 from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
-TINY = vision_models.Preprocessing(input_size=example.SIZE, resize=36)
+TINY = Preprocessing(input_size=example.SIZE, resize=36)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +61,7 @@ def picture() -> Image.Image:
 def assert_explains(classifier):
     engine = AttributionEngine("cpu")
     classifier.model = engine.prepare(classifier.model)
-    seen = vision_models.predict_image(classifier, picture())
+    seen = predict_image(classifier, picture())
     assert seen.input.shape == (1, 3, 32, 32) and seen.probabilities.shape == (5,)
     ex = vision_family.explain(engine, classifier, seen, targets=[0, 3], settings=ScanSettings())  # adaptive, 1%
     assert ex.labels == ["apple", "date"] and ex.within_tolerance and ex.max_relative_delta <= 0.01
@@ -63,12 +69,12 @@ def assert_explains(classifier):
 
 
 def test_a_program_in_the_models_folder_is_listed_loads_predicts_and_explains(models_folder):
-    assert vision_models.program_files() == {"mine/tiny.pt2": models_folder / "mine" / "tiny.pt2"}
-    classes, preprocessing = vision_models.read_sidecar(models_folder / "mine" / "tiny.pt2", "mine/tiny.pt2")
-    assert classes == example.CLASSES and preprocessing == vision_models.Preprocessing(32, 36, (0.5,) * 3, (0.25,) * 3)
+    assert program_files() == {"mine/tiny.pt2": models_folder / "mine" / "tiny.pt2"}
+    classes, preprocessing = read_sidecar(models_folder / "mine" / "tiny.pt2", "mine/tiny.pt2")
+    assert classes == example.CLASSES and preprocessing == Preprocessing(32, 36, (0.5,) * 3, (0.25,) * 3)
     data = (models_folder / "mine" / "tiny.pt2").read_bytes()
-    classifier = vision_models.classifier_from_program(data, "mine/tiny.pt2", classes, preprocessing, device="cpu")
-    assert classifier.key == f"pt2:{vision_models.program_digest(data, classes, preprocessing)}"
+    classifier = classifier_from_program(data, "mine/tiny.pt2", classes, preprocessing, device="cpu")
+    assert classifier.key == f"pt2:{program_digest(data, classes, preprocessing)}"
     assert (classifier.crop_size, classifier.resize_size, classifier.mean) == (32, 36, (0.5,) * 3)
     assert classifier.layer_names() == []  # a flat graph: no layer to observe
     assert not any(p.requires_grad for p in classifier.model.parameters())
@@ -79,19 +85,19 @@ def test_a_program_in_the_models_folder_is_listed_loads_predicts_and_explains(mo
 
 
 def test_the_sidecar_is_part_of_the_identity(program):
-    assert (vision_models.program_digest(program, None, TINY)
-            != vision_models.program_digest(program, example.CLASSES, TINY))
-    assert (vision_models.program_digest(program, None, TINY)
-            != vision_models.program_digest(program, None, vision_models.Preprocessing()))
+    assert (program_digest(program, None, TINY)
+            != program_digest(program, example.CLASSES, TINY))
+    assert (program_digest(program, None, TINY)
+            != program_digest(program, None, Preprocessing()))
 
 
 def test_without_a_sidecar_imagenet_preprocessing_and_numbered_classes(models_folder):
     (models_folder / "mine" / "tiny.json").unlink()
     path = models_folder / "mine" / "tiny.pt2"
-    assert vision_models.read_sidecar(path, "mine/tiny.pt2") == (None, vision_models.Preprocessing())
-    with pytest.raises(vision_models.ModelFileError, match=r"takes \[N, 3, 32, 32\] but the input size is 224 x 224"):
-        vision_models.classifier_from_program(path.read_bytes(), "mine/tiny.pt2", device="cpu")
-    classifier = vision_models.classifier_from_program(path.read_bytes(), "mine/tiny.pt2", None, TINY, device="cpu")
+    assert read_sidecar(path, "mine/tiny.pt2") == (None, Preprocessing())
+    with pytest.raises(ModelFileError, match=r"takes \[N, 3, 32, 32\] but the input size is 224 x 224"):
+        classifier_from_program(path.read_bytes(), "mine/tiny.pt2", device="cpu")
+    classifier = classifier_from_program(path.read_bytes(), "mine/tiny.pt2", None, TINY, device="cpu")
     assert classifier.categories == [f"class {i}" for i in range(5)]
 
 
@@ -105,25 +111,25 @@ def test_without_a_sidecar_imagenet_preprocessing_and_numbered_classes(models_fo
 def test_a_bad_sidecar_gets_a_clear_message(models_folder, sidecar, message):
     (models_folder.parent / "secret.txt").write_text("a\nb\n")
     (models_folder / "mine" / "tiny.json").write_text(sidecar)
-    with pytest.raises(vision_models.ModelFileError, match=message) as err:
-        vision_models.read_sidecar(models_folder / "mine" / "tiny.pt2", "mine/tiny.pt2")
+    with pytest.raises(ModelFileError, match=message) as err:
+        read_sidecar(models_folder / "mine" / "tiny.pt2", "mine/tiny.pt2")
     assert str(err.value).startswith("mine/tiny.json") and str(models_folder) not in str(err.value)
 
 
 def test_wrong_class_count(program):
-    with pytest.raises(vision_models.ModelFileError, match="has 5 outputs but 3 class names were given"):
-        vision_models.classifier_from_program(program, "up.pt2", ["a", "b", "c"], TINY, device="cpu")
+    with pytest.raises(ModelFileError, match="has 5 outputs but 3 class names were given"):
+        classifier_from_program(program, "up.pt2", ["a", "b", "c"], TINY, device="cpu")
 
 
 def test_a_program_of_another_shape_or_a_fixed_batch_is_refused():
-    with pytest.raises(vision_models.ModelFileError, match=r"takes \[N, 3, 16, 16\] but the input size is 32 x 32"):
-        vision_models.classifier_from_program(example.export_bytes(size=16), "up.pt2", None, TINY, device="cpu")
-    with pytest.raises(vision_models.ModelFileError, match=r"takes \[N, 1, 32, 32\]: 1 channels, not 3"):
-        vision_models.classifier_from_program(example.export_bytes(channels=1), "up.pt2", None, TINY, device="cpu")
-    with pytest.raises(vision_models.ModelFileError,
+    with pytest.raises(ModelFileError, match=r"takes \[N, 3, 16, 16\] but the input size is 32 x 32"):
+        classifier_from_program(example.export_bytes(size=16), "up.pt2", None, TINY, device="cpu")
+    with pytest.raises(ModelFileError, match=r"takes \[N, 1, 32, 32\]: 1 channels, not 3"):
+        classifier_from_program(example.export_bytes(channels=1), "up.pt2", None, TINY, device="cpu")
+    with pytest.raises(ModelFileError,
                        match="exported for batches of exactly 2 image.*dynamic batch dimension"):
-        vision_models.classifier_from_program(example.export_bytes(dynamic_batch=False), "up.pt2", None, TINY,
-                                              device="cpu")
+        classifier_from_program(example.export_bytes(dynamic_batch=False), "up.pt2", None, TINY,
+                                device="cpu")
 
 
 def rewritten(data: bytes, edit, compression: int = zipfile.ZIP_STORED) -> bytes:
@@ -175,23 +181,23 @@ def system_call(marker):
         "compressed"])
 def test_files_that_are_no_safe_program_get_clear_messages_and_run_nothing(tmp_path, program, make, message):
     marker = tmp_path / "ran"
-    with pytest.raises(vision_models.ModelFileError, match=message) as err:
-        vision_models.classifier_from_program(make(marker, program), "upload.pt2", None, TINY, device="cpu")
+    with pytest.raises(ModelFileError, match=message) as err:
+        classifier_from_program(make(marker, program), "upload.pt2", None, TINY, device="cpu")
     assert str(err.value).startswith("upload.pt2 ") and str(tmp_path) not in str(err.value)
     assert str(ROOT) not in str(err.value)
     assert not marker.exists()
 
 
 def test_the_check_passes_what_torch_export_save_writes(program):
-    vision_models._check_program_archive(program, "tiny.pt2")  # no exception: plain tensors and arithmetic shapes
+    exported_programs._check_program_archive(program, "tiny.pt2")  # no exception: plain tensors and arithmetic shapes
 
 
 def test_a_factory_named_in_the_setting_loads_predicts_and_explains(monkeypatch):
-    monkeypatch.setenv(vision_models.FACTORY_ENV, "vision_factory_example:tiny_cnn, vision_factory_example:not_a_model")
-    assert vision_models.factory_names() == ["vision_factory_example:tiny_cnn", "vision_factory_example:not_a_model"]
-    classifier = vision_models.classifier_from_factory("vision_factory_example:tiny_cnn", device="cpu")
+    monkeypatch.setenv(config.VISION_FACTORY.name, "vision_factory_example:tiny_cnn, vision_factory_example:not_a_model")
+    assert factory_names() == ["vision_factory_example:tiny_cnn", "vision_factory_example:not_a_model"]
+    classifier = classifier_from_factory("vision_factory_example:tiny_cnn", device="cpu")
     assert classifier.key == "factory:vision_factory_example:tiny_cnn" and classifier.categories == example.CLASSES
-    assert (classifier.crop_size, classifier.resize_size, classifier.mean) == (32, 36, vision_models.IMAGENET_MEAN)
+    assert (classifier.crop_size, classifier.resize_size, classifier.mean) == (32, 36, IMAGENET_MEAN)
     assert classifier.layer_names() == ["conv"]  # a real module: its layers can be observed
     assert_explains(classifier)
 
@@ -203,6 +209,6 @@ def test_a_factory_named_in_the_setting_loads_predicts_and_explains(monkeypatch)
     ("vision_factory_example:broken", r"failed \(FileNotFoundError\); the details are in the server log"),
 ])
 def test_a_factory_that_gives_no_module_is_refused(spec, message):
-    with pytest.raises(vision_models.ModelFileError, match=message) as err:
-        vision_models.classifier_from_factory(spec, device="cpu")
+    with pytest.raises(ModelFileError, match=message) as err:
+        classifier_from_factory(spec, device="cpu")
     assert "/srv/secret" not in str(err.value)

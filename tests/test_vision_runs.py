@@ -17,10 +17,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from families.config import RUNS_DIR  # noqa: E402
 from runs import store  # noqa: E402
 from families.vision import run_rows as vision_runs  # noqa: E402
 from runs.runner import main as run_dataset  # noqa: E402
-from families.vision.evaluation import box_mask  # noqa: E402
+from families.vision.boxes import box_mask, resize_for  # noqa: E402
+from families.vision.image_classifier import ImageClassifier, predict_image  # noqa: E402
+from families.vision.images import load_image  # noqa: E402
+from families.vision.torchvision_classifiers import load_classifier  # noqa: E402
 from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
                               streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 from dashboard.renderers import vision_runs as vision_runs_views  # noqa: E402
@@ -180,28 +184,22 @@ def test_a_photo_path_stays_inside_the_runs_folder(tmp_path):
 
 
 def test_the_network_view_is_the_classifiers_resize_and_centre_crop(shared_data):
-    from families.vision import classifiers as vision_models
-
-    classifier = vision_models.ImageClassifier(model=None, arch="", key="", categories=[], weights_source="")
-    image = vision_models.load_image(shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG")
+    classifier = ImageClassifier(model=None, arch="", key="", categories=[], weights_source="")
+    image = load_image(shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG")
     expected = np.asarray(classifier.crop(image))
     assert np.array_equal(np.asarray(vision_runs.network_view(image, 224)), expected)
-    assert vision_runs.resize_for(224) == 256 and vision_runs.resize_for(299) == 342  # Inception v3's
+    assert resize_for(224) == 256 and resize_for(299) == 342  # Inception v3's
 
 
 # --- a run of 12 real photos: 7 sample photos and the 5 photos with human boxes ------------------------------
 
 @pytest.fixture(scope="module")
 def classifier(shared_data, single_thread):
-    from families.vision import classifiers as vision_models
-
-    return vision_models.load_classifier("mobilenet_v2", shared_data / MOBILENET, "cpu")
+    return load_classifier("mobilenet_v2", shared_data / MOBILENET, "cpu")
 
 
 def top1(classifier, path: pathlib.Path) -> int:
-    from families.vision import classifiers as vision_models
-
-    return int(np.argmax(vision_models.predict_image(classifier, vision_models.load_image(path)).probabilities))
+    return int(np.argmax(predict_image(classifier, load_image(path)).probabilities))
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +232,11 @@ def small_run(shared_data, classifier, tmp_path_factory):
     return runs, runs / "mixed", [row.file for row in wrong]
 
 
+def read_label_maps(run: pathlib.Path, item_indices) -> dict:
+    """The two labels' maps of some photos of the run, read as the runs page reads them."""
+    return vision_runs.label_maps(store.item_rows(run, list(item_indices)), store.pixel_map)
+
+
 def expected_wrong(shared_data, classifier, folder: pathlib.Path) -> set[str]:
     """The photos of a folder whose top-1 prediction, computed directly (no store), differs from labels.csv."""
     labels = pd.read_csv(folder / "labels.csv")
@@ -249,14 +252,17 @@ def test_the_small_run_lists_its_misclassified_photos_and_their_boxes(small_run,
     expected = expected_wrong(shared_data, classifier, vision_runs.input_folder(manifest))
     assert set(wrong.item_id) == expected and set(wrong_samples) <= expected
     assert wrong.confidence.is_monotonic_decreasing
-    maps = vision_runs.read_label_maps(run, wrong.index)
+    maps = read_label_maps(run, wrong.index)
     assert sorted(maps) == sorted(wrong.index)
     for predicted, truth in maps.values():
         assert predicted.shape == truth.shape == (224, 224) and not np.array_equal(predicted, truth)
     overlaps = vision_runs.overlaps(maps)
     assert overlaps.between(0, 1).all()
     assert overlaps.tolist() == [vision_runs.overlap(*maps[k]) for k in overlaps.index]
-    shares = vision_runs.read_box_shares(run, manifest, photos)
+    boxes = vision_runs.boxes_by_file_name(vision_runs.box_folders(manifest))
+    boxed_photos = vision_runs.boxed_photos(photos, boxes)
+    shares = vision_runs.box_shares(boxed_photos, read_label_maps(run, boxed_photos.index), boxes,
+                                    vision_runs.photo_sizes(manifest, boxed_photos))
     boxed = pd.read_csv(shared_data / vision_runs.BOXES_FOLDER / "boxes.csv").file.unique()
     assert sorted(shares.item_id) == sorted(boxed)
     assert shares.outside_predicted.between(0, 1).all() and shares.outside_truth.between(0, 1).all()
@@ -276,9 +282,9 @@ def runs_page(monkeypatch):
     import streamlit as st
 
     def start(runs: pathlib.Path):
-        monkeypatch.setenv(store.RUNS_ENV, str(runs))
+        monkeypatch.setenv(RUNS_DIR.name, str(runs))
         st.cache_data.clear()
-        return AppTest.from_file(str(ROOT / "app_pages" / "vision_runs.py"), default_timeout=300).run()
+        return AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision_runs.py"), default_timeout=300).run()
 
     yield start
     st.cache_data.clear()
@@ -341,11 +347,11 @@ def vision_page(monkeypatch, shared_data):
     from ig_core import ScanSettings
 
     def start(runs: pathlib.Path, opened: dict):
-        monkeypatch.setenv(store.RUNS_ENV, str(runs))
+        monkeypatch.setenv(RUNS_DIR.name, str(runs))
         monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
         monkeypatch.setenv("IG_VISION_WEIGHTS", str(shared_data / MOBILENET))
         st.cache_data.clear()
-        at = AppTest.from_file(str(ROOT / "app_pages" / "vision.py"), default_timeout=300)
+        at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision.py"), default_timeout=300)
         at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)  # the page's plumbing only
         at.session_state[vision_runs_views.OPENED_PHOTO_KEY] = opened  # as the runs page leaves it
         at.session_state[vision_runs_views.SOURCE_KEY] = vision_runs_views.RUN_SOURCE
@@ -406,8 +412,6 @@ def all_samples(shared_data, tmp_path_factory) -> pathlib.Path:
 
 
 def test_900_photos_the_listing_is_exactly_the_photos_predicted_wrong(all_samples, classifier, tmp_path):
-    from families.vision import classifiers as vision_models
-
     out = tmp_path / "all"
     assert run_dataset(["--family", "vision", "--input", str(all_samples), "--model", "mobilenet_v2", "--targets",
                         "both", "--method", "gradient", "--quiet", "--out", str(out)]) == 0
@@ -416,8 +420,7 @@ def test_900_photos_the_listing_is_exactly_the_photos_predicted_wrong(all_sample
     labels = pd.read_csv(all_samples / "labels.csv")
     ranks = {}
     for row in labels.itertuples():  # directly, no store involved
-        probabilities = vision_models.predict_image(classifier,
-                                                    vision_models.load_image(all_samples / row.file)).probabilities
+        probabilities = predict_image(classifier, load_image(all_samples / row.file)).probabilities
         ranks[row.file] = 1 + int((probabilities > probabilities[row.class_index]).sum())
     top1_wrong = set(vision_runs.misclassified(photos, "top-1").item_id)
     top5_wrong = set(vision_runs.misclassified(photos, "top-5").item_id)

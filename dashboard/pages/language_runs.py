@@ -2,8 +2,8 @@
 
 Thin: a language run of the runs folder (dashboard.session.choose_run); the columns of its windows, scores included,
 read in one read per run and state of its shards (cached); the statistics of families.language.run_rows; the table and
-the chart of dashboard.renderers.language_runs. A click on a window hands it to the Language page (families.language.run_rows.OpenWindow in the
-session), which explains the window's exact tokens.
+the chart of dashboard.renderers.language_runs. A click on a window hands it to the Language page
+(families.language.run_rows.OpenWindow in the session), which explains the window's exact tokens.
 """
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import pathlib
 import pandas as pd
 import streamlit as st
 
-from families.language import run_rows as language_runs
-from runs import store
-from families.registry import FAMILIES
-from families.language import checkpoint
 from dashboard.renderers import language_runs as language_runs_views
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
+from families.language import checkpoint
+from families.language import run_rows as language_runs
+from families.registry import FAMILIES
+from runs import store
 
 FAMILY = FAMILIES["language"]
 LANGUAGE_PAGE = "dashboard/pages/language.py"
@@ -57,15 +57,16 @@ def _run_model(model_key: str) -> tuple[str | None, list[str] | None]:
 @st.cache_resource(show_spinner="Reading the run...", max_entries=8)
 def _windows(folder: str, stamp: tuple, model_key: str) -> pd.DataFrame:
     """The run's window table (families.language.run_rows.window_table), once per run and shard state (`stamp`)."""
-    return language_runs.window_table(store.read(folder, columns=language_runs.COLUMNS).to_pandas(), _run_model(model_key)[1])
+    rows = store.read(folder, columns=language_runs.COLUMNS).to_pandas()
+    return language_runs.window_table(rows, _run_model(model_key)[1])
 
 
 def _open(shown: pd.DataFrame, run_name: str, model_name: str | None, job_settings: dict) -> None:
     """The row clicked in the window table goes to the Language page (switched to at the start of the rerun)."""
     rows = st.session_state[TABLE_KEY].selection.rows
     if rows:
-        st.session_state[language_runs.OPEN_WINDOW_KEY] = language_runs.open_window(shown.iloc[rows[0]].to_dict(), run_name, model_name,
-                                                              job_settings)
+        st.session_state[language_runs.OPEN_WINDOW_KEY] = language_runs.open_window(
+            shown.iloc[rows[0]].to_dict(), run_name, model_name, job_settings)
         st.session_state[SWITCH_KEY] = True
 
 
@@ -139,7 +140,7 @@ def main() -> None:
     if st.session_state.pop(SWITCH_KEY, False):  # a window was clicked: explain it on the Language page
         st.switch_page(LANGUAGE_PAGE)
     st.title("Language: a corpus run")
-    st.markdown("The windows of a text explained by `python -m runs.runner --family language`: where the "
+    st.markdown("The windows of a text explained by `python -m runs --family language`: where the "
                 "language model is most surprised by the next word, and which context words carry the attribution.")
     choice = choose_run(FAMILY.name, "Run", key="language_runs_run")
     if choice is None:

@@ -3,36 +3,49 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages.molecules_shared import EXPLAIN_PAGE, OPEN_TASK_KEY, choose_weave, saturation_row, settings, store_input, tox21, with_progress
-from families.config import DataNotFound
-from families.molecules import Featurizer
-from families.molecules import attribution as molecule_attribution
+from dashboard.pages.molecules_shared import (
+    EXPLAIN_PAGE,
+    OPEN_TASK_KEY,
+    choose_weave,
+    saturation_row,
+    settings,
+    store_input,
+    tox21,
+    with_progress,
+)
 from dashboard.renderers import method_comparison
 from dashboard.renderers import molecules as molecule_views
 from dashboard.scaffold import run_page, straight_line
 from dashboard.session import get_engine
+from families.config import DataNotFound
+from families.molecules.attribution import explain_many
+from families.molecules.explanation import model_fingerprint
+from families.molecules.functional_groups import mean_by_atom_type, mean_by_functional_group
+from families.molecules.tox21 import featurize_actives
+from families.molecules.weave import predict_batched
 
 BROWSE_KEY, PAGE_KEY = "mol_browse", "mol_page"
 
 
 @st.cache_resource(show_spinner="Featurizing the actives...")
-def _actives(featurizer: Featurizer, task: str):
-    return molecule_attribution.featurize_actives(tox21(), task, featurizer)
+def _actives(featurizer, task: str):
+    return featurize_actives(tox21(), task, featurizer)
 
 
 @st.cache_resource(show_spinner="Predicting the actives...")
-def _active_predictions(weights: str, featurizer: Featurizer, task: str, _model):
-    """[n, T] for _actives(featurizer, task); keyed by the model's weights (molecule_attribution.model_fingerprint)."""
-    return molecule_attribution.predict_many(_model, _actives(featurizer, task))
+def _active_predictions(weights: str, featurizer, task: str, _model):
+    """[n, T] for _actives(featurizer, task); keyed by the model's weights (model_fingerprint)."""
+    return predict_batched(_model, _actives(featurizer, task))
 
 
 def main() -> None:
     st.title("Molecules: browse the actives of Tox21")
     st.caption("Each active molecule of a task with the weave model's prediction and its attribution heat map; "
                "Open explains one on the Molecules page.")
-    model = choose_weave()
-    if model is None:
+    loaded = choose_weave()
+    if loaded is None:
         return
+    model = loaded.module
     engine = get_engine()
     try:
         tox21()
@@ -61,14 +74,13 @@ def main() -> None:
     if not features:
         st.warning(f"No active molecule for {task} could be featurized.")
         return
-    preds = _active_predictions(molecule_attribution.model_fingerprint(model), model.featurizer, task,
-                                model)[:, names.index(task)]
+    preds = _active_predictions(model_fingerprint(model), model.featurizer, task, model)[:, names.index(task)]
     order = molecule_views.browse_order(preds, request["sort"])
     pages = max((len(order) + request["size"] - 1) // request["size"], 1)
     page = st.number_input(f"Page (of {pages}; {len(order)} actives for {task})", 1, pages, key=PAGE_KEY)
     chosen = order[(page - 1) * request["size"]: page * request["size"]]
-    method_settings = settings(model, features[chosen[0]])
-    explanations, failed = with_progress(f"Attributing {len(chosen)} molecules", molecule_attribution.explain_many,
+    method_settings = settings(loaded, features[chosen[0]])
+    explanations, failed = with_progress(f"Attributing {len(chosen)} molecules", explain_many,
                                          engine, model, [features[i] for i in chosen], task, method_settings)
     for k, msg in failed:
         st.warning(f"{features[chosen[k]].name}: {msg}")
@@ -85,7 +97,7 @@ def grid(explanations, labels, preds, task, columns: int = 4) -> None:
                 st.image(molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores), width="stretch")
                 if e.attribution.completeness_defined:
                     flag = "" if e.converged else " ⚠"
-                    st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.relative_delta:.1f}%{flag}")
+                    st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.task_relative_delta:.1f}%{flag}")
                 else:
                     st.caption(f"{label} · P(active) = {p:.3f} · {method_comparison.completeness_text(e)}")
                 if st.button("Open", key=f"open_{label}_{task}"):
@@ -100,9 +112,9 @@ def across_molecules(explanations, labels, task) -> None:
     st.subheader(f"Across the {len(explanations)} molecules on this page")
     st.caption("Mean attribution to P(active: " + task + ") per atom type (lower case: aromatic) and per "
                "functional group (a match's score is its atoms' plus its internal bonds' scores; the SMARTS "
-               "list is families.molecules.attribution.FUNCTIONAL_GROUPS).")
-    atoms = molecule_attribution.mean_by_atom_type(explanations)
-    groups = molecule_attribution.mean_by_functional_group(explanations)
+               "list is families.molecules.functional_groups.FUNCTIONAL_GROUPS).")
+    atoms = mean_by_atom_type(explanations)
+    groups = mean_by_functional_group(explanations)
     c1, c2 = st.columns(2)
     c1.altair_chart(molecule_views.means_chart(atoms, "atom type"), width="stretch")
     c1.dataframe(atoms, hide_index=True, width="stretch")

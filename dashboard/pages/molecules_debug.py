@@ -5,21 +5,26 @@ import numpy as np
 import streamlit as st
 
 from dashboard.pages.molecules_shared import DEFAULT_MODEL, FAMILY, settings, stored_molecules, with_progress
-from families.checkpoint import CheckpointError
-from families.contract import FamilyError, ModelSource
-from families.molecules import attribution as molecule_attribution
 from dashboard.renderers import method_comparison
 from dashboard.renderers import molecules as molecule_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
 from dashboard.session import get_engine
+from families.checkpoint import CheckpointError
+from families.contract import FamilyError, LoadedModel, ModelSource
+from families.molecules.attribution import explain_molecule
+from families.molecules.explanation import predict, quantity
+from families.molecules.identical_attributions import anomaly_counts, groups_table, identical_attribution_groups
 
 DEBUG_KEY = "mol_debug"
 
 
 @st.cache_resource(show_spinner="Loading the weave model...", max_entries=4)
-def _weave(digest: str, _source: ModelSource):
-    """One weave model per content digest, on the engine's device and frozen."""
-    return get_engine().prepare(FAMILY.load(_source, get_engine().device).module)
+def _weave(digest: str, _source: ModelSource) -> LoadedModel:
+    """One weave model per content digest, loaded by the family, on the engine's device and frozen."""
+    loaded = FAMILY.load(_source, get_engine().device)
+    loaded.module = get_engine().prepare(loaded.module)
+    return loaded
 
 
 def compare_form(names: list[str]) -> None:
@@ -38,31 +43,32 @@ def compare_form(names: list[str]) -> None:
 def model_column(source: ModelSource, smiles: str, task_name: str | None, decimals: int, chosen=None):
     """One model's drawing and identical-score groups; returns the task explained (model A's most likely one) and
     the scan settings (model A's column picks the method, model B's uses it)."""
-    st.markdown(f"**{source.name}**")
+    st.markdown(f"**{escape_markdown(source.name)}**")
     try:
-        model = _weave(source.digest, source)
-        features = model.featurizer.from_smiles(smiles)
-    except (FamilyError, CheckpointError) as exc:
-        st.error(str(exc))
+        loaded = _weave(source.digest, source)
+        features = loaded.module.featurizer.from_smiles(smiles)
+    except (FamilyError, CheckpointError) as exc:  # MoleculeError is a FamilyError: its message quotes the SMILES
+        st.error(escape_markdown(exc))
         return task_name, chosen
-    chosen = chosen or settings(model, features)
+    model = loaded.module
+    chosen = chosen or settings(loaded, features)
     for warning in features.warnings:
-        st.warning(warning)
-    task_name = task_name or model.task_names[int(np.argmax(molecule_attribution.predict(model, features)))]
+        st.warning(escape_markdown(warning))
+    task_name = task_name or model.task_names[int(np.argmax(predict(model, features)))]
     task = task_name if task_name in model.task_names else 0
     expl = with_progress(f"{source.name}: {method_comparison.chosen_method(chosen).label}",
-                         molecule_attribution.explain_molecule, get_engine(), model, features, task, chosen)
-    groups = molecule_attribution.identical_attribution_groups(expl, decimals)
-    counts = molecule_attribution.anomaly_counts(groups)
-    what = molecule_attribution.quantity(expl.regression, expl.task_name)
+                         explain_molecule, get_engine(), model, features, task, chosen)
+    groups = identical_attribution_groups(expl, decimals)
+    counts = anomaly_counts(groups)
+    what = quantity(expl.regression, expl.task_name)
     st.image(molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
                                             label=f"{source.name}: attribution to {what}"))
-    st.caption(f"{what} = {expl.score_input:.3f}; {method_comparison.completeness_text(expl)}")
+    st.caption(f"{what} = {expl.task_score_input:.3f}; {method_comparison.completeness_text(expl)}")
     message = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
                f"{counts['groups not explained by symmetry']} not explained by symmetry ({counts['atoms in those']} "
                "atoms).")
     (st.warning if counts["groups not explained by symmetry"] else st.success)(message)
-    st.dataframe(molecule_attribution.groups_table(groups), hide_index=True, width="stretch")
+    st.dataframe(groups_table(groups), hide_index=True, width="stretch")
     return task_name, chosen
 
 

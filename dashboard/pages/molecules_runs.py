@@ -11,14 +11,15 @@ import pathlib
 
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 import streamlit as st
 
 from dashboard.pages.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
-from families.molecules import run_rows as molecule_runs
-from runs import store
 from dashboard.renderers import molecules as molecule_views
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
+from families.molecules import run_rows as molecule_runs
+from runs import store
 
 SORT_LABELS = {"prediction": "prediction", "completeness error": "completeness error (relative)",
                "group attribution": "attribution on the functional group"}
@@ -33,13 +34,19 @@ def _listing(folder: str, stamp: tuple) -> pd.DataFrame:
     return store.listing(pathlib.Path(folder))
 
 
+def task_scores(folder: pathlib.Path, target: int) -> pd.DataFrame:
+    """item_index, score_names and scores of one task's explained rows: only these columns, only its rows."""
+    where = (ds.field("status") == "explained") & (ds.field("target") == int(target))
+    return store.read(folder, ["item_index", "score_names", "scores"], where).to_pandas()
+
+
 # a resource, not data: its RDKit molecules are shared read-only, where st.cache_data would unpickle tens of
 # thousands of them on every rerun
 @st.cache_resource(show_spinner="Reading the task's scores and finding the functional groups of its molecules...",
                    max_entries=4)
 def _task(folder: str, stamp: tuple, target: int) -> molecule_runs.TaskRows:
     rows = molecule_runs.explained(_listing(folder, stamp))
-    return molecule_runs.task_rows(rows[rows["target"] == target], molecule_runs.read_task_scores(pathlib.Path(folder), target))
+    return molecule_runs.task_rows(rows[rows["target"] == target], task_scores(pathlib.Path(folder), target))
 
 
 @st.cache_data(show_spinner="Filtering...", max_entries=16)
@@ -88,8 +95,9 @@ def selection_form() -> tuple[str, str, str, bool]:
                                     "c1ccccc1 or [N+](=O)[O-]. Empty: every row of the task.")
         group = c2.selectbox("Functional group", molecule_runs.GROUPS, key="molecule_runs_group",
                              help="Its attribution in a molecule: the scores of its matched atoms and of the bonds "
-                                  "inside a match, each once (families.molecules.attribution.FUNCTIONAL_GROUPS)")
-        sort_by = c3.selectbox("Sort by", molecule_runs.SORT_KEYS, format_func=SORT_LABELS.get, key="molecule_runs_sort")
+                                  "inside a match, each once (families.molecules.functional_groups.FUNCTIONAL_GROUPS)")
+        sort_by = c3.selectbox("Sort by", molecule_runs.SORT_KEYS, format_func=SORT_LABELS.get,
+                               key="molecule_runs_sort")
         order = c4.selectbox("Order", ORDERS, key="molecule_runs_order")
         st.form_submit_button("Apply")
     return smarts, group, sort_by, order == ORDERS[0]
@@ -134,10 +142,11 @@ def exports(run: str, task: molecule_runs.TaskRows, table: pd.DataFrame, task_na
     positions = list(table.index)
     sdf, csv = st.columns(2)
     # made when clicked: an SD file of 50,000 molecules takes a while and is not needed on every rerun
-    sdf.download_button("Selection (SDF, per-atom scores)", lambda: molecule_runs.selection_sdf(task, positions, task_name),
-                        f"{stem}.sdf", "chemical/x-mdl-sdfile", on_click="ignore",
-                        help=f"Per-atom scores as the atom property {molecule_runs.ATOM_PROPERTY} (atom.dprop list), bond "
-                             "scores in the record's bond order, the task, probability and delta as properties")
+    sdf.download_button("Selection (SDF, per-atom scores)",
+                        lambda: molecule_runs.selection_sdf(task, positions, task_name), f"{stem}.sdf",
+                        "chemical/x-mdl-sdfile", on_click="ignore",
+                        help=f"Per-atom scores as the atom property {molecule_runs.ATOM_PROPERTY} (atom.dprop list), "
+                             "bond scores in the record's bond order, the task, probability and delta as properties")
     csv.download_button("Selection (CSV)", lambda: molecule_runs.selection_csv(task, table, task_name), f"{stem}.csv",
                         "text/csv", on_click="ignore",
                         help="One line per row: its numbers and its attribution on every functional group")
@@ -145,7 +154,7 @@ def exports(run: str, task: molecule_runs.TaskRows, table: pd.DataFrame, task_na
 
 def main() -> None:
     st.title("Molecules: a run's actives")
-    st.caption("The rows of a molecules dataset run (runs.runner, one row per molecule and task it "
+    st.caption("The rows of a molecules dataset run (python -m runs, one row per molecule and task it "
                "explains) for one task: which substructures carry the attribution across all of them.")
     remember_choices()
     chosen = choose_run("molecules", key="molecule_runs_run")

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from families.registry import FAMILIES
-from families.molecules.family import loaded_weave
-from families.molecules import attribution as molecule_attribution
 from dashboard.renderers import molecules as molecule_views
 from dashboard.scaffold import choose_model, page_settings
 from dashboard.session import progress_bar
+from families.contract import LoadedModel
+from families.molecules.attribution import boosted_settings
+from families.molecules.tox21 import tox21_frame
+from families.registry import FAMILIES
 
 FAMILY = FAMILIES["molecules"]
 DEFAULT_MODEL = "shipped: w2n2"  # the paper's model first
@@ -18,25 +19,21 @@ INPUT_KEY, OPEN_TASK_KEY, BOOST_KEY = "mol_input", "mol_open_task", "mol_boost"
 EXPLAIN_PAGE = "dashboard/pages/molecules.py"
 
 
-def choose_weave():
-    """The sidebar's weave model (families.molecules.WeaveModel) through the family's sources, or None after
+def choose_weave() -> LoadedModel | None:
+    """The sidebar's weave model through the family's sources (its `module` is the weave network), or None after
     saying why there is none."""
     if DEFAULT_MODEL in [source.name for source in FAMILY.sources()]:
         st.session_state.setdefault(f"{FAMILY.name}_model", DEFAULT_MODEL)
     loaded = choose_model(FAMILY)
     if loaded is None:
         return None
-    model = loaded.module
-    test_mean = (model.metrics or {}).get("test", {}).get("mean")
-    test_metric = "ROC-AUC" if "regression" not in model.task_kinds else "mean of ROC-AUC and R²"
-    st.sidebar.caption(f"W{model.config['n_weave']}N{model.featurizer.max_distance}, featurizer "
-                       f"{model.featurizer.kind}" + (f", test {test_metric} {test_mean:.3f}" if test_mean else ""))
-    return model
+    st.sidebar.caption(molecule_views.model_summary(loaded.module))
+    return loaded
 
 
 @st.cache_resource(show_spinner="Reading Tox21...")  # shared and read-only: no copy per rerun
 def tox21():
-    return molecule_attribution.tox21_frame()
+    return tox21_frame()
 
 
 def store_input(kind: str, molecules: list[tuple[str, str, list[str]]], skipped: list[str] = (),
@@ -52,11 +49,10 @@ def stored_molecules() -> list[tuple[str, str, list[str]]]:
     return (st.session_state.get(INPUT_KEY) or {}).get("molecules") or [(EXAMPLE, EXAMPLE, [])]
 
 
-def settings(model, features):
+def settings(model: LoadedModel, features):
     """The shared scan settings with a method that applies to molecules (see dashboard.scaffold.page_settings) and
     the extra path points the user asked for on a missed completeness."""
-    chosen = page_settings(FAMILY, loaded_weave(model), features)
-    return molecule_attribution.boosted_settings(chosen, st.session_state.get(BOOST_KEY, 1))
+    return boosted_settings(page_settings(FAMILY, model, features), st.session_state.get(BOOST_KEY, 1))
 
 
 def with_progress(label: str, scan, *args, **kwargs):

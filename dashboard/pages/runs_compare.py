@@ -8,12 +8,11 @@ import pandas as pd
 import pyarrow.dataset as ds
 import streamlit as st
 
-from runs import store
-from runs import comparison as run_comparison
-from families.molecules import MoleculeError
 from dashboard.renderers import run_comparison as run_comparison_views
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
+from runs import comparison as run_comparison
+from runs import store
 
 ALL_TARGETS = "all targets"
 TABLE_KEY, TARGET_KEY = "compare_table", "compare_target"
@@ -25,14 +24,17 @@ def _listing(folder: str, stamp: tuple) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner="Comparing the two runs' attributions pair by pair...", max_entries=4)
-def _compared(folder_a: str, stamp_a: tuple, folder_b: str, stamp_b: tuple) -> tuple[run_comparison.Joined, pd.DataFrame]:
+def _compared(folder_a: str, stamp_a: tuple, folder_b: str, stamp_b: tuple
+              ) -> tuple[run_comparison.Joined, pd.DataFrame]:
     """The join of the two runs and its pairs with their agreement, the most disagreeing first."""
     joined = run_comparison.join(_listing(folder_a, stamp_a), _listing(folder_b, stamp_b))
     if joined.pairs.empty:
         return joined, joined.pairs
-    scores = [store.read(pathlib.Path(folder), run_comparison.SCORE_COLUMNS, ds.field("status") == "explained").to_pandas()
+    explained = ds.field("status") == "explained"
+    scores = [store.read(pathlib.Path(folder), run_comparison.SCORE_COLUMNS, explained).to_pandas()
               for folder in (folder_a, folder_b)]
-    return joined, run_comparison.most_disagreeing(pd.concat([joined.pairs, run_comparison.agreements(joined.pairs, *scores)], axis=1))
+    agreements = run_comparison.agreements(joined.pairs, *scores)
+    return joined, run_comparison.most_disagreeing(pd.concat([joined.pairs, agreements], axis=1))
 
 
 def chosen_runs():
@@ -40,7 +42,7 @@ def chosen_runs():
     families = sorted({manifest.get("job", {}).get("family") for manifest in store.list_runs().values()} - {None})
     if not families:
         st.info(f"There are no runs in the runs folder. Make two of the same inputs with two models, e.g. "
-                f"`python -m runs.runner --family molecules --model w1n2 ... --out {store.runs_folder()}/"
+                f"`python -m runs --family molecules --model w1n2 ... --out {store.runs_folder()}/"
                 "tox21-w1n2` and the same with `--model w2n2`.")
         return None
     family = st.radio("Family", families, horizontal=True, key="compare_family")
@@ -70,7 +72,7 @@ def molecule_picture(column, pair, row, run: str) -> None:
     try:
         column.image(run_comparison_views.molecule_svg(pair["source"], row["score_names"], row["scores"],
                                       f"run {run}: attribution to P({pair['target_name']})"))
-    except (ValueError, MoleculeError) as exc:  # names that are not this molecule's: the table below still shows
+    except ValueError as exc:  # an unreadable SMILES or another molecule's names: the table below still shows
         column.warning(f"Run {run}'s scores cannot be drawn on the molecule: {exc}")
 
 
@@ -79,8 +81,8 @@ def side_by_side(family: str, pair, rows: list, captions: list[str]) -> None:
     if family == "language":
         for caption in captions:
             st.markdown(caption)
-        st.altair_chart(run_comparison_views.word_rows_chart(rows[0]["score_names"], rows[0]["scores"], rows[1]["score_names"],
-                                            rows[1]["scores"], "A", "B"))
+        st.altair_chart(run_comparison_views.word_rows_chart(rows[0]["score_names"], rows[0]["scores"],
+                                                             rows[1]["score_names"], rows[1]["scores"], "A", "B"))
     else:
         for column, row, caption, run in zip(st.columns(2), rows, captions, "AB"):
             column.markdown(caption)
@@ -99,7 +101,8 @@ def main() -> None:
     st.markdown("Two runs of the same inputs explained by two models (W1N2 and W2N2, two vision architectures, "
                 "two language models). Each pair of rows (an item and a target both runs explained) gets the rank "
                 "correlation of its two attributions (Spearman; named units matched by name, pixel maps on a "
-                f"{run_comparison.MAP_GRID}x{run_comparison.MAP_GRID} grid); the pairs where the models disagree most come first.")
+                f"{run_comparison.MAP_GRID}x{run_comparison.MAP_GRID} grid); the pairs where the models disagree most "
+                "come first.")
     chosen = chosen_runs()
     if chosen is None:
         return
@@ -119,8 +122,8 @@ def main() -> None:
         del st.session_state[TARGET_KEY]
     target = st.selectbox("Target", targets, key=TARGET_KEY)
     shown = ranked if target == ALL_TARGETS else ranked[ranked["target_name"] == target].reset_index(drop=True)
-    event = st.dataframe(run_comparison_views.pairs_table(shown), key=TABLE_KEY, on_select="rerun", selection_mode="single-row",
-                         hide_index=True, width="stretch", height=360)
+    event = st.dataframe(run_comparison_views.pairs_table(shown), key=TABLE_KEY, on_select="rerun",
+                         selection_mode="single-row", hide_index=True, width="stretch", height=360)
     chosen_rows = [k for k in event.selection.rows if k < len(shown)]  # a row of another target's table: none
     pair = shown.iloc[chosen_rows[0] if chosen_rows else 0]
     st.subheader(f"{pair['item_id']}, {pair['target_name']}: Spearman {pair['spearman']:.3f}")

@@ -1,67 +1,72 @@
 """Vision: which pixels drive an image classifier (Figures 1-4, 6, 11, 12 of the paper).
 
-Thin: the model in the sidebar, a photo (a sample, an upload, or one a run page opened), a form for the targets,
-baseline and layer, one scan through the vision family (all targets at once), and the sections of
-dashboard/pages/vision_sections.py.
+Thin: the model in the sidebar (dashboard/pages/vision_model_choice.py), a photo (a sample, an upload, or one a run
+page opened), a form for the targets, baseline and layer, one scan through the vision family (all targets at once),
+and the sections of dashboard/pages/vision_sections.py.
 """
 from __future__ import annotations
 
 import hashlib
 import pathlib
 
+import pyarrow.dataset as ds
 import streamlit as st
 import torch
 
-from dashboard.pages.vision_sections import IMAGE_WIDTH, class_label, maps_side_by_side, method_label, view_ablation, view_attributions, view_completeness, view_misclassification, view_straight_line
-from families.vision import classifiers as vision_models
-from families.vision import family as vision_family
+from runs import store
+from families import config
+from families.vision.baselines import BASELINES
+from families.vision.errors import ImageError
+from families.vision.family import FAMILY, PhotoItem, sample_folder
+from families.vision.image_classifier import ImageClassifier, Prediction, predict_image
+from families.vision.images import UPLOAD_TYPES, load_image
 from families.vision.photos import Photo, list_photos
-from dashboard.renderers import vision as vision_views
+from families.vision.run_rows import run_photo
+from dashboard.pages.vision_model_choice import choose_vision_model
+from dashboard.pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, method_label, view_ablation,
+                                             view_attributions, view_completeness, view_misclassification,
+                                             view_straight_line)
 from dashboard.renderers import method_comparison
-from dashboard.scaffold import compare_methods, page_settings, run_page
-from dashboard.session import choose_classifier, explain_refining, get_engine
+from dashboard.renderers import vision as vision_views
 from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
+from dashboard.scaffold import compare_methods, explain, page_settings, run_page
 
 REQUEST_KEY = "vision_request"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _look(model_key: str, digest: str, _classifier: vision_models.ImageClassifier, _data: bytes) -> tuple[vision_models.Prediction, list[str]]:
+def _look(model_key: str, digest: str, _classifier: ImageClassifier, _data: bytes) -> tuple[Prediction, list[str]]:
     """Decode, crop and classify an image once per (model, image bytes): reruns reuse the answer.
-    Raises vision_models.ImageError (not cached) for a file that is no usable image."""
-    image = vision_models.load_image(_data)
-    return vision_models.predict_image(_classifier, image), image.info.get("notices", [])
+    Raises ImageError (not cached) for a file that is no usable image."""
+    image = load_image(_data)
+    return predict_image(_classifier, image), image.info.get("notices", [])
 
 
 @st.cache_data(show_spinner=False)
 def _samples() -> dict[str, Photo]:
     """The sample photos by file name, with their ground truth where the folder has it."""
-    folder = vision_family.sample_folder()
+    folder = sample_folder()
     return {pathlib.Path(photo.file).name: photo for photo in (list_photos(folder) if folder.is_dir() else [])}
 
 
 def run_image(opened: dict):
     """The photo a run page opened ({"run": name, "item_index": k}): its bytes read from the run's photo folder as
     the run's manifest in the runs folder names it, with its ground truth; or None after saying why not."""
-    from runs import store
-    from families.vision.run_rows import run_photo
-
     manifest = store.list_runs("vision").get(opened["run"])
     if manifest is None:
         st.error(f"The run {opened['run']} is no longer in the runs folder.")
         return None
+    item_index = int(opened["item_index"])
     try:
-        photo = run_photo(store.runs_folder() / opened["run"], manifest, opened["item_index"])
+        rows = store.listing(store.runs_folder() / opened["run"],
+                             (ds.field("item_index") == item_index) & (ds.field("status") == "explained"))
+        photo = run_photo(rows, manifest, item_index)
+        data = photo.path.read_bytes()
     except ValueError as exc:
         st.error(f"The photo cannot be opened: {exc}.")
         return None
-    except OSError:  # its text may name server paths
-        st.error(f"The run {opened['run']} cannot be read.")
-        return None
-    try:
-        data = photo.path.read_bytes()
-    except OSError as exc:
-        st.error(f"Could not read {photo.item_id} of the run {opened['run']} ({exc.strerror}).")
+    except OSError as exc:  # its text may name server paths
+        st.error(f"The photo cannot be read from the run {opened['run']} ({exc.strerror}).")
         return None
     st.caption(f"{photo.item_id} of the run {opened['run']}: predicted {photo.predicted_name} ({photo.predicted}), "
                f"ground truth {photo.truth_name} ({photo.truth}); the run's model: {photo.model_key}.")
@@ -78,43 +83,40 @@ def choose_image():
         return run_image(opened)
     if source == "Upload":
         if not samples:
-            st.caption(f"No sample photos on this server (the operator sets {vision_family.SAMPLES_ENV} or "
-                       "IG_DATA_DIR).")
-        upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(vision_models.UPLOAD_TYPES),
+            st.caption(f"No sample photos on this server (the operator sets {config.VISION_SAMPLES.name} or "
+                       f"{config.DATA_DIR.name}).")
+        upload = st.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP, TIFF)", type=list(UPLOAD_TYPES),
                                   key="vision_upload")
         if upload is None:
             return None
-        data, name, gt = upload.getvalue(), upload.name, None
+        data, name, truth = upload.getvalue(), upload.name, None
     else:
-        name = st.selectbox("Sample photo", list(samples), key="vision_sample", format_func=lambda f: pathlib.Path(f).stem)
+        name = st.selectbox("Sample photo", list(samples), key="vision_sample",
+                            format_func=lambda file: pathlib.Path(file).stem)
         try:
             data = samples[name].path.read_bytes()
         except OSError as exc:
             st.error(f"Could not read the sample photo {name} ({exc.strerror}).")
             return None
-        gt = samples[name].label
-    return data, name, gt, hashlib.sha256(data).hexdigest()
+        truth = samples[name].label
+    return data, name, truth, hashlib.sha256(data).hexdigest()
 
 
-# --- the form ---------------------------------------------------------------------------------------
-
-def parameters_form(classifier, top, gt, digest):
-    n = len(classifier.categories)
-    top1 = top[0][0]
-    second_default = gt if gt is not None and gt != top1 else (top[1][0] if len(top) > 1 else top1)
+def parameters_form(classifier: ImageClassifier, top, truth, digest):
+    count, top1 = len(classifier.categories), top[0][0]
+    second_default = truth if truth is not None and truth != top1 else (top[1][0] if len(top) > 1 else top1)
     layers = classifier.layer_names()
     with st.form("vision_form"):
         c1, c2 = st.columns(2)
-        target = c1.selectbox("Explain the label", range(n), index=top1, format_func=lambda i: class_label(classifier, i),
-                              help="Default: the top prediction.")
-        compare = c2.selectbox("Compare with a second label (same scan)", [-1, *range(n)],
+        target = c1.selectbox("Explain the label", range(count), index=top1,
+                              format_func=lambda i: class_label(classifier, i), help="Default: the top prediction.")
+        compare = c2.selectbox("Compare with a second label (same scan)", [-1, *range(count)],
                                index=second_default + 1,
                                format_func=lambda i: "none" if i < 0 else class_label(classifier, i) +
-                               (" - ground truth" if i == gt else ""),
+                               (" - ground truth" if i == truth else ""),
                                help="E.g. the ground truth of a misclassified image (Figure 6).")
         c3, c4 = st.columns(2)
-        baseline = c3.selectbox("Baseline", list(vision_models.BASELINES),
-                                format_func=lambda b: f"{b}: {vision_models.BASELINES[b]}")
+        baseline = c3.selectbox("Baseline", list(BASELINES), format_func=lambda b: f"{b}: {BASELINES[b]}")
         layer = c4.selectbox("Intermediate layer (Figure 12)", layers, index=len(layers) - 1 if layers else 0)
         submitted = st.form_submit_button("Explain", type="primary")
     if submitted:
@@ -126,8 +128,6 @@ def parameters_form(classifier, top, gt, digest):
         return request
     return None
 
-
-# --- page ---------------------------------------------------------------------------------------
 
 def first_picture(ex) -> None:
     """The photo and each target's map with the default display: what the page shows while the scan refines."""
@@ -143,20 +143,20 @@ def main():
     st.caption("Integrated gradients (or the method chosen on the Home page) of an ImageNet classifier along the "
                "path from a baseline image to the photo. Expected gradients take the other sample photos as their "
                "baselines.")
-    engine = get_engine()
-    classifier = choose_classifier()
-    if classifier is None:
+    model = choose_vision_model()
+    if model is None:
         return
+    classifier = model.extra
     chosen = choose_image()
     if chosen is None:
         st.info("Pick a sample photo or upload one.")
         return
-    data, name, gt, digest = chosen
+    data, name, truth, digest = chosen
     if not classifier.imagenet_classes:
-        gt = None  # the sample photos' labels are ImageNet class indices: meaningless for other classes
+        truth = None  # the sample photos' labels are ImageNet class indices: meaningless for other classes
     try:
-        seen, notices = _look(classifier.key, digest, classifier, data)
-    except vision_models.ImageError as exc:
+        seen, notices = _look(model.key, digest, classifier, data)
+    except ImageError as exc:
         st.error(f"**{name}: cannot use this image.** {exc}")
         return
     for notice in notices:
@@ -165,34 +165,27 @@ def main():
     c1, c2 = st.columns([1, 2])
     c1.image(seen.image, caption=f"{name} as the network sees it ({classifier.crop_size} px)", width=IMAGE_WIDTH)
     with c2:
-        st.markdown("**Top 5 (softmax)**" + (f" - ground truth: **{class_label(classifier, gt)}**" if gt is not None else ""))
+        st.markdown("**Top 5 (softmax)**"
+                    + (f" - ground truth: **{class_label(classifier, truth)}**" if truth is not None else ""))
         st.dataframe(vision_views.top_k_frame(top), hide_index=True)
-    request = parameters_form(classifier, top, gt, digest)
+    request = parameters_form(classifier, top, truth, digest)
     if request is None:
         return
-    model = vision_family.VisionFamily.wrap(classifier)
-    photo = vision_family.Photo(seen, request["baseline"], request["layer"] or None)
-    settings = page_settings(vision_family.FAMILY, model, photo)
-    st.markdown(f"**Baseline:** {vision_models.BASELINES[request['baseline']]}. "
+    photo = PhotoItem(seen, request["baseline"], request["layer"] or None)
+    settings = page_settings(FAMILY, model, photo)
+    st.markdown(f"**Baseline:** {BASELINES[request['baseline']]}. "
                 f"**Method:** {method_comparison.chosen_method(settings).label}"
                 f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
-    try:
-        ex = explain_refining(
-            "Attributing", "vision", f"{classifier.key}|{digest}|{request}", settings,
-            lambda progress, partial: vision_family.explain(engine, classifier, seen, request["targets"],
-                                                            request["baseline"], settings, request["layer"] or None,
-                                                            progress=progress, partial=partial),
-            show=first_picture)
-    except (vision_models.VisionError, ValueError, KeyError, RuntimeError) as exc:
-        st.error(f"The scan failed: {exc}")
+    ex = explain(FAMILY, model, photo, request["targets"], settings, show=first_picture,
+                 request=f"{model.key}|{digest}|{request}")
+    if ex is None:
         return
     view_attributions(ex)
     view_straight_line(ex)
     view_completeness(ex)
-    view_misclassification(ex, classifier, gt)
+    view_misclassification(ex, classifier, truth)
     view_ablation(ex, classifier)
-    compare_methods(vision_family.FAMILY, model, photo, ex.targets, settings, key="vision_compare",
-                    show=maps_side_by_side)
+    compare_methods(FAMILY, model, photo, ex.targets, settings, key="vision_compare", show=maps_side_by_side)
 
 
 run_page(main)

@@ -9,8 +9,10 @@ import re
 import numpy as np
 import streamlit as st
 
-from families.vision import classifiers as vision_models
+from families.vision.ablation import ablate, rectangle_mask
+from families.vision.baselines import BASELINES
 from families.vision.family import VisionExplanation
+from families.vision.importance import pixel_importance, top_fraction_mask
 from dashboard.renderers import method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.scaffold import completeness_panel, straight_line
@@ -119,7 +121,7 @@ def view_straight_line(ex: VisionExplanation) -> None:
 
 def view_completeness(ex: VisionExplanation):
     completeness_panel(ex, title="5. Completeness (Proposition 1)",
-                       note=f"baseline: {vision_models.BASELINES[ex.baseline_name]}")
+                       note=f"baseline: {BASELINES[ex.baseline_name]}")
 
 
 @st.fragment
@@ -154,13 +156,13 @@ def view_ablation(ex: VisionExplanation, classifier):
         if method == "a rectangle":
             xs = st.slider("x range", 0, int(w), (0, int(w) // 2), key="v7_x")
             ys = st.slider("y range", 0, int(h), (0, int(h) // 2), key="v7_y")
-            mask = vision_models.rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
+            mask = rectangle_mask((h, w), xs[0], ys[0], xs[1], ys[1])
         else:
             percent = st.slider("Share of pixels (%)", 1, 50, 10, key="v7_percent")
             importance = (ex.pixel_importance(0, "positive") if method == by_method
-                          else vision_models.pixel_importance(ex.gradient(0, 1.0), "abs"))
-            mask = vision_models.top_fraction_mask(importance, percent / 100)
-    result = vision_models.ablate(classifier, ex.input, mask, target=ex.targets[0])
+                          else pixel_importance(ex.gradient(0, 1.0), "abs"))
+            mask = top_fraction_mask(importance, percent / 100)
+    result = ablate(classifier, ex.input, mask, target=ex.targets[0])
     with c2:
         a, b = st.columns(2)
         a.image(ex.image, caption=f"Original: {classifier.categories[int(np.argmax(ex.probabilities))]} "

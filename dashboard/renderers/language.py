@@ -1,6 +1,7 @@
 """Tables and charts for the Language page (paper Figures 8-10). Pure: pandas and altair, no Streamlit.
 
-All functions take a families.language.attribution.NextWordExplanation (arrays [target, alpha, word]).
+All functions take a next-word explanation (families.language.explanation.NextWordExplanation, read by its
+attributes: arrays [target, alpha, word]).
 Colours: a diverging scale centred on zero, blue for words that raise the target's probability and
 red for words that lower it.
 """
@@ -12,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from families.language.attribution import INTERIOR_QUANTITIES, NextWordExplanation, word_columns
+from families.language.explanation import INTERIOR_QUANTITIES, word_columns
 
 IG_ROW = "Integrated gradients"
 GRADIENT_ROW = "Gradient x input (alpha = 1)"
@@ -62,7 +63,7 @@ def _symmetric(values: np.ndarray) -> list[float]:
 
 # --- the token table of Figures 9 and 10 ---------------------------------------------------------------
 
-def token_frame(result: NextWordExplanation, targets: Sequence[str] | None = None) -> pd.DataFrame:
+def token_frame(result, targets: Sequence[str] | None = None) -> pd.DataFrame:
     """The token-score table as data (for the CSV): for each target a row of integrated gradients and a
     row of gradient x input, one column per context word, then the row's sum, P(target | text) and
     P(target | zero embeddings)."""
@@ -81,7 +82,7 @@ def token_frame(result: NextWordExplanation, targets: Sequence[str] | None = Non
     return pd.DataFrame(rows)
 
 
-def table_caption(result: NextWordExplanation, target: str) -> str:
+def table_caption(result, target: str) -> str:
     """The line under Figures 9/10: "Prediction for than: 0.5307, total integrated gradients: 0.5322"."""
     t = result.index(target)
     fmt = lambda x: f"{x:.4f}" if abs(x) >= 1e-3 else f"{x:.3e}"  # noqa: E731
@@ -89,7 +90,7 @@ def table_caption(result: NextWordExplanation, target: str) -> str:
             f"{fmt(result.total_attribution[t])} (F(zero embeddings) = {result.baseline_probability[t]:.2e})")
 
 
-def token_table_chart(result: NextWordExplanation, target: str, shared_scale: bool = True) -> alt.Chart:
+def token_table_chart(result, target: str, shared_scale: bool = True) -> alt.Chart:
     """Figures 9/10 as a heat map: a column per context word, a row of integrated gradients and a row of
     gradient x input, values printed in the cells, on a diverging scale centred on zero.
 
@@ -131,13 +132,13 @@ def token_table_chart(result: NextWordExplanation, target: str, shared_scale: bo
 
 # --- Figure 8: saturation ---------------------------------------------------------------------------
 
-def saturation_frame(result: NextWordExplanation) -> pd.DataFrame:
+def saturation_frame(result) -> pd.DataFrame:
     return pd.DataFrame([
         {"alpha": float(a), "target": target, "probability": float(result.saturation[k, t])}
         for t, target in enumerate(result.target_names) for k, a in enumerate(result.alphas)])
 
 
-def saturation_chart(result: NextWordExplanation) -> alt.Chart:
+def saturation_chart(result) -> alt.Chart:
     """Figure 8: the target's softmax probability as all the context's embeddings are scaled by alpha."""
     return alt.Chart(saturation_frame(result)).mark_line(point=alt.OverlayMarkDef(size=16)).encode(
         x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1]), title="alpha (scale of all the word embeddings)"),
@@ -149,7 +150,7 @@ def saturation_chart(result: NextWordExplanation) -> alt.Chart:
 
 # --- interior gradients -------------------------------------------------------------------------------
 
-def interior_frame(result: NextWordExplanation, target: str, quantity: str = "gradient x embedding") -> pd.DataFrame:
+def interior_frame(result, target: str, quantity: str = "gradient x embedding") -> pd.DataFrame:
     """One row per (alpha, word): the word's interior gradient summed over the embedding dimensions
     (quantity "gradient") or of gradient x embedding (quantity "gradient x embedding"), with the
     band [alpha_lo, alpha_hi) each alpha stands for in a heat map of uneven alphas."""
@@ -167,7 +168,7 @@ def interior_frame(result: NextWordExplanation, target: str, quantity: str = "gr
                          "word": columns * len(alphas), "value": np.asarray(values, dtype=float).reshape(-1)})
 
 
-def interior_gradient_heatmap(result: NextWordExplanation, target: str, quantity: str = "gradient x embedding") -> alt.Chart:
+def interior_gradient_heatmap(result, target: str, quantity: str = "gradient x embedding") -> alt.Chart:
     """Each word's interior gradient against alpha (rows: alpha from 0 at the top to 1; columns: words)."""
     frame = interior_frame(result, target, quantity)
     columns = word_columns(result.words)
@@ -185,7 +186,7 @@ def interior_gradient_heatmap(result: NextWordExplanation, target: str, quantity
 
 # --- two targets side by side -------------------------------------------------------------------------
 
-def comparison_frame(result: NextWordExplanation, first: str, second: str) -> pd.DataFrame:
+def comparison_frame(result, first: str, second: str) -> pd.DataFrame:
     """Integrated gradients per word for two targets (one scan), and their difference."""
     columns = word_columns(result.words)
     a, b = result.word_attributions[result.index(first)], result.word_attributions[result.index(second)]
@@ -193,7 +194,7 @@ def comparison_frame(result: NextWordExplanation, first: str, second: str) -> pd
                          "difference": a - b})
 
 
-def comparison_chart(result: NextWordExplanation, first: str, second: str, share: bool = False) -> alt.Chart:
+def comparison_chart(result, first: str, second: str, share: bool = False) -> alt.Chart:
     """Grouped bars: each word's integrated gradients for two targets, side by side.
 
     share: divide by each target's F(text) - F(baseline), so that targets of very different probability

@@ -15,7 +15,6 @@ from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily
 
 DEFAULT_METHODS = ("integrated_gradients", "gradient", "smoothgrad")
 SCAN = "integrated_gradients"
-READ_OFF_SCAN = ("gradient", "gradient_x_input")  # free from the scan, which evaluated the gradient at the input
 AGREEMENT_COLUMNS = ["first", "second", "Spearman (all features)", "Spearman (top features)", "top-k overlap", "k"]
 
 
@@ -60,7 +59,7 @@ def run_methods(family: ModelFamily, engine, model: LoadedModel, item, targets: 
             continue
         step = None if progress is None else (lambda f, k=k: progress((k + min(max(f, 0.0), 1.0)) / len(names)))
         try:
-            if scan is not None and name in READ_OFF_SCAN:
+            if scan is not None and METHODS[name].reads_off_scan:  # free: the scan evaluated the input already
                 inputs = tuple(x.detach().cpu() for x in family.engine_input(model, item).inputs)
                 result = read_off_scan(scan.attribution, inputs, name, **options)
                 explanation = family.explanation(model, item, scan.targets, result, wanted)

@@ -119,7 +119,8 @@ def legend_svg_fragment(vmax: float, width: int, label: str = "attribution") -> 
             f"<text x='{x0}' y='32' {font} text-anchor='middle'>{-vmax:.3g}</text>"
             f"<text x='{(x0 + x1) / 2}' y='32' {font} text-anchor='middle'>0</text>"
             f"<text x='{x1}' y='32' {font} text-anchor='middle'>+{vmax:.3g}</text>"
-            f"<text x='{(x0 + x1) / 2}' y='44' {font} text-anchor='middle'>{_escape(label)}: blue lowers, red raises</text>")
+            f"<text x='{(x0 + x1) / 2}' y='44' {font} text-anchor='middle'>{_escape(label)}: "
+            "blue lowers, red raises</text>")
 
 
 def _escape(s: str) -> str:
@@ -198,6 +199,15 @@ def completeness(expl) -> Verdict:
     """The shared completeness verdict for one explanation, by its method's own law (the baseline, all-zero
     features, is fixed)."""
     return explanation_verdict(expl, what="molecule", baseline_choice=False)
+
+
+def model_summary(model) -> str:
+    """One line on a loaded weave model (families.molecules.weave_model): its architecture, featurizer and test
+    score."""
+    test_mean = (model.metrics or {}).get("test", {}).get("mean")
+    test_metric = "ROC-AUC" if "regression" not in model.task_kinds else "mean of ROC-AUC and R²"
+    return (f"W{model.config['n_weave']}N{model.featurizer.max_distance}, featurizer {model.featurizer.kind}"
+            + (f", test {test_metric} {test_mean:.3f}" if test_mean else ""))
 
 
 def download_stem(task_name: str, smiles: str) -> str:

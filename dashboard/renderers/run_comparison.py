@@ -1,9 +1,10 @@
 """Tables, drawings and charts of the run comparison page (runs.comparison), as pure functions.
 
 The two attributions of a pair are drawn in the family's units with the family's own renderers: atom and bond
-highlights (dashboard.renderers.molecules), a row per run over the context words (dashboard.renderers.language's word axis and colours), heat
-maps of |score| per pixel (dashboard.renderers.vision). Each attribution keeps its own colour scale: two models' attributions of
-different sizes would otherwise hide one pattern; the rank correlation compares patterns, not sizes.
+highlights (dashboard.renderers.molecules), a row per run over the context words (dashboard.renderers.language's
+word axis and colours), heat maps of |score| per pixel (dashboard.renderers.vision). Each attribution keeps its own
+colour scale: two models' attributions of different sizes would otherwise hide one pattern; the rank correlation
+compares patterns, not sizes.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from runs import store
-from families.molecules import Featurizer
-from runs.comparison import Joined, named_pair
 from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.language import DIVERGING, PAD, view_width, word_axis
 from dashboard.renderers.vision import clip_normalize, heatmap
+from families.molecules.run_rows import largest_fragment
+from runs import store
+from runs.comparison import Joined, named_pair
 
 
 def join_summary(joined: Joined, name_a: str, name_b: str) -> str:
@@ -59,8 +60,8 @@ def molecule_parts(mol, names: Sequence[str], scores) -> tuple[np.ndarray, np.nd
 
 def molecule_svg(smiles: str, names: Sequence[str], scores, label: str) -> str:
     """The molecule as the run's model saw it (hydrogens removed, the largest fragment) with its atoms and bonds
-    coloured by a row's scores; ValueError (or families.molecules.MoleculeError) when they do not fit."""
-    mol = Featurizer().from_smiles(smiles).mol
+    coloured by a row's scores; ValueError when RDKit cannot read the SMILES or the scores do not fit it."""
+    mol = largest_fragment(smiles)
     atom_scores, bond_scores = molecule_parts(mol, names, scores)
     return molecule_views.attribution_svg(mol, atom_scores, bond_scores, show_indices=True, label=label)
 

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from families.vision.classifiers import pixel_importance
+from families.vision.importance import pixel_importance
 
 POLARITIES = ("absolute", "positive", "negative")
-_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}  # families.vision.classifiers modes
+_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}  # families.vision.importance modes
 STYLES = ("intensity", "overlay")  # the paper's scaled pixel intensity, or a heat map over a dimmed image
 
 TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # first target red, second blue, ...
@@ -36,7 +36,7 @@ def importance_map(channels: np.ndarray, polarity: str = "absolute") -> np.ndarr
     """Per-pixel importance [H, W] >= 0 from a [3, H, W] attribution or gradient.
 
     absolute: sum over colour channels of |value| (Eq. 1); positive / negative: the part of the
-    signed channel sum that raises / lowers the score (families.vision.classifiers.pixel_importance's modes).
+    signed channel sum that raises / lowers the score (families.vision.importance.pixel_importance's modes).
     """
     a = np.asarray(channels, dtype=np.float64)
     if a.ndim != 3:

@@ -1,8 +1,8 @@
 """Charts and tables of the vision evaluation (paper Section 2.5; deletion and insertion, Petsiuk et al. 2018): pure
 functions, no Streamlit.
 
-Input: the frames of families.vision.evaluation.EvalResult (``table``: one row per photo; ``per_method``: one row per photo
-and method; ``curves``: long, per photo, method, curve and step).
+Input: the frames of families.vision.photo_evaluation.EvalResult (``table``: one row per photo; ``per_method``: one
+row per photo and method; ``curves``: long, per photo, method, curve and step).
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import altair as alt
 import pandas as pd
 
 from ig_core import METHODS
-from families.vision.evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL, mean_curves, summarize, summarize_methods
+from families.vision.evaluation_report import mean_curves, summarize, summarize_methods
+from families.vision.photo_evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL
 
 PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#843c39"]
@@ -30,6 +31,12 @@ CURVE_TITLES = {
 def method_label(name: str) -> str:
     """What the dashboard calls a method (its registry label; the random order is the reference)."""
     return METHODS[name].label if name in METHODS else "random order (reference)" if name == RANDOM else name
+
+
+def options_text(options: dict[str, dict]) -> str:
+    """The methods' options that differ from their defaults, as the page's caption lists them."""
+    return "; ".join(f"{method_label(name)} " + ", ".join(f"{option}={value}" for option, value in chosen.items())
+                     for name, chosen in options.items() if chosen)
 
 
 def _method_color(methods) -> alt.Color:

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from ig_core import AttributionEngine, ScanSettings
 from families.language import DEFAULT_CHECKPOINT, load_language_model
-from families.language.family import FAMILY, loaded_language_model
 from families.language.attribution import explain_next_word
+from families.language.family import FAMILY, loaded_language_model
 from families.language.ptb import Token, TokenizedText, ensure_ptb, load_corpus
+from ig_core import AttributionEngine, ScanSettings
 
 EXAMPLES = (("the shareholders claimed more", "than"),
             ("and N minutes after the ual trading halt came news that the", "ual"))
@@ -32,7 +32,8 @@ def examples(engine, lm, settings: ScanSettings) -> None:
         ref = explain_next_word(engine, lm, r.tokenized, [target], REFERENCE)
         top = r.top_words[0][0]
         print(f"\n{text!r} -> {target!r}  (model's top word: {top!r})")
-        print(f"  P({target} | text) = {r.probability[0]:.4g}; P({target} | zero embeddings) = {r.baseline_probability[0]:.3g}")
+        print(f"  P({target} | text) = {r.probability[0]:.4g}; "
+              f"P({target} | zero embeddings) = {r.baseline_probability[0]:.3g}")
         scale = 1.0 if r.probability[0] >= 0.01 else 1e3  # Figure 10 prints its values times 1e3
         unit = "" if scale == 1.0 else " (x1e-3)"
         print(f"  {'word':>14} {'IG' + unit:>14} {'IG ref 2048' + unit:>18} {'grad x input' + unit:>20}")
@@ -52,7 +53,8 @@ def windows(engine, lm, settings: ScanSettings, count: int, length: int, seed: i
     model = loaded_language_model(lm)  # loaded on the engine's device by main()
     for s in starts:
         ids, target = corpus[s:s + length], int(corpus[s + length])
-        context = TokenizedText(tuple(Token(lm.vocab.words[i], int(i), k, "word") for k, i in enumerate(ids)), (), (), 0)
+        tokens = tuple(Token(lm.vocab.words[i], int(i), k, "word") for k, i in enumerate(ids))
+        context = TokenizedText(tokens, (), (), 0)
         r = FAMILY.explain(engine, model, context, [target], settings)
         rel.append(float(r.relative_delta[0]))
         steps.append(r.attribution.steps_used)

@@ -4,11 +4,10 @@ A text is tokenized as the model's training text was (TokenizedText; TextError, 
 no usable words). The inputs are the context's embedding vectors [1, L, D], all scaled together towards the
 all-zero embeddings (the baseline); F is the softmax probability of a target word (a vocabulary id) after the
 context. The explanation gives each context word's integrated gradients, the saturation curve and the interior
-gradients at the probe alphas (families.language.attribution.NextWordExplanation).
+gradients at the probe alphas (families.language.explanation.NextWordExplanation).
 """
 from __future__ import annotations
 
-import os
 import pathlib
 from typing import Sequence
 
@@ -16,11 +15,12 @@ import torch
 
 from ig_core import Attribution, ScanSettings
 
+from families.config import LANGUAGE_CHECKPOINT
 from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
 from families.language import DEFAULT_CHECKPOINT, LanguageModel, TokenizedText, language_model
-from families.language.attribution import NextWordExplanation, tokenize_text, top_k_next_words
-
-CHECKPOINT_ENV = "IG_LANGUAGE_CHECKPOINT"  # the operator's default model instead of the shipped one
+from families.language.collection import TextWindows
+from families.language.explanation import NextWordExplanation
+from families.language.next_words import as_context, top_k_next_words
 
 
 def loaded_language_model(lm: LanguageModel, key: str | None = None) -> LoadedModel:
@@ -37,12 +37,13 @@ def model_key_of(source: ModelSource) -> str:
 
 class LanguageFamily(ModelFamily):
     name, input_name = "language", "text"
+    collections = (TextWindows,)
     # other contexts of the same length would do as references, but a checkpoint ships no text to draw them from
     no_references = "a language model's checkpoint ships no texts to draw other contexts of this length from"
 
     @staticmethod
     def default_checkpoint() -> pathlib.Path:
-        return pathlib.Path(os.environ.get(CHECKPOINT_ENV, "").strip() or DEFAULT_CHECKPOINT)
+        return LANGUAGE_CHECKPOINT.path() or DEFAULT_CHECKPOINT
 
     def shipped(self) -> list[ModelSource]:
         default = self.default_checkpoint()
@@ -60,7 +61,7 @@ class LanguageFamily(ModelFamily):
 
     def parse(self, model: LoadedModel, raw) -> TokenizedText:
         """A text (its last MAX_CONTEXT tokens), or a TokenizedText already made; TextError (an InputError)."""
-        return raw if isinstance(raw, TokenizedText) else tokenize_text(model.extra, raw)
+        return as_context(model.extra, raw)
 
     def engine_input(self, model: LoadedModel, item: TokenizedText) -> EngineInput:
         lm: LanguageModel = model.extra

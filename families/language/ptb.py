@@ -53,10 +53,6 @@ def ptb_paths(root: "pathlib.Path | None" = None) -> dict[str, pathlib.Path]:
     return {split: d / f"ptb.{split}.txt" for split in SPLITS}
 
 
-def ptb_available(root: "pathlib.Path | None" = None) -> bool:
-    return all(p.is_file() for p in ptb_paths(root).values())
-
-
 def ensure_ptb(root: "pathlib.Path | None" = None, allow_download: bool = True) -> dict[str, pathlib.Path]:
     """Paths of the three PTB files, downloading the missing ones (only) when allowed."""
     paths = ptb_paths(root)
@@ -102,7 +98,6 @@ class Vocabulary:
         self.corpus = corpus
         self.index: dict[str, int] = {w: i for i, w in enumerate(words)}
         self.unk_id = self.index[UNK]
-        self.eos_id = self.index[EOS]
 
     @classmethod
     def from_words(cls, corpus_words: Iterable[str]) -> "Vocabulary":

@@ -8,12 +8,12 @@
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from families.checkpoint import CheckpointError, load_weights, read_checkpoint
+from families.config import WEAVE_CHECKPOINTS
 from families.molecules.featurize import ELEMENTS, Featurizer, LoadReport, MoleculeError, MoleculeFeatures, load_sdf, load_smiles_csv
 from families.molecules.weave import BoundWeave, Graph, WeaveModel, collate
 
@@ -29,14 +29,12 @@ __all__ = ["ELEMENTS", "Featurizer", "LoadReport", "MoleculeError", "MoleculeFea
            "shipped_checkpoint_dir"]
 
 
-CHECKPOINTS_ENV = "IG_WEAVE_CHECKPOINTS"  # a folder of .pt checkpoints to use instead of the shipped ones
 REFUSED = ("This file was refused: it is not a weave checkpoint as `python -m families.molecules.train` writes "
            "them.")
 
 
 def shipped_checkpoint_dir() -> Path:
-    env = os.environ.get(CHECKPOINTS_ENV, "").strip()
-    return Path(env).expanduser() if env else CHECKPOINT_DIR
+    return WEAVE_CHECKPOINTS.path() or CHECKPOINT_DIR
 
 
 def available_checkpoints() -> list[str]:

@@ -14,8 +14,9 @@ import torch
 from ig_core import Attribution, ScanSettings
 
 from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
+from families.molecules.collection import MoleculeSDF, MoleculeTable
 from families.molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
-from families.molecules.attribution import MoleculeExplanation, featurize, graph_digest, model_fingerprint
+from families.molecules.explanation import MoleculeExplanation, featurize, graph_digest, model_fingerprint
 
 
 def loaded_weave(model: WeaveModel) -> LoadedModel:
@@ -26,6 +27,7 @@ def loaded_weave(model: WeaveModel) -> LoadedModel:
 
 class MoleculeFamily(ModelFamily):
     name, input_name = "molecules", "molecule"
+    collections = (MoleculeSDF, MoleculeTable)
     no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
                      "tensors")
 
@@ -52,6 +54,18 @@ class MoleculeFamily(ModelFamily):
         return EngineInput(forward=bound, inputs=bound.inputs,
                            baseline=tuple(torch.zeros_like(x) for x in bound.inputs),
                            output="sigmoid" if classification else "identity")
+
+    def stacking_key(self, request: EngineInput) -> tuple:
+        """A molecule's forward binds its own graph, so molecules of any size go together (stacked_input)."""
+        return request.forward.model, request.forward.output, request.output, request.layer
+
+    def stacked_input(self, model: LoadedModel, items: Sequence[MoleculeFeatures],
+                      requests: Sequence[EngineInput]) -> EngineInput:
+        """The molecules' graphs bound together, each padded to the largest; the padding rows are zero at both ends
+        of the path, as the baseline is all-zero features."""
+        bound = model.module.bind(list(items), output=requests[0].forward.output)
+        return dataclasses.replace(requests[0], forward=bound, inputs=bound.inputs,
+                                   baseline=tuple(torch.zeros_like(x) for x in bound.inputs))
 
     def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None, partial=None):
         """The base's scan, cached under a key that also names the molecule's graph (not in the scaled tensors)."""

@@ -1,14 +1,15 @@
 """A molecules run's rows of one task, read back as molecules with their scores: filters, statistics, exports.
 
-No Streamlit here. A molecules row (models/results_store.py) names its scores as MoleculeExplanation.scores does:
-atoms "C1" (element and RDKit atom index), bonds "C1-O2 single" (begin and end atom, RDKit bond type) and one
-"non-bonded pairs" total; the indices are those of the molecule the model's featurizer made of the row's input
-(families/molecules/featurize.py: the SMILES parsed as RDKit parses it, explicit hydrogens removed, the first of the
-largest fragments kept). `stored_molecule` makes that molecule again from the row's `source` and checks it
-atom by atom and bond by bond against the names; where the source's atom order differs (an SDF run stores a
-canonical SMILES of each record, not the record's own order), the atoms are renumbered onto the names' graph.
+Pure: RDKit, numpy and pandas on the tables a page reads from the run; no Streamlit. A molecules row names its
+scores as MoleculeExplanation.scores does: atoms "C1" (element and RDKit atom index), bonds "C1-O2 single" (begin
+and end atom, RDKit bond type) and one "non-bonded pairs" total; the indices are those of the molecule the model's
+featurizer made of the row's input (families/molecules/featurize.py: the SMILES parsed as RDKit parses it, explicit
+hydrogens removed, the first of the largest fragments kept). `stored_molecule` makes that molecule again from the
+row's `source` and checks it atom by atom and bond by bond against the names; where the source's atom order differs
+(an SDF run stores a canonical SMILES of each record, not the record's own order), the atoms are renumbered onto the
+names' graph.
 
-The functional groups and their scoring are families.molecules.attribution's (FUNCTIONAL_GROUPS,
+The functional groups and their scoring are families.molecules.functional_groups' (FUNCTIONAL_GROUPS,
 functional_group_matches); the statistics have the columns and the meaning of its mean_by_atom_type and
 mean_by_functional_group, computed from tables made once per task, so that a new filter of 50,000 rows only
 regroups numbers instead of matching every molecule again.
@@ -22,19 +23,16 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 
-from runs import store
-from families.molecules import attribution as molecule_attribution
+from families.molecules.functional_groups import FUNCTIONAL_GROUP_PATTERNS
 
 NONBONDED = "non-bonded pairs"
 ATOM_NAME = re.compile(r"([A-Z][a-z]?)(\d+)$")
 BOND_NAME = re.compile(r"([A-Z][a-z]?)(\d+)-([A-Z][a-z]?)(\d+) (\w+)$")
 ATOM_PROPERTY = "ig_attribution"  # written as the SDF property atom.dprop.ig_attribution
-PATTERNS = [(name, Chem.MolFromSmarts(smarts)) for name, smarts in molecule_attribution.FUNCTIONAL_GROUPS]
-GROUPS = [name for name, _ in PATTERNS]
+GROUPS = [name for name, _ in FUNCTIONAL_GROUP_PATTERNS]
 SORT_KEYS = ("prediction", "completeness error", "group attribution")
 
 
@@ -45,7 +43,7 @@ class StoreMismatch(ValueError):
 @dataclass(eq=False)
 class StoredMolecule:
     """A stored row as a molecule with its scores: what the statistics and the exports read (and, duck-typed,
-    molecule_attribution.functional_group_matches and molecule_attribution.mean_by_atom_type)."""
+    the functional_groups module's functional_group_matches and mean_by_atom_type)."""
 
     mol: Chem.Mol  # atoms in the order of the row's score names
     smiles: str  # the row's source
@@ -53,7 +51,7 @@ class StoredMolecule:
     bond_scores: np.ndarray  # [bonds] by RDKit bond index of `mol`
     nonbonded_total: float
     share_base: float  # F(molecule) - F(baseline), NaN when there is nothing to attribute
-    atom_types: list[str]  # as molecule_attribution.mean_by_atom_type: the element, lower case when aromatic
+    atom_types: list[str]  # as mean_by_atom_type: the element, lower case when aromatic
     bond_ends: np.ndarray  # [bonds, 2]: each bond's begin and end atom
 
 
@@ -182,12 +180,6 @@ def task_counts(listing: pd.DataFrame) -> pd.DataFrame:
     return counts.rename(columns={"target_name": "task"}).astype({"target": np.int64})
 
 
-def read_task_scores(folder, target: int) -> pd.DataFrame:
-    """item_index, score_names and scores of one task's explained rows: only these columns, only its rows."""
-    where = (ds.field("status") == "explained") & (ds.field("target") == int(target))
-    return store.read(folder, ["item_index", "score_names", "scores"], where).to_pandas()
-
-
 @dataclass(eq=False)
 class TaskRows:
     """One task's rows with their molecules, and the per-atom and per-group tables every selection regroups.
@@ -213,7 +205,8 @@ class TaskRows:
 
 
 def task_rows(listing: pd.DataFrame, scores: pd.DataFrame) -> TaskRows:
-    """The task's listing rows (explained, one task) joined with their scores (read_task_scores) by item."""
+    """The task's listing rows (explained, one task) joined with their scores by item (`scores`: item_index,
+    score_names and scores of the task's explained rows, as a page reads them from the run)."""
     joined = listing.drop(columns=["score_names", "scores"], errors="ignore").merge(
         scores, on="item_index", validate="one_to_one").sort_values("item_index", kind="stable")
     molecules, keep, left_out = [], [], []
@@ -231,12 +224,12 @@ def task_rows(listing: pd.DataFrame, scores: pd.DataFrame) -> TaskRows:
 
 def group_matches(molecule: StoredMolecule) -> list[tuple[str, tuple[int, ...], np.ndarray, float]]:
     """(group, matched atoms, the bonds inside the match as a mask, score) per match of
-    molecule_attribution.FUNCTIONAL_GROUPS, scored as molecule_attribution.functional_group_matches scores it (the
+    FUNCTIONAL_GROUPS, scored as functional_group_matches scores it (the
     match's atom scores, then its inside bonds' scores added in bond order), with the bonds inside found from the bond
     ends at once rather than bond by bond."""
     begin, end = molecule.bond_ends.T
     out = []
-    for name, pattern in PATTERNS:
+    for name, pattern in FUNCTIONAL_GROUP_PATTERNS:
         for match in molecule.mol.GetSubstructMatches(pattern, uniquify=True):
             matched = np.zeros(len(molecule.atom_scores), dtype=bool)
             matched[list(match)] = True
@@ -324,7 +317,7 @@ def selection_table(task: TaskRows, positions: Sequence[int], group: str, sort_b
 
 
 def atom_type_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFrame:
-    """molecule_attribution.mean_by_atom_type's table over the selected rows (molecules: rows with such an atom)."""
+    """mean_by_atom_type's table over the selected rows (molecules: rows with such an atom)."""
     atoms = task.atoms[task.atoms["position"].isin(positions)]
     out = atoms.groupby("atom type").agg(atoms=("score", "size"), molecules=("position", "nunique"),
                                          **{"mean score": ("score", "mean"), "mean share": ("share", "mean"),
@@ -333,7 +326,7 @@ def atom_type_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFra
 
 
 def group_statistics(task: TaskRows, positions: Sequence[int]) -> pd.DataFrame:
-    """molecule_attribution.mean_by_functional_group's table over the selected rows (mean score: per match), with the
+    """mean_by_functional_group's table over the selected rows (mean score: per match), with the
     mean per molecule that contains the group (its matches' atoms and bonds, each once: the table's attribution)."""
     matches = task.occurrences[task.occurrences["position"].isin(positions)].assign(
         per_atom=lambda frame: frame["score"] / frame["size"])

@@ -34,43 +34,16 @@ import numpy as np
 import torch
 
 from families.checkpoint import save_checkpoint
-from families.config import DataNotFound, data_dir, download
-
 from families.molecules import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION
 from families.molecules.featurize import Featurizer, MoleculeError
+from families.molecules.tox21 import TOX21_TASKS, load_tox21, tox21_path
 from families.molecules.weave import WeaveModel, collate, predict_batched
 
 if TYPE_CHECKING:  # pandas is imported where a table is read (training from a --cache needs none)
     import pandas as pd
 
-TOX21_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/tox21.csv.gz"
-TOX21_TASKS = ["NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma",
-               "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53"]
-
 
 # -- data --------------------------------------------------------------------------------------------
-
-def tox21_path(allow_download: bool = True) -> Path:
-    folder = data_dir() / "molecules"
-    # tox21_moleculenet.csv: the shared data's copy; .csv.gz: what the download below saves.
-    # (DeepChem's older tox21.csv.gz, 8,014 rows, is a different file and is not used.)
-    for name in ("tox21_moleculenet.csv", "tox21_moleculenet.csv.gz"):
-        if (folder / name).exists():
-            return folder / name
-    if not allow_download:
-        raise DataNotFound(f"Tox21 is not in {folder}; set IG_DATA_DIR to a folder with molecules/tox21_moleculenet.csv")
-    return download(TOX21_URL, folder / "tox21_moleculenet.csv.gz")
-
-
-def load_tox21(path: Path | None = None):
-    import pandas as pd  # here, so that training from a --cache needs neither pandas nor RDKit
-
-    df = pd.read_csv(path or tox21_path())
-    missing = [t for t in TOX21_TASKS + ["smiles"] if t not in df.columns]
-    if missing:
-        raise DataNotFound(f"{path} is not the MoleculeNet Tox21 file (missing columns {missing})")
-    return df[["smiles"] + TOX21_TASKS]
-
 
 class TableError(ValueError):
     """A training table that cannot be used; the message says why."""
@@ -314,31 +287,16 @@ def _names(csv_list: str | None) -> list[str]:
     return [n.strip() for n in (csv_list or "").split(",") if n.strip()]
 
 
-def train(args) -> dict:
-    """Train, evaluate and save a checkpoint with its card (``args``: from :func:`parse_args`)."""
-    torch.manual_seed(args.seed)
+def fit(model: WeaveModel, data: dict, tasks: list[str], kinds: list[str], loss_fn: TaskLoss, args) -> tuple[int, list]:
+    """Adam over the train split, one epoch after another until the validation mean stops improving for
+    ``args.patience`` epochs; the model keeps the best epoch's weights (the last epoch's when the validation score
+    was NaN throughout). -> (best epoch, history: loss and validation mean per epoch)."""
     rng = np.random.RandomState(args.seed)
-    featurizer = Featurizer(kind=args.featurizer, max_distance=args.distance)
     device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data, meta = _read_data(args, featurizer)
-    tasks, kinds = meta["tasks"], meta["kinds"]
-    print(", ".join(f"{k}: {len(v[0])} molecules, {len(v[3])} skipped (invalid SMILES)" for k, v in data.items()),
-          flush=True)
-    print("tasks: " + ", ".join(f"{t} ({k})" for t, k in zip(tasks, kinds)), flush=True)
     train_mols, train_y, _, _ = data["train"]
-    loss_fn = TaskLoss(train_y, kinds, device)
-
-    model = WeaveModel(featurizer.n_atom_features, featurizer.n_pair_features, len(tasks),
-                       n_weave=args.weave, dense=args.dense, dropout=args.dropout)
-    model.task_names = list(tasks)
-    model.set_regression(loss_fn.regression.tolist(), loss_fn.mean.tolist(), loss_fn.std.tolist())
-    model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     best = (-np.inf, 0, None)
     history = []
-    t_start = time.time()
     for epoch in range(1, args.epochs + 1):
         model.train()
         te = time.time()
@@ -360,15 +318,39 @@ def train(args) -> dict:
         elif epoch - best[1] >= args.patience:
             print(f"early stop: no improvement for {args.patience} epochs", flush=True)
             break
-    wall = time.time() - t_start
-    if best[2] is not None:  # else the validation score was NaN throughout: keep the last epoch
+    if best[2] is not None:
         model.load_state_dict(best[2])
+    return best[1], history
+
+
+def train(args) -> dict:
+    """Train, evaluate and save a checkpoint with its card (``args``: from :func:`parse_args`)."""
+    torch.manual_seed(args.seed)
+    featurizer = Featurizer(kind=args.featurizer, max_distance=args.distance)
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data, meta = _read_data(args, featurizer)
+    tasks, kinds = meta["tasks"], meta["kinds"]
+    print(", ".join(f"{k}: {len(v[0])} molecules, {len(v[3])} skipped (invalid SMILES)" for k, v in data.items()),
+          flush=True)
+    print("tasks: " + ", ".join(f"{t} ({k})" for t, k in zip(tasks, kinds)), flush=True)
+    loss_fn = TaskLoss(data["train"][1], kinds, device)
+
+    model = WeaveModel(featurizer.n_atom_features, featurizer.n_pair_features, len(tasks),
+                       n_weave=args.weave, dense=args.dense, dropout=args.dropout)
+    model.task_names = list(tasks)
+    model.set_regression(loss_fn.regression.tolist(), loss_fn.mean.tolist(), loss_fn.std.tolist())
+    model.to(device)
+    t_start = time.time()
+    best_epoch, history = fit(model, data, tasks, kinds, loss_fn, args)
+    wall = time.time() - t_start
     model.cpu()  # the reported metrics are the saved float32 CPU model's
     results = {name: evaluate(data[name][1], predict(model, data[name][0]), tasks, kinds) for name in ("valid", "test")}
     print("test: " + ", ".join(f"{t} {'R²' if k == 'regression' else 'ROC-AUC'} {results['test']['per_task'][t]:.3f}"
                                for t, k in zip(tasks, kinds)))
-    print(f"best epoch {best[1]}; valid mean {results['valid']['mean']:.4f}; test mean {results['test']['mean']:.4f}; "
-          f"training {wall:.0f}s", flush=True)
+    print(f"best epoch {best_epoch}; valid mean {results['valid']['mean']:.4f}; "
+          f"test mean {results['test']['mean']:.4f}; training {wall:.0f}s", flush=True)
 
     ckpt = {
         "format": CHECKPOINT_FORMAT,
@@ -385,7 +367,7 @@ def train(args) -> dict:
                  "split": "random 80/10/10 over CSV rows", "split_seed": int(args.split_seed),
                  "counts": {k: int(len(v[0])) for k, v in data.items()},
                  "skipped": {k: int(len(v[3])) for k, v in data.items()}},
-        "training": {"epochs_run": int(len(history)), "best_epoch": int(best[1]), "wall_seconds": float(round(wall, 1)),
+        "training": {"epochs_run": int(len(history)), "best_epoch": int(best_epoch), "wall_seconds": float(round(wall, 1)),
                      "seed": int(args.seed), "command": "python -m families.molecules.train " + shlex.join(args.argv),
                      "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
                      "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),

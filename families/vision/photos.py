@@ -7,7 +7,7 @@ import pathlib
 
 import pandas as pd
 
-from families.vision.classifiers import UPLOAD_TYPES
+from families.vision.images import UPLOAD_TYPES
 
 IMAGE_SUFFIXES = {f".{suffix}" for suffix in UPLOAD_TYPES}
 

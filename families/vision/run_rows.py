@@ -2,14 +2,14 @@
 `--family vision --targets both`, which holds per photo the predicted label's row and the true label's row (one
 row, chosen_as "predicted+truth", where they agree), both from one scan.
 
-What the Vision runs page shows, as functions of the store's listing (no pixel maps) and of the maps of the few
-photos it needs:
+What the Vision runs page shows, as functions of the store's rows (the page reads them: the listing without pixel
+maps, and the maps of the few photos it needs):
 
 - which photos are misclassified: top-1 (the truth is not ranked first) or top-5 (not among the first five, as
   the paper's Section 2.6 counts errors), most confident first;
 - how far apart the two labels' maps are: the intersection over union of their top BLOCK x BLOCK-pixel blocks
-  by positive attribution (TOP_SHARE of the blocks). A low overlap suggests two objects in the photo and a ranking problem
-  (the network saw the true object too, but preferred another); a high overlap a recognition problem (the same
+  by positive attribution (TOP_SHARE of the blocks). A low overlap suggests two objects in the photo and a ranking
+  problem (the network saw the true object too, but preferred another); a high overlap a recognition problem (the same
   pixels read as another class, as the paper's mantis read as a cricket);
 - which true classes go to which predictions;
 - for photos with human boxes, the share of positive attribution that falls outside the box, for right and
@@ -20,19 +20,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 from PIL import Image
 from torchvision.transforms import functional as TF
 
-from runs import store
 from families.config import data_dir
+from families.vision.boxes import box_mask, resize_for
+from families.vision.images import load_image
 from families.vision.photos import list_photos
-from families.vision.classifiers import load_image
-from families.vision.evaluation import CROP, RESIZE, box_mask
 
 TOP_SHARE = 0.05  # the overlap of two maps compares their top 5% of blocks by positive attribution
 # ... of 8x8 pixels: integrated-gradients maps are speckled, so the single top pixels of two maps on one object
@@ -42,7 +40,6 @@ CRITERIA = {"top-1": 1, "top-5": 5}  # misclassified when the truth is ranked be
 PREDICTED_ROLES = ("predicted", "predicted+truth")  # the rows that explain the predicted label
 TRUTH_ROLES = ("truth", "predicted+truth")  # the rows that explain the true label
 BOXES_FOLDER = "imagenet_val_boxes"  # the data folder's photos with human boxes (boxes.csv)
-MAP_COLUMNS = ["item_index", "chosen_as", "pixel_map", "map_scale", "map_height", "map_width"]
 # ways to sort the misclassified photos: column, ascending
 SORTS = {
     "confidence, highest first": ("confidence", False),
@@ -143,28 +140,22 @@ def overlap(first: np.ndarray, second: np.ndarray, share: float = TOP_SHARE, blo
     return int((a & b).sum()) / union if union else float("nan")
 
 
-def label_maps(rows: pd.DataFrame) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """{item_index: (predicted label's map, true label's map)} of store rows holding pixel maps; a photo
-    predicted right has one row, whose map is both."""
+def label_maps(rows: pd.DataFrame,
+               pixel_map: Callable[[dict], np.ndarray]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{item_index: (predicted label's map, true label's map)} of a run's rows; pixel_map decodes a row's map (the
+    store's encoding). A photo predicted right has one row, whose map is both."""
     maps: dict[int, list] = {}
     for row in rows.to_dict("records"):
+        if row["chosen_as"] not in PREDICTED_ROLES + TRUTH_ROLES:
+            continue  # a refused photo's row, or a label this page does not compare
         pair = maps.setdefault(int(row["item_index"]), [None, None])
-        scores = store.pixel_map(row)
+        scores = pixel_map(row)
         if row["chosen_as"] in PREDICTED_ROLES:
             pair[0] = scores
         if row["chosen_as"] in TRUTH_ROLES:
             pair[1] = scores
     return {k: (predicted, truth) for k, (predicted, truth) in maps.items()
             if predicted is not None and truth is not None}
-
-
-def read_label_maps(folder: pathlib.Path, item_indices: Iterable[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """label_maps of some photos of the store, reading only the map columns of their rows."""
-    indices = [int(k) for k in item_indices]
-    if not indices:
-        return {}
-    table = store.read(folder, MAP_COLUMNS, (ds.field("item_index").isin(indices)) & ds.field("target").is_valid())
-    return label_maps(table.to_pandas())
 
 
 def overlaps(maps: dict[int, tuple[np.ndarray, np.ndarray]], share: float = TOP_SHARE,
@@ -229,12 +220,9 @@ def box_summary(shares: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_box_shares(folder: pathlib.Path, manifest: dict, photos: pd.DataFrame) -> pd.DataFrame:
-    """box_shares of the run's photos that have boxes: their maps read from the store, their sizes from their
-    files (an empty frame when none has boxes)."""
-    boxes = boxes_by_file_name(box_folders(manifest))
-    boxed = photos[[pathlib.PurePath(source).name in boxes for source in photos.source]]
-    return box_shares(boxed, read_label_maps(folder, boxed.index), boxes, photo_sizes(manifest, boxed))
+def boxed_photos(photos: pd.DataFrame, boxes: dict[str, list]) -> pd.DataFrame:
+    """The photos that have boxes, matched by file name."""
+    return photos[[pathlib.PurePath(source).name in boxes for source in photos.source]]
 
 
 # --- the photos themselves --------------------------------------------------------------------------
@@ -250,12 +238,6 @@ def photo_path(manifest: dict, source: str) -> pathlib.Path:
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
         raise ValueError(f"the run's photo {source!r} is not inside its folder")
     return input_folder(manifest) / relative
-
-
-def resize_for(crop: int) -> int:
-    """The shorter side a photo is resized to before its centre crop: ImageNet's ratio (256 for 224), as the
-    torchvision classifiers have it (342 for Inception v3's 299)."""
-    return round(crop * RESIZE / CROP)
 
 
 def network_view(image: Image.Image, crop: int) -> Image.Image:
@@ -290,9 +272,8 @@ class RunPhoto:
     model_key: str
 
 
-def run_photo(folder: pathlib.Path, manifest: dict, item_index: int) -> RunPhoto:
-    """The photo item_index of the run in `folder` (ValueError when the run has no such explained photo)."""
-    rows = store.listing(folder, (ds.field("item_index") == int(item_index)) & (ds.field("status") == "explained"))
+def run_photo(rows: pd.DataFrame, manifest: dict, item_index: int) -> RunPhoto:
+    """The photo item_index of a run from its explained rows of the listing (ValueError when there are none)."""
     if rows.empty:
         raise ValueError(f"the run has no explained photo number {item_index}")
     names = dict(zip(rows.target, rows.target_name))
@@ -300,19 +281,3 @@ def run_photo(folder: pathlib.Path, manifest: dict, item_index: int) -> RunPhoto
     truth = None if pd.isna(first.truth) else int(first.truth)
     return RunPhoto(photo_path(manifest, first.source), first.item_id, truth, names.get(truth, ""),
                     int(first.predicted), names.get(int(first.predicted), ""), first.model_key)
-
-
-
-
-def run_architecture(manifest: dict) -> str | None:
-    """The torchvision architecture of the run's model, as the Vision page's sidebar offers it; None for a
-    model file or a model no longer here."""
-    from families.registry import FAMILIES
-    from families.contract import FamilyError
-    from runs.runner import find_source
-
-    try:
-        source = find_source(FAMILIES["vision"], manifest["job"].get("model"))
-    except FamilyError:
-        return None
-    return dict(source.options).get("arch")

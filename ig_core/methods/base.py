@@ -8,37 +8,32 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
-import torch
 
-from ..evaluator import AttributionProblem, GradientEvaluator
+from ..evaluator import GradientEvaluator
+from ..inputs import AttributionProblem
+from ..path.options import PathOptions
 from ..result import NOTHING_TO_ATTRIBUTE, Attribution, completeness_scale
-
-if TYPE_CHECKING:
-    from ..engine import AttributionEngine, PathOptions
 
 
 @dataclass
 class MethodContext:
-    """What a method gets from the engine for one request."""
+    """What a method gets from the engine for one request: the problem, and how its points are to be evaluated."""
 
-    engine: "AttributionEngine"
     problem: AttributionProblem
-    path: "PathOptions"  # the straight-line scan's rule, steps, tolerance, probes
+    path: PathOptions | None  # the straight-line scan's rule, steps, tolerance, probes; None where none runs
     max_batch: int
+    device_lock: object = None  # the engine's lock, taken per batch; None: none
+    memory_budget: int | None = None  # bytes a batch may need, measured on a first batch; None: max_batch decides
     progress: Callable[[float], None] | None = None
     partial_results: Callable[[Attribution], bool | None] | None = None  # the request's own scan only
 
     def evaluator(self, planned_points: int) -> GradientEvaluator:
         """Batched gradients of F at any points of this problem (see GradientEvaluator.evaluate)."""
-        return self.engine.evaluator(self.problem, self.max_batch, self.progress, planned_points)
-
-    def integrated_gradients(self, problem: AttributionProblem | None = None) -> Attribution:
-        """The straight-line path scan with the request's rule (the paper's integrated gradients)."""
-        return self.engine.scan_path(problem or self.problem, self.path, self.progress, self.max_batch,
-                                     self.partial_results if problem is None else None)
+        return GradientEvaluator(self.problem, self.max_batch, self.device_lock, self.memory_budget, self.progress,
+                                 planned_points)
 
     def on(self, problem: AttributionProblem) -> "MethodContext":
         """The same request on other examples (noisy copies, other baselines): their partial results are not the
@@ -56,6 +51,14 @@ class AttributionMethod(ABC):
     images_only: ClassVar[bool] = False  # needs inputs [N, C, H, W]
     reference_set: ClassVar[bool] = False  # the baseline argument is a set of references [R, ...]
     uses_path_rule: ClassVar[bool] = False  # the rule, steps and tolerance of the scan settings apply
+    # what a method can do besides computing attributions, for the engine and its callers to ask rather than check
+    # the method's name
+    global_attribution: ClassVar[bool] = False  # multiply_by_inputs=False gives the path-averaged gradient alone
+    refines: ClassVar[bool] = False  # the adaptive rule shows partial results (partial_results) as it refines
+    reads_off_scan: ClassVar[bool] = False  # read off an integrated-gradients scan for free (read_off_scan)
+    # a call's examples share nothing but its batches (no noise drawn per call, no grid refined for all): a dataset
+    # run may explain several items in one call
+    stackable: ClassVar[bool] = False
 
     @dataclass(frozen=True)
     class Options:
@@ -65,7 +68,8 @@ class AttributionMethod(ABC):
         known = [f.name for f in fields(self.Options)]
         unknown = sorted(set(options) - set(known))
         if unknown:
-            raise ValueError(f"{self.name} has no option {', '.join(unknown)}; its options: {', '.join(known) or 'none'}")
+            raise ValueError(f"{self.name} has no option {', '.join(unknown)}; its options: "
+                             f"{', '.join(known) or 'none'}")
         self.options = self.Options(**options)
 
     def option_items(self) -> tuple:
@@ -82,13 +86,11 @@ class AttributionMethod(ABC):
     def compute(self, context: MethodContext) -> Attribution:
         """The attributions for context.problem, with its completeness where the method defines one."""
 
-    def attribute(self, forward, inputs, target, baseline=None, *, engine: "AttributionEngine | None" = None,
-                  **scan) -> Attribution:
-        """Captum-style entry point: this method through the engine (cached, batched, checked)."""
-        from ..engine import default_engine
-
-        return (engine or default_engine()).attribute(forward, inputs, target, baseline, method=self.name,
-                                                      method_options=asdict(self.options), **scan)
+    def attribute(self, forward, inputs, target, baseline=None, *, engine, **scan) -> Attribution:
+        """Captum-style entry point: this method through an AttributionEngine (ig_core.default_engine() is the
+        shared one), cached, batched and checked; scan holds attribute's other options."""
+        return engine.attribute(forward, inputs, target, baseline, method=self.name,
+                                method_options=asdict(self.options), **scan)
 
     def result(self, context: MethodContext, attributions, score_input: np.ndarray, score_baseline: np.ndarray,
                points_evaluated: int, *, path_alphas=None, path_scores=None, gradient_at_input=None,
@@ -123,11 +125,3 @@ class AttributionMethod(ABC):
                      if nonfinite else ""),
         )
 
-
-def ends(context: MethodContext) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
-    """F(input), F(baseline) [N, T] and the gradient at the input: the baseline needs only a forward pass."""
-    problem = context.problem
-    evaluator = context.evaluator(planned_points=2)
-    at_input = evaluator.evaluate([x.unsqueeze(0) for x in problem.inputs])
-    at_baseline = evaluator.scores([b.unsqueeze(0) for b in problem.baselines])
-    return at_input.score[0], at_baseline[0], tuple(g[:, 0] for g in at_input.gradients)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import AttributionMethod, MethodContext
+from .integrated_gradients import scan_path
 
 
 class ExpectedGradients(AttributionMethod):
@@ -47,7 +48,7 @@ class ExpectedGradients(AttributionMethod):
         rows = torch.arange(n).repeat_interleave(per_example)  # example-major, like the references in `chosen`
         inputs = tuple(x.repeat_interleave(per_example, 0) for x in problem.inputs)
         baselines = tuple(r.index_select(0, chosen.flatten().to(r.device)) for r in problem.baselines)
-        scan = context.integrated_gradients(problem.with_examples(inputs, baselines, rows))
+        scan = scan_path(context.on(problem.with_examples(inputs, baselines, rows)))
 
         def mean_over_references(values, dim):  # the dim that runs over N * S, split and averaged over S
             split = values.reshape(*values.shape[:dim], n, per_example, *values.shape[dim + 1:])

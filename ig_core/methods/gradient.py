@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AttributionMethod, MethodContext, ends
+from .gradient_at_input import GradientAtInputMethod
 
 
-class Gradient(AttributionMethod):
+class Gradient(GradientAtInputMethod):
     name = "gradient"
     label = "Gradient (saliency)"
     completeness = None
@@ -15,10 +15,6 @@ class Gradient(AttributionMethod):
     @dataclass(frozen=True)
     class Options:
         absolute: bool = False  # |gradient|, as Captum's Saliency does by default
-
-    def compute(self, context: MethodContext):
-        score_input, score_baseline, gradient = ends(context)
-        return self.from_gradient(context, score_input, score_baseline, gradient, points_evaluated=2)
 
     def from_gradient(self, context, score_input, score_baseline, gradient, points_evaluated):
         maps = tuple(g.abs() for g in gradient) if self.options.absolute else gradient

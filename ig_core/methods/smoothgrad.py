@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import AttributionMethod, MethodContext
+from .registry import method
 
 KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -25,8 +26,6 @@ class SmoothGrad(AttributionMethod):
         seed: int = 0
 
     def __init__(self, **options):
-        from . import method
-
         super().__init__(**options)
         o = self.options
         if o.kind not in KINDS:

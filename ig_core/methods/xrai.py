@@ -25,6 +25,7 @@ from skimage.segmentation import felzenszwalb
 from skimage.transform import resize
 
 from .base import AttributionMethod, MethodContext
+from .integrated_gradients import scan_path
 
 # Felzenszwalb's scales and minimum segment size are tuned, as in PAIR, for an image resized to this size with
 # values rescaled to this range
@@ -155,9 +156,9 @@ class XRAI(AttributionMethod):
                                    for x in problem.inputs))
         copies = len(baselines)
         rows = torch.arange(problem.n_examples, device=problem.targets.device).repeat_interleave(copies)
-        scan = context.integrated_gradients(problem.with_examples(
+        scan = scan_path(context.on(problem.with_examples(
             [x.repeat_interleave(copies, 0) for x in problem.inputs],
-            [torch.stack(per_baseline, 1).flatten(0, 1) for per_baseline in zip(*baselines)], rows))
+            [torch.stack(per_baseline, 1).flatten(0, 1) for per_baseline in zip(*baselines)], rows)))
         averaged = tuple(a.reshape(a.shape[0], problem.n_examples, copies, *a.shape[2:]).mean(2)
                          for a in scan.attributions_per_target)
         return averaged, scan, copies

@@ -11,12 +11,11 @@ not the step count.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from .evaluator import AttributionProblem, GradientEvaluator
+from ..evaluator import GradientEvaluator
 from .gradient_store import GradientStore
 
 
@@ -36,20 +35,10 @@ class PointRecord:
 class PathScan:
     """Evaluates path points in chunks and keeps a record per alpha; never evaluates an alpha twice."""
 
-    def __init__(
-        self,
-        problem: AttributionProblem,
-        max_batch: int,
-        keep_alphas: set[float] = frozenset(),
-        keep_all: bool = False,
-        store_gradients: bool = False,
-        progress: Callable[[float], None] | None = None,
-        planned_points: int = 1,
-        device_lock=None,
-        memory_budget: int | None = None,
-    ):
-        self.problem = problem
-        self.evaluator = GradientEvaluator(problem, max_batch, device_lock, memory_budget, progress, planned_points)
+    def __init__(self, evaluator: GradientEvaluator, keep_alphas: set[float] = frozenset(), keep_all: bool = False,
+                 store_gradients: bool = False):
+        self.problem = problem = evaluator.problem
+        self.evaluator = evaluator
         self.keep_alphas = set(keep_alphas)
         self.keep_all = keep_all
         # every point's gradient, for weights decided later; kept ones are in the records already

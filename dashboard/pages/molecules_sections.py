@@ -1,0 +1,97 @@
+"""The Molecules page's sections for one explanation (not a page): the completeness verdict, the molecule coloured by
+its scores with the accounting, predictions, atom and bond tables and saturation, and methods side by side. The view
+controls (drawing, indices, table order) only redraw: the scan is cached in the engine."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.pages.molecules_shared import BOOST_KEY, saturation_row
+from dashboard.renderers import method_comparison
+from dashboard.renderers import molecules as molecule_views
+from dashboard.renderers.markdown import escape_markdown
+from dashboard.scaffold import straight_line
+from families.molecules.explanation import quantity
+
+
+def completeness(expl) -> None:
+    verdict = molecule_views.completeness(expl)
+    getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
+    path_rule = method_comparison.chosen_method(expl.settings).uses_path_rule  # only then do more steps help
+    if verdict.level == "warning" and path_rule and st.button("Recompute with 4x the steps"):
+        st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4
+        st.rerun()
+
+
+@st.fragment
+def first_picture(expl) -> None:
+    """The molecule coloured by its scores: what the page shows while the scan refines."""
+    st.image(molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores,
+                                            label=f"attribution to {quantity(expl.regression, expl.task_name)}"))
+
+
+def side_by_side(runs) -> None:
+    """The compared methods' drawings in columns (each on its own colour scale), then their scores per atom and
+    bond."""
+    for column, run in zip(st.columns(len(runs)), runs):
+        e = run.explanation
+        column.image(molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores, size=(300, 220),
+                                                    label=run.label),
+                     caption=f"{run.label}; {method_comparison.completeness_text(e)}")
+    st.dataframe(method_comparison.scores_table(runs, list(runs[0].explanation.scores(0))), hide_index=True)
+
+
+def drawing(expl, style: str, indices: bool, what: str) -> None:
+    """The molecule coloured by its scores (highlights or contours) and its downloads."""
+    svg = molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
+                                         label=f"attribution to {what}")
+    if style.startswith("atoms and bonds"):
+        st.image(svg, caption=escape_markdown(expl.smiles))  # captions are Markdown
+    else:
+        st.image(molecule_views.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
+                 caption="contours of the atom scores (bond and pair scores are not drawn)"
+                 if molecule_views.draws_contours(expl.mol) else
+                 "a single atom has no contours to draw: it is coloured by its score instead")
+    d1, d2, d3 = st.columns(3)
+    stem = molecule_views.download_stem(expl.task_name, expl.smiles)
+    d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
+    d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
+    d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
+                                                                       show_indices=indices),
+                       f"{stem}.png", "image/png")
+
+
+def accounting_and_predictions(expl) -> None:
+    if expl.attribution.completeness_defined:  # the accounting splits the completeness law's value
+        st.markdown("**Accounting (Section 3.1)**")
+        accounting = expl.accounting()
+        st.altair_chart(molecule_views.accounting_chart(accounting), width="stretch")
+        st.dataframe(accounting, hide_index=True, width="stretch")
+    st.markdown("**Predictions for every task**")
+    st.dataframe(molecule_views.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
+                 hide_index=True, width="stretch", height=250)
+
+
+def show_explanation(expl, label: str) -> None:
+    st.subheader(f"{escape_markdown(label)}: {escape_markdown(expl.task_name)}, {expl.quantity} = "
+                 f"{expl.task_score_input:.3f}")
+    what = quantity(expl.regression, expl.task_name)
+    c1, c2, c3 = st.columns(3)
+    style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
+                     key="mol_style", horizontal=False)
+    indices = c2.checkbox("Atom indices", key="mol_indices")
+    order = c3.selectbox("Sort tables by", molecule_views.SORT_ORDERS, key="mol_sort")
+    left, right = st.columns([3, 2])
+    with left:
+        drawing(expl, style, indices, what)
+    with right:
+        accounting_and_predictions(expl)
+    t1, t2 = st.columns(2)
+    t1.markdown("**Atoms** (score = sum over the atom's features)")
+    t1.dataframe(molecule_views.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
+    t2.markdown(f"**Bonds** (score = both ordered pairs); non-bonded pairs in total: {expl.nonbonded_total:+.4g}")
+    t2.dataframe(molecule_views.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
+    if not expl.mol.GetNumBonds():
+        t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
+    if straight_line(expl.settings, "Saturation (Figure 13)"):
+        st.markdown("**Saturation (Figure 13)**")
+        saturation_row([expl], task=expl.task_name, quantity=what)
