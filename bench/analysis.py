@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import torch
 
-from ig_core import AttributionEngine, path_points
 from families.vision.family import PROBE_ALPHAS  # the Vision page's alphas
+from ig_core import AttributionEngine, path_points
 
 CAPTUM_METHODS = {"gauss-legendre": "gausslegendre", "trapezoid": "riemann_trapezoid", "left": "riemann_left",
                   "right": "riemann_right", "midpoint": "riemann_middle"}

@@ -137,7 +137,8 @@ def rss_through_a_run(table: Table, count: int) -> None:
     growth = (warm[-1] - warm[0]) / warm[0] * 100
     table.add(Row(SECTION["memory"], f"RSS growth over a {count}-window run after warm-up", growth, "%", "< 10",
                   judge(growth, "<=", 10),
-                  f"{warm[0]:.0f} MiB at 20% of the run, {warm[-1]:.0f} MiB at the end, peak {max(m for _, m in samples):.0f}"
+                  f"{warm[0]:.0f} MiB at 20% of the run, {warm[-1]:.0f} MiB at the end, "
+                  f"peak {max(m for _, m in samples):.0f}"
                   f" MiB; {len(samples)} samples over {seconds:.0f} s ({count / seconds:.3g} windows/s, 16 per call, "
                   "gauss-legendre 8)"))
 

@@ -23,10 +23,7 @@ import time
 import serve
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and chromium helpers
-
-from streamlit_browser import browser_page, open_page, streamlit_server, wait_idle  # noqa: E402
-
+sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' server and chromium helpers (streamlit_browser)
 RESULTS = ROOT / "bench" / "RESULTS-first-picture.md"
 THREADS = {"OMP_NUM_THREADS": os.environ["SERVER_THREADS"]} if os.environ.get("SERVER_THREADS") else {}
 FIRST = re.compile("Refining:|beside the gradient at the image")  # a partial picture, or the final one at once
@@ -35,6 +32,7 @@ FIRST = re.compile("Refining:|beside the gradient at the image")  # a partial pi
 def timings(url: str, names: list[str]) -> list[tuple[str, float, float]]:
     """(photo, seconds to the first picture, seconds to the whole analysis) per photo, one browser session."""
     from playwright.sync_api import expect
+    from streamlit_browser import browser_page, open_page, wait_idle
 
     out = []
     with browser_page("first-picture", timeout_ms=120_000) as page:
@@ -63,22 +61,24 @@ def timings(url: str, names: list[str]) -> list[tuple[str, float, float]]:
 
 
 def main(argv=None) -> int:
+    from streamlit_browser import streamlit_server
+
     parser = argparse.ArgumentParser(prog="python -m bench.first_picture", description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=20)
     args = parser.parse_args(argv)
     data = pathlib.Path(os.environ["IG_DATA_DIR"]).resolve()
     weights = data / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"
     names = sorted(path.stem for path in (data / "imagenet_samples" / "images").glob("*.JPEG"))[:args.photos]
-    with tempfile.TemporaryDirectory() as logs, streamlit_server(pathlib.Path(logs), IG_VISION_ARCH="mobilenet_v2", **THREADS,
-                                                                 IG_VISION_WEIGHTS=str(weights)) as url:
+    with tempfile.TemporaryDirectory() as logs, streamlit_server(pathlib.Path(logs), IG_VISION_ARCH="mobilenet_v2",
+                                                                 **THREADS, IG_VISION_WEIGHTS=str(weights)) as url:
         rows = timings(url, names)
     first, whole = [row[1] for row in rows], [row[2] for row in rows]
     server_threads = THREADS.get("OMP_NUM_THREADS") or serve.thread_environment().get("OMP_NUM_THREADS", "?")
     lines = [f"# First picture on the Vision page ({datetime.date.today().isoformat()})", "",
              f"`python -m bench.first_picture --photos {args.photos}`; {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, load average {'%.1f %.1f %.1f' % os.getloadavg()} at the end. MobileNetV2 "
-             f"at 224 px on the CPU, {server_threads} torch thread(s) in the server, the page's defaults (adaptive rule "
-             "from 16 points to 1%, its first picture from 6 of them, the top label and the "
+             f"at 224 px on the CPU, {server_threads} torch thread(s) in the server, the page's defaults "
+             "(adaptive rule from 16 points to 1%, its first picture from 6 of them, the top label and the "
              "comparison label in one scan); from the click on Explain to the first maps' caption on screen, and to "
              "the page's last section.", "",
              f"- first picture: median {statistics.median(first):.2f} s, max {max(first):.2f} s (goal: median <= 3 s)",

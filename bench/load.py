@@ -22,8 +22,7 @@ import time
 from dataclasses import dataclass
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-from streamlit_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+sys.path.insert(0, str(HERE.parent / "tests"))  # the browser tests' server and chromium helpers (streamlit_browser)
 
 TEXTS = ["the shareholders claimed more", "and n minutes after the trading halt came news that the",
          "the company said its profit", "stock prices fell sharply in", "the board of directors will meet",
@@ -142,6 +141,7 @@ async def measure(sessions: int, photos: list[pathlib.Path], log_dir: pathlib.Pa
                   interleave: bool = True) -> dict:
     """The figures of one load run; interleave=False leaves out the Language-during-Vision timing."""
     from playwright.async_api import async_playwright
+    from streamlit_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
     jobs = jobs_for(sessions, photos[:sessions])
     spare_photos = photos[sessions:sessions + 3]

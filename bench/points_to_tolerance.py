@@ -91,7 +91,7 @@ def report(rows_file: pathlib.Path, destination: pathlib.Path) -> str:
         counts = [row[rule] if row[rule] is not None else capped for row in rows if rule in row]
         summary[rule] = (quantile(counts, 0.5), quantile(counts, 0.9), counts.count(capped), len(counts))
     best_fixed = min(FIXED_RULES, key=lambda r: (*summary[r][:2], summary[r][2] / summary[r][3]))
-    shown = lambda v: f"> {LARGEST + 1}" if v >= capped else f"{v:g}"  # noqa: E731
+    shown = lambda v: f"> {LARGEST + 1}" if v >= capped else f"{v:g}"
     lines = [f"# Path points to {TOLERANCE:.0%} completeness ({time.strftime('%Y-%m-%d')})", "",
              f"`python -m bench.points_to_tolerance`: {len(rows)} sample photos, MobileNetV2 at 224 px, black "
              "baseline, the top label's softmax. A fixed rule's count is its smallest doubled step count that "

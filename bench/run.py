@@ -59,7 +59,7 @@ def run(device: torch.device, quick: bool, only=ALL, tiny: bool = False, cfg: se
         print(f"== {key} ==", flush=True)
         try:
             steps[key]()
-        except Exception as exc:  # noqa: BLE001 -- report it in the table, measure the rest
+        except Exception as exc:  # report it in the table, measure the rest
             if strict:
                 raise
             traceback.print_exc()
@@ -112,7 +112,7 @@ def main(argv=None) -> None:
         print(f"{k}: {v}")
     t0 = time.perf_counter()
     out = pathlib.Path(args.out)
-    partial = lambda t: write_results(t, facts, out, time.perf_counter() - t0)  # noqa: E731
+    partial = lambda t: write_results(t, facts, out, time.perf_counter() - t0)
     table = run(device, args.quick, tuple(args.only.split(",")), tiny=args.tiny, after_section=partial)
     elapsed = time.perf_counter() - t0
     print()

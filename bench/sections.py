@@ -154,7 +154,8 @@ def equal_accuracy(table: Table, wl: Workload, device: torch.device, cfg: Config
                   judge(r, "<=", 0.5),
                   f"ours adaptive {_ms(median(times['ours']))}, {deltas['points']} points, delta "
                   f"{100 * deltas['ours']:.2f}%; Captum gauss-legendre {captum_steps} steps (smallest doubling "
-                  f"reaching {100 * tolerance:g}%) {_ms(median(times['captum']))}, delta {100 * deltas['captum']:.2f}%; "
+                  f"reaching {100 * tolerance:g}%) {_ms(median(times['captum']))}, "
+                  f"delta {100 * deltas['captum']:.2f}%; "
                   f"{wl.name}, median of {cfg.repeats}"))
 
 
@@ -186,7 +187,7 @@ def steps_to_tolerance(table: Table, wl: Workload, device: torch.device, cfg: Co
         vals = [v[k] for v in per_rule[rule]]
         return median(vals), percentile(vals, 90), sum(math.isinf(v) for v in vals)
 
-    fmt = lambda v: f">{cfg.steps_max_n}" if math.isinf(v) else f"{v:g}"  # noqa: E731
+    fmt = lambda v: f">{cfg.steps_max_n}" if math.isinf(v) else f"{v:g}"
     meds = {}
     for rule in (*FIXED_RULES, "adaptive"):
         pm, p90, miss = stat(rule, 1)
@@ -224,7 +225,7 @@ def two_targets(table: Table, wl: Workload, device: torch.device, cfg: Config) -
     if g == a:
         g, note = top2[1], "predicted + runner-up (ground truth = predicted on this photo)"
     engine = AttributionEngine(device, max_batch=cfg.batch, cache_size=0)
-    run = lambda t: analysis.ours(engine, wl.model, x, b, t, cfg.steps, cfg.rule)  # noqa: E731
+    run = lambda t: analysis.ours(engine, wl.model, x, b, t, cfg.steps, cfg.rule)
     times = interleaved({"both": lambda: run([a, g]), "a": lambda: run(a), "b": lambda: run(g)},
                         cfg.repeats, device)
     ratios = [t2 / (ta + tb) for t2, ta, tb in zip(times["both"], times["a"], times["b"])]
@@ -268,7 +269,8 @@ def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Con
 
     def single():
         for i in range(n):
-            engine.attribute(wl.model, xs[i:i + 1], int(ts[i]), bs[i:i + 1], cfg.throughput_steps, cfg.rule, output="softmax")
+            engine.attribute(wl.model, xs[i:i + 1], int(ts[i]), bs[i:i + 1], cfg.throughput_steps, cfg.rule,
+                             output="softmax")
 
     funcs = {"batched": _ours_per_call(engine, wl.model, xs, ts, bs, cfg, cfg.throughput_steps), "single": single}
     if analysis.captum_available():
@@ -277,7 +279,8 @@ def throughput_photos(table: Table, wl: Workload, device: torch.device, cfg: Con
     rate = {k: n / median(v) for k, v in times.items()}
     r = 1 / round_ratios(times, "batched", "single")
     table.add(Row("4", f"photos/s: {cfg.per_call} per call / one at a time", r, "x", "", INFO,
-                  f"{rate['batched']:.3g} vs {rate['single']:.3g} photos/s; IG only ({cfg.rule} {cfg.throughput_steps} steps, "
+                  f"{rate['batched']:.3g} vs {rate['single']:.3g} photos/s; "
+                  f"IG only ({cfg.rule} {cfg.throughput_steps} steps, "
                   f"per-example target tensor), {n} photos preloaded, batch {cfg.batch} points; {wl.name}"))
     if "captum" in rate:
         r = 1 / round_ratios(times, "batched", "captum")
@@ -316,8 +319,9 @@ def throughput_molecules(table: Table, device: torch.device, cfg: Config) -> Non
         return
     try:
         from families.molecules import available_checkpoints, load_weave
-    except Exception as exc:  # noqa: BLE001 -- another helper is writing this package right now
-        table.add(Row("4", "molecules/s", None, "", "", INFO, f"not available (families.molecules not importable: {exc})"))
+    except Exception as exc:  # another helper is writing this package right now
+        table.add(Row("4", "molecules/s", None, "", "", INFO,
+                      f"not available (families.molecules not importable: {exc})"))
         return
     names = available_checkpoints()
     if not names:
@@ -333,7 +337,7 @@ def throughput_molecules(table: Table, device: torch.device, cfg: Config) -> Non
     for s in smiles:
         try:
             mols.append(model.featurizer.from_smiles(s))
-        except Exception:  # noqa: BLE001 -- skip molecules RDKit or the featurizer refuse
+        except Exception:  # skip molecules RDKit or the featurizer refuse
             continue
         if len(mols) >= cfg.molecules:
             break
@@ -357,8 +361,9 @@ def throughput_sentences(table: Table, device: torch.device, cfg: Config, contex
         return
     try:
         from families.language import DEFAULT_CHECKPOINT, load_language_model
-    except Exception as exc:  # noqa: BLE001
-        table.add(Row("4", "sentences/s", None, "", "", INFO, f"not available (families.language not importable: {exc})"))
+    except Exception as exc:
+        table.add(Row("4", "sentences/s", None, "", "", INFO,
+                      f"not available (families.language not importable: {exc})"))
         return
     if not DEFAULT_CHECKPOINT.exists():
         table.add(Row("4", "sentences/s", None, "", "", INFO,
@@ -473,10 +478,12 @@ def photos_at_tolerance(table: Table, wl: Workload, device: torch.device, cfg: C
     convergence delta reaches it, found beforehand and not timed (kinder to Captum than any search it would need)."""
     label = f"photos/s at {100 * tolerance:g}% completeness: ours / Captum"
     if not analysis.captum_available():
-        table.add(Row("7", label, None, "x", ">= 1.2", INFO, "captum not installed (pip install -r bench/requirements.txt)"))
+        table.add(Row("7", label, None, "x", ">= 1.2", INFO,
+                      "captum not installed (pip install -r bench/requirements.txt)"))
         return
     xs, _, bs = _photo_batches(wl, device, cfg)
-    photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1])) for i in range(min(cfg.equal_photos, len(xs)))]
+    photos = [(xs[i:i + 1], bs[i:i + 1], _predicted(wl.model, xs[i:i + 1]))
+              for i in range(min(cfg.equal_photos, len(xs)))]
     forward = analysis.softmax_forward(wl.model)
 
     def captum_relative_delta(x, b, target, steps) -> float:

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from streamlit import dataframe_util
 
-from runs import store
 from runs import comparison as run_comparison  # imports torch (ig_core), as the dashboard's server has it
+from runs import store
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS-stores.md"
@@ -220,11 +220,13 @@ def visit(folder: pathlib.Path) -> dict:
 def compare(measurements: Measurements, folder_a: pathlib.Path, folder_b: pathlib.Path) -> None:
     """The comparison page's work on two whole stores: join the listings, read the scores, agreement per pair."""
     listings = [store.listing(folder) for folder in (folder_a, folder_b)]
-    joined = measurements.measure("compare: join two listings on (item_id, target)", lambda: run_comparison.join(*listings),
+    joined = measurements.measure("compare: join two listings on (item_id, target)",
+                                  lambda: run_comparison.join(*listings),
                                   lambda joined: f"{len(joined.pairs):,} pairs")
     scores = measurements.measure(
-        "compare: read both runs' scores", lambda: [store.read(folder, run_comparison.SCORE_COLUMNS, ds.field("status") ==
-                                                               "explained").to_pandas() for folder in (folder_a, folder_b)],
+        "compare: read both runs' scores",
+        lambda: [store.read(folder, run_comparison.SCORE_COLUMNS, ds.field("status") == "explained").to_pandas()
+                 for folder in (folder_a, folder_b)],
         lambda frames: f"{sum(len(frame) for frame in frames):,} rows")
     pairs = len(joined.pairs)
     measurements.measure("compare: Spearman and top overlap per pair (ig_core.agreement)",
@@ -278,9 +280,10 @@ def report(rows: int, folder: pathlib.Path, manifest: dict, measurements: Measur
                      f"{'yes' if peak < MEMORY_GOAL_MB else 'NO'} | {detail} |")
     wall = {name: row_wall for name, row_wall, *_ in measurements.rows}
     lines += ["", f"A complete run's listing is one file ({wall[LISTING] * 1000:,.0f} ms); read from its "
-              f"{manifest['shards']} shards it takes {wall[SHARDS] * 1000:,.0f} ms, which is what a page pays for a run "
-              "still being written.", "",
-              f"One page visit in a fresh process (visit: {one_visit['detail']}): {one_visit['seconds'] * 1000:,.0f} ms, "
+              f"{manifest['shards']} shards it takes {wall[SHARDS] * 1000:,.0f} ms, which is what a page pays for a "
+              "run still being written.", "",
+              f"One page visit in a fresh process (visit: {one_visit['detail']}): "
+              f"{one_visit['seconds'] * 1000:,.0f} ms, "
               f"peak memory {one_visit['peak_mb']:,.0f} MB, of which the imports {one_visit['imports_mb']:,.0f} MB "
               f"({'under' if one_visit['peak_mb'] < MEMORY_GOAL_MB else 'NOT under'} 1 GB). The table's peak "
               "memory column is cumulative over all the repetitions above, in one process."]

@@ -10,13 +10,13 @@ from typing import Callable, Sequence
 import pandas as pd
 import streamlit as st
 
-from families.checkpoint import CheckpointError
-from families.config import MODELS_DIR
-from ig_core import ScanSettings
-from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
 from dashboard.renderers import method_comparison
 from dashboard.renderers.completeness import completeness_frame, explanation_verdict
 from dashboard.session import explain_refining, get_engine, progress_bar, scan_settings
+from families.checkpoint import CheckpointError
+from families.config import MODELS_DIR
+from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
+from ig_core import ScanSettings
 
 LOG = logging.getLogger("ig_dashboard")
 UPLOAD = "upload a model file..."

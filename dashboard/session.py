@@ -9,9 +9,8 @@ from typing import Callable
 
 import streamlit as st
 
-from ig_core import METHODS, RULES, AttributionEngine, ScanSettings, limit_memory_arenas
-
 from families.config import RUNS_DIR
+from ig_core import METHODS, RULES, AttributionEngine, ScanSettings, limit_memory_arenas
 
 SETTINGS_KEY = "scan_settings"
 

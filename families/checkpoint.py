@@ -45,10 +45,12 @@ def safe_load(source: bytes | pathlib.Path, name: str):
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"{name} is not a plain state_dict or checkpoint: it holds Python objects or code that "
-                              "safe loading refuses (a whole pickled model?). Only tensors and plain values are read.") from None
+                              "safe loading refuses (a whole pickled model?). "
+                              "Only tensors and plain values are read.") from None
     except Exception as exc:  # a damaged or truncated archive; the first line only (later ones may be C++ frames)
         detail = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise CheckpointError(f"{name} is not a readable PyTorch weights file ({type(exc).__name__}: {detail}).") from None
+        raise CheckpointError(f"{name} is not a readable PyTorch weights file "
+                              f"({type(exc).__name__}: {detail}).") from None
 
 
 def read_checkpoint(source: bytes | pathlib.Path, name: str, format_name: str, version: int,

@@ -19,10 +19,9 @@ from typing import Any, Callable, ClassVar, Hashable, Mapping, Sequence
 import numpy as np
 import torch
 
-from ig_core import METHODS, Attribution, ScanSettings, method
-
 from families.collection import Collection
 from families.config import models_dir
+from ig_core import METHODS, Attribution, ScanSettings, method
 
 
 class FamilyError(ValueError):

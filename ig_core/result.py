@@ -60,7 +60,8 @@ class Attribution:
     stopped_early: bool = False  # the caller stopped the adaptive rule before it met its tolerance
     extras: dict = field(default_factory=dict)
     method: str = "integrated_gradients"
-    completeness: str | None = "F(input) - F(baseline)"  # what the attributions add up to; None: the method has no such law
+    # what the attributions add up to; None: the method has no such law
+    completeness: str | None = "F(input) - F(baseline)"
 
     def select(self, examples: int | slice | list[int] = slice(None),
                targets: int | slice | list[int] = slice(None)) -> "Attribution":

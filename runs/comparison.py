@@ -18,7 +18,6 @@ import pandas as pd
 from PIL import Image
 
 from ig_core.agreement import spearman, top_overlap
-
 from runs import store
 
 KEY = ["item_id", "target"]
@@ -62,7 +61,8 @@ def join(listing_a: pd.DataFrame, listing_b: pd.DataFrame) -> Joined:
              .sort_values(["item_index_a", "target"], kind="stable")
              [KEY + ["target_name", "source"] + [f"{name}_{run}" for name in PER_RUN for run in "ab"]]
              .reset_index(drop=True))
-    pairs[["item_index_a", "item_index_b", "target"]] = pairs[["item_index_a", "item_index_b", "target"]].astype("int64")
+    pairs[["item_index_a", "item_index_b", "target"]] = (
+        pairs[["item_index_a", "item_index_b", "target"]].astype("int64"))
     ids_a, ids_b = set(listing_a["item_id"]), set(listing_b["item_id"])
     return Joined(pairs=pairs, items_only_a=len(ids_a - ids_b), items_only_b=len(ids_b - ids_a),
                   rows_only_a=int((merged["_merge"] == "left_only").sum()),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pathlib
 from typing import Sequence
 
-from ig_core import ScanSettings
-
 from families.collection import Collection
 from families.registry import FAMILIES
+from ig_core import ScanSettings
 
 # the target policies and what each needs of the input, for the message that refuses a policy
 POLICIES = {

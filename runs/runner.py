@@ -29,10 +29,9 @@ from typing import Sequence
 
 import torch
 
-from ig_core import METHODS, ScanSettings
-
 from families.collection import Collection
 from families.registry import FAMILIES
+from ig_core import METHODS, ScanSettings
 from runs import store
 from runs.driver import run
 from runs.job import POLICIES

@@ -17,11 +17,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ig_core import METHODS, OUTPUT_TRANSFORMS, Attribution, AttributionEngine, read_off_scan
-
 from families.collection import Item
 from families.contract import EngineInput, Explanation, FamilyError
 from families.registry import FAMILIES
+from ig_core import METHODS, OUTPUT_TRANSFORMS, Attribution, AttributionEngine, read_off_scan
 from runs import store
 from runs.job import choose_targets, collection_of, settings_of
 

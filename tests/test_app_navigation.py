@@ -1,6 +1,5 @@
 """A fresh server whose first request is a deep link gets the app's own navigation, titles and wide layout."""
 import pytest
-
 from streamlit_browser import browser_page, require_chromium, streamlit_server, wait_idle
 
 APP_PAGES = ["Home", "Vision", "Vision evaluation", "Vision: a run's misclassifications", "Molecules",
@@ -13,7 +12,8 @@ def test_a_deep_link_as_the_first_request_gets_the_apps_navigation(tmp_path, sha
     require_chromium()
     from playwright.sync_api import expect
 
-    with streamlit_server(tmp_path, IG_DATA_DIR=str(shared_data)) as url, browser_page(f"deep-link-{first_path}") as page:
+    with (streamlit_server(tmp_path, IG_DATA_DIR=str(shared_data)) as url,
+          browser_page(f"deep-link-{first_path}") as page):
         for path in (first_path, "", first_path):  # the first request, then later ones on the same server
             page.goto(f"{url}/{path}")
             wait_idle(page)

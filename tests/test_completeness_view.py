@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ig_core import ScanSettings, method
 from dashboard.renderers.completeness import Verdict, completeness_frame, completeness_verdict, no_completeness_verdict
+from ig_core import ScanSettings, method
 
 
 def test_attributions_within_the_tolerance_are_a_success():

@@ -143,7 +143,7 @@ def test_adaptive_reaches_tolerance_and_reports_steps(seed):
 def test_adaptive_needs_fewer_points_than_uniform_on_a_saturating_path():
     """F = sum_i 1 - exp(-30 x_i) saturates early: refinement goes where the error is."""
     engine = AttributionEngine(device="cpu", max_batch=512)
-    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)
     x = torch.tensor([[1.0, 0.5]])
     adaptive = engine.attribute(f, x, 0, steps=8, rule="adaptive", tolerance=1e-3, max_steps=1024)
     assert adaptive.max_relative_delta <= 1e-3
@@ -159,7 +159,7 @@ def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_r
     trapezoid integral on the grid so far (checked against a fixed trapezoid on that grid), and asking for partials
     changes nothing in the final result."""
     engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
-    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)
     x = torch.tensor([[1.0, 0.5]])
     partials = []
     result = engine.attribute(f, x, 0, steps=steps, rule="adaptive", tolerance=1e-3, max_steps=1024,
@@ -185,7 +185,7 @@ def test_partial_results_arrive_after_each_round_and_the_last_equals_the_plain_r
 
 def test_returning_false_stops_the_adaptive_rule_with_the_result_so_far_which_is_not_cached():
     engine = AttributionEngine(device="cpu", max_batch=64)
-    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)
     x = torch.tensor([[1.0, 0.5]])
     seen = []
     stopped = engine.attribute(f, x, 0, steps=4, rule="adaptive", tolerance=1e-3, model_key="saturating",
@@ -204,7 +204,7 @@ def test_the_adaptive_rule_holds_no_more_gradients_in_memory_as_its_points_grow(
 
     features = 777  # a size no other tensor of the test has
     engine = AttributionEngine(device="cpu", max_batch=4, cache_size=0)
-    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)  # noqa: E731
+    f = lambda z: (1 - torch.exp(-30 * z)).sum(1, keepdim=True)
     x = torch.rand(1, features) + 0.5
     alive, points = [], []
 
@@ -220,7 +220,7 @@ def test_the_adaptive_rule_holds_no_more_gradients_in_memory_as_its_points_grow(
 def test_partial_results_are_never_called_for_fixed_rules_or_a_grid_that_already_meets_the_tolerance():
     engine = AttributionEngine(device="cpu", max_batch=64, cache_size=0)
     calls = []
-    linear = lambda z: (z * torch.tensor([2.0, -1.0])).sum(1, keepdim=True)  # noqa: E731
+    linear = lambda z: (z * torch.tensor([2.0, -1.0])).sum(1, keepdim=True)
     x = torch.tensor([[1.0, 3.0]])
     engine.attribute(linear, x, 0, steps=4, rule="adaptive", partial_results=calls.append)
     engine.attribute(relu_net(), torch.randn(1, 6), 0, steps=8, rule="trapezoid", partial_results=calls.append)
@@ -231,7 +231,7 @@ def test_partial_results_are_never_called_for_fixed_rules_or_a_grid_that_already
 
 def test_figure14_functionally_equivalent_networks_get_identical_attributions(engine):
     """relu(s) and (s + relu(s) + relu(-s)) / 2 with s = x1 + x2 - 1 are the same function."""
-    net_a = lambda z: torch.relu(z.sum(1, keepdim=True) - 1)  # noqa: E731
+    net_a = lambda z: torch.relu(z.sum(1, keepdim=True) - 1)
 
     def net_b(z):
         s = z.sum(1, keepdim=True) - 1
@@ -267,7 +267,7 @@ def test_split_and_permuted_hidden_units_give_identical_attributions(engine):
 
 def test_tuple_inputs_are_scaled_together(engine):
     w1, w2 = torch.randn(3), torch.randn(4)
-    f = lambda a, b: torch.stack([(a * w1).sum(1) * (b * w2).sum(1)], 1)  # noqa: E731 (bilinear)
+    f = lambda a, b: torch.stack([(a * w1).sum(1) * (b * w2).sum(1)], 1)  # bilinear
     x = (torch.randn(1, 3), torch.randn(1, 4))
     result = engine.attribute(f, x, 0, steps=20, rule="gauss-legendre")
     assert isinstance(result.attributions, tuple) and result.attributions[1].shape == (1, 4)
@@ -300,8 +300,9 @@ def test_chunked_equals_unchunked_and_per_example_targets_equal_single_runs():
     net = relu_net()
     x = torch.randn(3, 6)
     targets = torch.tensor([0, 2, 1])
-    whole = AttributionEngine(device="cpu", max_batch=10_000).attribute(net, x, targets, steps=33, rule="gauss-legendre",
-                                                                        output="softmax", probe_alphas=[0.1])
+    whole = AttributionEngine(device="cpu", max_batch=10_000).attribute(net, x, targets, steps=33,
+                                                                        rule="gauss-legendre", output="softmax",
+                                                                        probe_alphas=[0.1])
     chunked = AttributionEngine(device="cpu", max_batch=5).attribute(net, x, targets, steps=33, rule="gauss-legendre",
                                                                      output="softmax", probe_alphas=[0.1])
     torch.testing.assert_close(whole.attributions, chunked.attributions)
@@ -351,7 +352,8 @@ def test_threads_give_exactly_the_sequential_results():
     net = relu_net()
     inputs = [torch.randn(1, 6) for _ in range(8)]
     engine = AttributionEngine(device="cpu", max_batch=7, cache_size=0)
-    sequential = [engine.attribute(net, x, 1, steps=24, rule="trapezoid", output="softmax").attributions for x in inputs]
+    sequential = [engine.attribute(net, x, 1, steps=24, rule="trapezoid", output="softmax").attributions
+                  for x in inputs]
     threaded = [None] * len(inputs)
 
     def work(i):
@@ -411,7 +413,7 @@ def test_cache_is_bounded_by_bytes():
 
 
 def test_nonfinite_scores_are_reported_not_summed(engine):
-    f = lambda z: torch.log(z).sum(1, keepdim=True)  # noqa: E731  (log 0 at the baseline)
+    f = lambda z: torch.log(z).sum(1, keepdim=True)  # (log 0 at the baseline
     result = engine.attribute(f, torch.ones(1, 3), 0, steps=8, rule="trapezoid")
     assert result.nonfinite and "non-finite" in result.message
 

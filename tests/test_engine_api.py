@@ -12,9 +12,14 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients, NeuronIntegratedGradients
-from captum.testing.helpers.basic_models import (BasicModel, BasicModel2, BasicModel4_MultiArgs,
-                                                 BasicModel5_MultiArgs, BasicModel_MultiLayer,
-                                                 BasicModelWithReusedModules)
+from captum.testing.helpers.basic_models import (
+    BasicModel,
+    BasicModel2,
+    BasicModel4_MultiArgs,
+    BasicModel5_MultiArgs,
+    BasicModel_MultiLayer,
+    BasicModelWithReusedModules,
+)
 
 from ig_core import AttributionEngine, completeness_delta, layer_integrated_gradients, neuron_integrated_gradients
 
@@ -111,7 +116,7 @@ def test_forward_args_match_captums_additional_forward_args(engine):
 
 def test_one_forward_arg_need_not_be_a_tuple_and_per_example_rows_survive_any_batching():
     net = relu_net()
-    forward = lambda z, shift: net(z + shift)  # noqa: E731
+    forward = lambda z, shift: net(z + shift)
     x, shift = torch.randn(3, 5), torch.randn(3, 5)
     whole = AttributionEngine(device="cpu", max_batch=1000).attribute(forward, x, 1, steps=16, forward_args=shift,
                                                                       keep_all_gradients=True)
@@ -126,7 +131,7 @@ def test_one_forward_arg_need_not_be_a_tuple_and_per_example_rows_survive_any_ba
 
 def test_forward_args_are_part_of_the_cache_key(engine):
     net = relu_net()
-    forward = lambda z, shift, scale: net(z * scale + shift)  # noqa: E731
+    forward = lambda z, shift, scale: net(z * scale + shift)
     x, shift = torch.randn(2, 5), torch.randn(2, 5)
     first = engine.attribute(forward, x, 0, steps=8, forward_args=(shift, 2.0))
     assert engine.attribute(forward, x, 0, steps=8, forward_args=(shift.clone(), 2.0)) is first
@@ -134,7 +139,7 @@ def test_forward_args_are_part_of_the_cache_key(engine):
     assert engine.attribute(forward, x, 0, steps=8, forward_args=(shift, 3.0)) is not first
     # an object whose repr need not tell its contents turns the cache off for the call, and still works
     module = torch.nn.Identity()
-    module_forward = lambda z, shift, module: net(module(z) + shift)  # noqa: E731
+    module_forward = lambda z, shift, module: net(module(z) + shift)
     once = engine.attribute(module_forward, x, 0, steps=8, forward_args=(shift, module))
     again = engine.attribute(module_forward, x, 0, steps=8, forward_args=(shift, module))
     assert again is not once and torch.equal(again.attributions, once.attributions)
@@ -200,7 +205,7 @@ def test_layer_integrated_gradients_of_an_embedding_take_token_ids(engine):
     torch.manual_seed(3)
     embedding = torch.nn.Embedding(10, 4)
     head = torch.nn.Linear(4, 2)
-    model = lambda tokens: head(torch.tanh(embedding(tokens)).mean(1))  # noqa: E731
+    model = lambda tokens: head(torch.tanh(embedding(tokens)).mean(1))
     tokens, padding = torch.tensor([[1, 5, 7], [2, 2, 9]]), torch.zeros(2, 3, dtype=torch.long)
     ours = layer_integrated_gradients(engine, model, embedding, tokens, 0, padding, steps=STEPS,
                                       rule="gauss-legendre", keep_all_gradients=True)
@@ -359,7 +364,7 @@ def test_a_number_inside_a_tuple_of_baselines_matches_captum(engine):
 
 def test_a_baseline_of_one_row_serves_every_example(engine):
     net = relu_net()
-    forward = lambda a, b: net(torch.cat([a, b], 1))  # noqa: E731
+    forward = lambda a, b: net(torch.cat([a, b], 1))
     x = (torch.randn(3, 2), torch.randn(3, 3))
     one_row = (torch.randn(1, 2), 0.5)
     broadcast = gauss_legendre(engine, forward, x, 0, baseline=one_row)
@@ -371,7 +376,7 @@ def test_a_baseline_of_one_row_serves_every_example(engine):
 
 
 def test_wrong_baselines_are_refused_naming_the_input_and_both_shapes(engine):
-    forward = lambda a, b: torch.cat([a, b], 1)  # noqa: E731
+    forward = lambda a, b: torch.cat([a, b], 1)
     x = (torch.randn(3, 2), torch.randn(3, 4))
     with pytest.raises(ValueError, match=r"baseline 1 of shape \(2, 4\) does not fit input 1 of shape \(3, 4\)"):
         engine.attribute(forward, x, 0, baseline=(0.0, torch.zeros(2, 4)))
@@ -428,7 +433,7 @@ def test_completeness_delta_of_captums_attributions_matches_captums(engine):
 def test_completeness_delta_of_our_attributions_is_the_scans_own(engine):
     net, x = relu_net(), torch.randn(3, 5)
     shift = torch.randn(3, 5)
-    forward = lambda z, s: net(z + s)  # noqa: E731
+    forward = lambda z, s: net(z + s)
     result = engine.attribute(forward, x, [0, 2], steps=16, output="softmax", forward_args=shift)
     delta = completeness_delta(forward, x, result.attributions, [0, 2], output="softmax", forward_args=shift,
                                engine=engine)

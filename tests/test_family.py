@@ -3,11 +3,11 @@ import pickle
 
 import pytest
 import torch
+from unsafe_files import RunsCode
 
 from families.checkpoint import CheckpointError
-from families.registry import FAMILIES
 from families.contract import FamilyError, ModelSource
-from unsafe_files import RunsCode
+from families.registry import FAMILIES
 
 
 def test_the_four_families_are_registered():
@@ -46,7 +46,8 @@ def test_vision_references_are_the_other_sample_photos_preprocessed_like_the_pho
     from PIL import Image
 
     from families.vision.factories import classifier_from_factory
-    from families.vision.family import FAMILY as VISION, VisionFamily
+    from families.vision.family import FAMILY as VISION
+    from families.vision.family import VisionFamily
 
     rng = np.random.default_rng(0)
     for name in ("a.png", "b.png", "c.png"):

@@ -91,7 +91,7 @@ def test_separable_convex_model_misses_by_the_left_riemann_error_which_falls_wit
     torch.manual_seed(3)
     a = torch.rand(8) + 0.5
     x, b = torch.randn(2, 8), torch.randn(2, 8)
-    f = lambda z: (a * z * z).sum(1, keepdim=True) / 2  # noqa: E731
+    f = lambda z: (a * z * z).sum(1, keepdim=True) / 2
     l1 = (x - b).abs().sum(1).double().numpy()[:, None]
     rounding = 8 * EPS * (a * (x * x + b * b)).sum(1).double().numpy()[:, None]  # F at both ends, 8-term sums
     errors = []

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ig_core import AttributionEngine, ScanSettings
 from families.checkpoint import CheckpointError
-from families.registry import FAMILIES
-from families.language.family import FAMILY
 from families.contract import InputError, ModelSource
+from families.language.family import FAMILY
+from families.registry import FAMILIES
+from ig_core import AttributionEngine, ScanSettings
 
 pytestmark = pytest.mark.numeric
 

@@ -8,22 +8,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pathlib
-import sys
 
 import numpy as np
 import pytest
+from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
+
+from dashboard.renderers import language as language_views
+from dashboard.renderers.completeness import completeness_verdict
+from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model, next_words
+from families.language import attribution as language_attribution
+from ig_core import AttributionEngine, ScanSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model  # noqa: E402
-from families.language import attribution as language_attribution  # noqa: E402
-from families.language import next_words  # noqa: E402
-from dashboard.renderers import language as language_views  # noqa: E402
-from dashboard.renderers.completeness import completeness_verdict  # noqa: E402
-from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server  # noqa: E402
 
 FAST = ScanSettings(rule="trapezoid", steps=8)  # plumbing, not accuracy
 PAPER_TEXT, PAPER_TARGET = "the shareholders claimed more", "than"
@@ -58,7 +54,8 @@ def test_paper_example_is_complete_and_points_at_more(paper_result):
     assert abs(r.gradient_x_input[0, 3]) < 0.05 * r.word_attributions[0, 3]
     # the saturation curve runs from F(baseline) to F(text); interior gradients at every alpha
     assert r.alphas[0] == 0 and r.alphas[-1] == 1
-    assert np.isclose(r.saturation[0, 0], r.baseline_probability[0]) and np.isclose(r.saturation[-1, 0], r.probability[0])
+    assert (np.isclose(r.saturation[0, 0], r.baseline_probability[0])
+            and np.isclose(r.saturation[-1, 0], r.probability[0]))
     assert r.interior_gradient_x_input.shape == (len(r.alphas), 1, 4)
     np.testing.assert_allclose(r.interior_gradient_x_input[-1], r.gradient_x_input, rtol=1e-6, atol=1e-9)
 
@@ -72,7 +69,8 @@ def test_several_targets_in_one_scan_equal_single_runs(engine, lm):
         np.testing.assert_allclose(both.word_attributions[t], one.word_attributions[0], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(both.gradient_x_input[t], one.gradient_x_input[0], rtol=1e-5, atol=1e-8)
         np.testing.assert_allclose(both.saturation[:, t], one.saturation[:, 0], rtol=1e-5, atol=1e-9)
-        np.testing.assert_allclose(both.interior_gradient_sum[:, t], one.interior_gradient_sum[:, 0], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(both.interior_gradient_sum[:, t], one.interior_gradient_sum[:, 0],
+                                   rtol=1e-5, atol=1e-8)
         assert both.probability[t] == pytest.approx(one.probability[0], rel=1e-5)
 
 
@@ -212,7 +210,8 @@ def test_page_from_text_to_table(tmp_path):
     assert not at.exception and not at.error
     assert any("`that` `the`" in m for m in _texts(at.markdown))
     assert not any(h.startswith("7. ") for h in _texts(at.subheader))  # one target: no comparison
-    assert any(str(t).startswith("ual (") for d in at.dataframe for t in d.value.get("target", []))  # completeness row for "ual"
+    # the completeness row for "ual"
+    assert any(str(t).startswith("ual (") for d in at.dataframe for t in d.value.get("target", []))
     at.text_area(key="lang_text").set_value(" ".join(["the market fell"] * 3400))
     at.selectbox(key="lang_second").set_value("(none)")
     at.button(key="FormSubmitter:language_form-Explain").click().run()
@@ -276,7 +275,8 @@ def test_browser_text_to_table_and_charts(server):
             charts.nth(i).scroll_into_view_if_needed()
             expect(charts.nth(i).locator("canvas, svg").first).to_be_visible()
         expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
-        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()  # dashboard.renderers.completeness
+        # dashboard.renderers.completeness
+        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "language.png")
@@ -289,9 +289,9 @@ def test_browser_text_to_table_and_charts(server):
 def own_models(tmp_path_factory):
     """A models folder whose language/ holds a tiny model trained on an own corpus and a file that is not one."""
     import torch
+    from test_language_train import write_corpus
 
     from families.language.train import train
-    from test_language_train import write_corpus
 
     root = tmp_path_factory.mktemp("own_models")
     before = torch.get_num_threads()

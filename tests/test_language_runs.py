@@ -5,32 +5,36 @@ from __future__ import annotations
 
 import math
 import pathlib
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    wait_idle,
+)
+
+from dashboard.renderers import language_runs as language_runs_views
+from families.config import RUNS_DIR
+from families.language import attribution as language_attribution
+from families.language import load_language_model
+from families.language import run_rows as language_runs
+from families.language.collection import TextWindows
+from families.language.explanation import word_columns
+from families.language.next_words import tokenize_text
+from families.language.ptb import Vocabulary, read_words, window_tokens
+from families.registry import FAMILIES
+from ig_core import AttributionEngine, ScanSettings
+from runs import store
+from runs.runner import main as run_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.language import run_rows as language_runs  # noqa: E402
-from families.config import RUNS_DIR  # noqa: E402
-from runs import store  # noqa: E402
-from families.language.collection import TextWindows  # noqa: E402
-from families.registry import FAMILIES  # noqa: E402
-from families.language import load_language_model  # noqa: E402
-from families.language import attribution as language_attribution  # noqa: E402
-from families.language.explanation import word_columns  # noqa: E402
-from families.language.next_words import tokenize_text  # noqa: E402
-from families.language.ptb import Vocabulary, read_words, window_tokens  # noqa: E402
-from runs.runner import main as run_dataset  # noqa: E402
-from dashboard.renderers import language_runs as language_runs_views  # noqa: E402
-from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
-                              streamlit_server, wait_idle)
 
 WINDOW, LIMIT = 20, 60
 RUN_SETTINGS = ScanSettings(rule="gauss-legendre", steps=4)
@@ -76,7 +80,8 @@ def table_of(folder: pathlib.Path, vocabulary) -> pd.DataFrame:
 # --- the statistics on hand-made rows -------------------------------------------------------------------------
 
 def test_surprise_is_minus_log2_of_the_probability():
-    assert language_runs.surprise_bits([1.0, 0.5, 0.125, 2.0 ** -20]).tolist() == [0.0, 1.0, 3.0, 20.0]  # exact powers of 2
+    # exact powers of 2
+    assert language_runs.surprise_bits([1.0, 0.5, 0.125, 2.0 ** -20]).tolist() == [0.0, 1.0, 3.0, 20.0]
     assert language_runs.surprise_bits([0.0])[0] == math.inf and math.isnan(language_runs.surprise_bits([math.nan])[0])
 
 
@@ -149,11 +154,14 @@ def test_window_table_of_hand_made_rows():
 def test_windows_sorted_and_filtered_by_word():
     table = language_runs.window_table(hand_made_rows(), VOCABULARY)
     assert language_runs.sort_windows(table, "surprise")["item_id"].tolist() == ["tokens 2-4", "tokens 0-2"]
-    assert language_runs.sort_windows(table, "surprise", ascending=True)["item_id"].tolist() == ["tokens 0-2", "tokens 2-4"]
+    assert (language_runs.sort_windows(table, "surprise", ascending=True)["item_id"].tolist()
+            == ["tokens 0-2", "tokens 2-4"])
     assert language_runs.sort_windows(table, "last word's share")["item_id"].tolist() == ["tokens 0-2", "tokens 2-4"]
-    assert language_runs.sort_windows(table, "IG vs gradient disagreement")["item_id"].tolist() == ["tokens 2-4", "tokens 0-2"]
+    assert (language_runs.sort_windows(table, "IG vs gradient disagreement")["item_id"].tolist()
+            == ["tokens 2-4", "tokens 0-2"])
     unknown = table.assign(disagreement=[math.nan, 2.0])  # no gradient stored: last, whichever the order
-    assert language_runs.sort_windows(unknown, "IG vs gradient disagreement", ascending=True)["item_id"].tolist()[-1] == "tokens 0-2"
+    assert (language_runs.sort_windows(unknown, "IG vs gradient disagreement", ascending=True)["item_id"].tolist()[-1]
+            == "tokens 0-2")
 
     assert language_runs.with_word(table, " ON ")["item_id"].tolist() == ["tokens 2-4"]
     assert language_runs.with_word(table, "on", "as the next word").empty
@@ -226,7 +234,8 @@ def test_a_window_explained_from_its_tokens_gives_the_run_s_scores(runs, shared_
     the window's words tokenized as typed text do not (<eos> becomes <unk>)."""
     table = table_of(runs / "ptb-next", lm.vocab.words)
     rows = store.read(runs / "ptb-next").to_pandas()
-    family, model = FAMILIES["language"], FAMILIES["language"].load(FAMILIES["language"].sources()[0], torch.device("cpu"))
+    family, model = FAMILIES["language"], FAMILIES["language"].load(FAMILIES["language"].sources()[0],
+                                                                    torch.device("cpu"))
     windows = TextWindows(shared_data / "ptb" / "ptb.test.txt", WINDOW, WINDOW, "tokens")
     for item, words in zip(windows.items()[:LIMIT], table["window"]):
         assert window_tokens(lm.vocab, words.split(" ")) == windows.parse(family, model, item)
@@ -269,7 +278,8 @@ def test_page_lists_the_windows_by_surprise_and_filters_them(runs, monkeypatch, 
     assert at.selectbox(key="language_runs_run").options == ["ptb-next (60 rows, complete)",
                                                              "ptb-top (20 rows, complete)"]  # no vision run
     shown = at.dataframe[0].value
-    expected = language_runs_views.windows_frame(language_runs.sort_windows(table_of(runs / "ptb-next", lm.vocab.words), "surprise"))
+    expected = language_runs_views.windows_frame(
+        language_runs.sort_windows(table_of(runs / "ptb-next", lm.vocab.words), "surprise"))
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), expected)
     assert len(at.get("vega_lite_chart")) == 1
     metrics = {m.label: m.value for m in at.metric}
@@ -281,7 +291,8 @@ def test_page_lists_the_windows_by_surprise_and_filters_them(runs, monkeypatch, 
     words = at.dataframe[0].value["words"]
     assert 0 < len(words) < 60 and all("<eos>" in w.split(" ") for w in words)
     assert any(f"{len(words)} of {len(words)} windows with '<eos>'" in c for c in _texts(at.caption))
-    assert any(c.startswith(f"Mean over the {len(words)} windows with '<eos>' in the window") for c in _texts(at.caption))
+    assert any(c.startswith(f"Mean over the {len(words)} windows with '<eos>' in the window")
+               for c in _texts(at.caption))
     at.text_input(key="language_runs_word").set_value("zebra").run()
     assert not at.exception and any("No window with 'zebra' in the window" in w for w in _texts(at.warning))
     at.text_input(key="language_runs_word").set_value("").run()
@@ -307,7 +318,8 @@ def test_language_page_explains_an_opened_window_from_its_exact_tokens(runs, lm)
 
     table = table_of(runs / "ptb-next", lm.vocab.words)
     row = language_runs.sort_windows(language_runs.with_word(table, "<eos>"), "surprise").iloc[0].to_dict()
-    window = language_runs.open_window(row, "ptb-next", "small.pt (default)", store.read_manifest(runs / "ptb-next")["job"]["settings"])
+    window = language_runs.open_window(row, "ptb-next", "small.pt (default)",
+                                       store.read_manifest(runs / "ptb-next")["job"]["settings"])
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["scan_settings"] = RUN_SETTINGS
     at.run()
@@ -372,7 +384,8 @@ def test_browser_windows_by_surprise_distance_chart_and_a_window_opened(server, 
         expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible(timeout=180_000)
         wait_idle(page)
         context = main.locator("[data-testid='stMarkdown']").filter(has_text="Context (")
-        assert context.inner_text().split() == ["Context", f"({WINDOW}", "tokens):", *expected["window"].iloc[0].split()]
+        assert context.inner_text().split() == ["Context", f"({WINDOW}", "tokens):",
+                                                *expected["window"].iloc[0].split()]
         expect(main.get_by_text(f"From {expected['item_id'].iloc[0]} of run ptb-next")).to_be_visible()
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0

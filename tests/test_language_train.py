@@ -12,11 +12,11 @@ import sys
 import pytest
 import torch
 
-from ig_core import AttributionEngine, ScanSettings
 from families.language import TextError, load_language_model
 from families.language import attribution as language_attribution
 from families.language.ptb import EOS, NUM, UNK, Vocabulary, read_text_tokens, tokenize
 from families.language.train import train
+from ig_core import AttributionEngine, ScanSettings
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -49,7 +49,8 @@ def unigram_perplexity(train_ids: list[int], valid_ids: list[int], vocab_size: i
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
-    return write_corpus(folder / "animals_train.txt", 2000, seed=0), write_corpus(folder / "animals_valid.txt", 200, seed=1)
+    return (write_corpus(folder / "animals_train.txt", 2000, seed=0),
+            write_corpus(folder / "animals_valid.txt", 200, seed=1))
 
 
 @pytest.fixture(scope="module")
@@ -134,4 +135,5 @@ def test_command_line_trains_an_own_corpus(corpus, tmp_path):
     empty.write_text("!!!\n\n", encoding="utf-8")
     nothing = subprocess.run(cmd[:4] + [str(empty), "--valid", str(corpus[1]), "--out", str(out)], cwd=ROOT,
                              capture_output=True, text=True, timeout=60)
-    assert nothing.returncode == 2 and "empty.txt holds no words" in nothing.stderr and "Traceback" not in nothing.stderr
+    assert (nothing.returncode == 2 and "empty.txt holds no words" in nothing.stderr
+            and "Traceback" not in nothing.stderr)

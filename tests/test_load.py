@@ -2,8 +2,9 @@
 server's memory comes back to its warm level. (Its timing figure is a benchmark: `python -m bench.load`.)"""
 import asyncio
 
-from bench.load import measure
 from streamlit_browser import require_chromium
+
+from bench.load import measure
 
 
 def test_eight_sessions_at_once_match_one_at_a_time_and_memory_returns(tmp_path, shared_data):

@@ -1,5 +1,5 @@
-"""dashboard.renderers.method_comparison (several methods through a family, their agreement and completeness) and the Home
-page's method settings, whose option widgets are made from each method's Options."""
+"""dashboard.renderers.method_comparison (several methods through a family, their agreement and completeness) and the
+Home page's method settings, whose option widgets are made from each method's Options."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +9,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from ig_core import METHODS, AttributionEngine, ScanSettings
-from families.tabular.family import TableClassifier, TabularFamily
-from families.contract import LoadedModel
 from dashboard.renderers import method_comparison
+from families.contract import LoadedModel
+from families.tabular.family import TableClassifier, TabularFamily
+from ig_core import METHODS, AttributionEngine, ScanSettings
 
 pytestmark = pytest.mark.numeric
 

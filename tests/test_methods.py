@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, Saliency
+from small_nets import EPS32, gradient_rounding, small_net
 
 from ig_core import METHODS, AttributionEngine, ScanSettings, method, read_off_scan
 from ig_core.methods.base import AttributionMethod
-from small_nets import EPS32, gradient_rounding, small_net
 
 pytestmark = pytest.mark.numeric
 

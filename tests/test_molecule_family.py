@@ -6,12 +6,12 @@ import pathlib
 
 import pytest
 import torch
-
-from ig_core import AttributionEngine, ScanSettings
-from families.checkpoint import CheckpointError
-from families.registry import FAMILIES
-from families.contract import InputError, ModelSource
 from test_molecule_page import ASPIRIN, _write_random_checkpoint
+
+from families.checkpoint import CheckpointError
+from families.contract import InputError, ModelSource
+from families.registry import FAMILIES
+from ig_core import AttributionEngine, ScanSettings
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 

@@ -9,8 +9,19 @@ import pytest
 import torch
 from rdkit import Chem
 
-from families.molecules import CheckpointError, Featurizer, MoleculeError, WeaveModel, collate, load_sdf, load_smiles_csv, load_weave
-from families.molecules import CHECKPOINT_DIR, available_checkpoints, load_checkpoint
+from families.molecules import (
+    CHECKPOINT_DIR,
+    CheckpointError,
+    Featurizer,
+    MoleculeError,
+    WeaveModel,
+    available_checkpoints,
+    collate,
+    load_checkpoint,
+    load_sdf,
+    load_smiles_csv,
+    load_weave,
+)
 from families.molecules.featurize import BOND_TYPES, ELEMENTS
 
 FZ = Featurizer()  # simple+, N2
@@ -343,8 +354,8 @@ def test_roc_auc_matches_definition():
 @pytest.fixture(scope="module")
 def tiny_explained():
     """Explanations of one-atom molecules by a random weave model (the shapes are the point, not the values)."""
-    from ig_core import AttributionEngine, ScanSettings
     from families.molecules import attribution as molecule_attribution
+    from ig_core import AttributionEngine, ScanSettings
 
     torch.manual_seed(0)
     model = WeaveModel(FZ.n_atom_features, FZ.n_pair_features, n_tasks=3, n_weave=2).eval().requires_grad_(False)
@@ -356,9 +367,9 @@ def tiny_explained():
 
 @pytest.mark.parametrize("smiles", ["O", "[Na+].[Cl-]"])
 def test_one_heavy_atom_gives_tables_csv_and_drawings(tiny_explained, smiles):
+    from dashboard.renderers import molecules as molecule_views
     from families.molecules import explanation as molecule_explanation
     from families.molecules import functional_groups, identical_attributions
-    from dashboard.renderers import molecules as molecule_views
 
     e = tiny_explained(smiles)
     assert e.features.n_atoms == 1 and e.features.n_pairs == 0

@@ -14,19 +14,24 @@ import sys
 import numpy as np
 import pytest
 import torch
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    use_fast_settings,
+    wait_idle,
+)
+
+from dashboard.renderers import molecules as molecule_views
+from families.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel, functional_groups, identical_attributions
+from families.molecules import attribution as molecule_attribution
+from families.molecules import explanation as molecule_explanation
+from ig_core import AttributionEngine, ScanSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel  # noqa: E402
-from families.molecules import attribution as molecule_attribution  # noqa: E402
-from families.molecules import explanation as molecule_explanation  # noqa: E402
-from families.molecules import functional_groups, identical_attributions  # noqa: E402
-from dashboard.renderers import molecules as molecule_views  # noqa: E402
-from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
-                              streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 FAST = ScanSettings(rule="trapezoid", steps=4)  # page plumbing only
@@ -149,7 +154,8 @@ def test_renderers(aspirin):
     assert molecule_views.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
     assert molecule_views.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
     assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert molecule_views.diverging_color(1, 1) == pytest.approx(molecule_views.POSITIVE) and molecule_views.diverging_color(-1, 1) == pytest.approx(molecule_views.NEGATIVE)
+    assert (molecule_views.diverging_color(1, 1) == pytest.approx(molecule_views.POSITIVE)
+            and molecule_views.diverging_color(-1, 1) == pytest.approx(molecule_views.NEGATIVE))
     assert molecule_views.diverging_color(0, 1) == (1.0, 1.0, 1.0)
     table = molecule_views.sort_table(e.atom_table())
     assert list(table["score"].abs()) == sorted(table["score"].abs(), reverse=True)
@@ -378,7 +384,8 @@ def test_browser_smiles_drawing_and_browse_grid(server):
         wait_idle(page)
         main.get_by_role("button", name="Show actives").click()
         # at least a full page of 12 (a rerun may briefly show stale buttons beside the new ones)
-        expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$")).nth(11)).to_be_visible()
+        expect(main.locator("[data-testid='stButton'] button").filter(has_text=re.compile("^Open$"))
+               .nth(11)).to_be_visible()
         wait_idle(page)
         thumbs = main.locator("[data-testid='stImage'] img")
         assert thumbs.count() >= 12
@@ -398,7 +405,8 @@ def test_an_uploaded_checkpoint_explains_and_a_bad_upload_is_refused(app, checkp
     upload.set_value(("notes.pt", b"not a checkpoint", "application/octet-stream")).run()
     assert any("notes.pt cannot be used" in e.value for e in at.error), [e.value for e in at.error]
     data = (checkpoint_dir / "w1n2.pt").read_bytes()
-    at.sidebar.file_uploader(key="molecules_model_upload").set_value(("mine.pt", data, "application/octet-stream")).run()
+    at.sidebar.file_uploader(key="molecules_model_upload").set_value(
+        ("mine.pt", data, "application/octet-stream")).run()
     at = _explain(at, "c1ccccc1O")
     assert not at.error, [e.value for e in at.error]
     assert any("F(molecule) - F(baseline)" in s.value for s in at.success) or at.warning

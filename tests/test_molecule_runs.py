@@ -18,16 +18,24 @@ import pyarrow.dataset as ds
 import pytest
 import torch
 from rdkit import Chem
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    use_fast_settings,
+    wait_idle,
+)
 
-from ig_core import AttributionEngine, ScanSettings
-from families.molecules import run_rows as molecule_runs
 from families.config import RUNS_DIR
-from runs import store
-from families.registry import FAMILIES
 from families.molecules import functional_groups
+from families.molecules import run_rows as molecule_runs
+from families.registry import FAMILIES
+from ig_core import AttributionEngine, ScanSettings
+from runs import store
 from runs.runner import main
-from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
-from streamlit_browser import use_fast_settings, wait_idle
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FAMILY = FAMILIES["molecules"]
@@ -57,7 +65,8 @@ def listing_of(smiles: list[str], probabilities: list[float]) -> tuple[pd.DataFr
         "status": "explained", "target": 7, "target_name": "SR-ARE", "probability": probabilities,
         "score_input": 2.5, "score_baseline": 0.5, "delta": 0.0, "relative_delta": 0.0,
         "nothing_to_attribute": False, "target_truth": 1.0, "model_key": "molecules:test", "method": "test"})
-    scores = pd.DataFrame({"item_index": range(len(smiles)), "score_names": [molecule_runs.score_names(m) for m in mols],
+    scores = pd.DataFrame({"item_index": range(len(smiles)),
+                           "score_names": [molecule_runs.score_names(m) for m in mols],
                            "scores": [exact_scores(m) for m in mols]})
     return listing, scores
 
@@ -108,7 +117,8 @@ def test_another_atom_order_is_renumbered_onto_the_names():
         assert same is not None and same.GetBondType() == bond.GetBondType()
         assert stored.bond_scores[same.GetIdx()] == 2.0 ** (20 + bond.GetIdx())
     with pytest.raises(molecule_runs.StoreMismatch, match="not those its scores name"):
-        molecule_runs.stored_molecule("CC(=O)Oc1ccccc1C(=O)N", names, scores, 1.0)  # an amide where the names have an acid
+        # an amide where the names have an acid
+        molecule_runs.stored_molecule("CC(=O)Oc1ccccc1C(=O)N", names, scores, 1.0)
     with pytest.raises(molecule_runs.StoreMismatch, match="cannot read"):
         molecule_runs.stored_molecule("C1CC(", names, scores, 1.0)
 
@@ -117,9 +127,12 @@ def test_another_atom_order_is_renumbered_onto_the_names():
 
 def test_smarts_filter_on_known_smiles(hand_made):
     assert len(hand_made.molecules) == 5 and hand_made.left_out == []
-    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern("c[OX2H]")).tolist() == [0, 3]  # phenol, hydroquinone
-    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern(" [CX3](=O)[O-] ")).tolist() == [4]  # acetate, salt dropped
-    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern("[Na+]")).tolist() == []  # the featurizer dropped it
+    # phenol, hydroquinone
+    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern("c[OX2H]")).tolist() == [0, 3]
+    # acetate, salt dropped
+    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern(" [CX3](=O)[O-] ")).tolist() == [4]
+    # the featurizer dropped it
+    assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern("[Na+]")).tolist() == []
     assert molecule_runs.matching(hand_made, molecule_runs.smarts_pattern("")).tolist() == [0, 1, 2, 3, 4]
     assert molecule_runs.smarts_pattern("   ") is None
     for bad in ("c1ccccc1(", "[OX2H", "C)C"):
@@ -165,15 +178,18 @@ def test_statistics_over_a_selection(hand_made):
     molecules = [hand_made.molecules[k] for k in selection]
     pd.testing.assert_frame_equal(molecule_runs.atom_type_statistics(hand_made, selection),
                                   functional_groups.mean_by_atom_type(molecules), check_dtype=False)
-    pd.testing.assert_frame_equal(molecule_runs.group_statistics(hand_made, selection).drop(columns="mean per molecule"),
-                                  functional_groups.mean_by_functional_group(molecules), check_dtype=False)
-    assert molecule_runs.group_statistics(hand_made, []).empty and molecule_runs.atom_type_statistics(hand_made, []).empty
+    pd.testing.assert_frame_equal(
+        molecule_runs.group_statistics(hand_made, selection).drop(columns="mean per molecule"),
+        functional_groups.mean_by_functional_group(molecules), check_dtype=False)
+    assert (molecule_runs.group_statistics(hand_made, []).empty
+            and molecule_runs.atom_type_statistics(hand_made, []).empty)
 
 
 def test_selection_table_sorts_with_missing_values_last(hand_made):
     table = molecule_runs.selection_table(hand_made, [0, 1, 2, 3, 4], "phenol OH", "prediction")
     assert table.index.tolist() == [1, 3, 2, 0, 4] and table["P(active)"].is_monotonic_decreasing
-    by_group = molecule_runs.selection_table(hand_made, [0, 1, 2, 3, 4], "phenol OH", "group attribution", descending=False)
+    by_group = molecule_runs.selection_table(hand_made, [0, 1, 2, 3, 4], "phenol OH", "group attribution",
+                                             descending=False)
     assert by_group.index.tolist()[:2] == [0, 3] and by_group["phenol OH: attribution"].iloc[2:].isna().all()
     assert by_group["phenol OH: matches"].tolist() == [1, 2, 0, 0, 0]
 
@@ -221,7 +237,8 @@ def test_every_row_of_every_task_reads_back(runs):
         assert task.left_out == [] and len(task.molecules) == rows.iloc[0]
         for position, molecule in enumerate(task.molecules):
             [row] = whole[(whole.item_index == task.rows.item_index[position]) & (whole.target == target)].itertuples()
-            assert molecule_runs.score_names(molecule.mol) == list(row.score_names)  # the SMILES's own order is the names'
+            # the SMILES's own order is the names'
+            assert molecule_runs.score_names(molecule.mol) == list(row.score_names)
             n, b = len(molecule.atom_scores), len(molecule.bond_scores)
             np.testing.assert_array_equal(np.r_[molecule.atom_scores, molecule.bond_scores, molecule.nonbonded_total],
                                           row.scores)
@@ -263,8 +280,8 @@ def test_sdf_export_reads_back_exactly(runs, biggest_task):
 
 def test_csv_export(biggest_task):
     target, name, task = biggest_task
-    table = molecule_runs.selection_table(task, molecule_runs.matching(task, molecule_runs.smarts_pattern("c")), "halogen on aromatic",
-                               "completeness error")
+    table = molecule_runs.selection_table(task, molecule_runs.matching(task, molecule_runs.smarts_pattern("c")),
+                                          "halogen on aromatic", "completeness error")
     back = pd.read_csv(io.StringIO(molecule_runs.selection_csv(task, table, name)))
     assert back["item"].tolist() == table["item"].tolist() and (back["task"] == name).all()
     assert back["smiles"].tolist() == table["SMILES"].tolist()

@@ -16,17 +16,14 @@ import pandas as pd
 import pytest
 import torch
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from families.molecules import CheckpointError, MoleculeError, load_weave
+from families.molecules import attribution as molecule_attribution
+from families.molecules.explanation import predict
+from families.molecules.train import TableError, load_table, parse_args, train
+from families.molecules.weave import predict_batched
+from ig_core import AttributionEngine, ScanSettings
 
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families.molecules import CheckpointError, load_weave  # noqa: E402
-from families.molecules import MoleculeError  # noqa: E402
-from families.molecules import attribution as molecule_attribution  # noqa: E402
-from families.molecules.explanation import predict  # noqa: E402
-from families.molecules.weave import predict_batched  # noqa: E402
-from families.molecules.train import TableError, load_table, parse_args, train  # noqa: E402
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 

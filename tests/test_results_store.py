@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -47,7 +48,7 @@ def test_a_failed_write_leaves_neither_shard_nor_temporary(tmp_path):
     store.open_run(tmp_path, manifest(steps=8), IDENTITY)
     bad = rows(0, 2)
     bad[1]["item_index"] = "not a number"
-    with pytest.raises(Exception):
+    with pytest.raises(pa.ArrowInvalid):  # the row does not fit the schema: refused before anything is written
         store.write_shard(tmp_path, 0, bad)
     assert not list((tmp_path / store.SHARDS).iterdir())
 

@@ -1,5 +1,5 @@
-"""Two runs compared (runs.comparison, dashboard.renderers.run_comparison, the Compare two runs page) and the store-browsing
-benchmark's synthetic store (bench.store_browse)."""
+"""Two runs compared (runs.comparison, dashboard.renderers.run_comparison, the Compare two runs page) and the
+store-browsing benchmark's synthetic store (bench.store_browse)."""
 from __future__ import annotations
 
 import math
@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 import torch
 from scipy.stats import spearmanr
+from streamlit_browser import browser_page, full_screenshot, open_page, require_chromium, streamlit_server, wait_idle
 
 from bench.store_browse import build_store
-from families.config import RUNS_DIR
-from runs import store
-from runs import comparison as run_comparison
-from families.molecules import Featurizer
-from runs.runner import main as run_dataset
 from dashboard.renderers import run_comparison as run_comparison_views
-from streamlit_browser import browser_page, full_screenshot, open_page, require_chromium, streamlit_server, wait_idle
+from families.config import RUNS_DIR
+from families.molecules import Featurizer
+from runs import comparison as run_comparison
+from runs import store
+from runs.runner import main as run_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "dashboard" / "pages" / "runs_compare.py")
@@ -78,15 +78,17 @@ def named_row(item_id: str, names, scores) -> dict:
 
 def test_spearman_per_item_equals_scipy_and_a_hand_computation():
     # hand: ranks (1, 2, 3, 4) against (1, 3, 2, 4): rho = 1 - 6 * sum(d^2) / (n (n^2 - 1)) = 1 - 12/60
-    hand = run_comparison.row_agreement(named_row("x", "abcd", [0.1, 0.2, 0.3, 0.4]), named_row("x", "dcab", [4, 2, 1, 3]))
+    hand = run_comparison.row_agreement(named_row("x", "abcd", [0.1, 0.2, 0.3, 0.4]),
+                                        named_row("x", "dcab", [4, 2, 1, 3]))
     assert hand["spearman"] == pytest.approx(0.8, abs=RANK_ATOL) and hand["units"] == 4
     rng = np.random.default_rng(3)
     names = [f"C{k}" for k in range(30)] + [f"C{k}-C{k + 1} single" for k in range(29)]
-    for trial in range(5):
+    for _ in range(5):
         a = rng.normal(size=len(names)).round(1)  # rounded: ties, which Spearman ranks by their mean
         b = 0.5 * a + rng.normal(size=len(names)).round(1)
         order = rng.permutation(len(names))  # run B lists the units in another order
-        measured = run_comparison.row_agreement(named_row("x", names, a), named_row("x", [names[k] for k in order], b[order]))
+        measured = run_comparison.row_agreement(named_row("x", names, a),
+                                                named_row("x", [names[k] for k in order], b[order]))
         assert measured["spearman"] == pytest.approx(spearmanr(a, b).statistic, abs=RANK_ATOL)
         top = round(0.1 * len(names))
         expected_top = len(set(np.argsort(-np.abs(a), kind="stable")[:top])
@@ -95,8 +97,10 @@ def test_spearman_per_item_equals_scipy_and_a_hand_computation():
 
 
 def test_no_common_unit_or_a_constant_attribution_has_no_correlation():
-    assert math.isnan(run_comparison.row_agreement(named_row("x", ["a"], [1.0]), named_row("x", ["b"], [1.0]))["spearman"])
-    assert math.isnan(run_comparison.row_agreement(named_row("x", "ab", [1.0, 1.0]), named_row("x", "ab", [1.0, 2.0]))["spearman"])
+    assert math.isnan(run_comparison.row_agreement(named_row("x", ["a"], [1.0]),
+                                                   named_row("x", ["b"], [1.0]))["spearman"])
+    assert math.isnan(run_comparison.row_agreement(named_row("x", "ab", [1.0, 1.0]),
+                                                   named_row("x", "ab", [1.0, 2.0]))["spearman"])
 
 
 def pixel_row(item_id: str, scores: np.ndarray, target: int = 0) -> dict:
@@ -136,7 +140,8 @@ def test_agreements_follow_the_pairs_and_the_most_disagreeing_come_first():
 
 
 def test_unit_table_puts_the_units_whose_ranks_differ_most_first():
-    table = run_comparison.unit_table(["a", "b", "c", "d"], [4.0, 3.0, 2.0, 1.0], ["d", "c", "b", "a"], [4.0, 3.0, 2.0, 1.0])
+    table = run_comparison.unit_table(["a", "b", "c", "d"], [4.0, 3.0, 2.0, 1.0],
+                                      ["d", "c", "b", "a"], [4.0, 3.0, 2.0, 1.0])
     assert table["unit"].tolist()[:2] == ["a", "d"] and table["rank difference"].abs().tolist() == [3, 3, 1, 1]
     row_a = table.set_index("unit").loc["a"]
     assert (row_a["score A"], row_a["score B"], row_a["rank A"], row_a["rank B"]) == (4.0, 1.0, 1.0, 4.0)
@@ -156,8 +161,8 @@ def test_a_molecule_is_drawn_from_its_named_scores_in_any_order():
 
 
 def test_word_rows_and_pixel_maps_render():
-    chart = run_comparison_views.word_rows_chart(["1 the", "2 cat", "3 sat"], [0.5, -1.0, 0.25], ["3 sat", "1 the", "2 cat"],
-                                [2.0, 4.0, -8.0], "A", "B")
+    chart = run_comparison_views.word_rows_chart(["1 the", "2 cat", "3 sat"], [0.5, -1.0, 0.25],
+                                                 ["3 sat", "1 the", "2 cat"], [2.0, 4.0, -8.0], "A", "B")
     frame = chart.data
     assert frame["word"].tolist() == ["1 the", "2 cat", "3 sat"] * 2 and frame["run"].tolist() == ["A"] * 3 + ["B"] * 3
     assert frame["value"].tolist() == [0.5, -1.0, 0.25, 4.0, -8.0, 2.0]
@@ -215,7 +220,8 @@ def ranked_pairs(folder: pathlib.Path) -> pd.DataFrame:
     first, second = folder / "tox21-w1n2", folder / "tox21-w2n2"
     joined = run_comparison.join(store.listing(first), store.listing(second))
     scores = [store.read(path, run_comparison.SCORE_COLUMNS).to_pandas() for path in (first, second)]
-    return run_comparison.most_disagreeing(pd.concat([joined.pairs, run_comparison.agreements(joined.pairs, *scores)], axis=1))
+    return run_comparison.most_disagreeing(
+        pd.concat([joined.pairs, run_comparison.agreements(joined.pairs, *scores)], axis=1))
 
 
 def ranked_units(folder: pathlib.Path, pair) -> list[str]:

@@ -11,14 +11,14 @@ import pytest
 import torch
 from rdkit import Chem
 
+from families.language import load_language_model
+from families.language.collection import TextWindows
+from families.language.ptb import read_words
+from families.molecules.collection import MoleculeTable
+from families.registry import FAMILIES
+from families.vision.collection import PhotoFolder
 from ig_core import AttributionEngine, ScanSettings
 from runs import store
-from families.registry import FAMILIES
-from families.language.collection import TextWindows
-from families.molecules.collection import MoleculeTable
-from families.vision.collection import PhotoFolder
-from families.language import load_language_model
-from families.language.ptb import read_words
 from runs.job import check_policy, choose_targets
 from runs.runner import main
 

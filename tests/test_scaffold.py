@@ -38,10 +38,10 @@ def completeness_page():
     import streamlit as st
     import torch
 
-    from ig_core import AttributionEngine, ScanSettings
-    from families.tabular.family import TableClassifier, TabularFamily
-    from families.contract import LoadedModel
     from dashboard.scaffold import completeness_panel
+    from families.contract import LoadedModel
+    from families.tabular.family import TableClassifier, TabularFamily
+    from ig_core import AttributionEngine, ScanSettings
 
     torch.manual_seed(0)
     module = TableClassifier([0.0, 0.0], [1.0, 1.0], [], 2).eval().requires_grad_(False)

@@ -9,8 +9,8 @@ def refining_script():
 
     import streamlit as st
 
-    from ig_core import ScanSettings
     from dashboard.session import explain_refining
+    from ig_core import ScanSettings
 
     def explanation(error: float, points: int):
         attribution = types.SimpleNamespace(max_relative_delta=error, points_evaluated=points)

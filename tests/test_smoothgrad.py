@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+from small_nets import EPS32, gradient_rounding, small_net
 
 from ig_core import AttributionEngine, method
-from small_nets import EPS32, gradient_rounding, small_net
 
 pytestmark = pytest.mark.numeric
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
-
-from ig_core import AttributionEngine, ScanSettings
-from families.checkpoint import CheckpointError
-from families.tabular.family import TableClassifier, TabularFamily, save_table_classifier
-from families.contract import InputError, ModelSource
 from unsafe_files import RunsCode
+
+from families.checkpoint import CheckpointError
+from families.contract import InputError, ModelSource
+from families.tabular.family import TableClassifier, TabularFamily, save_table_classifier
+from ig_core import AttributionEngine, ScanSettings
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 

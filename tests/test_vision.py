@@ -1,11 +1,11 @@
-"""models/vision.py and dashboard/renderers/vision.py: loading, bad inputs, baselines, explanations on the real MobileNetV2."""
+"""models/vision.py and dashboard/renderers/vision.py: loading, bad inputs, baselines, explanations on the real
+MobileNetV2."""
 from __future__ import annotations
 
 import io
 import os
 import pathlib
 import pickle
-import sys
 import urllib.error
 
 import numpy as np
@@ -13,27 +13,31 @@ import pytest
 import torch
 import torchvision
 from PIL import Image
+from unsafe_files import RunsCode, torch_bytes
+
+from dashboard.renderers import vision as vision_views
+from dashboard.renderers.completeness import completeness_frame
+from families import config
+from families.vision import family as vision_family
+from families.vision.ablation import ablate, rectangle_mask
+from families.vision.baselines import make_baseline
+from families.vision.errors import ImageError, WeightsError, WeightsUnavailable
+from families.vision.images import load_image
+from families.vision.importance import top_fraction_mask
+from families.vision.torchvision_classifiers import classifier_from_state_dict, load_cached_pretrained, load_classifier
+from families.vision.weights import (
+    LOCAL_WEIGHTS,
+    automatic_weights,
+    available_architectures,
+    cached_weights_file,
+    default_architecture,
+    read_weights_file,
+    resolve_weights,
+    weights_files,
+)
+from ig_core import AttributionEngine, ScanSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families import config  # noqa: E402
-from families.vision import family as vision_family  # noqa: E402
-from families.vision.ablation import ablate, rectangle_mask  # noqa: E402
-from families.vision.baselines import make_baseline  # noqa: E402
-from families.vision.errors import ImageError, WeightsError, WeightsUnavailable  # noqa: E402
-from families.vision.images import load_image  # noqa: E402
-from families.vision.importance import top_fraction_mask  # noqa: E402
-from families.vision.torchvision_classifiers import (classifier_from_state_dict, load_cached_pretrained,  # noqa: E402
-                                                     load_classifier)
-from families.vision.weights import (LOCAL_WEIGHTS, automatic_weights, available_architectures,  # noqa: E402
-                                     cached_weights_file, default_architecture, read_weights_file, resolve_weights,
-                                     weights_files)
-from unsafe_files import RunsCode, torch_bytes  # noqa: E402
-from dashboard.renderers import vision as vision_views  # noqa: E402
-from dashboard.renderers.completeness import completeness_frame  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / LOCAL_WEIGHTS["mobilenet_v2"] if DATA else None

@@ -4,18 +4,23 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import sys
 
 import pytest
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    use_fast_settings,
+    wait_idle,
+)
+from unsafe_files import RunsCode, torch_bytes
+
+from ig_core import ScanSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from ig_core import ScanSettings  # noqa: E402
-from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
-                              streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
-from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 DATA = pathlib.Path(os.environ["IG_DATA_DIR"]) if os.environ.get("IG_DATA_DIR") else None
 MOBILENET = DATA / "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth" if DATA else None
@@ -31,8 +36,8 @@ needs_data = pytest.mark.skipif(DATA is None or not MOBILENET.is_file(),
 
 @pytest.fixture
 def page(monkeypatch):
-    from streamlit.testing.v1 import AppTest
     import streamlit as st
+    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
     monkeypatch.setenv("IG_VISION_WEIGHTS", str(MOBILENET))
@@ -61,8 +66,8 @@ def assert_results(at, label_expected: str | None = None):
         assert any(h.startswith(f"{n}. ") for h in heads), heads
     captions = [c for img in at.get("image") for c in img.captions]
     assert len(captions) >= 8, captions  # original, IG, gradient, grid, alpha picture, comparison, ablation
-    for expected in ("Integrated gradients", "Gradient at the image (alpha = 1)", "Interior gradients, alpha = 0.02 ... 1.0",
-                     "Interior gradient at alpha", "Ablated"):
+    for expected in ("Integrated gradients", "Gradient at the image (alpha = 1)",
+                     "Interior gradients, alpha = 0.02 ... 1.0", "Interior gradient at alpha", "Ablated"):
         assert any(c.startswith(expected) for c in captions), (expected, captions)
     assert len(at.dataframe) >= 2  # top-5 and completeness
     assert any("add up" in w or "miss" in w for w in texts(at.warning) + texts(at.success))
@@ -117,7 +122,8 @@ def test_missing_weights_are_shown_not_raised(page, monkeypatch, tmp_path):
     at = page.run()
     assert not at.exception
     errors = texts(at.error)
-    assert any("No model for googlenet" in e and "does not exist" in e and "IG_VISION_WEIGHTS" in e for e in errors), errors
+    assert any("No model for googlenet" in e and "does not exist" in e and "IG_VISION_WEIGHTS" in e
+               for e in errors), errors
 
 
 def test_app_registers_the_vision_page():
@@ -199,7 +205,8 @@ def test_weights_are_chosen_among_configured_files_never_typed(page, monkeypatch
     assert any(c.value.startswith("Weights: $IG_VISION_WEIGHTS, sha256") for c in at.sidebar.caption)
     weights.set_value("mine.pth").run()
     errors = texts(at.error)
-    assert any("No model for mobilenet_v2" in e and "mine.pth is not a PyTorch weights file" in e for e in errors), errors
+    assert any("No model for mobilenet_v2" in e and "mine.pth is not a PyTorch weights file" in e
+               for e in errors), errors
     assert not any(path in e for e in errors for path in server_paths(tmp_path))
 
 
@@ -226,7 +233,8 @@ def test_uploaded_state_dict_loads_and_explains(page):
 
 @needs_data
 @pytest.mark.parametrize("data, message", [
-    (lambda: torch_bytes({"features.0.0.weight": RunsCode()}), "holds Python objects or code that safe loading refuses"),
+    (lambda: torch_bytes({"features.0.0.weight": RunsCode()}),
+     "holds Python objects or code that safe loading refuses"),
     (lambda: torch_bytes(__import__("torchvision").models.squeezenet1_1().state_dict()),
      "not a state_dict for mobilenet_v2"),
     (lambda: b"random garbage bytes", "not a PyTorch weights file"),

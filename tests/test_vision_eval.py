@@ -11,11 +11,19 @@ from PIL import Image
 from torchvision import transforms
 
 import ig_core
-from ig_core import AttributionEngine, ScanSettings
+from dashboard.renderers import vision_eval as vision_eval_views
 from families.vision import evaluation, photo_evaluation
 from families.vision.boxes import box_mask, localization, map_box
-from families.vision.curves import (BLUR_SIGMA, aopc_curve, blurred, curve_auc, deletion_insertion_scores,
-                                    fraction_counts, perturbation_scores, pixel_ranks)
+from families.vision.curves import (
+    BLUR_SIGMA,
+    aopc_curve,
+    blurred,
+    curve_auc,
+    deletion_insertion_scores,
+    fraction_counts,
+    perturbation_scores,
+    pixel_ranks,
+)
 from families.vision.evaluation_report import mean_curves, summarize_methods
 from families.vision.image_classifier import ImageClassifier
 from families.vision.importance import pixel_importance
@@ -23,7 +31,7 @@ from families.vision.photo_evaluation import evaluate_photos, method_options, no
 from families.vision.photos import Photo, list_photos
 from families.vision.torchvision_classifiers import load_classifier
 from families.vision.weights import LOCAL_WEIGHTS
-from dashboard.renderers import vision_eval as vision_eval_views
+from ig_core import AttributionEngine, ScanSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 EPS = torch.finfo(torch.float32).eps
@@ -137,7 +145,7 @@ def test_deletion_and_insertion_curves_and_areas_on_a_linear_score():
     np.testing.assert_allclose(curves["insertion"]["exact"][0], inserted, rtol=0, atol=rounding)
     fractions = np.array(fraction_counts(16, 4)) / 16
     np.testing.assert_array_equal(fractions, [0, 0.25, 0.5, 0.75, 1])
-    by_hand = lambda s: sum((s[k] + s[k + 1]) / 2 * 0.25 for k in range(4))  # noqa: E731 trapezoids of width 1/4
+    by_hand = lambda s: sum((s[k] + s[k + 1]) / 2 * 0.25 for k in range(4))  # trapezoids of width 1/4
     assert curve_auc(curves["deletion"]["exact"][0], fractions) == pytest.approx(by_hand(total - inserted),
                                                                                  abs=rounding)
     assert curve_auc(curves["insertion"]["exact"][0], fractions) == pytest.approx(by_hand(inserted),
@@ -376,7 +384,7 @@ def test_reference_set_is_other_photos_never_the_photo_itself():
     finally:
         photo_evaluation.read_photo = original
     assert refs.shape == (2, 3, 16, 16) and again.shape == (2, 3, 16, 16)
-    expected = lambda i: classifier.preprocess(Image.new("RGB", (16, 16), (i,) * 3))[0]  # noqa: E731
+    expected = lambda i: classifier.preprocess(Image.new("RGB", (16, 16), (i,) * 3))[0]
     torch.testing.assert_close(refs, torch.stack([expected(0), expected(3)]))  # 2 is the photo itself
     torch.testing.assert_close(again, torch.stack([expected(2), expected(3)]))
     assert loaded == ["0.png", "3.png", "2.png"]  # each photo decoded once

@@ -5,30 +5,25 @@ from __future__ import annotations
 import io
 import json
 import pathlib
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 import torch
+import vision_factory_example as example
 from PIL import Image
+from unsafe_files import RunsCode, torch_bytes
+
+from families import config
+from families.vision import exported_programs
+from families.vision import family as vision_family
+from families.vision.errors import ModelFileError
+from families.vision.exported_programs import classifier_from_program, program_digest, program_files, read_sidecar
+from families.vision.factories import classifier_from_factory, factory_names
+from families.vision.image_classifier import IMAGENET_MEAN, Preprocessing, predict_image
+from ig_core import AttributionEngine, ScanSettings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-for folder in (ROOT, ROOT / "tests"):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import vision_factory_example as example  # noqa: E402
-from ig_core import AttributionEngine, ScanSettings  # noqa: E402
-from families import config  # noqa: E402
-from families.vision import exported_programs  # noqa: E402
-from families.vision import family as vision_family  # noqa: E402
-from families.vision.errors import ModelFileError  # noqa: E402
-from families.vision.exported_programs import (classifier_from_program, program_digest, program_files,  # noqa: E402
-                                               read_sidecar)
-from families.vision.factories import classifier_from_factory, factory_names  # noqa: E402
-from families.vision.image_classifier import IMAGENET_MEAN, Preprocessing, predict_image  # noqa: E402
-from unsafe_files import RunsCode, torch_bytes  # noqa: E402
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
@@ -170,7 +165,8 @@ def system_call(marker):
 @pytest.mark.parametrize("make, message", [
     (lambda marker, program: b"\x89PNG garbage, not a program", "not an exported program"),
     (lambda marker, program: b"", "not an exported program"),
-    (lambda marker, program: torch_bytes({"w": RunsCode(f"touch {marker}")}), "a zip archive but not an exported program"),
+    (lambda marker, program: torch_bytes({"w": RunsCode(f"touch {marker}")}),
+     "a zip archive but not an exported program"),
     (lambda marker, program: program[: len(program) // 2], "not a readable exported program"),
     (lambda marker, program: rewritten(program, pickled_weight(marker)), "holds pickled Python objects"),
     (lambda marker, program: rewritten(program, evaluated_shape(marker)), "shape expression that is not plain"),
@@ -193,7 +189,8 @@ def test_the_check_passes_what_torch_export_save_writes(program):
 
 
 def test_a_factory_named_in_the_setting_loads_predicts_and_explains(monkeypatch):
-    monkeypatch.setenv(config.VISION_FACTORY.name, "vision_factory_example:tiny_cnn, vision_factory_example:not_a_model")
+    monkeypatch.setenv(config.VISION_FACTORY.name,
+                       "vision_factory_example:tiny_cnn, vision_factory_example:not_a_model")
     assert factory_names() == ["vision_factory_example:tiny_cnn", "vision_factory_example:not_a_model"]
     classifier = classifier_from_factory("vision_factory_example:tiny_cnn", device="cpu")
     assert classifier.key == "factory:vision_factory_example:tiny_cnn" and classifier.categories == example.CLASSES

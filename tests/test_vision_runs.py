@@ -1,33 +1,38 @@
-"""A vision run's misclassified photos (families.vision.run_rows, dashboard.renderers.vision_runs, dashboard/pages/vision_runs.py) and the
-Vision page opening one of them: exact answers on hand-made maps and listings, stores made by the dataset command
-on real photos, the pages in AppTest and in a real browser, and the listing checked against direct predictions on
-the 900 sample photos."""
+"""A vision run's misclassified photos (families.vision.run_rows, dashboard.renderers.vision_runs,
+dashboard/pages/vision_runs.py) and the Vision page opening one of them: exact answers on hand-made maps and
+listings, stores made by the dataset command on real photos, the pages in AppTest and in a real browser, and the
+listing checked against direct predictions on the 900 sample photos."""
 from __future__ import annotations
 
 import math
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    use_fast_settings,
+    wait_idle,
+)
+
+from dashboard.renderers import vision_runs as vision_runs_views
+from families.config import RUNS_DIR
+from families.vision import run_rows as vision_runs
+from families.vision.boxes import box_mask, resize_for
+from families.vision.image_classifier import ImageClassifier, predict_image
+from families.vision.images import load_image
+from families.vision.torchvision_classifiers import load_classifier
+from runs import store
+from runs.runner import main as run_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from families.config import RUNS_DIR  # noqa: E402
-from runs import store  # noqa: E402
-from families.vision import run_rows as vision_runs  # noqa: E402
-from runs.runner import main as run_dataset  # noqa: E402
-from families.vision.boxes import box_mask, resize_for  # noqa: E402
-from families.vision.image_classifier import ImageClassifier, predict_image  # noqa: E402
-from families.vision.images import load_image  # noqa: E402
-from families.vision.torchvision_classifiers import load_classifier  # noqa: E402
-from streamlit_browser import (ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium,  # noqa: E402
-                              streamlit_server, use_fast_settings, wait_idle)  # noqa: E402
-from dashboard.renderers import vision_runs as vision_runs_views  # noqa: E402
 
 MOBILENET = "models/mobilenet_v2_float/mobilenet_v2_imagenet_dequantized.pth"  # in the data folder
 SAMPLE_FOLDERS = ("imagenet_samples", "imagenet_more")
@@ -117,7 +122,8 @@ def test_misclassified_top_1_and_top_5_most_confident_first():
 
 
 def test_filters_and_sorts():
-    photos = vision_runs.misclassified(vision_runs.photo_table(hand_made_listing())).assign(overlap=[0.5, float("nan"), 0.1])
+    photos = vision_runs.misclassified(vision_runs.photo_table(hand_made_listing())).assign(
+        overlap=[0.5, float("nan"), 0.1])
     assert vision_runs.filter_photos(photos, true_classes=["goldfish", "shark"]).index.tolist() == [1, 5]
     assert vision_runs.filter_photos(photos, predicted_classes=["hen"]).index.tolist() == [2, 5]
     assert vision_runs.filter_photos(photos, confidence=(0.4, 0.6)).index.tolist() == [1, 5]  # a closed range
@@ -278,8 +284,8 @@ def texts(elements) -> list[str]:
 
 @pytest.fixture
 def runs_page(monkeypatch):
-    from streamlit.testing.v1 import AppTest
     import streamlit as st
+    from streamlit.testing.v1 import AppTest
 
     def start(runs: pathlib.Path):
         monkeypatch.setenv(RUNS_DIR.name, str(runs))
@@ -341,8 +347,8 @@ def test_runs_the_page_cannot_use_get_a_clear_message(small_run, runs_page, tmp_
 
 @pytest.fixture
 def vision_page(monkeypatch, shared_data):
-    from streamlit.testing.v1 import AppTest
     import streamlit as st
+    from streamlit.testing.v1 import AppTest
 
     from ig_core import ScanSettings
 
@@ -368,7 +374,8 @@ def test_the_vision_page_opens_a_runs_photo_with_its_ground_truth_to_compare(sma
     at = vision_page(runs, {"run": "mixed", "item_index": int(photo.name)})
     assert not at.exception and not at.error, texts(at.error)
     source = at.radio(key="vision_source")
-    assert source.options == [vision_runs_views.RUN_SOURCE, "Sample photo", "Upload"] and source.value == vision_runs_views.RUN_SOURCE
+    assert (source.options == [vision_runs_views.RUN_SOURCE, "Sample photo", "Upload"]
+            and source.value == vision_runs_views.RUN_SOURCE)
     assert any(c.startswith(f"{photo.item_id} of the run mixed: predicted {photo.predicted_name}")
                for c in texts(at.caption))
     truth = f"{photo.truth_name} ({photo.truth})"

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 import torch
-from saliency.core import XRAI as PairXRAI, XRAIParameters
+from saliency.core import XRAI as PairXRAI
+from saliency.core import XRAIParameters
 
 from ig_core import AttributionEngine
 from ig_core.methods.xrai import rank_regions

@@ -1,7 +1,7 @@
 import streamlit as st
 
-from ig_core import METHODS
 from dashboard.session import get_engine, settings_form
+from ig_core import METHODS
 
 st.title("Integrated gradients debugger")
 st.markdown(

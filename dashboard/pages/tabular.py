@@ -2,11 +2,19 @@
 import pandas as pd
 import streamlit as st
 
-from families.registry import FAMILIES
-from families.contract import InputError
 from dashboard.renderers import method_comparison
 from dashboard.renderers.charts import feature_bars
-from dashboard.scaffold import choose_model, compare_methods, completeness_panel, explain, page_settings, run_page, scores_download
+from dashboard.scaffold import (
+    choose_model,
+    compare_methods,
+    completeness_panel,
+    explain,
+    page_settings,
+    run_page,
+    scores_download,
+)
+from families.contract import InputError
+from families.registry import FAMILIES
 
 FAMILY = FAMILIES["tabular"]
 REQUEST_KEY = "tabular_request"

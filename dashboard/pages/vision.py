@@ -13,7 +13,22 @@ import pyarrow.dataset as ds
 import streamlit as st
 import torch
 
-from runs import store
+from dashboard.pages.vision_model_choice import choose_vision_model
+from dashboard.pages.vision_sections import (
+    IMAGE_WIDTH,
+    class_label,
+    maps_side_by_side,
+    method_label,
+    view_ablation,
+    view_attributions,
+    view_completeness,
+    view_misclassification,
+    view_straight_line,
+)
+from dashboard.renderers import method_comparison
+from dashboard.renderers import vision as vision_views
+from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
+from dashboard.scaffold import compare_methods, explain, page_settings, run_page
 from families import config
 from families.vision.baselines import BASELINES
 from families.vision.errors import ImageError
@@ -22,14 +37,7 @@ from families.vision.image_classifier import ImageClassifier, Prediction, predic
 from families.vision.images import UPLOAD_TYPES, load_image
 from families.vision.photos import Photo, list_photos
 from families.vision.run_rows import run_photo
-from dashboard.pages.vision_model_choice import choose_vision_model
-from dashboard.pages.vision_sections import (IMAGE_WIDTH, class_label, maps_side_by_side, method_label, view_ablation,
-                                             view_attributions, view_completeness, view_misclassification,
-                                             view_straight_line)
-from dashboard.renderers import method_comparison
-from dashboard.renderers import vision as vision_views
-from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
-from dashboard.scaffold import compare_methods, explain, page_settings, run_page
+from runs import store
 
 REQUEST_KEY = "vision_request"
 

@@ -2,16 +2,25 @@
 localization (paper Section 2.5; Petsiuk et al. 2018)."""
 import streamlit as st
 
+from dashboard.pages.vision_model_choice import choose_vision_model
+from dashboard.renderers.vision_eval import (
+    completeness_chart,
+    csv_bytes,
+    curve_chart,
+    localization_chart,
+    localization_frame,
+    method_frame,
+    method_label,
+    options_text,
+    photo_frame,
+    summary_frame,
+)
+from dashboard.scaffold import run_page
+from dashboard.session import get_engine, progress_bar, scan_settings
 from families import config
 from families.vision.curves import INSERTION_STARTS
 from families.vision.photo_evaluation import evaluate_photos, evaluation_folders, image_methods, method_options
 from families.vision.photos import list_photos
-from dashboard.pages.vision_model_choice import choose_vision_model
-from dashboard.renderers.vision_eval import (completeness_chart, csv_bytes, curve_chart, localization_chart,
-                                             localization_frame, method_frame, method_label, options_text,
-                                             photo_frame, summary_frame)
-from dashboard.scaffold import run_page
-from dashboard.session import get_engine, progress_bar, scan_settings
 
 RESULT_KEY = "vision_eval_result"
 INTRODUCTION = (

@@ -10,6 +10,8 @@ import logging
 
 import streamlit as st
 
+from dashboard.scaffold import load_model
+from dashboard.session import get_engine
 from families.checkpoint import CheckpointError
 from families.contract import FamilyError, LoadedModel, ModelSource
 from families.vision import model_sources
@@ -18,8 +20,6 @@ from families.vision.factories import factory_names
 from families.vision.family import FAMILY
 from families.vision.image_classifier import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from families.vision.weights import WEIGHTS_SUFFIXES, default_architecture, weights_files
-from dashboard.scaffold import load_model
-from dashboard.session import get_engine
 
 LOG = logging.getLogger("ig_dashboard")
 NETWORK_KEY, WEIGHTS_KEY = "vision_arch", "vision_weights"  # the runs page sets them to a run's model

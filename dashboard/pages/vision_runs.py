@@ -14,15 +14,15 @@ import pathlib
 import pandas as pd
 import streamlit as st
 
-from runs import store
-from families.contract import FamilyError
-from families.vision import run_rows as vision_runs
-from families.vision.family import FAMILY
 from dashboard.pages.vision_model_choice import select_in_sidebar
 from dashboard.pages.vision_runs_sections import boxes, choose_photos, gallery, photo_listing
 from dashboard.renderers import vision_runs as vision_runs_views
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
+from families.contract import FamilyError
+from families.vision import run_rows as vision_runs
+from families.vision.family import FAMILY
+from runs import store
 
 VISION_PAGE = "dashboard/pages/vision.py"
 

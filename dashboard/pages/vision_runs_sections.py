@@ -9,10 +9,10 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from families.vision import run_rows as vision_runs
-from families.vision.images import load_image
 from dashboard.renderers import vision as vision_views
 from dashboard.renderers import vision_runs as vision_runs_views
+from families.vision import run_rows as vision_runs
+from families.vision.images import load_image
 
 PHOTOS_PER_PAGE = 4
 IMAGE_WIDTH = 240

@@ -9,13 +9,13 @@ import re
 import numpy as np
 import streamlit as st
 
+from dashboard.renderers import method_comparison
+from dashboard.renderers import vision as vision_views
+from dashboard.scaffold import completeness_panel, straight_line
 from families.vision.ablation import ablate, rectangle_mask
 from families.vision.baselines import BASELINES
 from families.vision.family import VisionExplanation
 from families.vision.importance import pixel_importance, top_fraction_mask
-from dashboard.renderers import method_comparison
-from dashboard.renderers import vision as vision_views
-from dashboard.scaffold import completeness_panel, straight_line
 
 IMAGE_WIDTH = 260
 
@@ -83,11 +83,13 @@ def view_interior(ex: VisionExplanation):
     st.image(grid, caption="Interior gradients, alpha = 0.02 ... 1.0", width="stretch")
     c1, c2 = st.columns([1, 1])
     with c1:
-        alpha = st.select_slider("alpha", options=alphas, value=alphas[0], format_func=lambda a: f"{a:g}", key="v2_alpha")
+        alpha = st.select_slider("alpha", options=alphas, value=alphas[0], format_func=lambda a: f"{a:g}",
+                                 key="v2_alpha")
         st.image(dict(panels)[alpha], caption=f"Interior gradient at alpha = {alpha:g}", width=IMAGE_WIDTH)
     with c2:
         a = ex.attribution
-        st.altair_chart(vision_views.mean_gradient_chart(a.alphas, a.grad_abs_mean[:, 0, t], ex.labels[t], alpha), width="stretch")
+        st.altair_chart(vision_views.mean_gradient_chart(a.alphas, a.grad_abs_mean[:, 0, t], ex.labels[t], alpha),
+                        width="stretch")
     st.download_button("Interior gradients grid (.png)", vision_views.png_bytes(grid),
                        file_name="interior_gradients.png", mime="image/png")
 
@@ -135,7 +137,8 @@ def view_misclassification(ex: VisionExplanation, classifier, gt):
     cols = st.columns(3)
     cols[0].image(ex.image, caption="Input", width=IMAGE_WIDTH)
     for t in range(2):
-        tag = " (ground truth)" if ex.targets[t] == gt else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else "")
+        tag = (" (ground truth)" if ex.targets[t] == gt
+               else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else ""))
         cols[t + 1].image(vision_views.visualize(ex.image, ex.attributions(t), polarity, clip, style),
                           caption=f"{ex.labels[t]}{tag}: softmax {ex.score(t):.4f}", width=IMAGE_WIDTH)
     if gt is not None:
@@ -146,7 +149,8 @@ def view_misclassification(ex: VisionExplanation, classifier, gt):
 @st.fragment
 def view_ablation(ex: VisionExplanation, classifier):
     st.subheader("7. Ablation check (Figure 1)")
-    st.caption("Black out pixels (zero intensity) and classify again: if the prediction holds, those pixels did not matter.")
+    st.caption("Black out pixels (zero intensity) and classify again: "
+               "if the prediction holds, those pixels did not matter.")
     c1, c2 = st.columns([1, 2])
     with c1:
         by_method = f"top pixels by {method_label(ex)}"

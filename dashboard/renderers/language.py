@@ -85,7 +85,7 @@ def token_frame(result, targets: Sequence[str] | None = None) -> pd.DataFrame:
 def table_caption(result, target: str) -> str:
     """The line under Figures 9/10: "Prediction for than: 0.5307, total integrated gradients: 0.5322"."""
     t = result.index(target)
-    fmt = lambda x: f"{x:.4f}" if abs(x) >= 1e-3 else f"{x:.3e}"  # noqa: E731
+    fmt = lambda x: f"{x:.4f}" if abs(x) >= 1e-3 else f"{x:.3e}"
     return (f"Prediction for {target}: {fmt(result.probability[t])}, total integrated gradients: "
             f"{fmt(result.total_attribution[t])} (F(zero embeddings) = {result.baseline_probability[t]:.2e})")
 

@@ -9,9 +9,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily
 from ig_core import METHODS, ScanSettings, method, read_off_scan
 from ig_core.agreement import agreement
-from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily
 
 DEFAULT_METHODS = ("integrated_gradients", "gradient", "smoothgrad")
 SCAN = "integrated_gradients"

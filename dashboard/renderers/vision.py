@@ -17,7 +17,8 @@ from PIL import Image, ImageDraw, ImageFont
 from families.vision.importance import pixel_importance
 
 POLARITIES = ("absolute", "positive", "negative")
-_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}  # families.vision.importance modes
+# the polarities as families.vision.importance modes
+_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}
 STYLES = ("intensity", "overlay")  # the paper's scaled pixel intensity, or a heat map over a dimmed image
 
 TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # first target red, second blue, ...
@@ -140,15 +141,17 @@ def image_grid(images: Sequence[Image.Image], captions: Sequence[str] = (), colu
 def mean_gradient_chart(alphas: np.ndarray, grad_abs_mean: np.ndarray, label: str = "",
                         selected_alpha: float | None = None) -> alt.Chart:
     """Figure 3's inset: mean |interior gradient| against alpha (large at small alpha, ~0 when saturated)."""
-    frame = pd.DataFrame({"alpha": np.asarray(alphas, dtype=float), "mean |gradient|": np.asarray(grad_abs_mean, dtype=float)})
+    frame = pd.DataFrame({"alpha": np.asarray(alphas, dtype=float),
+                          "mean |gradient|": np.asarray(grad_abs_mean, dtype=float)})
     line = alt.Chart(frame).mark_line(point=True).encode(
         x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("mean |gradient|:Q"),
         tooltip=["alpha", alt.Tooltip("mean |gradient|:Q", format=".3g")])
     layers = [line]
     if selected_alpha is not None:
-        layers.append(alt.Chart(pd.DataFrame({"alpha": [float(selected_alpha)]})).mark_rule(color="red").encode(x="alpha:Q"))
-    return alt.layer(*layers).properties(title=f"Mean |interior gradient| vs alpha{' (' + label + ')' if label else ''}",
-                                         height=220)
+        layers.append(alt.Chart(pd.DataFrame({"alpha": [float(selected_alpha)]}))
+                      .mark_rule(color="red").encode(x="alpha:Q"))
+    return alt.layer(*layers).properties(
+        title=f"Mean |interior gradient| vs alpha{' (' + label + ')' if label else ''}", height=220)
 
 
 def trend_frame(alphas: np.ndarray, values: np.ndarray, labels: Sequence[str], name: str) -> pd.DataFrame:
@@ -157,7 +160,8 @@ def trend_frame(alphas: np.ndarray, values: np.ndarray, labels: Sequence[str], n
                          for k, a in enumerate(alphas) for t in range(v.shape[1])])
 
 
-def saturation_chart(alphas: np.ndarray, scores: np.ndarray, raw_scores: np.ndarray, labels: Sequence[str]) -> alt.HConcatChart:
+def saturation_chart(alphas: np.ndarray, scores: np.ndarray, raw_scores: np.ndarray,
+                     labels: Sequence[str]) -> alt.HConcatChart:
     """Figure 2: softmax score (a) and pre-softmax logit (b) of each target along the scaling path."""
     def panel(values, name, title):
         return alt.Chart(trend_frame(alphas, values, labels, name)).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
@@ -177,14 +181,16 @@ def layer_distance_chart(alphas: np.ndarray, l2: np.ndarray, cosine: np.ndarray,
     def panel(name):
         return alt.Chart(frame).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
             x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y(f"{name}:Q"),
-            tooltip=["alpha", alt.Tooltip(f"{name}:Q", format=".4g")]).properties(title=f"{layer_name}: {name}", height=220)
+            tooltip=["alpha", alt.Tooltip(f"{name}:Q", format=".4g")],
+        ).properties(title=f"{layer_name}: {name}", height=220)
     return alt.hconcat(panel("L2 distance"), panel("cosine distance"))
 
 
 # --- tables ---------------------------------------------------------------------------------------
 
 def top_k_frame(top: Sequence[tuple[int, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"rank": r + 1, "class": name, "index": i, "softmax": p} for r, (i, name, p) in enumerate(top)])
+    return pd.DataFrame([{"rank": r + 1, "class": name, "index": i, "softmax": p}
+                         for r, (i, name, p) in enumerate(top)])
 
 
 # --- downloads ------------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import math
 import altair as alt
 import pandas as pd
 
-from ig_core import METHODS
 from families.vision.evaluation_report import mean_curves, summarize, summarize_methods
 from families.vision.photo_evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL
+from ig_core import METHODS
 
 PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#843c39"]
@@ -78,7 +78,8 @@ def completeness_chart(table: pd.DataFrame) -> alt.Chart:
     """Histogram of the integrated-gradients scan's relative completeness error per photo (in percent)."""
     data = pd.DataFrame({"error_pct": 100 * table.relative_delta.astype(float)})
     return alt.Chart(data, title="Relative completeness error of integrated gradients per photo").mark_bar().encode(
-        x=alt.X("error_pct:Q", bin=alt.Bin(maxbins=30), title="|sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|, %"),
+        x=alt.X("error_pct:Q", bin=alt.Bin(maxbins=30),
+                title="|sum of attributions - (F(x) - F(baseline))| / |F(x) - F(baseline)|, %"),
         y=alt.Y("count():Q", title="photos"),
     ).properties(height=220)
 

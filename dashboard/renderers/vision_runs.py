@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from families.vision.run_rows import BLOCK, TOP_SHARE
 from dashboard.renderers import vision as vision_views
+from families.vision.run_rows import BLOCK, TOP_SHARE
 
 # the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k}
 OPENED_PHOTO_KEY = "vision_run_photo"

@@ -109,7 +109,8 @@ of "Gradients of Counterfactuals". Trained by this project's `families/language/
 ```
 {training['command']}
 ```
-Wall time {training['wall_seconds'] / 60:.1f} min on {training['device']}, torch {training['torch']}, {training['date']}.
+Wall time {training['wall_seconds'] / 60:.1f} min on {training['device']}, \
+torch {training['torch']}, {training['date']}.
 """
     card.write_text(text, encoding="utf-8")
     return card

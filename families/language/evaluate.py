@@ -60,7 +60,7 @@ def windows(engine, lm, settings: ScanSettings, count: int, length: int, seed: i
         steps.append(r.attribution.steps_used)
         probs.append(float(r.probability[0]))
     rel, steps, probs = np.array(rel), np.array(steps), np.array(probs)
-    q = lambda a, p: float(np.percentile(a, p))  # noqa: E731
+    q = lambda a, p: float(np.percentile(a, p))
     print(f"\n{count} random {length}-word windows of the PTB test set (seed {seed}), target = the next word in the "
           f"corpus, settings {settings}:")
     print(f"  relative completeness error: median {np.median(rel):.2e}, 90th percentile {q(rel, 90):.2e}, "

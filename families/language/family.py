@@ -13,14 +13,13 @@ from typing import Sequence
 
 import torch
 
-from ig_core import Attribution, ScanSettings
-
 from families.config import LANGUAGE_CHECKPOINT
 from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
 from families.language import DEFAULT_CHECKPOINT, LanguageModel, TokenizedText, language_model
 from families.language.collection import TextWindows
 from families.language.explanation import NextWordExplanation
 from families.language.next_words import as_context, top_k_next_words
+from ig_core import Attribution, ScanSettings
 
 
 def loaded_language_model(lm: LanguageModel, key: str | None = None) -> LoadedModel:

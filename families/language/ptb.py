@@ -243,7 +243,8 @@ def _pieces(text: str) -> list[str]:
     return out
 
 
-def _word_tokens(word: str, vocab: Vocabulary, keep_unknown: bool = False) -> tuple[list[tuple[str, str]], list[str], bool]:
+def _word_tokens(word: str, vocab: Vocabulary,
+                 keep_unknown: bool = False) -> tuple[list[tuple[str, str]], list[str], bool]:
     """PTB tokens (text, kind) of one word piece (normalised), notes, and whether it ends a sentence.
 
     keep_unknown: a word outside the vocabulary stays itself instead of becoming ``<unk>`` (reading a

@@ -20,9 +20,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ig_core.agreement import spearman_rows
 from families.contract import ModelSource
 from families.language.family import model_key_of
+from ig_core.agreement import spearman_rows
 
 # the statistics a page sorts the windows by, all "the larger, the more interesting"
 SORTS = {"surprise": "surprise_bits", "last word's share": "last_word_share",

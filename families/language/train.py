@@ -189,7 +189,8 @@ def train(out, config: str = "small", epochs: "int | None" = None, device="cpu",
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="small")
-    ap.add_argument("--out", type=pathlib.Path, required=True, help="checkpoint path (.pt); the card is written beside it (.md)")
+    ap.add_argument("--out", type=pathlib.Path, required=True,
+                    help="checkpoint path (.pt); the card is written beside it (.md)")
     ap.add_argument("--train", type=pathlib.Path, default=None,
                     help="own training text (UTF-8, one sentence or paragraph per line); default: Penn Treebank")
     ap.add_argument("--valid", type=pathlib.Path, default=None, help="own validation text (required with --train)")
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--train-tokens", type=int, default=None, help="use only the first N training tokens (smoke runs)")
-    ap.add_argument("--data-dir", type=pathlib.Path, default=None, help="default: $IG_DATA_DIR (PTB in its ptb/ folder)")
+    ap.add_argument("--data-dir", type=pathlib.Path, default=None,
+                    help="default: $IG_DATA_DIR (PTB in its ptb/ folder)")
     args = ap.parse_args(argv)
     if (args.train is None) != (args.valid is None):
         ap.error("--train and --valid go together")
@@ -216,7 +218,8 @@ def main(argv=None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.time() - start_wall:7.0f}s] {msg}", flush=True)
 
-    command = "python -m families.language.train " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m families.language.train " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     try:
         train(args.out, config=args.config, epochs=args.epochs, device=device, seed=args.seed, train_file=args.train,
               valid_file=args.valid, vocab_size=args.vocab_size, train_tokens=args.train_tokens,

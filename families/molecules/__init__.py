@@ -14,7 +14,15 @@ import torch
 
 from families.checkpoint import CheckpointError, load_weights, read_checkpoint
 from families.config import WEAVE_CHECKPOINTS
-from families.molecules.featurize import ELEMENTS, Featurizer, LoadReport, MoleculeError, MoleculeFeatures, load_sdf, load_smiles_csv
+from families.molecules.featurize import (
+    ELEMENTS,
+    Featurizer,
+    LoadReport,
+    MoleculeError,
+    MoleculeFeatures,
+    load_sdf,
+    load_smiles_csv,
+)
 from families.molecules.weave import BoundWeave, Graph, WeaveModel, collate
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -96,7 +104,8 @@ def weave_model(ckpt: dict, name: str) -> WeaveModel:
         raise CheckpointError(f"{name}: featurizer settings unusable: {exc}") from exc
     if (featurizer.n_atom_features, featurizer.n_pair_features) != (cfg["n_atom_features"], cfg["n_pair_features"]):
         raise CheckpointError(f"{name}: the featurizer gives {featurizer.n_atom_features}/{featurizer.n_pair_features} "
-                              f"atom/pair features but the model expects {cfg['n_atom_features']}/{cfg['n_pair_features']}.")
+                              f"atom/pair features but the model expects "
+                              f"{cfg['n_atom_features']}/{cfg['n_pair_features']}.")
     model = WeaveModel(**cfg)
     try:
         load_weights(model, ckpt["state_dict"], name)

@@ -11,12 +11,11 @@ from typing import Sequence
 
 import torch
 
-from ig_core import Attribution, ScanSettings
-
 from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
-from families.molecules.collection import MoleculeSDF, MoleculeTable
 from families.molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
+from families.molecules.collection import MoleculeSDF, MoleculeTable
 from families.molecules.explanation import MoleculeExplanation, featurize, graph_digest, model_fingerprint
+from ig_core import Attribution, ScanSettings
 
 
 def loaded_weave(model: WeaveModel) -> LoadedModel:

@@ -25,12 +25,13 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 import torch
 from rdkit import Chem
+from rdkit.rdBase import BlockLogs
 
 from families.contract import InputError
-from rdkit.rdBase import BlockLogs
 
 FEATURIZER_VERSION = 1
 
@@ -142,7 +143,7 @@ class Featurizer:
             if any(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):
                 try:
                     mol = Chem.RemoveHs(mol)
-                except Exception as exc:  # noqa: BLE001 -- RDKit raises several types
+                except Exception as exc:  # RDKit raises several types
                     raise MoleculeError(f"Could not remove explicit hydrogens: {exc}") from exc
         if all(a.GetAtomicNum() == 1 for a in mol.GetAtoms()):  # also true for no atoms at all
             raise MoleculeError("The molecule has no heavy atoms: there is nothing to featurize.")
@@ -311,7 +312,8 @@ def load_smiles_csv(source, featurizer: Featurizer | None = None, smiles_column:
     columns = reader.fieldnames or []
     col = smiles_column or next((c for c in columns if c.strip().lower() == "smiles"), None)
     if col is None or col not in columns:
-        raise MoleculeError(f"The CSV has no '{smiles_column or 'smiles'}' column (columns: {', '.join(columns) or 'none'}).")
+        raise MoleculeError(f"The CSV has no '{smiles_column or 'smiles'}' column "
+                            f"(columns: {', '.join(columns) or 'none'}).")
     good, skipped = [], []
     for idx, row in enumerate(reader):
         smi = (row.get(col) or "").strip()
@@ -328,7 +330,7 @@ def load_smiles_csv(source, featurizer: Featurizer | None = None, smiles_column:
 def _sanitize(mol: Chem.Mol, what: str) -> None:
     try:
         Chem.SanitizeMol(mol)
-    except Exception as exc:  # noqa: BLE001 -- RDKit raises AtomValenceException, KekulizeException, ...
+    except Exception as exc:  # RDKit raises AtomValenceException, KekulizeException, ...
         msg = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise MoleculeError(f"{what[0].upper()}{what[1:]} is not a valid molecule: {msg}.") from exc
 
@@ -341,7 +343,7 @@ def _split_sdf(text: str) -> list[str]:
             current = []
         else:
             current.append(line)
-    if any(l.strip() for l in current):
+    if any(text_line.strip() for text_line in current):
         blocks.append("\n".join(current))
     # a molecule block ends at 'M  END'; the rest of a record is data items
     out = []
@@ -349,7 +351,7 @@ def _split_sdf(text: str) -> list[str]:
         lines = b.splitlines()
         while lines and not lines[0].strip() and len(lines) > 3 and "V2000" not in lines[3] and "V3000" not in lines[3]:
             lines = lines[1:]  # tolerate a blank line left after '$$$$'
-        end = next((k for k, l in enumerate(lines) if l.startswith("M  END")), None)
+        end = next((k for k, text_line in enumerate(lines) if text_line.startswith("M  END")), None)
         out.append("\n".join(lines[: end + 1] if end is not None else lines) + "\n")
     return out
 

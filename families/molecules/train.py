@@ -367,7 +367,8 @@ def train(args) -> dict:
                  "split": "random 80/10/10 over CSV rows", "split_seed": int(args.split_seed),
                  "counts": {k: int(len(v[0])) for k, v in data.items()},
                  "skipped": {k: int(len(v[3])) for k, v in data.items()}},
-        "training": {"epochs_run": int(len(history)), "best_epoch": int(best_epoch), "wall_seconds": float(round(wall, 1)),
+        "training": {"epochs_run": int(len(history)), "best_epoch": int(best_epoch),
+                     "wall_seconds": float(round(wall, 1)),
                      "seed": int(args.seed), "command": "python -m families.molecules.train " + shlex.join(args.argv),
                      "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
                      "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),
@@ -410,12 +411,14 @@ Weave network (Kearnes et al. 2016) with {cfg['n_weave']} weave module(s), hidde
 to graph distance {fz['max_distance']}, readout dense {cfg['n_graph_features']} + 11-bin Gaussian histogram summed over
 atoms, dense layers {cfg['dense']} (dropout {cfg['dropout']}), two outputs per task ({len(tasks)} tasks): a 2-class
 softmax for a classification task, their difference as the standardised value of a regression task.
-Featurizer `{fz['kind']}` (version {fz['version']}, max {fz['max_atoms']} heavy atoms); see `families/molecules/featurize.py`.
+Featurizer `{fz['kind']}` (version {fz['version']}, max {fz['max_atoms']} heavy atoms); \
+see `families/molecules/featurize.py`.
 
 {about_data}
 
 ## Data and split
-- {data['dataset']}, file `{data['file']}` ({data['rows']} rows, {len(tasks)} tasks, blank = unknown label, masked in the loss).
+- {data['dataset']}, file `{data['file']}` ({data['rows']} rows, {len(tasks)} tasks, \
+blank = unknown label, masked in the loss).
 - {data['split']}, split seed {data['split_seed']}: train {data['counts']['train']}, valid {data['counts']['valid']},
   test {data['counts']['test']} molecules (rows that RDKit cannot featurize dropped: {data['skipped']}).
 - Salts and mixtures: the largest fragment is kept.
@@ -426,7 +429,8 @@ Featurizer `{fz['kind']}` (version {fz['version']}, max {fz['max_atoms']} heavy 
   without RDKit can train.)
 - Adam; classification: cross-entropy, positives weighted n_neg/n_pos per task; regression: squared error of the
   standardised value. Early stopping on the validation mean score
-  (patience {tr['args']['patience']}); best epoch {tr['best_epoch']} of {tr['epochs_run']} run, {tr['wall_seconds']:.0f} s
+  (patience {tr['args']['patience']}); best epoch {tr['best_epoch']} of {tr['epochs_run']} run, \
+{tr['wall_seconds']:.0f} s
   (device {tr['device']}, {tr['threads']} CPU threads, torch {tr['torch']}), seed {tr['seed']}. The metrics below are
   those of the saved float32 weights evaluated on the CPU.
 
@@ -437,7 +441,8 @@ Mean: valid **{m['valid']['mean']:.3f}**, test **{m['test']['mean']:.3f}** {mean
 | --- | --- | --- | --- |
 {rows}
 
-Load with `families.molecules.load_weave("{name}")` (`torch.load(weights_only=True)`: tensors and plain Python types only).
+Load with `families.molecules.load_weave("{name}")` \
+(`torch.load(weights_only=True)`: tensors and plain Python types only).
 """
 
 

@@ -12,10 +12,9 @@ from typing import Sequence
 
 import torch
 
-from ig_core import Attribution, ScanSettings
-
 from families.checkpoint import CheckpointError, load_weights, read_checkpoint, save_checkpoint
 from families.contract import EngineInput, Explanation, InputError, LoadedModel, ModelFamily, ModelSource
+from ig_core import Attribution, ScanSettings
 
 FORMAT, VERSION = "ig-dashboard/table-classifier", 1
 MAX_REFERENCES = 64  # training rows kept in a checkpoint as the reference set
@@ -71,7 +70,8 @@ class TabularFamily(ModelFamily):
         state, columns = payload["state_dict"], payload["columns"]
         if state.get("mean") is None or len(state["mean"]) != len(columns):
             raise CheckpointError(f"{source.name} is damaged: it has no training means for its {len(columns)} columns.")
-        model = TableClassifier(state["mean"].tolist(), state["std"].tolist(), payload["hidden"], len(payload["classes"]))
+        model = TableClassifier(state["mean"].tolist(), state["std"].tolist(), payload["hidden"],
+                                len(payload["classes"]))
         load_weights(model, state, source.name)
         references = payload.get("reference_rows")
         if references is not None:
@@ -90,7 +90,8 @@ class TabularFamily(ModelFamily):
         columns = model.extra
         values = [raw.get(column) for column in columns] if isinstance(raw, dict) else list(raw)
         if len(values) != len(columns):
-            raise InputError(f"A row of this model has {len(columns)} values ({', '.join(columns)}); got {len(values)}.")
+            raise InputError(f"A row of this model has {len(columns)} values ({', '.join(columns)}); "
+                             f"got {len(values)}.")
         try:
             row = [float(value) for value in values]
         except (TypeError, ValueError):

@@ -32,7 +32,7 @@ def map_box(box: Sequence[float], width: int, height: int, resize: int = RESIZE,
         new_w, new_h = int(resize * width / height), resize
     left, top = int(round((new_w - crop) / 2.0)), int(round((new_h - crop) / 2.0))
     sx, sy = new_w / width, new_h / height
-    clip = lambda v: min(max(v, 0.0), float(crop))  # noqa: E731
+    clip = lambda v: min(max(v, 0.0), float(crop))
     return (clip(xmin * sx - left), clip(ymin * sy - top), clip((xmax + 1) * sx - left), clip((ymax + 1) * sy - top))
 
 

@@ -14,8 +14,6 @@ import shlex
 import sys
 from typing import Sequence
 
-from ig_core import AttributionEngine, ScanSettings
-
 from families.config import data_dir
 from families.vision.curves import INSERTION_STARTS
 from families.vision.evaluation_report import format_summary, machine_description, results_markdown, summarize
@@ -23,6 +21,7 @@ from families.vision.importance import IMPORTANCE_MODES
 from families.vision.photo_evaluation import REFERENCES, default_folders, evaluate_photos, image_methods
 from families.vision.photos import list_photos
 from families.vision.torchvision_classifiers import load_classifier
+from ig_core import AttributionEngine, ScanSettings
 
 
 def _folder(name: pathlib.Path) -> pathlib.Path:

@@ -11,10 +11,9 @@ import platform
 import pandas as pd
 import torch
 
-from ig_core import method
-
 from families.vision.curves import aopc_curve
 from families.vision.photo_evaluation import SATURATION_ALPHA, SATURATION_LEVEL, EvalResult
+from ig_core import method
 
 SUMMARY_COLUMNS = ["method", "photos", "aopc", "aopc_se", "deletion_auc", "insertion_auc", "boxed_photos",
                    "localization", "completeness_median", "seconds"]

@@ -22,11 +22,19 @@ import torch
 
 from families.config import models_dir
 from families.vision.errors import ModelFileError
-from families.vision.image_classifier import (DYNAMIC_BATCH_HINT, ExportedModule, ImageClassifier, Preprocessing,
-                                              classifier_from_module, default_device, shape_text)
+from families.vision.image_classifier import (
+    DYNAMIC_BATCH_HINT,
+    ExportedModule,
+    ImageClassifier,
+    Preprocessing,
+    classifier_from_module,
+    default_device,
+    shape_text,
+)
 from families.vision.weights import model_files
 
 PROGRAM_SUFFIX = ".pt2"
+IMAGENET_PREPROCESSING = Preprocessing()  # the default preprocessing (frozen: one shared instance is safe)
 
 
 def program_files() -> dict[str, pathlib.Path]:
@@ -218,7 +226,7 @@ def _load_program(data: bytes, name: str, preprocessing: Preprocessing,
 
 
 def classifier_from_program(data: bytes, name: str, classes: Sequence[str] | None = None,
-                            preprocessing: Preprocessing = Preprocessing(),
+                            preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
                             device: str | torch.device | None = None) -> ImageClassifier:
     """A classifier from the bytes of a torch.export program (`torch.export.save`, dynamic batch
     dimension) taking [N, 3, H, W] and returning [N, classes]. classes: its class names (None: ImageNet's

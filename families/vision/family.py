@@ -16,8 +16,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ig_core import Attribution, ScanSettings
-
 from families.config import DATA_DIR, VISION_SAMPLES, data_dir
 from families.contract import EngineInput, Explanation, LoadedModel, ModelFamily, ModelSource
 from families.vision import model_sources
@@ -28,6 +26,7 @@ from families.vision.image_classifier import ImageClassifier, Prediction, predic
 from families.vision.images import load_image
 from families.vision.importance import pixel_importance
 from families.vision.photos import list_photos
+from ig_core import Attribution, ScanSettings
 
 PROBE_ALPHAS = (0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0)  # Figure 3
 MAX_REFERENCES = 16  # other sample photos in the reference set of Expected Gradients

@@ -20,8 +20,14 @@ from families.contract import ModelSource
 from families.vision import exported_programs, factories, torchvision_classifiers
 from families.vision.errors import ModelFileError
 from families.vision.image_classifier import ImageClassifier, Preprocessing
-from families.vision.weights import (SUGGESTED_ARCHS, automatic_weights, available_architectures,
-                                     default_architecture, read_weights_file, weights_files)
+from families.vision.weights import (
+    SUGGESTED_ARCHS,
+    automatic_weights,
+    available_architectures,
+    default_architecture,
+    read_weights_file,
+    weights_files,
+)
 
 FACTORY_PREFIX = "factory: "
 TORCHVISION_PREFIX = "torchvision: "

@@ -45,23 +45,31 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ig_core import METHODS, AttributionEngine, ScanSettings, method, read_off_scan
-
 from families.config import data_dir
 from families.vision.baselines import image_method_options, make_baseline
 from families.vision.boxes import box_mask, localization, mass_inside
-from families.vision.curves import (INSERTION_STARTS, aopc_curve, blurred, curve_auc, deletion_insertion_scores,
-                                    fraction_counts, masked_scores, pixel_ranks)
+from families.vision.curves import (
+    INSERTION_STARTS,
+    aopc_curve,
+    blurred,
+    curve_auc,
+    deletion_insertion_scores,
+    fraction_counts,
+    masked_scores,
+    pixel_ranks,
+)
 from families.vision.errors import ImageError
 from families.vision.image_classifier import ImageClassifier
 from families.vision.images import load_image
 from families.vision.importance import pixel_importance
 from families.vision.photos import Photo
+from ig_core import METHODS, AttributionEngine, ScanSettings, method, read_off_scan
 
 SATURATION_ALPHA, SATURATION_LEVEL = 0.5, 0.9
 IG = "integrated_gradients"
 RANDOM = "random"  # the pixels in a random order: the reference of every measure
 REFERENCES = 16  # other photos in the reference set of expected gradients
+DEFAULT_SCAN = ScanSettings()  # the default scan settings (frozen: one shared instance is safe)
 # Method options that keep a CPU run of every method affordable (MobileNetV2 on 2 cores: bench/RESULTS-methods.md);
 # expected gradients draws 2 of the references per photo, each one a path scan.
 EVAL_OPTIONS = {"smoothgrad": {"samples": 8}, "expected_gradients": {"samples": 2}, "guided_ig": {"steps": 16},
@@ -165,7 +173,7 @@ class EvalResult:
 
 def evaluate_photos(
     classifier: ImageClassifier, photos: Sequence[Photo], engine=None, *, methods: Sequence[str] | None = None,
-    options: Mapping[str, Mapping] | None = None, scan: ScanSettings = ScanSettings(), batch_size: int = 1,
+    options: Mapping[str, Mapping] | None = None, scan: ScanSettings = DEFAULT_SCAN, batch_size: int = 1,
     target: str = "predicted", pixels_per_step: int = 100, ablation_steps: int = 50, region: int = 1,
     fill: str = "black", curve_steps: int = 16, insertion_start: str = "blur", references: int = REFERENCES,
     include_random: bool = True, importance_mode: str = "abs", seed: int = 0,
@@ -180,9 +188,10 @@ def evaluate_photos(
     `method_options`' defaults. The baseline is the black image (zero pixels); a reference-set method gets
     ``references`` other photos of the evaluation instead. Every method runs with the scan settings (its
     method and options aside): the path methods use their rule, steps, tolerance and max_steps. The ablation fill
-    (AOPC, deletion) is black unless fill="noise" (uniform random colours); insertion starts from the blurred photo (insertion_start="blur") or black. target "predicted" (the paper:
-    the highest-scoring class) or "label". F is the target's softmax. With the adaptive rule a batch shares one
-    grid: batch_size 1 gives per-photo step counts; larger batches fill a GPU.
+    (AOPC, deletion) is black unless fill="noise" (uniform random colours); insertion starts from the blurred
+    photo (insertion_start="blur") or black. target "predicted" (the paper: the highest-scoring class) or "label".
+    F is the target's softmax. With the adaptive rule a batch shares one grid: batch_size 1 gives per-photo step
+    counts; larger batches fill a GPU.
 
     table, per photo: label, predicted, the IG scan's relative_delta, steps_used, alpha_90 / saturated (softmax
     >= 90% of F(x) by alpha 0.5), for boxed photos box_fraction and box_ablation_drop (the paper's filters), and

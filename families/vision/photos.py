@@ -28,7 +28,8 @@ def list_photos(folder: str | pathlib.Path, limit: int | None = None) -> list[Ph
     photos: dict[str, Photo] = {}
     if (folder / "boxes.csv").exists():
         for row in pd.read_csv(folder / "boxes.csv").itertuples(index=False):
-            p = photos.setdefault(row.file, Photo(folder / row.file, row.file, int(row.class_index), str(row.class_name)))
+            p = photos.setdefault(row.file,
+                                  Photo(folder / row.file, row.file, int(row.class_index), str(row.class_name)))
             p.boxes.append((row.xmin, row.ymin, row.xmax, row.ymax))
     if (folder / "labels.csv").exists():
         for row in pd.read_csv(folder / "labels.csv").itertuples(index=False):

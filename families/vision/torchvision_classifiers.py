@@ -19,9 +19,16 @@ from families.checkpoint import CheckpointError, safe_load
 from families.config import MODELS_DIR, VISION_ARCH, VISION_WEIGHTS
 from families.vision.errors import WeightsError, WeightsUnavailable
 from families.vision.image_classifier import ImageClassifier, default_device, imagenet_categories
-from families.vision.weights import (SUGGESTED_ARCHS, available_architectures, cached_weights_file,
-                                     default_architecture, hub_checkpoint_dir, pretrained_weights, read_weights_file,
-                                     resolve_weights)
+from families.vision.weights import (
+    SUGGESTED_ARCHS,
+    available_architectures,
+    cached_weights_file,
+    default_architecture,
+    hub_checkpoint_dir,
+    pretrained_weights,
+    read_weights_file,
+    resolve_weights,
+)
 
 
 def load_classifier(arch: str | None = None, weights: str | os.PathLike | None = None,

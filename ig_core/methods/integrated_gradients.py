@@ -72,7 +72,7 @@ def _assemble(scan: PathScan, path: PathOptions, node_weights: dict, steps_used:
     kept = set(path.probe_alphas) | {1.0} | (set(scan.records) if path.keep_all_gradients else set())
     grid = np.array(sorted(scan.records))
     records = [scan.records[a] for a in grid]
-    stack = lambda name: np.stack([getattr(r, name) for r in records])  # noqa: E731
+    stack = lambda name: np.stack([getattr(r, name) for r in records])
     attributions = tuple((d.unsqueeze(0) * integral if path.multiply_by_inputs else integral).cpu()
                          for d, integral in zip(scan.differences, scan.integral))
     total = sum(a.reshape(*a.shape[:2], -1).double().sum(-1) for a in attributions).T.numpy()  # [N, T]
