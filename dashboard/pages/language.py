@@ -2,7 +2,7 @@
 
 Thin: the Language family's models (chosen through dashboard.scaffold.choose_model, cached by content), a form for
 the text and the targets, one call to families.language.attribution.explain_next_word (one forward pass for the top
-words, one engine scan for all targets) and the sections of dashboard/pages/language_sections.py. The result is kept
+words, one engine scan for all targets) and the sections of dashboard/sections/language.py. The result is kept
 in the session.
 
 A window of a corpus run (dashboard/pages/language_runs.py, families.language.run_rows.OpenWindow) opens here with
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages.language_sections import first_picture, show_result
 from dashboard.renderers import language as language_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import choose_model, page_settings, run_page
+from dashboard.sections.language import first_picture, show_result
 from dashboard.session import explain_refining, get_engine
 from families.contract import InputError
 from families.language import run_rows as language_runs
@@ -57,13 +57,13 @@ def _use_example(name: str) -> None:
     st.session_state["lang_run"] = True
 
 
-def _choose_window_model(window: language_runs.OpenWindow) -> None:
+def _choose_window_model(window) -> None:
     """The sidebar's model: the one the window's run used, where the models folder still has it."""
     if window.model_name in [source.name for source in FAMILY.sources()]:
         st.session_state[f"{FAMILY.name}_model"] = window.model_name
 
 
-def _fill_form(window: language_runs.OpenWindow, vocab) -> None:
+def _fill_form(window, vocab) -> None:
     """The form holds the window, its word to explain and the second word; explained at once."""
     st.session_state[WINDOW_KEY] = window
     st.session_state["lang_text"] = window.text

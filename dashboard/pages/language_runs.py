@@ -14,9 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.renderers import language_runs as language_runs_views
-from dashboard.scaffold import run_page
+from dashboard.scaffold import load_model, run_page
 from dashboard.session import choose_run
-from families.language import checkpoint
+from families.checkpoint import CheckpointError
+from families.contract import FamilyError
 from families.language import run_rows as language_runs
 from families.registry import FAMILIES
 from runs import store
@@ -47,8 +48,8 @@ def _run_model(model_key: str) -> tuple[str | None, list[str] | None]:
     if source is None:
         return None, None
     try:
-        return source.name, checkpoint.read(source.read(), source.name)["vocab"]
-    except checkpoint.CheckpointError:
+        return source.name, load_model(FAMILY, source).target_names
+    except (FamilyError, CheckpointError):
         return None, None
 
 

@@ -1,7 +1,7 @@
 """Molecules: which atoms and bonds drive a weave network's Tox21 activity prediction (paper Section 3.1).
 
-Thin: forms for the inputs, the model through the molecules family (dashboard/pages/molecules_shared.py), one scan of
-the family per molecule and task (cached in the engine) and the sections of dashboard/pages/molecules_sections.py.
+Thin: forms for the inputs, the model through the molecules family (dashboard/sections/molecules_shared.py), one scan of
+the family per molecule and task (cached in the engine) and the sections of dashboard/sections/molecules.py.
 Browsing Tox21's actives and the W1N2 vs W2N2 comparison are pages of their own (molecules_browse.py,
 molecules_debug.py).
 """
@@ -10,8 +10,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard.pages.molecules_sections import completeness, first_picture, show_explanation, side_by_side
-from dashboard.pages.molecules_shared import (
+from dashboard.renderers import method_comparison
+from dashboard.renderers.markdown import escape_markdown
+from dashboard.scaffold import compare_methods, run_page
+from dashboard.sections.molecules import completeness, first_picture, show_explanation, side_by_side
+from dashboard.sections.molecules_shared import (
     EXAMPLE,
     FAMILY,
     INPUT_KEY,
@@ -22,9 +25,6 @@ from dashboard.pages.molecules_shared import (
     store_input,
     tox21,
 )
-from dashboard.renderers import method_comparison
-from dashboard.renderers.markdown import escape_markdown
-from dashboard.scaffold import compare_methods, run_page
 from dashboard.session import explain_refining, get_engine
 from families.config import DataNotFound
 from families.contract import InputError

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages.molecules_shared import (
+from dashboard.renderers import method_comparison
+from dashboard.renderers import molecules as molecule_views
+from dashboard.scaffold import run_page, straight_line
+from dashboard.sections.molecules_shared import (
     EXPLAIN_PAGE,
     OPEN_TASK_KEY,
     choose_weave,
@@ -13,9 +16,6 @@ from dashboard.pages.molecules_shared import (
     tox21,
     with_progress,
 )
-from dashboard.renderers import method_comparison
-from dashboard.renderers import molecules as molecule_views
-from dashboard.scaffold import run_page, straight_line
 from dashboard.session import get_engine
 from families.config import DataNotFound
 from families.molecules.attribution import explain_many

@@ -4,27 +4,19 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard.pages.molecules_shared import DEFAULT_MODEL, FAMILY, settings, stored_molecules, with_progress
 from dashboard.renderers import method_comparison
 from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.markdown import escape_markdown
-from dashboard.scaffold import run_page
+from dashboard.scaffold import load_model, run_page
+from dashboard.sections.molecules_shared import DEFAULT_MODEL, FAMILY, settings, stored_molecules, with_progress
 from dashboard.session import get_engine
 from families.checkpoint import CheckpointError
-from families.contract import FamilyError, LoadedModel, ModelSource
+from families.contract import FamilyError, ModelSource
 from families.molecules.attribution import explain_molecule
 from families.molecules.explanation import predict, quantity
 from families.molecules.identical_attributions import anomaly_counts, groups_table, identical_attribution_groups
 
 DEBUG_KEY = "mol_debug"
-
-
-@st.cache_resource(show_spinner="Loading the weave model...", max_entries=4)
-def _weave(digest: str, _source: ModelSource) -> LoadedModel:
-    """One weave model per content digest, loaded by the family, on the engine's device and frozen."""
-    loaded = FAMILY.load(_source, get_engine().device)
-    loaded.module = get_engine().prepare(loaded.module)
-    return loaded
 
 
 def compare_form(names: list[str]) -> None:
@@ -45,7 +37,7 @@ def model_column(source: ModelSource, smiles: str, task_name: str | None, decima
     the scan settings (model A's column picks the method, model B's uses it)."""
     st.markdown(f"**{escape_markdown(source.name)}**")
     try:
-        loaded = _weave(source.digest, source)
+        loaded = load_model(FAMILY, source)
         features = loaded.module.featurizer.from_smiles(smiles)
     except (FamilyError, CheckpointError) as exc:  # MoleculeError is a FamilyError: its message quotes the SMILES
         st.error(escape_markdown(exc))

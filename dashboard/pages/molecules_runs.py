@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow.dataset as ds
 import streamlit as st
 
-from dashboard.pages.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from dashboard.renderers import molecules as molecule_views
 from dashboard.scaffold import run_page
+from dashboard.sections.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from dashboard.session import choose_run
 from families.molecules import run_rows as molecule_runs
 from runs import store
@@ -44,7 +44,7 @@ def task_scores(folder: pathlib.Path, target: int) -> pd.DataFrame:
 # thousands of them on every rerun
 @st.cache_resource(show_spinner="Reading the task's scores and finding the functional groups of its molecules...",
                    max_entries=4)
-def _task(folder: str, stamp: tuple, target: int) -> molecule_runs.TaskRows:
+def _task(folder: str, stamp: tuple, target: int):
     rows = molecule_runs.explained(_listing(folder, stamp))
     return molecule_runs.task_rows(rows[rows["target"] == target], task_scores(pathlib.Path(folder), target))
 
@@ -103,7 +103,7 @@ def selection_form() -> tuple[str, str, str, bool]:
     return smarts, group, sort_by, order == ORDERS[0]
 
 
-def rows_table(run: str, task: molecule_runs.TaskRows, table: pd.DataFrame, task_name: str, group: str) -> None:
+def rows_table(run: str, task, table: pd.DataFrame, task_name: str, group: str) -> None:
     numbers = {column: st.column_config.NumberColumn(format="%.4f") for column in table.columns
                if column not in ("item", "SMILES", "label", f"{group}: matches")}
     numbers["completeness error"] = st.column_config.NumberColumn(format="percent")
@@ -119,7 +119,7 @@ def rows_table(run: str, task: molecule_runs.TaskRows, table: pd.DataFrame, task
         open_on_molecules_page(run, task.rows.iloc[position], task_name)
 
 
-def statistics(task: molecule_runs.TaskRows, positions: np.ndarray, task_name: str) -> None:
+def statistics(task, positions: np.ndarray, task_name: str) -> None:
     st.subheader(f"Across the {len(positions)} molecules of the selection")
     st.caption(f"Mean attribution to {task.prediction_name} of {task_name}: per match of each functional group "
                "(its atoms and the bonds inside it), and per atom type (lower case: aromatic); share: of F(molecule) "
@@ -137,7 +137,7 @@ def statistics(task: molecule_runs.TaskRows, positions: np.ndarray, task_name: s
     right.dataframe(atoms, hide_index=True, width="stretch")
 
 
-def exports(run: str, task: molecule_runs.TaskRows, table: pd.DataFrame, task_name: str) -> None:
+def exports(run: str, task, table: pd.DataFrame, task_name: str) -> None:
     stem = f"{run}_{task_name}_{len(table)}_molecules"
     positions = list(table.index)
     sdf, csv = st.columns(2)

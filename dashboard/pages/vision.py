@@ -1,8 +1,8 @@
 """Vision: which pixels drive an image classifier (Figures 1-4, 6, 11, 12 of the paper).
 
-Thin: the model in the sidebar (dashboard/pages/vision_model_choice.py), a photo (a sample, an upload, or one a run
+Thin: the model in the sidebar (dashboard/sections/vision_model_choice.py), a photo (a sample, an upload, or one a run
 page opened), a form for the targets, baseline and layer, one scan through the vision family (all targets at once),
-and the sections of dashboard/pages/vision_sections.py.
+and the sections of dashboard/sections/vision.py.
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import pyarrow.dataset as ds
 import streamlit as st
 import torch
 
-from dashboard.pages.vision_model_choice import choose_vision_model
-from dashboard.pages.vision_sections import (
+from dashboard.renderers import method_comparison
+from dashboard.renderers import vision as vision_views
+from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
+from dashboard.scaffold import compare_methods, explain, page_settings, run_page
+from dashboard.sections.vision import (
     IMAGE_WIDTH,
     class_label,
     maps_side_by_side,
@@ -25,17 +28,14 @@ from dashboard.pages.vision_sections import (
     view_misclassification,
     view_straight_line,
 )
-from dashboard.renderers import method_comparison
-from dashboard.renderers import vision as vision_views
-from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
-from dashboard.scaffold import compare_methods, explain, page_settings, run_page
+from dashboard.sections.vision_model_choice import choose_vision_model
 from families import config
+from families.contract import InputError
 from families.vision.baselines import BASELINES
-from families.vision.errors import ImageError
-from families.vision.family import FAMILY, PhotoItem, sample_folder
-from families.vision.image_classifier import ImageClassifier, Prediction, predict_image
+from families.vision.family import FAMILY, sample_folder
+from families.vision.image_classifier import predict_image
 from families.vision.images import UPLOAD_TYPES, load_image
-from families.vision.photos import Photo, list_photos
+from families.vision.photos import list_photos
 from families.vision.run_rows import run_photo
 from runs import store
 
@@ -43,15 +43,15 @@ REQUEST_KEY = "vision_request"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _look(model_key: str, digest: str, _classifier: ImageClassifier, _data: bytes) -> tuple[Prediction, list[str]]:
+def _look(model_key: str, digest: str, _classifier, _data: bytes) -> tuple:
     """Decode, crop and classify an image once per (model, image bytes): reruns reuse the answer.
-    Raises ImageError (not cached) for a file that is no usable image."""
+    Raises the family's InputError (not cached) for a file that is no usable image."""
     image = load_image(_data)
     return predict_image(_classifier, image), image.info.get("notices", [])
 
 
 @st.cache_data(show_spinner=False)
-def _samples() -> dict[str, Photo]:
+def _samples() -> dict:
     """The sample photos by file name, with their ground truth where the folder has it."""
     folder = sample_folder()
     return {pathlib.Path(photo.file).name: photo for photo in (list_photos(folder) if folder.is_dir() else [])}
@@ -110,7 +110,7 @@ def choose_image():
     return data, name, truth, hashlib.sha256(data).hexdigest()
 
 
-def parameters_form(classifier: ImageClassifier, top, truth, digest):
+def parameters_form(classifier, top, truth, digest):
     count, top1 = len(classifier.categories), top[0][0]
     second_default = truth if truth is not None and truth != top1 else (top[1][0] if len(top) > 1 else top1)
     layers = classifier.layer_names()
@@ -164,7 +164,7 @@ def main():
         truth = None  # the sample photos' labels are ImageNet class indices: meaningless for other classes
     try:
         seen, notices = _look(model.key, digest, classifier, data)
-    except ImageError as exc:
+    except InputError as exc:
         st.error(f"**{name}: cannot use this image.** {exc}")
         return
     for notice in notices:
@@ -179,7 +179,7 @@ def main():
     request = parameters_form(classifier, top, truth, digest)
     if request is None:
         return
-    photo = PhotoItem(seen, request["baseline"], request["layer"] or None)
+    photo = FAMILY.seen_photo(seen, request["baseline"], request["layer"] or None)
     settings = page_settings(FAMILY, model, photo)
     st.markdown(f"**Baseline:** {BASELINES[request['baseline']]}. "
                 f"**Method:** {method_comparison.chosen_method(settings).label}"

@@ -2,7 +2,6 @@
 localization (paper Section 2.5; Petsiuk et al. 2018)."""
 import streamlit as st
 
-from dashboard.pages.vision_model_choice import choose_vision_model
 from dashboard.renderers.vision_eval import (
     completeness_chart,
     csv_bytes,
@@ -16,6 +15,7 @@ from dashboard.renderers.vision_eval import (
     summary_frame,
 )
 from dashboard.scaffold import run_page
+from dashboard.sections.vision_model_choice import choose_vision_model
 from dashboard.session import get_engine, progress_bar, scan_settings
 from families import config
 from families.vision.curves import INSERTION_STARTS

@@ -2,7 +2,7 @@
 
 Thin: a vision run of the runs folder (made with --targets both), the misclassified photos from the store's
 listing (no maps), the overlaps of their two labels' maps (read once per run), then the sections of
-dashboard/pages/vision_runs_sections.py: a page of photos with both maps, the confusion counts and the attribution
+dashboard/sections/vision_runs.py: a page of photos with both maps, the confusion counts and the attribution
 outside human boxes. The analysis is families.vision.run_rows', the pictures and tables
 dashboard.renderers.vision_runs'.
 """
@@ -14,10 +14,10 @@ import pathlib
 import pandas as pd
 import streamlit as st
 
-from dashboard.pages.vision_model_choice import select_in_sidebar
-from dashboard.pages.vision_runs_sections import boxes, choose_photos, gallery, photo_listing
 from dashboard.renderers import vision_runs as vision_runs_views
 from dashboard.scaffold import run_page
+from dashboard.sections.vision_model_choice import select_in_sidebar
+from dashboard.sections.vision_runs import boxes, choose_photos, gallery, photo_listing
 from dashboard.session import choose_run
 from families.contract import FamilyError
 from families.vision import run_rows as vision_runs

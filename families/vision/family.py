@@ -132,6 +132,10 @@ class VisionFamily(ModelFamily):
         image = raw if isinstance(raw, (Image.Image, torch.Tensor)) else load_image(raw)
         return PhotoItem(predict_image(model.extra, image))
 
+    def seen_photo(self, seen: Prediction, baseline: str = "black", layer_name: str | None = None) -> PhotoItem:
+        """A photo the page has already classified (its cached prediction), with the path's options."""
+        return PhotoItem(seen, baseline, layer_name)
+
     def default_targets(self, model: LoadedModel, item: PhotoItem) -> list[int]:
         return [int(np.argmax(item.seen.probabilities))]
 

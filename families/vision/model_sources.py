@@ -78,6 +78,11 @@ def program_source(name: str, path: Path | None = None, data: bytes | None = Non
     return ModelSource(name, path=path, data=data, options=options)
 
 
+def upload_preprocessing(input_size: int, resize: int, mean: Sequence[float], std: Sequence[float]) -> Preprocessing:
+    """The preprocessing a user set for an uploaded program, checked (ModelFileError says what is wrong)."""
+    return Preprocessing(input_size, resize, tuple(mean), tuple(std)).checked("The preprocessing")
+
+
 def sources() -> list[ModelSource]:
     """Every model the Vision pages offer: the torchvision architectures with their automatic weights (found when
     one is loaded), the operator's factories, the exported programs and the weights files of the models folder (for

@@ -18,7 +18,7 @@ from families.vision import model_sources
 from families.vision.exported_programs import PROGRAM_SUFFIX, parse_class_names, program_files
 from families.vision.factories import factory_names
 from families.vision.family import FAMILY
-from families.vision.image_classifier import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from families.vision.image_classifier import IMAGENET_MEAN, IMAGENET_STD
 from families.vision.weights import WEIGHTS_SUFFIXES, default_architecture, weights_files
 
 LOG = logging.getLogger("ig_dashboard")
@@ -121,7 +121,7 @@ def uploaded_program() -> ModelSource | None:
                                         preprocessing=preprocessing)
 
 
-def preprocessing_inputs() -> Preprocessing:
+def preprocessing_inputs():
     """The preprocessing of an uploaded program (defaults: ImageNet's)."""
     with st.sidebar.expander("Preprocessing (defaults: ImageNet)"):
         size = st.number_input("Input size (pixels)", 8, 4096, 224, key="vision_program_size")
@@ -131,4 +131,4 @@ def preprocessing_inputs() -> Preprocessing:
                 for column, rgb, value in zip(channels, "RGB", IMAGENET_MEAN)]
         std = [column.number_input(f"Std {rgb}", 0.001, 1.0, value, format="%.3f", key=f"vision_program_std_{rgb}")
                for column, rgb, value in zip(channels, "RGB", IMAGENET_STD)]
-    return Preprocessing(int(size), int(resize), tuple(mean), tuple(std)).checked("The preprocessing")
+    return model_sources.upload_preprocessing(int(size), int(resize), mean, std)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages.molecules_shared import BOOST_KEY, saturation_row
 from dashboard.renderers import method_comparison
 from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import straight_line
+from dashboard.sections.molecules_shared import BOOST_KEY, saturation_row
 from families.molecules.explanation import quantity
 
 

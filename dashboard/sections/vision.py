@@ -12,9 +12,9 @@ import streamlit as st
 from dashboard.renderers import method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.scaffold import completeness_panel, straight_line
+from families.contract import Explanation
 from families.vision.ablation import ablate, rectangle_mask
 from families.vision.baselines import BASELINES
-from families.vision.family import VisionExplanation
 from families.vision.importance import pixel_importance, top_fraction_mask
 
 IMAGE_WIDTH = 260
@@ -24,11 +24,11 @@ def class_label(classifier, index: int) -> str:
     return f"{classifier.categories[index]} ({index})"
 
 
-def method_label(ex: VisionExplanation) -> str:
+def method_label(ex: Explanation) -> str:
     return method_comparison.chosen_method(ex.settings).label
 
 
-def has_gradient(ex: VisionExplanation) -> bool:
+def has_gradient(ex: Explanation) -> bool:
     """Whether the method kept the gradient at the image (alpha = 1)."""
     return 1.0 in ex.attribution.interior_gradients
 
@@ -45,7 +45,7 @@ def display_controls(key: str):
 
 
 @st.fragment
-def view_attributions(ex: VisionExplanation):
+def view_attributions(ex: Explanation):
     label = method_label(ex)
     st.subheader(f"1. {label} beside the gradient at the image (Figure 4)")
     polarity, clip, style = display_controls("v1")
@@ -69,7 +69,7 @@ def view_attributions(ex: VisionExplanation):
 
 
 @st.fragment
-def view_interior(ex: VisionExplanation):
+def view_interior(ex: Explanation):
     st.subheader("2. Interior gradients (Figure 3)")
     st.caption("Gradients at the scaled images alpha * image (toward the baseline). Each picture shows only the "
                "relative distribution over pixels; the chart shows their magnitude.")
@@ -94,7 +94,7 @@ def view_interior(ex: VisionExplanation):
                        file_name="interior_gradients.png", mime="image/png")
 
 
-def view_saturation(ex: VisionExplanation):
+def view_saturation(ex: Explanation):
     st.subheader("3. Saturation (Figure 2)")
     a = ex.attribution
     st.altair_chart(vision_views.saturation_chart(a.alphas, a.scores[:, 0, :], a.raw_scores[:, 0, :], ex.labels),
@@ -103,7 +103,7 @@ def view_saturation(ex: VisionExplanation):
                "the image (alpha = 1) sees little of what raised the score.")
 
 
-def view_layer(ex: VisionExplanation):
+def view_layer(ex: Explanation):
     st.subheader(f"4. Saturation inside the network: layer {ex.layer_name} (Figure 12)")
     a = ex.attribution
     if a.layer_l2 is None:
@@ -113,7 +113,7 @@ def view_layer(ex: VisionExplanation):
                     width="stretch")
 
 
-def view_straight_line(ex: VisionExplanation) -> None:
+def view_straight_line(ex: Explanation) -> None:
     """Sections 2 to 4 (interior gradients, saturation, the layer), which only the straight-line scan gives."""
     if straight_line(ex.settings, "Interior gradients, saturation and the layer distances (sections 2 to 4)"):
         view_interior(ex)
@@ -121,13 +121,13 @@ def view_straight_line(ex: VisionExplanation) -> None:
         view_layer(ex)
 
 
-def view_completeness(ex: VisionExplanation):
+def view_completeness(ex: Explanation):
     completeness_panel(ex, title="5. Completeness (Proposition 1)",
                        note=f"baseline: {BASELINES[ex.baseline_name]}")
 
 
 @st.fragment
-def view_misclassification(ex: VisionExplanation, classifier, gt):
+def view_misclassification(ex: Explanation, classifier, gt):
     st.subheader("6. Two labels side by side (Figure 6)")
     if len(ex.targets) < 2:
         st.info("Choose a second label in the form (e.g. the ground truth) to compare the two explanations "
@@ -147,7 +147,7 @@ def view_misclassification(ex: VisionExplanation, classifier, gt):
 
 
 @st.fragment
-def view_ablation(ex: VisionExplanation, classifier):
+def view_ablation(ex: Explanation, classifier):
     st.subheader("7. Ablation check (Figure 1)")
     st.caption("Black out pixels (zero intensity) and classify again: "
                "if the prediction holds, those pixels did not matter.")
