@@ -181,7 +181,7 @@ def test_completeness_verdict_of_a_molecule(engine, aspirin):
     flat = random_weave(2)
     flat.head.weight.zero_()  # P(active) is the head's bias for every molecule: F(molecule) = F(baseline)
     e = molecule_attribution.explain_molecule(engine, flat, ASPIRIN, 3, FAST)
-    assert e.nothing_to_attribute and e.converged  # passed on from the engine's result
+    assert e.nothing_to_attribute and e.completeness_ok  # passed on from the engine's result
     verdict = molecule_views.completeness(e)
     assert verdict.level == "info" and "nothing to attribute" in verdict.text
     assert "another baseline" not in verdict.text  # the page has no baseline to choose

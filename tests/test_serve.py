@@ -7,7 +7,7 @@ import serve
 
 CHILD = """
 import re, torch
-from ig_core import host_memory
+from ig_core.runtime import host_memory
 def rss_mb():
     with open("/proc/self/status") as status:
         return int(re.search(r"VmRSS:\\s+(\\d+)", status.read()).group(1)) // 1024

@@ -96,7 +96,7 @@ def grid(explanations, labels, preds, task, columns: int = 4) -> None:
             with col.container(border=True):
                 st.image(molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores), width="stretch")
                 if e.attribution.completeness_defined:
-                    flag = "" if e.converged else " ⚠"
+                    flag = "" if e.completeness_ok else " ⚠"
                     st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.task_relative_delta:.1f}%{flag}")
                 else:
                     st.caption(f"{label} · P(active) = {p:.3f} · {method_comparison.completeness_text(e)}")

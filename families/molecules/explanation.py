@@ -263,10 +263,6 @@ class MoleculeExplanation(Explanation):
     def total(self) -> float:
         return float(self.atom_attr.sum() + self.pair_attr.sum())
 
-    @property
-    def converged(self) -> bool:
-        return not self.nonfinite and (self.nothing_to_attribute or self.task_relative_delta <= self.tolerance)
-
     def accounting(self) -> pd.DataFrame:
         """Section 3.1: who gets the score. Rows add up to F(molecule) (the last row).
 

@@ -58,7 +58,6 @@ class VisionExplanation(Explanation):
         self.probabilities: np.ndarray = photo.seen.probabilities  # [classes] softmax at the input
         self.baseline_name, self.baseline, self.layer_name = photo.baseline, baseline, photo.layer_name
         self.labels = self.target_names
-        self.tolerance = float(settings.tolerance)
 
     def attributions(self, t: int = 0) -> np.ndarray:
         """Integrated gradients for the t-th target, [3, H, W] (input space)."""
@@ -94,10 +93,6 @@ class VisionExplanation(Explanation):
     @property
     def max_relative_delta(self) -> float:
         return float(np.max(self.attribution.relative_delta))
-
-    @property
-    def within_tolerance(self) -> bool:
-        return self.max_relative_delta <= self.tolerance
 
 
 class VisionFamily(ModelFamily):
