@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.renderers import method_comparison
-from dashboard.renderers.completeness import completeness_frame, explanation_verdict
+from dashboard.renderers.completeness import completeness_frame, evaluation_text, explanation_verdict
 from dashboard.session import explain_refining, get_engine, progress_bar, scan_settings
 from families.checkpoint import CheckpointError
 from families.config import MODELS_DIR
@@ -59,7 +59,10 @@ def choose_model(family: ModelFamily) -> LoadedModel | None:
     try:
         model = load_model(family, source)
     except (FamilyError, CheckpointError) as exc:
-        st.error(f"**{source.name} cannot be used.** {exc}")
+        message = str(exc)
+        if message.startswith(source.name):  # most messages start with the file's name: the heading says it once
+            message = "The file" + message.removeprefix(source.name)
+        st.error(f"**{source.name} cannot be used.** {message}")
         return None
     st.sidebar.caption(f"{model.name}: {len(model.target_names)} targets; device {get_engine().device_name}")
     return model
@@ -127,7 +130,7 @@ def completeness_panel(explanation: Explanation, what: str = "input", baseline_c
             "delta": number(format="%.2e"), "relative delta (%)": number(format="%.3f")})
     label = method_comparison.chosen_method(settings).label
     how = (f"{a.rule} rule, {a.steps_used} steps in the integral, {a.points_evaluated} path points evaluated"
-           if settings.method == method_comparison.SCAN else f"{label}: {a.points_evaluated} points evaluated")
+           if settings.method == method_comparison.SCAN else evaluation_text(a, label))
     st.caption(f"{how}{'; ' + note if note else ''}.")
     getattr(st, verdict.level)(verdict.text)
 

@@ -140,6 +140,7 @@ def explain_refining(label: str, key: str, request: str, settings: ScanSettings,
         st.session_state[kept_key] = (request, kept[1], True)
         stop_holder.empty()
         a = kept[1].attribution
+        a.stopped_early = True  # a partial result: its verdict must say it was stopped, not that the budget ran out
         st.info(f"Refinement stopped at {100 * a.max_relative_delta:.2f}% completeness error after "
                 f"{a.points_evaluated} path points (tolerance {100 * kept[1].settings.tolerance:g}%).")
         if st.button("Refine further", key=f"{key}_resume"):
@@ -174,8 +175,16 @@ def choose_run(family: str, label: str = "Run", key: str | None = None):
         st.info(f"No {family} runs in the runs folder. Make one with `python -m runs --family {family} "
                 f"... --out {store.runs_folder()}/NAME` (the operator sets the folder with {RUNS_DIR.name}).")
         return None
-    name = st.selectbox(label, list(runs), key=key or f"{family}_run",
-                        format_func=lambda n: f"{n} ({runs[n].get('counts', {}).get('rows', '?')} rows, "
-                                              f"{runs[n].get('status', '?')})")
+    name = st.selectbox(label, list(runs), key=key or f"{family}_run", format_func=lambda n: run_label(n, runs[n]))
     return name, store.runs_folder() / name, runs[name]
 
+
+def run_label(name: str, manifest: dict) -> str:
+    """A run as the picker lists it: its items by what became of them (its rows are no count of inputs: a skipped
+    item has a row, an item explained for two targets has two), and its status."""
+    status, counts = manifest.get("status", "?"), manifest.get("counts")
+    if not counts:  # a run still going: only its planned items are known
+        return f"{name} ({manifest.get('items', '?')} items; {status})"
+    outcomes = ", ".join(f"{counts[outcome]} {outcome}" for outcome in ("explained", "refused", "skipped")
+                         if counts.get(outcome))
+    return f"{name} ({counts.get('items', manifest.get('items', '?'))} items: {outcomes}; {status})"

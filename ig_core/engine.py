@@ -65,7 +65,8 @@ class AttributionEngine:
     def device_name(self) -> str:
         if self.device.type == "cuda":
             return f"GPU: {torch.cuda.get_device_name(self.device)}"
-        return f"CPU ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """Move a model to the engine's device, in eval mode, with its parameters frozen."""

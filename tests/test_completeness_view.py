@@ -1,10 +1,18 @@
 """The completeness verdict every page shows (dashboard.renderers.completeness): one level and one sentence per scan."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
-from dashboard.renderers.completeness import Verdict, completeness_frame, completeness_verdict, no_completeness_verdict
+from dashboard.renderers.completeness import (
+    Verdict,
+    completeness_frame,
+    completeness_verdict,
+    evaluation_text,
+    no_completeness_verdict,
+)
 from ig_core import ScanSettings, method
 
 
@@ -78,3 +86,41 @@ def test_the_table_names_both_sides_of_the_law():
                                0.01, law="F(input) - mean F(reference)")
     assert list(frame.columns[:4]) == ["target", "F(input)", "mean F(reference)", "F(input) - mean F(reference)"]
     assert frame["F(input) - mean F(reference)"][0] == pytest.approx(0.7) and not frame["within tolerance"][0]
+
+
+
+@pytest.mark.parametrize("points, extras, expected", [
+    (101, {}, "Blur IG: 101 points evaluated"),
+    (50, {"samples": 25}, "SmoothGrad: 50 points evaluated (25 noisy copies, 2 points each)"),
+    (528, {"references": 16}, "Expected gradients: 528 points evaluated (16 references, 33 points each)"),
+])
+def test_the_points_evaluated_name_the_copies_or_references_they_were_spread_over(points, extras, expected):
+    attribution = SimpleNamespace(points_evaluated=points, extras=extras)
+    assert evaluation_text(attribution, expected.split(":")[0]) == expected
+
+
+def test_a_refinement_the_user_stopped_says_so_and_asks_for_no_larger_budget():
+    verdict = completeness_verdict(0.034, 0.01, "adaptive", 30, 512, stopped=True)
+    assert verdict.level == "warning"
+    assert "stopped" in verdict.text and "3.40%" in verdict.text and "30 path points" in verdict.text
+    assert "budget" not in verdict.text and "Refine further" in verdict.text
+    within = completeness_verdict(0.004, 0.01, "adaptive", 30, 512, stopped=True)
+    assert within.level == "success"  # stopped or not, the attributions add up
+
+
+def test_the_verdict_of_a_scan_stopped_early_says_it_was_stopped():
+    import torch
+
+    from dashboard.renderers.completeness import explanation_verdict
+    from families.contract import Explanation
+    from ig_core import AttributionEngine
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    settings = ScanSettings(rule="adaptive", steps=4, tolerance=1e-9, max_steps=512)
+    result = AttributionEngine(device="cpu").attribute(
+        net, torch.randn(1, 4), 0, steps=4, rule="adaptive", tolerance=1e-9, max_steps=512,
+        partial_results=lambda partial: False)  # stopped at the first grid, far from the tolerance
+    assert result.stopped_early
+    verdict = explanation_verdict(Explanation(result, [0], ["a"], settings, "net"))
+    assert verdict.level == "warning" and "stopped" in verdict.text and "budget" not in verdict.text

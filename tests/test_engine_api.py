@@ -455,3 +455,9 @@ def test_inputs_of_another_precision_than_the_models_weights_are_refused_with_wh
         AttributionEngine(device="cpu").attribute(net, torch.randn(2, 3, dtype=torch.float64), 0)
     double = AttributionEngine(device="cpu").attribute(net.double(), torch.randn(2, 3, dtype=torch.float64), 0)
     assert double.attributions.dtype == torch.float64
+
+
+@pytest.mark.parametrize("threads, name", [(1, "CPU (1 thread)"), (2, "CPU (2 threads)")])
+def test_the_cpu_device_is_named_with_its_thread_count(monkeypatch, threads, name):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert AttributionEngine(device="cpu").device_name == name

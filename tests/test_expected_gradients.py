@@ -149,7 +149,7 @@ def test_adaptive_rule_holds_completeness_per_reference(seed):
     result = AttributionEngine(device="cpu", max_batch=4096).attribute(
         net, x, targets, baseline=references, steps=4, rule="adaptive", tolerance=tolerance, max_steps=512,
         output="softmax", method="expected_gradients")
-    assert result.points_evaluated < 512  # it stopped because it reached the tolerance
+    assert result.steps_used < 512  # each path stopped because it reached the tolerance, not the budget
     with torch.no_grad():
         f_x = torch.softmax(net(x), -1)[:, targets].double()  # [N, T]
         f_r = torch.softmax(net(references), -1)[:, targets].double()  # [R, T]
@@ -183,3 +183,14 @@ def test_missing_and_misshapen_references_are_refused():
     with pytest.raises(ValueError, match="samples >= 0"):
         engine.attribute(net, x, 0, baseline=torch.randn(3, 6), method="expected_gradients",
                          method_options={"samples": -1})
+
+
+def test_the_points_evaluated_count_every_references_path_and_the_steps_stay_per_path():
+    net, x, references = tanh_net(seed=0), torch.randn(1, 6), torch.randn(5, 6)
+    engine = AttributionEngine(device="cpu")
+    one_path = engine.attribute(net, x, 0, baseline=references[:1], steps=8, rule="trapezoid",
+                                method="expected_gradients")
+    five_paths = engine.attribute(net, x, 0, baseline=references, steps=8, rule="trapezoid",
+                                  method="expected_gradients")
+    assert five_paths.points_evaluated == 5 * one_path.points_evaluated
+    assert five_paths.steps_used == one_path.steps_used == 8

@@ -11,7 +11,16 @@ import pathlib
 
 import numpy as np
 import pytest
-from streamlit_browser import ARTIFACTS, browser_page, full_screenshot, open_page, require_chromium, streamlit_server
+from streamlit_browser import (
+    ARTIFACTS,
+    browser_page,
+    full_screenshot,
+    open_page,
+    require_chromium,
+    streamlit_server,
+    use_fast_settings,
+    wait_idle,
+)
 
 from dashboard.renderers import language as language_views
 from dashboard.renderers.completeness import completeness_verdict
@@ -330,7 +339,8 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     at.selectbox(key="language_model").set_value("notes.pt").run()
     assert not at.exception
     errors = _texts(at.error)
-    assert any("notes.pt is not a PyTorch" in e and "weights_only" in e for e in errors), errors
+    assert any("notes.pt cannot be used" in e and "is not a PyTorch" in e and "weights_only" in e
+               for e in errors), errors
     assert not any(str(own_models) in e for e in errors + _texts(at.info))
     assert not any(h.startswith("1. ") for h in _texts(at.subheader))  # the other model's result is not shown
     # back to the default model: the paper's examples again, the own model's result gone
@@ -388,3 +398,140 @@ def test_page_runs_other_methods_offers_those_that_apply_and_compares_them():
     assert len(agreement) == 1 and agreement["k"].iloc[0] == 3  # four words: the top three compared
     completeness = next(t for t in tables if "relative error (%)" in t.columns)
     assert list(completeness.completeness) == ["F(input) - F(baseline)", "not defined"]
+
+
+# --- what the page shows after a change of text or model ------------------------------------------------------
+
+def _language_page(settings: ScanSettings = FAST):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = settings
+    at.run()
+    at.switch_page("dashboard/pages/language.py").run()
+    assert not at.exception, _texts(at.exception)
+    return at
+
+
+def _explain_text(at, text: str):
+    at.text_area(key="lang_text").set_value(text)
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+
+
+def _explained_targets(at) -> list[str]:
+    """The words of the completeness table's rows ("than (55)" -> "than"): the targets the page explained."""
+    [table] = [d.value for d in at.dataframe if "relative delta (%)" in d.value.columns]
+    return [str(target).rsplit(" (", 1)[0] for target in table["target"]]
+
+
+def test_a_new_text_explains_its_own_top_word_not_the_target_of_an_example():
+    at = _language_page()
+    at.button(key="lang_example_0").click().run()
+    assert _explained_targets(at) == ["than"]
+    third = "the company said it expects to report a loss for the third"
+    _explain_text(at, third)
+    assert _explained_targets(at) == ["quarter"]  # its most probable next word, not the example's "than"
+    assert at.selectbox(key="lang_target").value == "(most probable next word)"
+    # a target picked for this text stays with it; picked together with a new text, it is that text's
+    at.selectbox(key="lang_target").set_value("year")
+    _explain_text(at, third)
+    assert _explained_targets(at) == ["year"]
+    at.selectbox(key="lang_target").set_value("of")
+    _explain_text(at, PAPER_TEXT)
+    assert _explained_targets(at) == ["of"]
+    # nor does a second word picked for another text
+    at.selectbox(key="lang_second").set_value("to")
+    _explain_text(at, PAPER_TEXT)
+    assert _explained_targets(at) == ["of", "to"]
+    _explain_text(at, third)
+    assert _explained_targets(at) == ["quarter"]
+
+
+def test_the_form_still_names_the_explained_text_after_another_page():
+    at = _language_page()
+    at.button(key="lang_example_0").click().run()
+    at.switch_page("dashboard/pages/home.py").run()
+    at.switch_page("dashboard/pages/language.py").run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert _explained_targets(at) == ["than"]
+    assert at.text_area(key="lang_text").value == PAPER_TEXT and at.selectbox(key="lang_target").value == "than"
+
+
+def test_a_scan_cut_short_is_not_finished_by_the_model_chosen_meanwhile(own_models, monkeypatch):
+    """A click during a scan reruns the page and stops the scan: after a click on another model, that model must not
+    read the previous model's tokens."""
+    import streamlit as st
+
+    monkeypatch.setenv("IG_MODELS_DIR", str(own_models))
+    at = _language_page()
+    explain_next_word = language_attribution.explain_next_word
+    monkeypatch.setattr(language_attribution, "explain_next_word", lambda *args, **kwargs: st.stop())
+    at.text_area(key="lang_text").set_value(PAPER_TEXT)
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    monkeypatch.setattr(language_attribution, "explain_next_word", explain_next_word)
+    at.selectbox(key="language_model").set_value("animals.pt").run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert not any(h.startswith("1. ") for h in _texts(at.subheader))
+    assert any("press Explain" in i for i in _texts(at.info))
+
+
+def test_a_stopped_refinement_keeps_its_note_and_button_when_the_page_reruns(monkeypatch):
+    import streamlit as st
+
+    explain_next_word = language_attribution.explain_next_word
+
+    def cut_after_the_first_round(*args, partial, **kwargs):  # as the rerun of a click during the scan cuts it
+        def first_round(explanation):
+            partial(explanation)
+            st.stop()
+        return explain_next_word(*args, partial=first_round, **kwargs)
+
+    at = _language_page(ScanSettings(steps=4))
+    monkeypatch.setattr(language_attribution, "explain_next_word", cut_after_the_first_round)
+    at.button(key="lang_example_0").click().run()
+    monkeypatch.setattr(language_attribution, "explain_next_word", explain_next_word)
+    at.button(key="language_stop").click().run()
+    for _ in range(2):  # the run of the click on Stop, then any later run
+        assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+        assert any(i.startswith("Refinement stopped") for i in _texts(at.info)) and at.button(key="language_resume")
+        assert _explained_targets(at) == ["than"]
+        at.run()
+
+def _main_position(at, label: str) -> int:
+    """Where the expander sits among the page's elements: the browser keeps an element's state (an expander the
+    user opened) while the element keeps its place from one run of the page to the next."""
+    [position] = [i for i, node in at.main.children.items() if getattr(node, "label", None) == label]
+    return position
+
+
+def test_page_elements_keep_their_places_when_the_page_reruns_without_a_new_scan():
+    at = _language_page(ScanSettings(steps=8))  # the adaptive rule: its Stop button and picture while it refines
+    at.button(key="lang_example_0").click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    places = _main_position(at, "Compare methods")
+    at.multiselect(key="lang_compare_methods").set_value(["integrated_gradients", "gradient"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("Spearman (all features)" in d.value.columns for d in at.dataframe)
+    assert _main_position(at, "Compare methods") == places
+
+
+def test_browser_compare_methods_stays_open_with_the_comparison(server):
+    from playwright.sync_api import expect
+
+    with browser_page("language-compare") as page:
+        page.goto(server)
+        use_fast_settings(page)
+        open_page(page, "Language")
+        main = page.locator("[data-testid='stMain']")
+        main.get_by_role("button").filter(has_text="Figure 9").click()
+        expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible()
+        wait_idle(page)
+        compare = main.locator("[data-testid='stExpander']").filter(has_text="Compare methods")
+        compare.get_by_text("Compare methods").click()
+        compare.get_by_role("button", name="Compare", exact=True).click()
+        wait_idle(page)
+        expect(compare.get_by_text("Rank agreement", exact=False)).to_be_visible()
+        expect(compare.locator("[data-testid='stDataFrame']").first).to_be_visible()

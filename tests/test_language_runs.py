@@ -275,8 +275,9 @@ def runs_page(monkeypatch, folder: pathlib.Path):
 def test_page_lists_the_windows_by_surprise_and_filters_them(runs, monkeypatch, lm):
     at = runs_page(monkeypatch, runs)
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
-    assert at.selectbox(key="language_runs_run").options == ["ptb-next (60 rows, complete)",
-                                                             "ptb-top (20 rows, complete)"]  # no vision run
+    # no vision run
+    assert at.selectbox(key="language_runs_run").options == ["ptb-next (60 items: 60 explained; complete)",
+                                                             "ptb-top (20 items: 20 explained; complete)"]
     shown = at.dataframe[0].value
     expected = language_runs_views.windows_frame(
         language_runs.sort_windows(table_of(runs / "ptb-next", lm.vocab.words), "surprise"))

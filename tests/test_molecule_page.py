@@ -185,7 +185,7 @@ def test_completeness_verdict_of_a_molecule(engine, aspirin):
     verdict = molecule_views.completeness(e)
     assert verdict.level == "info" and "nothing to attribute" in verdict.text
     assert "another baseline" not in verdict.text  # the page has no baseline to choose
-    assert e.accounting()["share of F(x) - F(baseline)"].isna().all()
+    assert e.accounting()["% of F(molecule) - F(baseline)"].isna().all()
 
 
 # --- the page ---------------------------------------------------------------------------------------

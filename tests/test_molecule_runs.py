@@ -29,6 +29,7 @@ from streamlit_browser import (
     wait_idle,
 )
 
+from dashboard.renderers.markdown import escape_markdown
 from families.config import RUNS_DIR
 from families.molecules import functional_groups
 from families.molecules import run_rows as molecule_runs
@@ -345,7 +346,8 @@ def test_page_task_filter_statistics_and_exports(page, biggest_task):
     assert not at.exception and not at.error, [e.value for e in at.error]
     expected = [k for k, m in enumerate(task.molecules)
                 if any(atom.GetSymbol() in ("Cl", "Br", "I") for atom in m.mol.GetAtoms())]
-    assert at.subheader[0].value == f"{len(expected)} of {len(task.molecules)} rows of {name} containing [Cl,Br,I]"
+    assert at.subheader[0].value == (f"{len(expected)} of {len(task.molecules)} rows of {escape_markdown(name)} "
+                                     f"containing {escape_markdown('[Cl,Br,I]')}")  # AppTest reads Markdown
     tables = shown(at)
     rows = tables["item"]
     assert sorted(rows["item"]) == sorted(task.rows.item_id[expected])
@@ -369,7 +371,8 @@ def test_a_clicked_row_opens_on_the_molecules_page_and_the_run_page_stays(page, 
     assert at.selectbox(key="molecules_model").value == "shipped: w2n2"  # the run's model
     [task_box] = [s for s in at.selectbox if s.key and s.key.startswith("mol_task:")]
     assert task_box.value == name
-    assert at.subheader[0].value.startswith(f"{RUN}: {top['item']}: {name}, P(active) = ")
+    label = escape_markdown(f"{RUN}: {top['item']}")  # AppTest reads the heading's Markdown
+    assert at.subheader[0].value.startswith(f"{label}: {escape_markdown(name)}, P(active) = ")
     smiles = task.rows.source[task.rows.item_id == top["item"]].iloc[0]
     assert any(Chem.MolToSmiles(Chem.MolFromSmiles(smiles)) in c for img in at.get("image") for c in img.captions)
     at.switch_page(PAGE).run()  # back: the choices are kept, the old click does not open the molecule again

@@ -5,6 +5,7 @@ import tomllib
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit_browser import browser_page, require_chromium, streamlit_server, wait_idle
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,18 @@ def test_streamlit_shows_no_error_details_and_bounds_uploads():
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
     assert 0 < config["server"]["maxUploadSize"] <= 200
+
+
+def test_streamlit_shows_no_deploy_button(tmp_path):
+    from playwright.sync_api import expect
+
+    require_chromium()
+    with streamlit_server(tmp_path) as url, browser_page("no-deploy") as page:
+        page.goto(url)
+        expect(page.locator("[data-testid='stMain']").get_by_text("Integrated gradients debugger")).to_be_visible()
+        wait_idle(page)
+        assert page.get_by_role("button", name="Deploy").count() == 0
+        assert page.get_by_text("Deploy", exact=True).count() == 0
 
 
 def completeness_page():
@@ -67,3 +80,28 @@ def test_the_completeness_panel_shows_the_table_for_a_law_and_one_line_without_o
     (info,) = at.info
     assert info.value.startswith("Gradient (saliency) defines no completeness: the gradient is a local slope")
     assert at.caption[0].value == "Gradient (saliency): 2 points evaluated."
+
+
+def test_the_completeness_panel_counts_every_noisy_copys_points():
+    at = AppTest.from_function(completeness_page, default_timeout=30)
+    at.session_state["method"] = "smoothgrad"  # over the gradient by default: the input and the baseline per copy
+    at.run()
+    assert not at.exception
+    assert at.caption[0].value == "SmoothGrad: 50 points evaluated (25 noisy copies, 2 points each)."
+
+
+def model_choice_page():
+    from dashboard.scaffold import choose_model
+    from families.tabular.family import TabularFamily
+
+    choose_model(TabularFamily())
+
+
+def test_an_uploaded_model_that_cannot_be_used_is_named_once():
+    at = AppTest.from_function(model_choice_page, default_timeout=30).run()
+    at.selectbox(key="tabular_model").set_value("upload a model file...").run()
+    at.file_uploader(key="tabular_model_upload").set_value(("mine.pt", b"random garbage", "application/octet-stream"))
+    at.run()
+    assert not at.exception
+    (error,) = at.error
+    assert error.value.count("mine.pt") == 1 and "is not a PyTorch weights file" in error.value, error.value

@@ -13,7 +13,7 @@ def refining_script():
     from ig_core import ScanSettings
 
     def explanation(error: float, points: int):
-        attribution = types.SimpleNamespace(max_relative_delta=error, points_evaluated=points)
+        attribution = types.SimpleNamespace(max_relative_delta=error, points_evaluated=points, stopped_early=False)
         return types.SimpleNamespace(attribution=attribution, settings=types.SimpleNamespace(tolerance=0.01))
 
     class Interrupted(Exception):
@@ -37,6 +37,7 @@ def refining_script():
         result = explain_refining("Attributing", "demo", st.session_state.get("request", "photo 1"), ScanSettings(),
                                   explain, show)
         st.write(f"result at {result.attribution.max_relative_delta}")
+        st.session_state["stopped"] = result.attribution.stopped_early
     except Interrupted:
         st.write("interrupted")
 
@@ -57,12 +58,14 @@ def test_stop_keeps_the_latest_partial_result_until_the_user_refines_further():
     app.button(key="demo_stop").click().run()  # the rerun a click on Stop makes
     assert [element.value for element in app.markdown][-1] == "result at 0.041"
     assert "4.10% completeness error after 16 path points" in app.info[0].value
+    assert app.session_state["stopped"]  # the verdicts below the picture say it was stopped
     assert app.session_state["scans"] == 1  # the kept result, no new scan
     app.run()  # any later rerun of the same request keeps it
     assert [element.value for element in app.markdown][-1] == "result at 0.041" and app.session_state["scans"] == 1
     app.session_state["stop_after_first"] = False
     app.button(key="demo_resume").click().run()  # it reruns the page at once, which scans afresh
     assert [element.value for element in app.markdown][-1] == "result at 0.006" and app.session_state["scans"] == 2
+    assert not app.session_state["stopped"]
 
 
 def test_another_request_does_not_get_the_result_kept_for_the_first():
@@ -74,3 +77,14 @@ def test_another_request_does_not_get_the_result_kept_for_the_first():
     app.session_state["request"] = "photo 2"
     app.run()
     assert [element.value for element in app.markdown][-1] == "result at 0.006" and app.session_state["scans"] == 2
+
+
+def test_the_run_picker_counts_a_runs_items_by_what_became_of_them_not_its_rows():
+    from dashboard.session import run_label
+
+    complete = {"status": "complete", "items": 200,
+                "counts": {"rows": 230, "items": 200, "explained": 170, "refused": 0, "skipped": 30}}
+    assert run_label("tox21", complete) == "tox21 (200 items: 170 explained, 30 skipped; complete)"
+    assert run_label("mixed", {"status": "complete", "counts": {"rows": 18, "items": 12, "explained": 12}}) == \
+        "mixed (12 items: 12 explained; complete)"
+    assert run_label("big", {"status": "running", "items": 900}) == "big (900 items; running)"

@@ -63,3 +63,16 @@ def test_squares_and_variances_define_no_completeness_and_bad_options_are_refuse
         method("smoothgrad", base="smoothgrad")
     with pytest.raises(ValueError, match="unknown method"):
         method("smoothgrad", base="lime")
+
+
+def test_the_points_evaluated_count_every_noisy_copys_points_and_the_steps_stay_per_copy():
+    net, x = small_net(), torch.randn(1, 6)
+    engine = AttributionEngine(device="cpu")
+    gradient = engine.attribute(net, x, 0, method="gradient")
+    smooth = engine.attribute(net, x, 0, method="smoothgrad", method_options=dict(samples=25))
+    assert smooth.points_evaluated == 25 * gradient.points_evaluated == 50  # the input and the baseline, per copy
+    scan = engine.attribute(net, x, 0, steps=16, rule="trapezoid", method="integrated_gradients")
+    smooth_scan = engine.attribute(net, x, 0, steps=16, rule="trapezoid", method="smoothgrad",
+                                   method_options=dict(base="integrated_gradients", samples=3))
+    assert smooth_scan.points_evaluated == 3 * scan.points_evaluated
+    assert smooth_scan.steps_used == scan.steps_used == 16  # what the scan's rule and budget speak of

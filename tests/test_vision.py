@@ -299,6 +299,16 @@ def test_charts_and_tables():
     assert vision_views.png_bytes(gradient_image()).startswith(b"\x89PNG")
 
 
+
+@pytest.mark.parametrize("law, expected", [
+    ("F(input) - F(baseline)", "baseline: grey image"),
+    (None, "baseline: grey image"),
+    ("F(input) - mean F(reference)", "baseline: the method's own (mean F(reference)), not the one chosen above"),
+    ("F(input) - F(blurred input)", "baseline: the method's own (F(blurred input)), not the one chosen above"),
+])
+def test_the_completeness_note_names_the_baseline_the_law_speaks_of(law, expected):
+    assert vision_views.baseline_note(law, "grey image") == expected
+
 def test_masks():
     imp = np.arange(100, dtype=float).reshape(10, 10)
     mask = top_fraction_mask(imp, 0.1)
@@ -378,6 +388,20 @@ def test_completeness_with_the_adaptive_default(classifier, tench):
     k = list(a.alphas).index(0.6)
     assert a.scores[k, 0, 0] > 0.5 * a.scores[-1, 0, 0]
 
+
+
+@needs_data
+def test_smoothgrad_shows_the_photos_own_score_and_the_mean_over_noisy_copies_apart(classifier, tench):
+    engine = AttributionEngine(device="cpu")
+    ex = vision_family.explain(engine, classifier, tench, None, "black", ScanSettings().with_method("smoothgrad",
+                                                                                                    samples=4))
+    photo, noisy = float(ex.probabilities[0]), float(ex.attribution.score_input[0, 0])
+    assert abs(photo - noisy) > 1e-3  # noise moves the score: the two are different numbers
+    assert ex.score(0) == photo
+    assert vision_views.score_text(ex.score(0), ex.attribution) == (
+        f"softmax {photo:.4f} (mean over 4 noisy copies: {noisy:.4f})")
+    ig = vision_family.explain(engine, classifier, tench, None, "black", ScanSettings(rule="trapezoid", steps=3))
+    assert vision_views.score_text(ig.score(0), ig.attribution) == f"softmax {photo:.4f}"
 
 @needs_data
 def test_several_targets_share_one_scan(classifier, tench):

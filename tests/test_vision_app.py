@@ -388,6 +388,43 @@ def test_vision_evaluation_runs_on_a_factory_model(own_models, tmp_path, monkeyp
     assert set(result.table.predicted_name) <= set(own_models.CLASSES)
 
 
+
+def network_chosen_by_another_page():
+    """The sidebar after another page chose its network (as the runs page does for a run's model)."""
+    import streamlit as st
+
+    from dashboard.sections.vision_model_choice import choose_vision_model, select_in_sidebar
+    from families.vision.family import FAMILY
+
+    if "chosen" not in st.session_state:
+        st.session_state.chosen = True
+        select_in_sidebar(FAMILY.source_named("factory: vision_factory_example:tiny_cnn"))
+    choose_vision_model()
+
+
+def test_a_network_another_page_chose_is_taken_without_streamlits_duplicate_default_warning(own_models,
+                                                                                          monkeypatch):
+    import logging
+
+    from streamlit.elements.lib import policies
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")  # the default network is not the first one offered
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)  # Streamlit warns once per process
+    warnings = []
+    handler = logging.Handler()
+    handler.emit = lambda record: warnings.append(record.getMessage())
+    policies._LOGGER.addHandler(handler)  # Streamlit's loggers do not propagate
+    try:
+        at = AppTest.from_function(network_chosen_by_another_page, default_timeout=120).run()
+    finally:
+        policies._LOGGER.removeHandler(handler)
+    assert not at.exception and not at.error, texts(at.error)
+    assert at.selectbox(key="vision_arch").value == "factory: vision_factory_example:tiny_cnn"
+    assert not [w for w in warnings if "vision_arch" in w], warnings
+    at.run()  # and without another page's choice, the sidebar keeps the user's
+    assert at.selectbox(key="vision_arch").value == "factory: vision_factory_example:tiny_cnn"
+
 @needs_data
 def test_browser_upload_of_an_exported_program_explains(server, tmp_path):
     from playwright.sync_api import expect

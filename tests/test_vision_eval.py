@@ -212,6 +212,60 @@ def test_summary_per_method_by_hand():
     assert ig.seconds == pytest.approx(3.0) and ig.photos == 3
 
 
+
+def every_methods_evaluation() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Curves and per-method rows of one photo for every image method and the random order."""
+    methods = [*photo_evaluation.image_methods(), photo_evaluation.RANDOM]
+    curves = pd.DataFrame([{"file": "a", "method": m, "curve": kind, "step": k, "pixels": 100 * k, "fraction": k / 3,
+                            "score": 1 - k / 4} for m in methods for kind in ("aopc", "deletion", "insertion")
+                           for k in range(4)])
+    per_method = pd.DataFrame({"file": "a", "method": methods, "aopc": 0.1, "deletion_auc": 0.2, "insertion_auc": 0.3,
+                               "localization": 0.5, "localization_positive": 0.5, "relative_delta": 0.01,
+                               "points_evaluated": 10, "seconds": 1.0})
+    return curves, per_method
+
+
+@pytest.mark.parametrize("kind", ["aopc", "deletion", "insertion"])
+def test_a_curve_chart_fills_the_width_and_names_every_method_as_the_table_does(kind):
+    curves, per_method = every_methods_evaluation()
+    table_labels = list(vision_eval_views.method_frame(per_method).method)
+    spec = vision_eval_views.curve_chart(curves, kind).to_dict()
+    assert spec["width"] == "container" and spec["autosize"]["type"] == "fit-x"  # the height is the plot's own
+    color = spec["encoding"]["color"]
+    assert color["scale"]["domain"] == table_labels  # all ten, in the table's order and words
+    assert color["legend"]["symbolLimit"] == 0 and color["legend"]["labelLimit"] == 0  # none left off or cut
+    shown = {row["method"] for row in spec["datasets"][spec["data"]["name"]]}
+    assert shown == set(table_labels)
+    for axis in ("x", "y"):  # an axis title longer than the chart's height runs off its edge
+        assert 0 < len(spec["encoding"][axis]["title"]) * 7 < spec["height"]
+    assert spec["title"]["text"] and "better" in spec["title"]["subtitle"]
+
+
+def test_the_localization_chart_names_the_methods_as_the_table_does():
+    _, per_method = every_methods_evaluation()
+    table_labels = list(vision_eval_views.method_frame(per_method).method)
+    spec = vision_eval_views.localization_chart(per_method).to_dict()
+    assert spec["encoding"]["color"]["scale"]["domain"] == table_labels
+    assert [row["method"] for row in spec["datasets"][spec["data"]["name"]]] == table_labels
+
+
+def test_the_per_photo_tables_show_n_a_where_a_value_is_missing():
+    nan = float("nan")
+    table = pd.DataFrame({"file": ["a.png", "b.png"], "label_name": ["tench", None], "predicted_name": ["tench", "hen"],
+                          "correct": [True, None], "score": [0.9, 0.4], "relative_delta": [nan, nan],
+                          "steps_used": [nan, nan], "alpha_90": [0.4, nan], "saturated": [True, None],
+                          "has_box": [True, True], "box_fraction": [0.3, 0.2], "box_ablation_drop": [0.2, 0.1],
+                          "seconds": [1.0, 2.0]})  # integrated gradients not among the methods, b.png unlabelled
+    shown = vision_eval_views.photo_frame(table)
+    for column in ("label_name", "relative_delta", "steps_used", "alpha_90"):
+        assert "n/a" in shown[column].tolist() and not shown[column].isna().any(), column  # Streamlit shows None
+    assert shown.alpha_90.tolist() == ["0.4", "n/a"] and shown.score.tolist() == [0.9, 0.4]  # complete: numbers
+    per_method = pd.DataFrame({"file": ["a.png", "b.png"] * 2, "method": ["gradient"] * 2 + ["xrai"] * 2,
+                               "localization": [0.6, 0.7, 0.5, nan]})
+    located = vision_eval_views.localization_frame(table, per_method)
+    assert located["inside box, gradient"].tolist() == [0.6, 0.7]  # complete: numbers
+    assert located["inside box, xrai"].tolist() == ["0.5", "n/a"]
+
 # --- localization ----------------------------------------------------------------------------------
 
 def test_map_box_through_resize_and_centre_crop_by_hand():

@@ -135,6 +135,14 @@ def test_filters_and_sorts():
     assert vision_runs.sort_photos(photos, "completeness error, largest first").index.tolist() == [1, 2, 5]
 
 
+
+def test_the_listing_shows_n_a_where_a_photo_has_no_overlap_or_completeness_error():
+    photos = vision_runs.misclassified(vision_runs.photo_table(hand_made_listing())).assign(
+        overlap=[0.25, float("nan"), 0.5])  # photos 2, 1, 5: photo 5's method row has no completeness error
+    table = vision_runs_views.listing_frame(photos)
+    assert table["overlap"].tolist() == ["0.250", "n/a", "0.500"]
+    assert table["completeness error"].tolist() == ["0.030", "0.050", "n/a"]  # Streamlit would show "None"
+
 def test_confusion_counts_which_true_classes_go_to_which_predictions():
     photos = pd.DataFrame({"truth": [1, 1, 2, 1, 4, 2], "truth_name": ["goldfish", "goldfish", "shark", "goldfish",
                                                                      "ostrich", "shark"],

@@ -119,3 +119,12 @@ def test_the_region_maps_count_in_the_cached_results_size():
     result.__dict__.update(attributions_per_target=(torch.zeros(1, 1, 3, 4, 4),), interior_gradients={},
                            extras={"regions": (torch.zeros(1, 1, 4, 4, dtype=torch.int32),), "lowest_density": (0.5,)})
     assert result.nbytes() == 4 * 48 + 4 * 16
+
+
+def test_the_points_evaluated_count_both_baselines_scans_and_the_steps_stay_per_scan():
+    x = squares_image(size=16)
+    engine = AttributionEngine(device="cpu")
+    one = engine.attribute(Quadratic(x.shape[1:]), x, 0, steps=4, rule="trapezoid", method="xrai",
+                           method_options={"second_baseline": None})
+    two = engine.attribute(Quadratic(x.shape[1:]), x, 0, steps=4, rule="trapezoid", method="xrai")
+    assert two.points_evaluated == 2 * one.points_evaluated and two.steps_used == one.steps_used

@@ -2,8 +2,8 @@
 
 Thin: the Language family's models (chosen through dashboard.scaffold.choose_model, cached by content), a form for
 the text and the targets, one call to families.language.attribution.explain_next_word (one forward pass for the top
-words, one engine scan for all targets) and the sections of dashboard/sections/language.py. The result is kept
-in the session.
+words, one engine scan for all targets) and the sections of dashboard/sections/language.py. The text asked for is
+kept in the session and explained on every run of the page (the engine's cache answers a repeat).
 
 A window of a corpus run (dashboard/pages/language_runs.py, families.language.run_rows.OpenWindow) opens here with
 its model, its target word and the other of the next word and the model's top word: while the text is the window's,
@@ -32,28 +32,50 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
     "Figure 9: the shareholders claimed more -> than": ("the shareholders claimed more", "than"),
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
-RESULT_KEY = "language_result"
-PENDING_KEY = "language_pending"  # (tokens, targets) asked for and not yet explained
-MODEL_KEY = "language_model_key"  # the model the form's words and the result belong to
+REQUEST_KEY = "language_request"  # (tokens, targets) of the text to explain
+MODEL_KEY = "language_model_key"  # the model the form's words and the request belong to
+FORM_KEY = "language_form_words"  # (text, target, second word) as last explained or filled in: targets of that text
+FORM_WIDGETS = ("lang_text", "lang_target", "lang_second")
 WINDOW_KEY = "lang_window"  # the run's window the form holds (an OpenWindow)
 
 
 def _switch_model(key: str, vocab) -> None:
-    """Another checkpoint: its vocabulary may lack the words picked, and the result was the other model's."""
+    """Another checkpoint: its vocabulary may lack the words picked, and the text asked for was the other model's."""
     if st.session_state.get(MODEL_KEY) == key:
         return
     st.session_state[MODEL_KEY] = key
-    st.session_state.pop(RESULT_KEY, None)
+    st.session_state.pop(REQUEST_KEY, None)
     for key, default in (("lang_target", TOP_CHOICE), ("lang_second", NO_SECOND)):
         if st.session_state.get(key, default) not in vocab:
             st.session_state[key] = default
 
 
+def _set_form(text: str, target: str, second: str) -> None:
+    """Fill the form with a text and the words picked for it."""
+    st.session_state.update(zip(FORM_WIDGETS, (text, target, second)))
+    st.session_state[FORM_KEY] = (text, target, second)
+
+
+def _restore_form() -> None:
+    """The form as last explained or filled in: Streamlit forgets widgets' values while another page shows."""
+    for widget, value in zip(FORM_WIDGETS, st.session_state.get(FORM_KEY, ())):
+        st.session_state.setdefault(widget, value)
+
+
+def _keep_targets_with_their_text() -> None:
+    """On Explain: a word picked for another text (an example's, a run window's, an earlier one) is not carried over to
+    a new text, which gets its own most probable next word and no second word; a word picked along with it stays."""
+    state = st.session_state
+    text, target, second = (state[widget] for widget in FORM_WIDGETS)
+    if FORM_KEY in state and state[FORM_KEY][0] != text:
+        _, picked_target, picked_second = state[FORM_KEY]
+        target = TOP_CHOICE if target == picked_target else target
+        second = NO_SECOND if second == picked_second else second
+    _set_form(text, target, second)
+
+
 def _use_example(name: str) -> None:
-    text, target = EXAMPLES[name]
-    st.session_state["lang_text"] = text
-    st.session_state["lang_target"] = target
-    st.session_state["lang_second"] = NO_SECOND
+    _set_form(*EXAMPLES[name], NO_SECOND)
     st.session_state["lang_run"] = True
 
 
@@ -66,9 +88,8 @@ def _choose_window_model(window) -> None:
 def _fill_form(window, vocab) -> None:
     """The form holds the window, its word to explain and the second word; explained at once."""
     st.session_state[WINDOW_KEY] = window
-    st.session_state["lang_text"] = window.text
-    st.session_state["lang_target"] = window.target if window.target in vocab else TOP_CHOICE
-    st.session_state["lang_second"] = window.second if window.second in vocab else NO_SECOND
+    _set_form(window.text, window.target if window.target in vocab else TOP_CHOICE,
+              window.second if window.second in vocab else NO_SECOND)
     st.session_state["lang_run"] = True
 
 
@@ -107,20 +128,31 @@ def _input_form(vocab):
         target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab.words, key="lang_target",
                               help=f"Any word of the {len(vocab):,}-word vocabulary; type to search.")
         second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab.words, key="lang_second")
-        submitted = st.form_submit_button("Explain", type="primary")
+        submitted = st.form_submit_button("Explain", type="primary", on_click=_keep_targets_with_their_text)
     run = submitted or st.session_state.pop("lang_run", False)
     targets = [None if target == TOP_CHOICE else target] + ([] if second == NO_SECOND else [second])
     return run, text, targets
 
 
-def _explain(model, tokenized, targets, settings):
-    """The explanation, its picture drawn as the adaptive rule refines it (a Stop keeps the latest)."""
-    return explain_refining(
-        "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}", settings,
-        lambda progress, partial: explain_next_word(
-            get_engine(), model.extra, tokenized, targets, settings, progress=progress, model_key=model.key,
-            partial=partial),
-        show=first_picture)
+def _explained(model):
+    """The text asked for, explained by the method chosen now, its picture drawn as the adaptive rule refines it (a Stop
+    keeps the latest); None without one. Explained on every run, the engine's cache answering a repeat: the page's
+    elements keep their places from run to run (the browser keeps an opened expander open only there)."""
+    if REQUEST_KEY not in st.session_state:
+        return None
+    tokenized, targets = st.session_state[REQUEST_KEY]
+    settings = page_settings(FAMILY, model, tokenized)
+    try:
+        return explain_refining(
+            "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}", settings,
+            lambda progress, partial: explain_next_word(
+                get_engine(), model.extra, tokenized, targets, settings, progress=progress, model_key=model.key,
+                partial=partial),
+            show=first_picture)
+    except InputError as exc:
+        del st.session_state[REQUEST_KEY]
+        st.error(escape_markdown(exc))
+        return None
 
 
 def _choose_model():
@@ -139,6 +171,7 @@ def main() -> None:
                 "Treebank). Integrated gradients scale the embedding vectors of **all** the context words together "
                 "from zero (the baseline) to the text and attribute the softmax probability of the next word to the "
                 "words (paper Section 3.2).")
+    _restore_form()
     window = st.session_state.pop(language_runs.OPEN_WINDOW_KEY, None)
     if window is not None:
         _choose_window_model(window)
@@ -151,25 +184,13 @@ def main() -> None:
         _fill_form(window, lm.vocab)
     run, text, targets = _input_form(lm.vocab)
     if run:
-        st.session_state.pop(RESULT_KEY, None)
+        st.session_state.pop(REQUEST_KEY, None)
         try:
-            st.session_state[PENDING_KEY] = (_tokenize(lm, text), targets)
+            st.session_state[REQUEST_KEY] = (_tokenize(lm, text), targets)
         except InputError as exc:
             st.error(escape_markdown(exc))
-    if PENDING_KEY in st.session_state:  # asked for and not yet explained: a click on Stop reruns the page to here
-        tokenized, targets = st.session_state[PENDING_KEY]
-        try:
-            st.session_state[RESULT_KEY] = _explain(model, tokenized, targets, page_settings(FAMILY, model, tokenized))
-        except InputError as exc:
-            st.error(escape_markdown(exc))
-        del st.session_state[PENDING_KEY]
-    elif RESULT_KEY in st.session_state:  # the same text again, by the method chosen now
-        result = st.session_state[RESULT_KEY]
-        settings = page_settings(FAMILY, model, result.tokenized)
-        if settings != result.settings:
-            st.session_state[RESULT_KEY] = _explain(model, result.tokenized, result.targets, settings)
+    result = _explained(model)
     _window_note()
-    result = st.session_state.get(RESULT_KEY)
     if result is not None:
         show_result(FAMILY, model, result)
     elif not run:

@@ -23,6 +23,7 @@ from dashboard.sections.molecules_shared import (
     choose_weave,
     settings,
     store_input,
+    stored_molecules,
     tox21,
 )
 from dashboard.session import explain_refining, get_engine
@@ -31,13 +32,16 @@ from families.contract import InputError
 from families.molecules import load_sdf, load_smiles_csv
 from families.molecules.explanation import is_regression, molecule_key, predict, quantity
 
-TASK_KEY = "mol_task"
+TASK_KEY, SMILES_KEY = "mol_task", "mol_smiles"
 
 
 def input_forms(model) -> None:
     tab_smiles, tab_file, tab_data = st.tabs(["SMILES", "Upload SDF / CSV", "From Tox21"])
     with tab_smiles, st.form("mol_smiles_form"):
-        smiles = st.text_input("SMILES", value=EXAMPLE, help="e.g. CCO; salts keep their largest fragment")
+        # Streamlit forgets the box's text when another page runs, so the box starts anew from the page's molecule,
+        # also one another page opened here; a fixed key keeps what is typed while the page stays
+        smiles = st.text_input("SMILES", value=stored_molecules()[0][1], key=SMILES_KEY,
+                               help="e.g. CCO; salts keep their largest fragment")
         if st.form_submit_button("Explain"):
             store_input("SMILES", [(smiles.strip() or "(empty)", smiles, [])])
     with tab_file, st.form("mol_file_form"):
@@ -52,7 +56,7 @@ def input_forms(model) -> None:
         try:
             frame = tox21()
         except DataNotFound as exc:
-            st.warning(f"Tox21 is not available: {exc}")
+            st.warning(f"Tox21 is not available: {escape_markdown(exc)}")
             st.form_submit_button("Explain", disabled=True)
             return
         row = st.number_input(f"Tox21 row (0-{len(frame) - 1})", 0, len(frame) - 1, 0)

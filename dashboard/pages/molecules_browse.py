@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard.renderers import method_comparison
 from dashboard.renderers import molecules as molecule_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page, straight_line
 from dashboard.sections.molecules_shared import (
     EXPLAIN_PAGE,
@@ -50,7 +51,7 @@ def main() -> None:
     try:
         tox21()
     except DataNotFound as exc:
-        st.error(f"Tox21 is not available, so there is nothing to browse: {exc}")
+        st.error(f"Tox21 is not available, so there is nothing to browse: {escape_markdown(exc)}")
         return
     names = list(model.task_names)
     request = st.session_state.get(BROWSE_KEY)
@@ -72,18 +73,19 @@ def main() -> None:
     task = request["task"]
     features = _actives(model.featurizer, task)
     if not features:
-        st.warning(f"No active molecule for {task} could be featurized.")
+        st.warning(f"No active molecule for {escape_markdown(task)} could be featurized.")
         return
     preds = _active_predictions(model_fingerprint(model), model.featurizer, task, model)[:, names.index(task)]
     order = molecule_views.browse_order(preds, request["sort"])
     pages = max((len(order) + request["size"] - 1) // request["size"], 1)
-    page = st.number_input(f"Page (of {pages}; {len(order)} actives for {task})", 1, pages, key=PAGE_KEY)
+    page = st.number_input(f"Page (of {pages}; {len(order)} actives for {escape_markdown(task)})", 1, pages,
+                           key=PAGE_KEY)
     chosen = order[(page - 1) * request["size"]: page * request["size"]]
     method_settings = settings(loaded, features[chosen[0]])
     explanations, failed = with_progress(f"Attributing {len(chosen)} molecules", explain_many,
                                          engine, model, [features[i] for i in chosen], task, method_settings)
     for k, msg in failed:
-        st.warning(f"{features[chosen[k]].name}: {msg}")
+        st.warning(escape_markdown(f"{features[chosen[k]].name}: {msg}"))  # messages quote the SMILES
     grid(explanations, [features[i].name for i in chosen], [preds[i] for i in chosen], task)
     across_molecules(explanations, [features[i].name for i in chosen], task)
 
@@ -95,11 +97,12 @@ def grid(explanations, labels, preds, task, columns: int = 4) -> None:
                                      preds[start:start + columns]):
             with col.container(border=True):
                 st.image(molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores), width="stretch")
+                shown = escape_markdown(label)
                 if e.attribution.completeness_defined:
                     flag = "" if e.completeness_ok else " ⚠"
-                    st.caption(f"{label} · P(active) = {p:.3f} · error {100 * e.task_relative_delta:.1f}%{flag}")
+                    st.caption(f"{shown} · P(active) = {p:.3f} · error {100 * e.task_relative_delta:.1f}%{flag}")
                 else:
-                    st.caption(f"{label} · P(active) = {p:.3f} · {method_comparison.completeness_text(e)}")
+                    st.caption(f"{shown} · P(active) = {p:.3f} · {method_comparison.completeness_text(e)}")
                 if st.button("Open", key=f"open_{label}_{task}"):
                     store_input("Tox21", [(label, e.smiles, [])])
                     st.session_state[OPEN_TASK_KEY] = task
@@ -110,8 +113,8 @@ def across_molecules(explanations, labels, task) -> None:
     if not explanations:
         return
     st.subheader(f"Across the {len(explanations)} molecules on this page")
-    st.caption("Mean attribution to P(active: " + task + ") per atom type (lower case: aromatic) and per "
-               "functional group (a match's score is its atoms' plus its internal bonds' scores; the SMARTS "
+    st.caption("Mean attribution to P(active: " + escape_markdown(task) + ") per atom type (lower case: aromatic) "
+               "and per functional group (a match's score is its atoms' plus its internal bonds' scores; the SMARTS "
                "list is families.molecules.functional_groups.FUNCTIONAL_GROUPS).")
     atoms = mean_by_atom_type(explanations)
     groups = mean_by_functional_group(explanations)

@@ -48,14 +48,14 @@ def model_column(source: ModelSource, smiles: str, task_name: str | None, decima
         st.warning(escape_markdown(warning))
     task_name = task_name or model.task_names[int(np.argmax(predict(model, features)))]
     task = task_name if task_name in model.task_names else 0
-    expl = with_progress(f"{source.name}: {method_comparison.chosen_method(chosen).label}",
+    expl = with_progress(f"{escape_markdown(source.name)}: {method_comparison.chosen_method(chosen).label}",
                          explain_molecule, get_engine(), model, features, task, chosen)
     groups = identical_attribution_groups(expl, decimals)
     counts = anomaly_counts(groups)
     what = quantity(expl.regression, expl.task_name)
     st.image(molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=True,
                                             label=f"{source.name}: attribution to {what}"))
-    st.caption(f"{what} = {expl.task_score_input:.3f}; {method_comparison.completeness_text(expl)}")
+    st.caption(f"{escape_markdown(what)} = {expl.task_score_input:.3f}; {method_comparison.completeness_text(expl)}")
     message = (f"{counts['groups']} groups of identical atom scores ({counts['atoms in groups']} atoms); "
                f"{counts['groups not explained by symmetry']} not explained by symmetry ({counts['atoms in those']} "
                "atoms).")
@@ -73,8 +73,8 @@ def main() -> None:
         "says whether the molecule's symmetry explains the group (then any model gives equal scores).")
     sources = {source.name: source for source in FAMILY.sources()}
     if len(sources) < 2:
-        st.warning(f"Two checkpoints are needed (found: {', '.join(sources) or 'none'}); train W1N2 with "
-                   "`python -m families.molecules.train --weave 1 --out families/molecules/checkpoints/w1n2.pt`.")
+        st.warning(f"Two checkpoints are needed (found: {escape_markdown(', '.join(sources)) or 'none'}); train W1N2 "
+                   "with `python -m families.molecules.train --weave 1 --out families/molecules/checkpoints/w1n2.pt`.")
     compare_form(list(sources))
     request = st.session_state.get(DEBUG_KEY)
     if request is None:
@@ -83,7 +83,7 @@ def main() -> None:
     for column, name in zip(st.columns(2), (request["a"], request["b"])):
         with column:
             if name not in sources:  # the models folder changed since the comparison was asked for
-                st.error(f"{name} is no longer available; choose the models again.")
+                st.error(f"{escape_markdown(name)} is no longer available; choose the models again.")
                 continue
             task_name, chosen = model_column(sources[name], request["smiles"], task_name, request["decimals"], chosen)
 

@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import streamlit as st
 
 from dashboard.renderers import molecules as molecule_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
 from dashboard.sections.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from dashboard.session import choose_run
@@ -92,7 +93,7 @@ def selection_form() -> tuple[str, str, str, bool]:
         c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
         smarts = c1.text_input("SMARTS filter", key="molecule_runs_smarts",
                                help="Only the molecules that contain this substructure (RDKit SMARTS), e.g. "
-                                    "c1ccccc1 or [N+](=O)[O-]. Empty: every row of the task.")
+                                    "`c1ccccc1` or `[N+](=O)[O-]`. Empty: every row of the task.")
         group = c2.selectbox("Functional group", molecule_runs.GROUPS, key="molecule_runs_group",
                              help="Its attribution in a molecule: the scores of its matched atoms and of the bonds "
                                   "inside a match, each once (families.molecules.functional_groups.FUNCTIONAL_GROUPS)")
@@ -121,9 +122,9 @@ def rows_table(run: str, task, table: pd.DataFrame, task_name: str, group: str) 
 
 def statistics(task, positions: np.ndarray, task_name: str) -> None:
     st.subheader(f"Across the {len(positions)} molecules of the selection")
-    st.caption(f"Mean attribution to {task.prediction_name} of {task_name}: per match of each functional group "
-               "(its atoms and the bonds inside it), and per atom type (lower case: aromatic); share: of F(molecule) "
-               "- F(baseline); molecules: how many of the selection contain it.")
+    st.caption(f"Mean attribution to {task.prediction_name} of {escape_markdown(task_name)}: per match of each "
+               "functional group (its atoms and the bonds inside it), and per atom type (lower case: aromatic); share: "
+               "of F(molecule) - F(baseline); molecules: how many of the selection contain it.")
     groups, atoms = molecule_runs.group_statistics(task, positions), molecule_runs.atom_type_statistics(task, positions)
     left, right = st.columns(2)
     left.markdown("**Functional groups**")
@@ -169,21 +170,22 @@ def main() -> None:
     task = _task(str(folder), stamp, target)
     if task.left_out:
         st.warning(f"{len(task.left_out)} rows are left out, their molecules do not match their scores: "
-                   + "; ".join(task.left_out[:3]) + ("; ..." if len(task.left_out) > 3 else ""))
+                   + escape_markdown("; ".join(task.left_out[:3])) + ("; ..." if len(task.left_out) > 3 else ""))
     if not task.molecules:
-        st.warning(f"No row of {task_name} could be read back as a molecule.")
+        st.warning(f"No row of {escape_markdown(task_name)} could be read back as a molecule.")
         return
     smarts, group, sort_by, descending = selection_form()
     try:
         positions = _matching(str(folder), stamp, target, smarts)
     except ValueError as exc:  # a SMARTS RDKit cannot read
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     if not len(positions):
-        st.info(f"No molecule of the {len(task.rows)} rows of {task_name} contains {smarts}.")
+        st.info(f"No molecule of the {len(task.rows)} rows of {escape_markdown(task_name)} contains "
+                f"{escape_markdown(smarts.strip())}.")
         return
-    st.subheader(f"{len(positions)} of {len(task.rows)} rows of {task_name}"
-                 + (f" containing {smarts.strip()}" if smarts.strip() else ""))
+    st.subheader(f"{len(positions)} of {len(task.rows)} rows of {escape_markdown(task_name)}"
+                 + (f" containing {escape_markdown(smarts.strip())}" if smarts.strip() else ""))
     table = molecule_runs.selection_table(task, positions, group, sort_by, descending)
     rows_table(run, task, table, task_name, group)
     exports(run, task, table, task_name)

@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 import streamlit as st
 
 from dashboard.renderers import run_comparison as run_comparison_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
 from runs import comparison as run_comparison
@@ -48,7 +49,8 @@ def chosen_runs():
     family = st.radio("Family", families, horizontal=True, key="compare_family")
     names = list(store.list_runs(family))
     if len(names) < 2:
-        st.info(f"There is one {family} run ({names[0]}): make a second of the same inputs with another model.")
+        st.info(f"There is one {family} run ({escape_markdown(names[0])}): make a second of the same inputs with "
+                "another model.")
         return None
     st.session_state.setdefault(f"compare_{family}_b", names[1])  # two different runs to start with
     column_a, column_b = st.columns(2)
@@ -58,14 +60,14 @@ def chosen_runs():
         second = choose_run(family, "Run B", key=f"compare_{family}_b")
     problem = run_comparison.refusal(first[0], first[2], second[0], second[2])
     if problem:
-        st.warning(problem)
+        st.warning(escape_markdown(problem))  # it names the runs
         return None
     return first, second
 
 
 def run_caption(name: str, manifest: dict, row) -> str:
-    return (f"**{name}**: {manifest.get('model_key', '?')}; P = {row['probability']:.4g}, completeness error "
-            f"{row['relative_delta']:.3g}")
+    return (f"**{escape_markdown(name)}**: {escape_markdown(manifest.get('model_key', '?'))}; "
+            f"P = {row['probability']:.4g}, completeness error {row['relative_delta']:.3g}")
 
 
 def molecule_picture(column, pair, row, run: str) -> None:
@@ -73,7 +75,7 @@ def molecule_picture(column, pair, row, run: str) -> None:
         column.image(run_comparison_views.molecule_svg(pair["source"], row["score_names"], row["scores"],
                                       f"run {run}: attribution to P({pair['target_name']})"))
     except ValueError as exc:  # an unreadable SMILES or another molecule's names: the table below still shows
-        column.warning(f"Run {run}'s scores cannot be drawn on the molecule: {exc}")
+        column.warning(f"Run {run}'s scores cannot be drawn on the molecule: {escape_markdown(exc)}")
 
 
 def side_by_side(family: str, pair, rows: list, captions: list[str]) -> None:
@@ -114,8 +116,9 @@ def main() -> None:
     joined, ranked = _compared(str(folder_a), store.stamp(folder_a), str(folder_b), store.stamp(folder_b))
     st.markdown(run_comparison_views.join_summary(joined, name_a, name_b))
     if ranked.empty:
-        st.warning(f"{name_a} and {name_b} have no explained item and target in common: nothing to compare. "
-                   "Compare runs of the same input (and, for predicted targets, models that agree on some).")
+        st.warning(f"{escape_markdown(name_a)} and {escape_markdown(name_b)} have no explained item and target in "
+                   "common: nothing to compare. Compare runs of the same input (and, for predicted targets, models "
+                   "that agree on some).")
         return
     targets = [ALL_TARGETS, *sorted(ranked["target_name"].unique())]
     if st.session_state.get(TARGET_KEY, ALL_TARGETS) not in targets:  # chosen among another pair of runs' targets
@@ -126,7 +129,8 @@ def main() -> None:
                          selection_mode="single-row", hide_index=True, width="stretch", height=360)
     chosen_rows = [k for k in event.selection.rows if k < len(shown)]  # a row of another target's table: none
     pair = shown.iloc[chosen_rows[0] if chosen_rows else 0]
-    st.subheader(f"{pair['item_id']}, {pair['target_name']}: Spearman {pair['spearman']:.3f}")
+    st.subheader(f"{escape_markdown(pair['item_id'])}, {escape_markdown(pair['target_name'])}: "
+                 f"Spearman {pair['spearman']:.3f}")
     if not chosen_rows:
         st.caption("The most disagreeing pair; choose a row of the table to see another.")
     rows = []

@@ -90,8 +90,8 @@ def show_result(result) -> None:
     st.subheader("Summary per method")
     st.dataframe(method_frame(per_method), hide_index=True)
     st.dataframe(summary_frame(table), hide_index=True)
-    for column, kind in zip(st.columns(3), ("aopc", "deletion", "insertion")):
-        column.altair_chart(curve_chart(curves, kind), width="stretch")
+    for kind in ("aopc", "deletion", "insertion"):  # one below the other: each needs the width for its legend
+        st.altair_chart(curve_chart(curves, kind), width="stretch")
     if table.has_box.any():
         st.subheader("Localization (boxed photos)")
         st.altair_chart(localization_chart(per_method), width="stretch")

@@ -22,11 +22,12 @@ class Verdict:
 def completeness_verdict(relative_delta, tolerance: float, rule: str, steps_used: int, max_steps: int,
                          nothing_to_attribute=None, nonfinite: bool = False, message: str = "",
                          what: str = "input", baseline_choice: bool = True, law: str = IG_LAW,
-                         path_rule: bool = True) -> Verdict:
+                         path_rule: bool = True, stopped: bool = False) -> Verdict:
     """One verdict for all targets of a scan. relative_delta and nothing_to_attribute: arrays (or scalars) over
     the targets; `what` names the input in the text ("input", "text", "molecule"); `baseline_choice`: whether
     the page lets the user pick another baseline (only then is that suggested); `law`: what the method's
-    attributions add up to; `path_rule`: whether the scan's rule and steps decide how closely they do."""
+    attributions add up to; `path_rule`: whether the scan's rule and steps decide how closely they do; `stopped`:
+    whether the user stopped the adaptive rule's refinement (its budget then says nothing)."""
     law = law.replace("F(input)", f"F({what})")
     total, baseline = law.split(" - ", 1)
     if nonfinite:
@@ -46,6 +47,9 @@ def completeness_verdict(relative_delta, tolerance: float, rule: str, steps_used
                                   f"(worst: {100 * worst:.3f}%).")
     head = (f"The attributions miss {law} by {100 * worst:.2f}% (tolerance {100 * tolerance:g}%), "
             "so they do not account for the whole score. ")
+    if stopped:
+        return Verdict("warning", head + f"The refinement was stopped after {steps_used} path points, before it "
+                                         "reached the tolerance: press Refine further to run it to the end.")
     if not path_rule:
         return Verdict("warning", head + "This method does not follow the scan's rule: raise its own samples or "
                                          "steps on the Home page and run again.")
@@ -72,7 +76,18 @@ def explanation_verdict(explanation, what: str = "input", baseline_choice: bool 
     rule = a.rule if a.rule in RULES else settings.rule  # a method's own result names the method, not the rule
     return completeness_verdict(explanation.per_target("relative_delta"), settings.tolerance, rule, a.steps_used,
                                 settings.max_steps, explanation.nothing_per_target(), a.nonfinite, a.message, what,
-                                baseline_choice, law=a.completeness, path_rule=path_rule)
+                                baseline_choice, law=a.completeness, path_rule=path_rule, stopped=a.stopped_early)
+
+
+def evaluation_text(attribution, label: str) -> str:
+    """How many points a method other than the straight-line scan evaluated, and over how many noisy copies
+    (SmoothGrad) or references (expected gradients) they were spread."""
+    text = f"{label}: {attribution.points_evaluated} points evaluated"
+    for key, what in (("samples", "noisy copies"), ("references", "references")):
+        if key in attribution.extras:
+            copies = attribution.extras[key]
+            text += f" ({copies} {what}, {attribution.points_evaluated // copies} points each)"
+    return text
 
 
 def completeness_frame(labels: Sequence[str], targets: Sequence[int], score_input: np.ndarray,

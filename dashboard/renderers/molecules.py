@@ -18,10 +18,12 @@ from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import SimilarityMaps, rdMolDraw2D
 
 from dashboard.renderers.completeness import Verdict, explanation_verdict
+from families.molecules.explanation import NEAR_EQUAL_FRACTION, PERCENT_OF_DIFFERENCE
 
 NEGATIVE = (0.129, 0.400, 0.675)  # RdBu blue
 POSITIVE = (0.698, 0.094, 0.169)  # RdBu red
 WHITE = (1.0, 1.0, 1.0)
+ACCOUNTING_PARTS = ("atoms", "bonded pairs", "non-bonded pairs", "completeness gap")
 
 
 # -- colours -----------------------------------------------------------------------------------------
@@ -232,15 +234,35 @@ def predictions_table(task_names: Sequence[str], predictions, chosen: int | None
 # -- charts ------------------------------------------------------------------------------------------
 
 def accounting_chart(accounting: pd.DataFrame) -> alt.Chart:
-    """Bars: shares of F(x) - F(baseline) from atoms, bonded pairs, non-bonded pairs and the gap."""
-    df = accounting[accounting["part"].isin(["atoms", "bonded pairs", "non-bonded pairs", "completeness gap"])].copy()
-    df["percent"] = 100 * df["share of F(x) - F(baseline)"]
+    """Bars for atoms, bonded pairs, non-bonded pairs and the completeness gap: their percent of F(molecule) -
+    F(baseline), or their attributions where the accounting gives no percent (the attributions explain little).
+
+    A bar's colour is its attribution's sign, as in the drawing (red raises F, blue lowers it): a share's sign also
+    flips with F(molecule) - F(baseline)."""
+    df = accounting[accounting["part"].isin(ACCOUNTING_PARTS)].copy()
+    df["effect"] = np.where(df["attribution"] >= 0, "raises", "lowers")
+    shares = bool(df[PERCENT_OF_DIFFERENCE].notna().all())
+    value = PERCENT_OF_DIFFERENCE if shares else "attribution"
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("percent:Q", title="% of F(molecule) - F(baseline)"),
-        y=alt.Y("part:N", sort=None, title=None),
-        color=alt.condition("datum.percent >= 0", alt.value(_hex(POSITIVE)), alt.value(_hex(NEGATIVE))),
-        tooltip=["part", alt.Tooltip("attribution:Q", format=".4g"), alt.Tooltip("percent:Q", format=".1f")],
-    ).properties(height=150)
+        x=alt.X(field=value, type="quantitative", title=value),
+        # Streamlit's theme drops overlapping labels: with thin bars every other part went unnamed
+        y=alt.Y("part:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=200)),
+        color=alt.Color("effect:N", title="attribution", legend=alt.Legend(orient="bottom"),  # the bars keep the width
+                        scale=alt.Scale(domain=["raises", "lowers"], range=[_hex(POSITIVE), _hex(NEGATIVE)])),
+        tooltip=["part", alt.Tooltip("attribution:Q", format=".4g"),
+                 alt.Tooltip(field=PERCENT_OF_DIFFERENCE, type="quantitative", format=".1f")],
+    ).properties(height=alt.Step(28))
+
+
+def accounting_note(expl) -> str | None:
+    """Why the accounting shows attributions rather than percentages, when it does (MoleculeExplanation
+    .explains_little); None otherwise."""
+    if not expl.explains_little:
+        return None
+    return (f"The baseline scores like the molecule: F(molecule) - F(baseline) = {expl.difference:+.3g} is at most "
+            f"{NEAR_EQUAL_FRACTION:.0%} of the parts' total size (|atoms| + |bonded pairs| + |non-bonded pairs| = "
+            f"{expl.parts_size:.3g}), so the attributions explain little of it: they mostly cancel. The accounting "
+            "shows the attributions themselves, not shares of so small a difference.")
 
 
 def saturation_frame(explanations, labels: Sequence[str] | None = None) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.language import DIVERGING, PAD, view_width, word_axis
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.renderers.vision import clip_normalize, heatmap
 from families.molecules.run_rows import largest_fragment
 from runs import store
@@ -25,6 +26,7 @@ from runs.comparison import Joined, named_pair
 
 def join_summary(joined: Joined, name_a: str, name_b: str) -> str:
     """What was compared and what each run has that the other lacks, in a sentence or three."""
+    name_a, name_b = escape_markdown(name_a), escape_markdown(name_b)  # folder names, inside Markdown
     text = (f"**{len(joined.pairs):,}** (item, target) pairs explained by both runs. Items in one input only: "
             f"{joined.items_only_a} in A ({name_a}), {joined.items_only_b} in B ({name_b}). Explained pairs in one "
             f"run only: {joined.rows_only_a} in A, {joined.rows_only_b} in B (a target one model predicted and the "

@@ -186,7 +186,48 @@ def layer_distance_chart(alphas: np.ndarray, l2: np.ndarray, cosine: np.ndarray,
     return alt.hconcat(panel("L2 distance"), panel("cosine distance"))
 
 
+# --- captions -------------------------------------------------------------------------------------
+
+def score_text(photo_score: float, attribution, t: int = 0) -> str:
+    """The photo's own softmax and, where the method's F(input) is another number (SmoothGrad's mean over its noisy
+    copies), that one beside it, named as what it is."""
+    text = f"softmax {photo_score:.4f}"
+    copies = attribution.extras.get("samples")
+    if copies:
+        text += f" (mean over {copies} noisy copies: {float(attribution.score_input[0, t]):.4f})"
+    return text
+
+
+def baseline_note(law: str | None, chosen: str) -> str:
+    """Which baseline the method's completeness law speaks of: the one chosen (described as `chosen`), or the
+    method's own (expected gradients' references, Blur IG's blurred photo)."""
+    own = law.split(" - ", 1)[1] if law else "F(baseline)"
+    if own == "F(baseline)":
+        return f"baseline: {chosen}"
+    return f"baseline: the method's own ({own}), not the one chosen above"
+
+
 # --- tables ---------------------------------------------------------------------------------------
+
+MISSING = "n/a"  # what a table shows for a missing value, where Streamlit's tables would show "None"
+
+
+def numbers_text(values, spec: str = ".3f") -> list[str]:
+    """Values as a table's text: numbers in the format `spec`, text as it is, MISSING where there is none."""
+    return [MISSING if pd.isna(v) else v if isinstance(v, str) else format(v, spec) for v in values]
+
+
+def missing_as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with its columns that miss a value as text (numbers to 4 significant digits, MISSING where
+    missing); the other columns keep their type, and so do true/false columns (an empty box where missing)."""
+    shown = frame.copy()
+    for name, column in frame.items():
+        present = column.dropna()
+        if len(present) == len(column) or (len(present) and present.map(type).isin([bool, np.bool_]).all()):
+            continue
+        shown[name] = numbers_text(column, ".4g")
+    return shown
+
 
 def top_k_frame(top: Sequence[tuple[int, str, float]]) -> pd.DataFrame:
     return pd.DataFrame([{"rank": r + 1, "class": name, "index": i, "softmax": p}

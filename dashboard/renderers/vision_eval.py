@@ -11,6 +11,7 @@ import math
 import altair as alt
 import pandas as pd
 
+from dashboard.renderers.vision import missing_as_text
 from families.vision.evaluation_report import mean_curves, summarize, summarize_methods
 from families.vision.photo_evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL
 from ig_core import METHODS
@@ -18,14 +19,17 @@ from ig_core import METHODS
 PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
            "#393b79", "#637939", "#843c39"]
 RANDOM_COLOR = "#7f7f7f"
+# per curve: the title, the line that says which way is better, the x field and title, the y field and title; axis
+# titles stay shorter than the chart's height, which a vertical title cannot run past
 CURVE_TITLES = {
-    "aopc": ("AOPC (Samek et al.) by ablation step", "step", "perturbation steps", "aopc",
-             "AOPC (mean drop in softmax score), higher is better"),
-    "deletion": ("Deletion: most important pixels removed first", "fraction", "fraction of pixels removed",
-                 "score", "softmax of the target (lower area is better)"),
-    "insertion": ("Insertion: most important pixels put back first", "fraction", "fraction of pixels inserted",
-                  "score", "softmax of the target (higher area is better)"),
+    "aopc": ("AOPC (Samek et al.) by ablation step", "higher is better", "step", "perturbation steps", "aopc",
+             "AOPC (mean drop in softmax)"),
+    "deletion": ("Deletion: most important pixels removed first", "lower area is better", "fraction",
+                 "fraction of pixels removed", "score", "softmax of the target"),
+    "insertion": ("Insertion: most important pixels put back first", "higher area is better", "fraction",
+                  "fraction of pixels inserted", "score", "softmax of the target"),
 }
+CURVE_HEIGHT = 300
 
 
 def method_label(name: str) -> str:
@@ -39,34 +43,46 @@ def options_text(options: dict[str, dict]) -> str:
                      for name, chosen in options.items() if chosen)
 
 
+def _labelled(data: pd.DataFrame) -> pd.DataFrame:
+    """The rows with each method named as the tables name it."""
+    return data.assign(method=data.method.map(method_label))
+
+
 def _method_color(methods) -> alt.Color:
-    """The same colour per method in every chart: registry order, the random order grey and last."""
+    """The same colour and label per method in every chart: registry order, the random order grey and last; every
+    method in the legend, none of their labels cut."""
     present = set(methods)
     domain = [m for m in METHODS if m in present] + sorted(present - set(METHODS) - {RANDOM})
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(domain))]
     if RANDOM in present:
         domain, colors = domain + [RANDOM], colors + [RANDOM_COLOR]
-    return alt.Color("method:N", scale=alt.Scale(domain=domain, range=colors), title=None)
+    return alt.Color("method:N", scale=alt.Scale(domain=[method_label(m) for m in domain], range=colors),
+                     title=None, legend=alt.Legend(symbolLimit=0, labelLimit=0))
 
 
 def curve_chart(curves: pd.DataFrame, kind: str) -> alt.Chart:
-    """One curve kind (aopc, deletion, insertion) averaged over the photos, one line per method."""
-    title, x, x_title, y, y_title = CURVE_TITLES[kind]
+    """One curve kind (aopc, deletion, insertion) averaged over the photos, one line per method, as wide as the
+    page."""
+    title, better, x, x_title, y, y_title = CURVE_TITLES[kind]
     data = mean_curves(curves)
     data = data[data.curve == kind]
-    return alt.Chart(data, title=title).mark_line(point=alt.OverlayMarkDef(size=12)).encode(
+    chart = alt.Chart(_labelled(data), title=alt.Title(title, subtitle=better)).mark_line(
+        point=alt.OverlayMarkDef(size=12)).encode(
         x=alt.X(f"{x}:Q", title=x_title),
         y=alt.Y(f"{y}:Q", title=y_title),
         color=_method_color(data.method),
         tooltip=["method", "step", "pixels", alt.Tooltip(f"{y}:Q", format=".4f"), "n"],
-    ).properties(height=300)
+    )
+    # fit the width only: Streamlit's default fits the height too, which squeezes the plot and cuts the legend off
+    return chart.properties(width="container", height=CURVE_HEIGHT,
+                            autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
 def localization_chart(per_method: pd.DataFrame) -> alt.Chart:
     """Mean share of the attribution mass inside the boxes per method (boxed photos); the random order's is the
     boxes' share of the image."""
     data = summarize_methods(per_method).dropna(subset=["localization"])
-    return alt.Chart(data, title="Attribution mass inside the boxes (boxed photos)").mark_bar().encode(
+    return alt.Chart(_labelled(data), title="Attribution mass inside the boxes (boxed photos)").mark_bar().encode(
         x=alt.X("localization:Q", title="share of |attribution| inside the box", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("method:N", sort=None, title=None),
         color=_method_color(data.method),
@@ -135,13 +151,14 @@ PHOTO_COLUMNS = ["file", "label_name", "predicted_name", "correct", "score", "re
 
 
 def photo_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Per-photo table for display (the CSV keeps every column)."""
-    return table[[c for c in PHOTO_COLUMNS if c in table.columns]].copy()
+    """Per-photo table for display, "n/a" where a value is missing (the CSV keeps every column)."""
+    return missing_as_text(table[[c for c in PHOTO_COLUMNS if c in table.columns]])
 
 
 def localization_frame(table: pd.DataFrame, per_method: pd.DataFrame) -> pd.DataFrame:
     """Boxed photos: share of |attribution| (Eq. 1) mass inside the box(es) per method (one column each), and the
-    paper's two eligibility checks (box under 2/3 of the image; ablating the box drops the score)."""
+    paper's two eligibility checks (box under 2/3 of the image; ablating the box drops the score); "n/a" where a
+    method has no share for a photo."""
     boxed = table[table.has_box] if "has_box" in table else table.iloc[:0]
     inside = (per_method[per_method.file.isin(boxed.file)]
               .pivot_table(index="file", columns="method", values="localization", sort=False))
@@ -154,7 +171,7 @@ def localization_frame(table: pd.DataFrame, per_method: pd.DataFrame) -> pd.Data
     })
     for name in inside.columns:
         out[f"inside box, {name}"] = inside[name].reindex(out.file).values
-    return out
+    return missing_as_text(out)
 
 
 def csv_bytes(table: pd.DataFrame) -> bytes:

@@ -29,8 +29,9 @@ def listing_frame(photos: pd.DataFrame) -> pd.DataFrame:
         "confidence": photos.confidence.to_numpy(),
         "truth's rank": photos.truth_rank.to_numpy(),
         "truth's probability": photos.truth_probability.to_numpy(),
-        "overlap": photos.overlap.to_numpy(),
-        "completeness error": photos.relative_delta.to_numpy(),
+        # text: a photo can lack either (neither map positive; a method without completeness)
+        "overlap": vision_views.numbers_text(photos.overlap),
+        "completeness error": vision_views.numbers_text(photos.relative_delta),
     })
 
 

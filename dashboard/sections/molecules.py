@@ -63,9 +63,12 @@ def drawing(expl, style: str, indices: bool, what: str) -> None:
 def accounting_and_predictions(expl) -> None:
     if expl.attribution.completeness_defined:  # the accounting splits the completeness law's value
         st.markdown("**Accounting (Section 3.1)**")
+        note = molecule_views.accounting_note(expl)
+        if note:
+            st.warning(note)
         accounting = expl.accounting()
         st.altair_chart(molecule_views.accounting_chart(accounting), width="stretch")
-        st.dataframe(accounting, hide_index=True, width="stretch")
+        st.dataframe(accounting.dropna(axis="columns", how="all"), hide_index=True, width="stretch")
     st.markdown("**Predictions for every task**")
     st.dataframe(molecule_views.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
                  hide_index=True, width="stretch", height=250)
@@ -87,9 +90,13 @@ def show_explanation(expl, label: str) -> None:
         accounting_and_predictions(expl)
     t1, t2 = st.columns(2)
     t1.markdown("**Atoms** (score = sum over the atom's features)")
-    t1.dataframe(molecule_views.sort_table(expl.atom_table(), order=order), hide_index=True, width="stretch")
+    # the atoms' and bonds' shares of a difference the attributions explain little of would be meaningless too
+    hidden = ["share"] if expl.explains_little else []
+    t1.dataframe(molecule_views.sort_table(expl.atom_table(), order=order).drop(columns=hidden), hide_index=True,
+                 width="stretch")
     t2.markdown(f"**Bonds** (score = both ordered pairs); non-bonded pairs in total: {expl.nonbonded_total:+.4g}")
-    t2.dataframe(molecule_views.sort_table(expl.bond_table(), order=order), hide_index=True, width="stretch")
+    t2.dataframe(molecule_views.sort_table(expl.bond_table(), order=order).drop(columns=hidden), hide_index=True,
+                 width="stretch")
     if not expl.mol.GetNumBonds():
         t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
     if straight_line(expl.settings, "Saturation (Figure 13)"):

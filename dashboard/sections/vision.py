@@ -51,7 +51,8 @@ def view_attributions(ex: Explanation):
     polarity, clip, style = display_controls("v1")
     attributions = vision_views.visualize(ex.image, ex.attributions(0), polarity, clip, style)
     cols = st.columns(3)
-    cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, softmax {ex.score(0):.4f}", width=IMAGE_WIDTH)
+    cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, {vision_views.score_text(ex.score(0), ex.attribution)}",
+                  width=IMAGE_WIDTH)
     cols[1].image(attributions, caption=label, width=IMAGE_WIDTH)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", ex.settings.method)
     d1, d2, d3 = st.columns(3)
@@ -123,7 +124,7 @@ def view_straight_line(ex: Explanation) -> None:
 
 def view_completeness(ex: Explanation):
     completeness_panel(ex, title="5. Completeness (Proposition 1)",
-                       note=f"baseline: {BASELINES[ex.baseline_name]}")
+                       note=vision_views.baseline_note(ex.attribution.completeness, BASELINES[ex.baseline_name]))
 
 
 @st.fragment
@@ -140,7 +141,8 @@ def view_misclassification(ex: Explanation, classifier, gt):
         tag = (" (ground truth)" if ex.targets[t] == gt
                else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else ""))
         cols[t + 1].image(vision_views.visualize(ex.image, ex.attributions(t), polarity, clip, style),
-                          caption=f"{ex.labels[t]}{tag}: softmax {ex.score(t):.4f}", width=IMAGE_WIDTH)
+                          caption=f"{ex.labels[t]}{tag}: {vision_views.score_text(ex.score(t), ex.attribution, t)}",
+                          width=IMAGE_WIDTH)
     if gt is not None:
         rank = int((ex.probabilities > ex.probabilities[gt]).sum()) + 1
         st.caption(f"Ground truth {class_label(classifier, gt)} is ranked {rank} by the network.")

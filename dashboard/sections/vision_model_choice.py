@@ -44,8 +44,11 @@ def choose_vision_model() -> LoadedModel | None:
     st.sidebar.header("Model")
     labels = networks()
     options, default = list(labels), default_architecture()
-    choice = st.sidebar.selectbox("Network", options, index=options.index(default) if default in options else 0,
-                                  key=NETWORK_KEY,
+    # the default goes through the session state: a widget given a default beside a value another page set there
+    # (the runs page, for a run's model) makes Streamlit warn
+    if st.session_state.get(NETWORK_KEY) not in options:
+        st.session_state[NETWORK_KEY] = default if default in options else options[0]
+    choice = st.sidebar.selectbox("Network", options, key=NETWORK_KEY,
                                   help="A torchvision architecture (the paper uses GoogLeNet, Inception v1), an "
                                        "exported program (torch.export, .pt2) or a factory the operator named.")
     try:

@@ -17,6 +17,7 @@ from families.vision.images import load_image
 PHOTOS_PER_PAGE = 4
 IMAGE_WIDTH = 240
 NUMBER = st.column_config.NumberColumn(format="%.3f")
+NUMBER_TEXT = st.column_config.TextColumn(alignment="right")
 
 
 def choose_photos(wrong: pd.DataFrame) -> pd.DataFrame:
@@ -51,8 +52,9 @@ def photo_listing(shown: pd.DataFrame, open_photo: Callable[[int], None]) -> Non
     """The photos shown, one row each; a click on a row opens its photo (open_photo(item_index))."""
     event = st.dataframe(vision_runs_views.listing_frame(shown), hide_index=True, width="stretch", on_select="rerun",
                          selection_mode="single-row", key="vision_runs_table",
-                         column_config={name: NUMBER for name in ("confidence", "truth's probability", "overlap",
-                                                                  "completeness error")})
+                         column_config={**{name: NUMBER for name in ("confidence", "truth's probability")},
+                                        # numbers as text, "n/a" where missing: aligned as numbers
+                                        **{name: NUMBER_TEXT for name in ("overlap", "completeness error")}})
     st.caption("Click a row to open its photo on the Vision page.")
     if event.selection.rows:
         open_photo(shown.index[event.selection.rows[0]])

@@ -85,7 +85,9 @@ class VisionExplanation(Explanation):
         return sorted(self.attribution.interior_gradients)
 
     def score(self, t: int = 0) -> float:
-        return float(self.attribution.score_input[0, t])
+        """The photo's own softmax for the t-th target (the method's F(input) can be another number: SmoothGrad's is
+        the mean over its noisy copies)."""
+        return float(self.probabilities[self.targets[t]])
 
     def baseline_score(self, t: int = 0) -> float:
         return float(self.attribution.score_baseline[0, t])

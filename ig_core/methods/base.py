@@ -93,10 +93,12 @@ class AttributionMethod(ABC):
                                 method_options=asdict(self.options), **scan)
 
     def result(self, context: MethodContext, attributions, score_input: np.ndarray, score_baseline: np.ndarray,
-               points_evaluated: int, *, path_alphas=None, path_scores=None, gradient_at_input=None,
-               extras: dict | None = None) -> Attribution:
+               points_evaluated: int, *, steps_used: int | None = None, path_alphas=None, path_scores=None,
+               gradient_at_input=None, extras: dict | None = None) -> Attribution:
         """An Attribution for this method. attributions: per input [T, N, ...]; scores [N, T] float64; the trend
-        along the method's own path where it has one (alphas [K], scores [K, N, T]), else the two ends."""
+        along the method's own path where it has one (alphas [K], scores [K, N, T]), else the two ends.
+        points_evaluated: every point evaluated per example; steps_used: the points of one path that enter its
+        integral, what the scan's rule and budget speak of (default: points_evaluated)."""
         attributions = tuple(a.detach().cpu() for a in attributions)
         if path_scores is None:
             path_alphas, path_scores = np.array([0.0, 1.0]), np.stack([score_baseline, score_input])
@@ -117,7 +119,8 @@ class AttributionMethod(ABC):
             alphas=np.asarray(path_alphas, dtype=np.float64), weights=np.zeros(len(path_alphas)),
             scores=path_scores, raw_scores=unknown, path_derivative=unknown, grad_abs_mean=unknown, grad_sum=unknown,
             score_input=score_input, score_baseline=score_baseline, delta=delta, relative_delta=relative,
-            targets=context.problem.targets.cpu().numpy(), rule=self.name, steps_used=int(points_evaluated),
+            targets=context.problem.targets.cpu().numpy(), rule=self.name,
+            steps_used=int(points_evaluated if steps_used is None else steps_used),
             points_evaluated=int(points_evaluated), tuple_inputs=True, single_target=False,
             nothing_to_attribute=nothing, nonfinite=nonfinite, extras=dict(extras or {}), method=self.name,
             completeness=self.completeness,

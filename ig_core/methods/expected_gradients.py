@@ -57,6 +57,7 @@ class ExpectedGradients(AttributionMethod):
         maps = [mean_over_references(a.double(), 1).to(a.dtype) for a in scan.attributions_per_target]
         gradient_at_input = [g.unflatten(1, (n, per_example))[:, :, 0] for g in scan.interior_gradients[1.0]]
         return self.result(context, maps, mean_over_references(scan.score_input, 0),
-                           mean_over_references(scan.score_baseline, 0), scan.points_evaluated,
-                           path_alphas=scan.alphas, path_scores=mean_over_references(scan.scores, 1),
-                           gradient_at_input=gradient_at_input, extras={"references": per_example})
+                           mean_over_references(scan.score_baseline, 0), per_example * scan.points_evaluated,
+                           steps_used=scan.steps_used, path_alphas=scan.alphas,
+                           path_scores=mean_over_references(scan.scores, 1), gradient_at_input=gradient_at_input,
+                           extras={"references": per_example})

@@ -85,6 +85,6 @@ class SmoothGrad(AttributionMethod):
         score_input = per_sample(inner.score_input).mean(1)
         score_baseline = per_sample(inner.score_baseline).mean(1)
         path_scores = inner.scores.reshape(len(inner.alphas), n, samples, t).mean(2)
-        return self.result(context, maps, score_input, score_baseline, inner.points_evaluated,
-                           path_alphas=inner.alphas, path_scores=path_scores,
+        return self.result(context, maps, score_input, score_baseline, samples * inner.points_evaluated,
+                           steps_used=inner.steps_used, path_alphas=inner.alphas, path_scores=path_scores,
                            extras={"base": inner.method, "samples": samples})

@@ -185,6 +185,7 @@ class XRAI(AttributionMethod):
             ranks.append(rank_map)
             lowest.append(lowest_density)
         return self.result(context, maps, scan.score_input[::copies], scan.score_baseline[::copies],
-                           scan.points_evaluated, path_alphas=scan.alphas, path_scores=scan.scores[:, ::copies],
+                           copies * scan.points_evaluated, steps_used=scan.steps_used, path_alphas=scan.alphas,
+                           path_scores=scan.scores[:, ::copies],
                            gradient_at_input=tuple(g[:, ::copies] for g in scan.interior_gradients[1.0]),
                            extras={"regions": tuple(ranks), "lowest_density": tuple(lowest)})
