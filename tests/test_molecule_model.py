@@ -145,6 +145,11 @@ def test_salt_keeps_largest_fragment_with_warning():
     assert len(m.warnings) == 1 and "2 fragments" in m.warnings[0] and "[Na+]" in m.warnings[0]
 
 
+def test_a_kept_fragment_of_one_atom_is_counted_in_the_singular():
+    warning = FZ.from_smiles("[Na+].[Cl-]").warnings[0]
+    assert "1 heavy atom)" in warning and "heavy atoms" not in warning
+
+
 def _sdf(*smiles_or_blocks) -> str:
     out = io.StringIO()
     for item in smiles_or_blocks:

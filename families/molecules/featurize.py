@@ -153,9 +153,11 @@ class Featurizer:
             keep = int(np.argmax(sizes))  # first of the largest
             dropped = [Chem.MolToSmiles(f) for i, f in enumerate(frags) if i != keep]
             mol = frags[keep]
+            atoms = mol.GetNumAtoms()
             warnings.append(
                 f"The input has {len(frags)} fragments (a salt or mixture); kept the largest "
-                f"({Chem.MolToSmiles(mol)}, {mol.GetNumAtoms()} heavy atoms) and dropped {', '.join(dropped)}.")
+                f"({Chem.MolToSmiles(mol)}, {atoms} heavy atom{'' if atoms == 1 else 's'}) and dropped "
+                f"{', '.join(dropped)}.")
         n = mol.GetNumAtoms()
         if n > self.max_atoms:
             raise MoleculeError(
