@@ -1,5 +1,6 @@
-"""Dataset runs (python -m runs): items/s with items explained together vs one at a time, Ray's 2 local workers
-vs the local runner on the same 2 cores, and resident memory through a 5,000-window run.
+"""Dataset runs (python -m runs) at their default settings (the adaptive rule to 1% completeness): items/s with
+items explained together vs one at a time, the completeness the rows reach, Ray's 2 local workers vs the local
+runner on the same 2 cores, and resident memory through a 5,000-window run.
 
     python -m bench.dataset [--device cuda] [--quick]
 
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import torch
 
 from families.config import data_dir
@@ -54,21 +56,32 @@ def throughput(table: Table, kind: str, count: int, device: str, repeats: int, s
     workers = {name: Worker(job(kind, *scan, "--batch-items", str(batch)), device)
                for name, batch in (("one at a time", 1), ("16 per call", 16))}
     items = collection_of(workers["one at a time"].job).items()[:count]
-    times = interleaved({name: (lambda w=w: w.shard_rows(items)) for name, w in workers.items()}, repeats,
-                        torch.device(device))
+    rows = {}
+    times = interleaved({name: (lambda name=name, w=w: rows.__setitem__(name, w.shard_rows(items)))
+                         for name, w in workers.items()}, repeats, torch.device(device))
     rate = {name: count / median(t) for name, t in times.items()}
     ratio = 1 / round_ratios(times, "16 per call", "one at a time")
     goal = kind in ("molecules", "sentences") and device == "cpu" or kind == "photos" and device != "cpu"
     table.add(Row(SECTION["throughput"], f"{kind}/s: 16 per call / one at a time ({device})", ratio, "x",
                   ">= 1.5" if goal else "", judge(ratio, ">=", 1.5) if goal else INFO,
                   f"{rate['16 per call']:.3g} vs {rate['one at a time']:.3g} {kind}/s; {count} {kind}, "
-                  f"{' '.join(scan)}, {repeats} interleaved rounds, median of per-round ratios"))
+                  f"{' '.join(scan) or 'default settings'}, {repeats} interleaved rounds, median of per-round "
+                  "ratios"))
+    for name, made in rows.items():
+        explained = [row for row in made if row["status"] == "explained"]
+        errors = np.array([row["relative_delta"] for row in explained])
+        points = np.array([row["points_evaluated"] for row in explained])
+        table.add(Row(SECTION["throughput"], f"{kind}, {name}: rows over 1% completeness error", np.mean(errors > 0.01)
+                      * 100, "%", "0", judge(np.mean(errors > 0.01) * 100, "<=", 0), f"{len(explained)} rows; "
+                      f"relative error median {np.median(errors):.2%}, 90th percentile {np.quantile(errors, 0.9):.2%}, "
+                      f"max {errors.max():.2%}; path points per row median {np.median(points):.0f}, "
+                      f"max {points.max()}"))
 
 
 def ray_vs_local(table: Table, count: int) -> None:
     """The same molecules on the local runner (one process, 2 torch threads) and on a local Ray of 2 workers of
     1 thread each, with the time of each phase."""
-    options = ["--rule", "gauss-legendre", "--steps", "16", "--limit", str(count), "--shard-size", "32"]
+    options = ["--limit", str(count), "--shard-size", "32"]
     the_job = job("molecules", *options)
     items = collection_of(the_job).items()[:count]
     shards = [items[k:k + 32] for k in range(0, count, 32)]
@@ -116,7 +129,7 @@ def rss_through_a_run(table: Table, count: int) -> None:
     """Resident memory of `python -m runs` over `count` text windows, sampled every second."""
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "runs", *inputs()["sentences"], "--limit", str(count),
-                   "--rule", "gauss-legendre", "--steps", "8", "--threads", "1", "--quiet", "--out",
+                   "--threads", "1", "--quiet", "--out",
                    os.path.join(folder, "run")]
         child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -140,7 +153,7 @@ def rss_through_a_run(table: Table, count: int) -> None:
                   f"{warm[0]:.0f} MiB at 20% of the run, {warm[-1]:.0f} MiB at the end, "
                   f"peak {max(m for _, m in samples):.0f}"
                   f" MiB; {len(samples)} samples over {seconds:.0f} s ({count / seconds:.3g} windows/s, 16 per call, "
-                  "gauss-legendre 8)"))
+                  "default settings)"))
 
 
 def main(argv=None) -> int:
@@ -151,7 +164,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     quick = args.quick
     table = Table()
-    scan = ["--rule", "gauss-legendre", "--steps", "16"]
+    scan: list[str] = []  # the default settings: the adaptive rule to 1%
     for kind, count in (("molecules", 32 if quick else 128), ("sentences", 32 if quick else 128),
                         ("photos", 4 if quick else (16 if args.device == "cpu" else 128))):
         if kind != "photos" and args.device != "cpu":

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard.renderers import method_comparison
 from dashboard.renderers.completeness import completeness_frame, evaluation_text, explanation_verdict
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.session import explain_refining, get_engine, progress_bar, scan_settings
 from families.checkpoint import CheckpointError
 from families.config import MODELS_DIR
@@ -62,9 +63,11 @@ def choose_model(family: ModelFamily) -> LoadedModel | None:
         message = str(exc)
         if message.startswith(source.name):  # most messages start with the file's name: the heading says it once
             message = "The file" + message.removeprefix(source.name)
-        st.error(f"**{source.name} cannot be used.** {message}")
+        name = escape_markdown(source.name)  # a file's name is user text: shown as typed, never read as Markdown
+        st.error(f"**{name} cannot be used.** {message.replace(source.name, name)}")
         return None
-    st.sidebar.caption(f"{model.name}: {len(model.target_names)} targets; device {get_engine().device_name}")
+    st.sidebar.caption(f"{escape_markdown(model.name)}: {len(model.target_names)} targets; "
+                       f"device {get_engine().device_name}")
     return model
 
 

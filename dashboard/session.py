@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import pathlib
 from dataclasses import fields
 from typing import Callable
 
@@ -11,8 +12,11 @@ import streamlit as st
 
 from families.config import RUNS_DIR
 from ig_core import METHODS, RULES, AttributionEngine, ScanSettings, limit_memory_arenas
+from runs import completeness
 
 SETTINGS_KEY = "scan_settings"
+# the ranges of the settings the Home page offers, and that a link's settings must fall in (dashboard.url_state)
+STEPS, BUDGET, TOLERANCE = (2, 4096), (4, 8192), (0.0001, 0.5)
 
 
 @st.cache_resource(show_spinner=False)
@@ -71,42 +75,40 @@ def read_options(options: dict) -> dict:
 
 
 def settings_form() -> ScanSettings:
-    """The home page's form for the settings all pages share: the method and its options, and the scan of the
-    straight line that integrated gradients and the methods built on it use."""
+    """The home page's settings for all pages: the method and its options, and the scan of the straight line that
+    integrated gradients and the methods built on it use. A change takes effect at once: no form to submit, where a
+    method picked but not applied would look chosen and change nothing. Settings the method refuses are explained,
+    and the ones in force stay."""
     current = scan_settings()
     names = list(METHODS)
-    # outside the form: the options below follow the method chosen
     name = st.radio("Attribution method", names, index=names.index(current.method), key="settings_method",
                     format_func=lambda n: METHODS[n].label, horizontal=True)
-    with st.form("scan_settings_form"):  # not SETTINGS_KEY: a form key is a widget key and locks that state key
-        st.markdown(f"**{METHODS[name].label}: options**" if fields(METHODS[name].Options)
-                    else f"{METHODS[name].label} has no options.")
-        options = option_inputs(name, dict(current.method_options) if name == current.method else {})
-        st.markdown("**The straight-line scan** (applies to path methods: "
-                    f"{', '.join(cls.label for cls in METHODS.values() if cls.uses_path_rule)}; and SmoothGrad over "
-                    "one of them)")
-        rule = st.selectbox("Quadrature rule", RULES, index=RULES.index(current.rule),
-                            help="adaptive refines the path where the completeness error is largest")
-        steps = st.number_input("Steps (adaptive: starting grid)", 2, 4096, current.steps)
-        tolerance = st.number_input("Completeness tolerance (relative)", 0.0001, 0.5, current.tolerance,
-                                    format="%.4f")
-        max_steps = st.number_input("Step budget (adaptive)", 4, 8192, current.max_steps)
-        max_batch = st.number_input("Path points per batch (0 = device default)", 0, 4096, current.max_batch or 0,
-                                    help="More than the device default is bounded by the memory a batch needs, "
-                                         "measured on the first point")
-        amp = st.selectbox("Mixed precision (GPU)", ["none", "bf16", "fp16"],
-                           index=["none", "bf16", "fp16"].index(current.amp or "none"))
-        if st.form_submit_button("Apply"):
-            try:
-                current = ScanSettings(rule=rule, steps=int(steps), tolerance=float(tolerance),
-                                       max_steps=int(max_steps), max_batch=int(max_batch) or None,
-                                       amp=None if amp == "none" else amp, method=name,
-                                       method_options=read_options(options))
-            except ValueError as exc:  # an option the method refuses: its message says what it takes
-                st.error(f"These settings cannot be used: {exc}")
-            else:
-                st.session_state[SETTINGS_KEY] = current
-    return current
+    st.markdown(f"**{METHODS[name].label}: options**" if fields(METHODS[name].Options)
+                else f"{METHODS[name].label} has no options.")
+    options = option_inputs(name, dict(current.method_options) if name == current.method else {})
+    st.markdown("**The straight-line scan** (applies to path methods: "
+                f"{', '.join(cls.label for cls in METHODS.values() if cls.uses_path_rule)}; and SmoothGrad over "
+                "one of them)")
+    rule = st.selectbox("Quadrature rule", RULES, index=RULES.index(current.rule), key="settings_rule",
+                        help="adaptive refines the path where the completeness error is largest")
+    steps = st.number_input("Steps (adaptive: starting grid)", *STEPS, current.steps, key="settings_steps")
+    tolerance = st.number_input("Completeness tolerance (relative)", *TOLERANCE, current.tolerance, format="%.4f",
+                                key="settings_tolerance")
+    max_steps = st.number_input("Step budget (adaptive)", *BUDGET, current.max_steps, key="settings_budget")
+    max_batch = st.number_input("Path points per batch (0 = device default)", 0, 4096, current.max_batch or 0,
+                                key="settings_batch", help="More than the device default is bounded by the memory a "
+                                                           "batch needs, measured on the first point")
+    amp = st.selectbox("Mixed precision (GPU)", ["none", "bf16", "fp16"],
+                       index=["none", "bf16", "fp16"].index(current.amp or "none"), key="settings_amp")
+    try:
+        chosen = ScanSettings(rule=rule, steps=int(steps), tolerance=float(tolerance), max_steps=int(max_steps),
+                              max_batch=int(max_batch) or None, amp=None if amp == "none" else amp, method=name,
+                              method_options=read_options(options))
+    except ValueError as exc:  # an option the method refuses: its message says what it takes
+        st.error(f"These settings cannot be used: {exc}. The pages keep the settings in force.")
+        return current
+    st.session_state[SETTINGS_KEY] = chosen
+    return chosen
 
 
 @contextlib.contextmanager
@@ -176,7 +178,21 @@ def choose_run(family: str, label: str = "Run", key: str | None = None):
                 f"... --out {store.runs_folder()}/NAME` (the operator sets the folder with {RUNS_DIR.name}).")
         return None
     name = st.selectbox(label, list(runs), key=key or f"{family}_run", format_func=lambda n: run_label(n, runs[n]))
-    return name, store.runs_folder() / name, runs[name]
+    folder = store.runs_folder() / name
+    text, over = _run_completeness(str(folder), store.stamp(folder), completeness.tolerance_of(runs[name]))
+    (st.warning if over else st.caption)(text[0].upper() + text[1:] + ".")
+    return name, folder, runs[name]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _run_completeness(folder: str, stamp: tuple, tolerance: float) -> tuple[str, int]:
+    """A run's completeness errors in a sentence, and how many rows miss the tolerance (per shard state)."""
+    from runs import store
+
+    rows = store.read(pathlib.Path(folder), ["status", "relative_delta"]).to_pandas()
+    explained = rows[rows["status"] == "explained"]
+    return completeness.summary(rows, tolerance), int(completeness.over_tolerance(explained["relative_delta"],
+                                                                                  tolerance).sum())
 
 
 def run_label(name: str, manifest: dict) -> str:

@@ -78,12 +78,25 @@ class GradientEvaluator:
         self.ceiling = host_memory.resident_ceiling() if problem.inputs[0].device.type == "cpu" else None
         self.points_done = 0
 
-    def run_in_chunks(self, count: int, evaluate_chunk: Callable[[int, int, bool], None]) -> None:
+    @contextlib.contextmanager
+    def on_problem(self, problem: AttributionProblem):
+        """Evaluate `problem` (some of this one's examples) for a while, with this evaluator's batch size, memory
+        reading and progress."""
+        whole, self.problem = self.problem, problem
+        try:
+            yield self
+        finally:
+            self.problem = whole
+
+    def run_in_chunks(self, count: int, evaluate_chunk: Callable[[int, int, bool], None],
+                      rows_per_point: int | None = None) -> None:
         """evaluate_chunk(start, stop, measuring) for consecutive ranges of `count` points, as large as the batch
         allows; on a CPU allocator that keeps freed pages the rest in powers of two, since chunks of every size would
         fragment them. A chunk must leave nothing behind when it raises, so that its halved retry counts nothing
-        twice."""
-        n = self.problem.n_examples
+        twice. A point takes a batch row per example; rows_per_point=1: the points are (example, alpha) pairs, one
+        row each, and progress counts each as 1 / N of a point."""
+        n = rows_per_point or self.problem.n_examples
+        share = n / self.problem.n_examples  # of a point of every example
         start = 0
         while start < count:
             measuring = self.memory_budget is not None and self.bytes_per_point is None
@@ -100,7 +113,7 @@ class GradientEvaluator:
                 self.max_batch = max(self.max_batch // 2, 1)  # halve and retry this chunk
                 torch.cuda.empty_cache()
                 continue
-            self.points_done += stop - start
+            self.points_done += (stop - start) * share
             start = stop
             if self.ceiling is not None:
                 self.ceiling.after_chunk(per_chunk)

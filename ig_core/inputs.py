@@ -38,12 +38,15 @@ class AttributionProblem:
         return self.targets.shape[1]
 
     def with_examples(self, inputs, baselines, rows) -> "AttributionProblem":
-        """The same request on other examples; `rows` [M] picks each new example's targets and forward args."""
+        """The same request on other examples; `rows` [M] picks each new example's targets, forward args and, for a
+        forward whose batch rows are bound to its examples (a packed graph per molecule), its forward: such a
+        forward offers for_examples(rows), the forward of those examples in that order."""
         rows = torch.as_tensor(rows, device=self.targets.device)
         args = tuple(a.index_select(0, rows.to(a.device)) if per_example(a, self.n_examples) else a
                      for a in self.forward_args)
-        return replace(self, inputs=tuple(inputs), baselines=tuple(baselines),
-                       targets=self.targets.index_select(0, rows), forward_args=args)
+        bound = getattr(self.forward, "for_examples", None)
+        return replace(self, forward=self.forward if bound is None else bound(rows.tolist()), inputs=tuple(inputs),
+                       baselines=tuple(baselines), targets=self.targets.index_select(0, rows), forward_args=args)
 
 
 def per_example(arg, n: int) -> bool:

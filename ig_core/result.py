@@ -18,7 +18,7 @@ PER_EXAMPLE_ALONG_PATH = {"axes": "kn"}  # [K, N]
 def completeness_scale(score_input: np.ndarray, score_baseline: np.ndarray, path_scores: np.ndarray) -> np.ndarray:
     """|F(input) - F(baseline)|, floored at the rounding level of the scores on the path [K, N, T]: an input
     that scores like its baseline gets a relative error of |delta| / floor, not |delta| / 0."""
-    floor = NOTHING_TO_ATTRIBUTE * np.abs(path_scores).max(axis=0)
+    floor = NOTHING_TO_ATTRIBUTE * np.nanmax(np.abs(path_scores), axis=0)  # NaN: an alpha an example skipped
     return np.maximum(np.maximum(np.abs(score_input - score_baseline), floor), np.finfo(np.float64).tiny)
 
 
@@ -34,7 +34,8 @@ class Attribution:
     attributions_per_target: tuple[torch.Tensor, ...]  # each [T, N, ...]
     interior_gradients: dict[float, tuple[torch.Tensor, ...]]  # alpha -> each [T, N, ...]
     alphas: np.ndarray  # [K] every evaluated alpha, sorted
-    weights: np.ndarray  # [K] quadrature weight (0 for points evaluated only to be looked at)
+    # [K, N] each example's quadrature weight (0 for points evaluated only to be looked at)
+    weights: np.ndarray = field(metadata=PER_EXAMPLE_ALONG_PATH)
     scores: np.ndarray = field(metadata=ALONG_PATH)  # F along the path (the saturation trend)
     raw_scores: np.ndarray = field(metadata=ALONG_PATH)  # the forward's output before the `output` transform
     path_derivative: np.ndarray = field(metadata=ALONG_PATH)  # sum_i dF/dx_i * (x_i - b_i)
@@ -62,20 +63,33 @@ class Attribution:
     method: str = "integrated_gradients"
     # what the attributions add up to; None: the method has no such law
     completeness: str | None = "F(input) - F(baseline)"
+    # [K, N] whether example n was evaluated at alpha k, where the adaptive rule refined each example on its own
+    # grid (the arrays along the path hold NaN where not); None: every example at every alpha
+    evaluated: np.ndarray | None = field(default=None, metadata=PER_EXAMPLE_ALONG_PATH)
 
     def select(self, examples: int | slice | list[int] = slice(None),
                targets: int | slice | list[int] = slice(None)) -> "Attribution":
         """The result for some of the examples and targets (an int keeps its axis, of size one), in the same
-        layout: the arrays cut along the axes their fields declare, the tensors [T, N, ...] along their first two."""
+        layout: the arrays cut along the axes their fields declare, the tensors [T, N, ...] along their first two.
+        Where the examples were refined on grids of their own, only the alphas evaluated for the chosen ones stay,
+        and the point counts become theirs."""
         examples, targets = kept_axis(examples), kept_axis(targets)
-        along = {"n": examples, "t": targets}
-        cut = {f.name: cut_axes(getattr(self, f.name), [along.get(axis, slice(None)) for axis in f.metadata["axes"]])
+        alphas = slice(None)
+        counts = {}
+        if self.evaluated is not None:
+            evaluated = cut_axes(self.evaluated, [slice(None), examples])
+            alphas = np.flatnonzero(evaluated.any(axis=1))
+            counts = {"steps_used": int(evaluated.sum(0).max()), "points_evaluated": int(evaluated.sum(0).max())}
+        along = {"k": alphas, "n": examples, "t": targets}
+        cut = {f.name: cut_axes(getattr(self, f.name), [along[axis] for axis in f.metadata["axes"]])
                for f in fields(self) if "axes" in f.metadata and getattr(self, f.name) is not None}
-        return replace(self, **cut,
+        kept_alphas = set(map(float, self.alphas[alphas]))
+        return replace(self, **cut, **counts, alphas=self.alphas[alphas],
                        attributions_per_target=tuple(cut_axes(x, [targets, examples])
                                                      for x in self.attributions_per_target),
                        interior_gradients={alpha: tuple(cut_axes(g, [targets, examples]) for g in gradients)
-                                           for alpha, gradients in self.interior_gradients.items()})
+                                           for alpha, gradients in self.interior_gradients.items()
+                                           if alpha in kept_alphas})
 
     def _shape_like_inputs(self, tensors):
         if self.single_target:

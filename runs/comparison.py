@@ -19,6 +19,7 @@ from PIL import Image
 
 from ig_core.agreement import spearman, top_overlap
 from runs import store
+from runs.completeness import over_tolerance
 
 KEY = ["item_id", "target"]
 PER_RUN = ["item_index", "probability", "relative_delta"]  # kept for each run, suffixed "_a" and "_b"
@@ -131,9 +132,15 @@ def by_key(scores: pd.DataFrame) -> dict[tuple[str, int], dict]:
     return dict(zip(zip(scores["item_id"], scores["target"].astype("int64")), scores.to_dict("records")))
 
 
-def most_disagreeing(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Pairs with their agreement, the lowest rank correlation first; pairs without one (NaN) last."""
-    return pairs.sort_values("spearman", ascending=True, na_position="last", kind="stable").reset_index(drop=True)
+def most_disagreeing(pairs: pd.DataFrame, tolerance_a: float, tolerance_b: float) -> pd.DataFrame:
+    """Pairs with their agreement, the lowest rank correlation first; pairs without one (NaN) last, and after all
+    the others the pairs with a row over its run's completeness tolerance (column `incomplete`): attributions that
+    do not add up disagree for a reason that is not the models'."""
+    incomplete = (over_tolerance(pairs["relative_delta_a"], tolerance_a)
+                  | over_tolerance(pairs["relative_delta_b"], tolerance_b))
+    flagged = pairs.assign(incomplete=incomplete)
+    return flagged.sort_values(["incomplete", "spearman"], ascending=True, na_position="last",
+                               kind="stable").reset_index(drop=True)
 
 
 def unit_table(names_a: Sequence[str], scores_a, names_b: Sequence[str], scores_b) -> pd.DataFrame:

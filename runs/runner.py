@@ -2,7 +2,7 @@
 item exactly once.
 
     python -m runs --family molecules --input tox21_moleculenet.csv --model w2n2 \\
-        --targets actives --rule gauss-legendre --steps 16 --out results/tox21-w2n2
+        --targets actives --out results/tox21-w2n2
 
 The input is one of the family's collections (a photo folder, a molecule CSV or SDF, a text file), cut into shards
 of --shard-size items (runs.driver). Target policies:
@@ -14,8 +14,10 @@ of --shard-size items (runs.driver). Target policies:
     next_word   the word that follows a text window
 
 The scan's flags are the dashboard's settings (ScanSettings.add_arguments): --method and its options as
---option METHOD.NAME=VALUE, --rule, --steps, --tolerance. Items of one shape are explained several per engine call
-(--batch-items, runs.worker). With --ray (a local Ray started for the run) or --ray-address (an existing cluster)
+--option METHOD.NAME=VALUE, --rule, --steps, --tolerance; by default the adaptive rule to 1% completeness, each
+item refined until its own attributions add up. Items of one shape are explained several per engine call
+(--batch-items, runs.worker). The last line gives the rows' completeness errors and how many miss the tolerance
+(runs.completeness). With --ray (a local Ray started for the run) or --ray-address (an existing cluster)
 the shards go to Ray actors (runs.ray_workers).
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 from families.collection import Collection
 from families.registry import FAMILIES
 from ig_core import METHODS, ScanSettings
-from runs import store
+from runs import completeness, store
 from runs.driver import run
 from runs.job import POLICIES
 from runs.ray_workers import RayOptions
@@ -113,4 +115,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     counts, seconds = manifest["counts"], time.perf_counter() - start
     print(f"{args.out}: {counts['items']} items ({counts['explained']} explained, {counts['refused']} refused, "
           f"{counts['skipped']} skipped), {counts['rows']} rows; this session {seconds:.1f} s")
+    rows = store.read(args.out, ["status", "relative_delta"]).to_pandas()
+    print(completeness.summary(rows, completeness.tolerance_of(manifest)))
     return 0

@@ -4,8 +4,8 @@ A `Worker` is built from the job alone, so a Ray actor builds its own. Items of 
 up to the job's batch_items per engine call: items whose inputs the family can stack (`ModelFamily.stacking_key`,
 `stacked_input`: photos of one size, text windows of one length, molecules of any size packed together), each
 with its own targets [N, T] (items grouped by their number of targets). Their rows equal those of items explained
-one at a time up to float32 rounding. Integrated gradients with a fixed rule only: the adaptive rule refines one
-grid for all the examples of a call, and sampling methods draw their noise per call.
+one at a time up to float32 rounding: the adaptive rule refines each item on its own grid and stops it when it meets
+the tolerance. Sampling methods draw their noise per call, so they explain one item per call.
 """
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ from runs import store
 from runs.job import choose_targets, collection_of, settings_of
 
 PROBABILITY_OUTPUTS = ("softmax", "sigmoid")  # F is a probability: the row's `probability` column
-# the adaptive rule refines one grid for all the examples of a call: stacked items would each get the union of
-# their grids (Tox21 molecules: 249 points each instead of 40), so it explains one item per call
-UNSTACKABLE_RULES = ("adaptive",)
 
 
 @dataclasses.dataclass
@@ -75,8 +72,7 @@ class Worker:
         self.model = self.family.load(self.family.source_named(job["model"]), self.engine.device)
         self.common = {"model_key": self.model.key, "method": self.settings.method,
                        "settings": json.dumps(job["settings"], sort_keys=True)}
-        stackable = METHODS[self.settings.method].stackable and self.settings.rule not in UNSTACKABLE_RULES
-        self.batch_items = job["batch_items"] if stackable else 1
+        self.batch_items = job["batch_items"] if METHODS[self.settings.method].stackable else 1
 
     def shard_rows(self, items: Sequence[Item], done: Callable[[int], object] = lambda n: None) -> list[dict]:
         """The rows of these items in item order; done(n) after every n items."""

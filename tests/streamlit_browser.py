@@ -91,17 +91,18 @@ def use_fast_settings(page) -> None:
     expect(main.get_by_text("Quadrature rule")).to_be_visible()
     page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
     page.get_by_role("option", name="trapezoid", exact=True).click()
+    wait_idle(page)  # each change takes effect at once, in a rerun of its own
     steps = page.get_by_label("Steps (adaptive: starting grid)")
     steps.fill("4")
     steps.press("Tab")
-    wait_idle(page)
-    page.get_by_role("button", name="Apply").click()
     expect(main.get_by_text("Current: rule trapezoid, steps 4")).to_be_visible()
+    wait_idle(page)
 
 
 def open_page(page, title: str) -> None:
-    """Through the sidebar navigation: a fresh URL would start a new session without the settings."""
-    page.locator("[data-testid='stSidebarNav']").get_by_text(title, exact=True).click()
+    """Through the sidebar navigation's link (a section's header can bear the same title): a fresh URL would start a
+    new session without the settings."""
+    page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=title, exact=True).click()
 
 
 def full_screenshot(page, name: str) -> pathlib.Path:

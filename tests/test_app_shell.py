@@ -12,12 +12,33 @@ def test_home_page_runs_and_applies_settings():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert any("Device" in info.value for info in at.info)
-    at.selectbox[0].set_value("gauss-legendre")
-    at.number_input[0].set_value(32)
-    at.button[0].click().run()
+    at.selectbox(key="settings_rule").set_value("gauss-legendre")
+    at.number_input(key="settings_steps").set_value(32).run()
     assert not at.exception
     settings = at.session_state["scan_settings"]
     assert settings.rule == "gauss-legendre" and settings.steps == 32
+
+
+def test_a_method_picked_on_home_takes_effect_without_another_button():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.button  # nothing to press: a pick that looks chosen is in force
+    at.radio(key="settings_method").set_value("gradient").run()
+    assert not at.exception and at.session_state["scan_settings"].method == "gradient"
+    assert any("method: Gradient (saliency)" in caption.value for caption in at.caption)
+    at.checkbox(key="option_gradient_absolute").check().run()  # the method's options too
+    assert at.session_state["scan_settings"].method_options == (("absolute", True),)
+
+
+def test_home_says_where_dataset_runs_come_from():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert "Dataset runs" in [header.value for header in at.subheader]
+    [command] = at.code
+    assert command.value.startswith("python -m runs --family ") and "--out results/" in command.value
+    text = " ".join(markdown.value for markdown in at.markdown)
+    assert "IG_RUNS_DIR" in text and "`results/`" in text and "python -m runs --help" in text
+    for page in ("Vision: a run's misclassifications", "Molecules: a run's actives", "Language: a corpus run",
+                 "Compare two runs"):
+        assert f"**{page}**" in text, page
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -25,7 +25,7 @@ def rounding(r, x, b) -> float:
     come from float32 forward and backward passes, and another batch split, reduction order or CPU kernel rounds
     each of them and their sum differently, by a few eps of their magnitudes: 16 eps of the sum of |terms|."""
     d_max = float((x - b).abs().max())
-    terms = float(np.abs(r.weights) @ r.grad_abs_mean[:, 0, 0]) * x[0].numel() * d_max  # >= sum |w_k g_ki d_i|
+    terms = float(np.abs(r.weights[:, 0]) @ r.grad_abs_mean[:, 0, 0]) * x[0].numel() * d_max  # >= sum |w_k g_ki d_i|
     return 16 * EPS * (terms + abs(float(r.score_input[0, 0])) + abs(float(r.score_baseline[0, 0])))
 
 

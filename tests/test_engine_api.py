@@ -42,7 +42,7 @@ def relu_net(inputs=5, classes=3, seed=0):
 def quadrature_terms(result, differences):
     """Per attribution, |x - b| * sum_k w_k |g(alpha_k)|: the magnitude of the sum the quadrature rounds (the result
     must have kept all gradients). differences: x - b per input."""
-    weights = dict(zip(result.alphas, result.weights))
+    weights = dict(zip(result.alphas, result.weights[:, 0]))  # one example
     kept = {a: g if isinstance(g, tuple) else (g,) for a, g in
             ((a, result.interior_gradient(a)) for a in result.alphas)}
     return tuple(d.abs() * sum(weights[a] * g[i].abs() for a, g in kept.items())

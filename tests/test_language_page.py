@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import pathlib
 
+import altair as alt
 import numpy as np
 import pytest
 from streamlit_browser import (
@@ -22,6 +23,7 @@ from streamlit_browser import (
     wait_idle,
 )
 
+from dashboard.renderers import colours
 from dashboard.renderers import language as language_views
 from dashboard.renderers.completeness import completeness_verdict
 from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model, next_words
@@ -112,6 +114,42 @@ def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
         chart.to_dict()
     interior = language_views.interior_frame(paper_result, "than")
     assert len(interior) == len(paper_result.alphas) * 4 and (interior.alpha_hi >= interior.alpha_lo).all()
+
+
+def vega_colour(scale: dict, value: float) -> np.ndarray:
+    """The colour Vega gives a value on a piecewise scale interpolated in RGB, as RGB in [0, 1]."""
+    assert scale["interpolate"] == "rgb" and scale["clamp"] is True
+    rgb = np.array([[int(c[k:k + 2], 16) for k in (1, 3, 5)] for c in scale["range"]]) / 255
+    return np.array([np.interp(value, scale["domain"], rgb[:, c]) for c in range(3)])
+
+
+@pytest.mark.parametrize("shared_scale", [True, False])
+def test_a_raising_word_is_red_as_in_the_molecule_drawings_with_its_legend(paper_result, shared_scale):
+    chart = language_views.token_table_chart(paper_result, "than", shared_scale=shared_scale)
+    cells = chart.to_dict()
+    colour = cells["layer"][0]["encoding"]["color"]
+    frame = chart.layer[0].data if chart.layer[0].data is not alt.Undefined else chart.data
+    values = frame["colour"].to_numpy()
+    vmax = float(np.abs(values).max())
+    assert colour["scale"]["domain"] == pytest.approx([-vmax, 0.0, vmax])
+    assert colour["legend"]["values"] == colour["scale"]["domain"]  # the legend's numbers are the scale
+    assert f"+{vmax:.3g} raises F" in colour["legend"]["labelExpr"]
+    raising, lowering = values.max(), values.min()
+    assert raising > 0 > lowering  # "more" raises P(than); some word lowers it
+    for value in (raising, lowering, 0.5 * raising):
+        # the molecule drawings' colour of the same value on the same scale (dashboard.renderers.molecules)
+        assert vega_colour(colour["scale"], value) == pytest.approx(colours.signed_colour(value, vmax), abs=1 / 255)
+    red, blue = vega_colour(colour["scale"], raising), vega_colour(colour["scale"], lowering)
+    assert red[0] > red[2] and blue[2] > blue[0]
+
+
+def test_the_interior_heat_map_is_on_the_signed_scale(paper_result):
+    chart = language_views.interior_gradient_heatmap(paper_result, "than", "gradient")
+    colour = chart.to_dict()["encoding"]["color"]
+    vmax = float(np.abs(chart.data["value"]).max())
+    assert colour["scale"]["domain"] == pytest.approx([-vmax, 0.0, vmax])
+    assert colour["scale"]["range"] == [colours.hex_colour(colours.NEGATIVE), "#ffffff",
+                                        colours.hex_colour(colours.POSITIVE)]
 
 
 def test_comparison_of_two_targets(engine, lm):

@@ -86,9 +86,11 @@ def test_surprise_is_minus_log2_of_the_probability():
 
 
 def test_last_word_shares():
-    shares = language_runs.last_word_shares([[1.0, 2.0, 1.0], [0.5, -1.5, 3.0], [2.0, -1.0], [1.0, -1.0], [], None])
+    shares = language_runs.last_word_shares([[1.0, 2.0, 1.0], [0.5, -1.5, 3.0], [2.0, -1.0], [1.0, -1.0], [], None,
+                                              [3.0, -2.9], [-2.0, 1.85]])
     assert list(shares[:3]) == [0.25, 1.5, -1.0]  # words pulling both ways: above 1, below 0
-    assert np.isnan(shares[3:]).all()  # a zero sum, no scores
+    assert np.isnan(shares[3:7]).all()  # a zero sum, no scores; a sum of 0.1 is under 2% of the words' 5.9
+    assert shares[7] == pytest.approx(1.85 / -0.15)  # 0.15 is over 2% of 3.85: a share, however large
 
 
 def test_disagreement_is_one_minus_spearman():
@@ -133,7 +135,7 @@ def hand_made_rows() -> pd.DataFrame:
         "source": ["the cat", "sat on", "<eos> N"], "status": ["explained", "explained", "refused"],
         "target": [5, 3, None], "target_name": ["sat", "the", None], "chosen_as": ["next_word", "next_word", None],
         "truth": [5, 3, None], "predicted": [5, 7, None], "truth_rank": [1, 4, None],
-        "probability": [0.5, 0.03125, None],
+        "probability": [0.5, 0.03125, None], "relative_delta": [0.002, 0.03, None],
         "scores": [np.array([0.1, 0.3]), np.array([0.4, -0.2]), None],
         "gradient_scores": [np.array([0.0, 0.1]), np.array([0.0, 0.2]), None]})
 
@@ -170,8 +172,10 @@ def test_windows_sorted_and_filtered_by_word():
     assert len(language_runs.with_word(table, "  ")) == 2
     with pytest.raises(ValueError, match="place must be one of"):
         language_runs.with_word(table, "the", "anywhere")
-    shown = language_runs_views.windows_frame(language_runs.sort_windows(table, "surprise"))
-    assert list(shown.columns) == list(language_runs_views.SHOWN_COLUMNS.values()) and list(shown.index) == [0, 1]
+    shown = language_runs_views.windows_frame(language_runs.sort_windows(table, "surprise"), 0.01)
+    columns = list(language_runs_views.SHOWN_COLUMNS.values())
+    assert list(shown.columns) == [columns[0], "adds up", *columns[1:]] and list(shown.index) == [0, 1]
+    assert shown["adds up"].tolist() == ["NO", "yes"]  # tokens 2-4 is 3% off, tokens 0-2 0.2%
     assert language_runs_views.perplexity(table["surprise_bits"]) == 8.0  # 2 ** mean(1, 5)
 
 
@@ -280,7 +284,7 @@ def test_page_lists_the_windows_by_surprise_and_filters_them(runs, monkeypatch, 
                                                              "ptb-top (20 items: 20 explained; complete)"]
     shown = at.dataframe[0].value
     expected = language_runs_views.windows_frame(
-        language_runs.sort_windows(table_of(runs / "ptb-next", lm.vocab.words), "surprise"))
+        language_runs.sort_windows(table_of(runs / "ptb-next", lm.vocab.words), "surprise"), 0.01)
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), expected)
     assert len(at.get("vega_lite_chart")) == 1
     metrics = {m.label: m.value for m in at.metric}

@@ -7,6 +7,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from dashboard.renderers import colours
 from dashboard.renderers import molecules as molecule_views
 from families.molecules import CHECKPOINT_DIR, load_weave
 from families.molecules.attribution import explain_molecule
@@ -31,10 +32,6 @@ def explained(single_thread):
         pytest.skip(f"the shipped W2N2 checkpoint is not in {CHECKPOINT_DIR}")
     engine, model = AttributionEngine(device="cpu"), load_weave("w2n2")
     return {row: explain_molecule(engine, model, smiles, task, ScanSettings()) for row, (smiles, task) in ROWS.items()}
-
-
-def hex_colour(rgb) -> str:
-    return "#" + "".join(f"{round(255 * c):02x}" for c in rgb)
 
 
 def drawn_bars(chart) -> list[dict]:
@@ -72,7 +69,7 @@ def test_every_bar_carries_its_own_label(explained):
 def test_colour_follows_the_sign_of_the_attribution(explained, row):
     e = explained[row]
     accounting = e.accounting().set_index("part")
-    red, blue = hex_colour(molecule_views.POSITIVE), hex_colour(molecule_views.NEGATIVE)
+    red, blue = colours.hex_colour(colours.POSITIVE), colours.hex_colour(colours.NEGATIVE)
     # the drawing's legend: blue lowers, red raises, whichever side of F(baseline) the molecule scores on
     expected = {part: red if accounting.loc[part, "attribution"] >= 0 else blue for part in PARTS}
     assert bar_colours(molecule_views.accounting_chart(e.accounting())) == expected
@@ -84,7 +81,8 @@ def test_colour_follows_the_sign_of_the_attribution(explained, row):
 def test_the_legend_names_what_the_colours_mean(explained):
     colour = molecule_views.accounting_chart(explained[3].accounting()).to_dict()["encoding"]["color"]
     meaning = dict(zip(colour["scale"]["domain"], colour["scale"]["range"]))
-    assert meaning == {"raises": hex_colour(molecule_views.POSITIVE), "lowers": hex_colour(molecule_views.NEGATIVE)}
+    assert meaning == {"raises F": colours.hex_colour(colours.POSITIVE),
+                       "lowers F": colours.hex_colour(colours.NEGATIVE)}
 
 
 def test_table_and_chart_share_one_unit_percent(explained):
@@ -115,7 +113,7 @@ def test_a_molecule_that_scores_like_its_baseline_shows_attributions_not_shares(
     assert x["field"] == "attribution" and "%" not in x["title"]
     assert [bar["attribution"] for bar in drawn_bars(chart)] == pytest.approx(
         accounting.set_index("part").loc[PARTS, "attribution"].to_list())
-    assert bar_colours(chart)["atoms"] == hex_colour(molecule_views.NEGATIVE)
+    assert bar_colours(chart)["atoms"] == colours.hex_colour(colours.NEGATIVE)
     note = molecule_views.accounting_note(e)
     assert "baseline scores like the molecule" in note and "explain little" in note
     assert f"{e.difference:+.3g}" in note
@@ -145,3 +143,20 @@ def test_page_says_so_and_hides_the_shares(shared_data, explained, monkeypatch):
     assert PERCENT_OF_DIFFERENCE not in accounting.columns and PERCENT_OF_PREDICTION in accounting.columns
     atoms_and_bonds = [t for t in tables if t.columns[0] in ("atom", "bond")]
     assert len(atoms_and_bonds) == 2 and all("share" not in t.columns for t in atoms_and_bonds)
+
+
+@pytest.mark.parametrize("row", [0, 2])
+def test_the_table_shows_n_a_with_its_reason_never_none(explained, row):
+    accounting = explained[row].accounting()
+    table = molecule_views.accounting_table(accounting)
+    assert not table.isna().any().any() and "None" not in table.to_string()
+    shown = table.set_index("part")
+    if row == 2:  # F(baseline) and F(molecule) are no parts of the difference: n/a, and the note says why
+        assert list(shown.loc[["F(baseline)", "F(molecule)"], PERCENT_OF_DIFFERENCE]) == ["n/a", "n/a"]
+        assert float(shown.loc["atoms", PERCENT_OF_DIFFERENCE]) == pytest.approx(
+            accounting.set_index("part").loc["atoms", PERCENT_OF_DIFFERENCE], rel=1e-3)
+        assert "F(baseline) and F(molecule) are not parts" in molecule_views.accounting_table_note(table)
+    else:  # no percent of a difference the attributions explain little of: the column goes, accounting_note says why
+        assert PERCENT_OF_DIFFERENCE not in table.columns
+        assert molecule_views.accounting_table_note(table) is None
+    assert shown["attribution"].dtype.kind == "f"  # a column without a missing value stays numbers

@@ -7,6 +7,7 @@ a temporary folder (the page's plumbing is the same).
 from __future__ import annotations
 
 import dataclasses
+import io
 import pathlib
 import re
 import sys
@@ -14,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from rdkit import Chem
 from streamlit_browser import (
     ARTIFACTS,
     browser_page,
@@ -25,6 +28,7 @@ from streamlit_browser import (
     wait_idle,
 )
 
+from dashboard.renderers import colours
 from dashboard.renderers import molecules as molecule_views
 from families.molecules import CHECKPOINT_DIR, Featurizer, WeaveModel, functional_groups, identical_attributions
 from families.molecules import attribution as molecule_attribution
@@ -150,19 +154,67 @@ def test_means_per_atom_type_and_functional_group(engine, w2, aspirin):
 def test_renderers(aspirin):
     e = aspirin
     svg = molecule_views.attribution_svg(e.mol, e.atom_scores, e.bond_scores, show_indices=True)
-    assert svg.startswith("<svg") and svg.count("<svg") == 2 and "linearGradient" in svg
+    assert svg.startswith("<svg") and svg.count("<svg") == 3 and "linearGradient" in svg  # drawing and legend nest
     assert molecule_views.attribution_png(e.mol, e.atom_scores, e.bond_scores)[:4] == b"\x89PNG"
     assert molecule_views.similarity_map_png(e.mol, e.atom_scores)[:4] == b"\x89PNG"
     assert molecule_views.thumbnail_svg(e.mol, e.atom_scores, e.bond_scores).startswith("<svg")
-    assert (molecule_views.diverging_color(1, 1) == pytest.approx(molecule_views.POSITIVE)
-            and molecule_views.diverging_color(-1, 1) == pytest.approx(molecule_views.NEGATIVE))
-    assert molecule_views.diverging_color(0, 1) == (1.0, 1.0, 1.0)
     table = molecule_views.sort_table(e.atom_table())
     assert list(table["score"].abs()) == sorted(table["score"].abs(), reverse=True)
     for chart in (molecule_views.accounting_chart(e.accounting()),
                   *molecule_views.saturation_charts([e, e], ["a", "b"])):
         assert chart.to_dict()["data"]
     assert "kind,id,label,score,share" in e.scores_csv()
+
+
+SIGNED = ("CCO", np.array([2.0, 0.0, -2.0]), np.array([0.0, 0.0]))  # ethanol: C raises F, O lowers it
+
+
+def atom_fills(svg: str) -> dict[int, np.ndarray]:
+    """Each atom's highlight colour in an RDKit SVG drawing, RGB in [0, 1]."""
+    found = re.findall(r"<ellipse [^>]*class='atom-(\d+)'\s+style='fill:#([0-9A-Fa-f]{6})", svg)
+    return {int(atom): np.array([int(colour[k:k + 2], 16) for k in (0, 2, 4)]) / 255 for atom, colour in found}
+
+
+def legend_numbers(svg: str) -> list[str]:
+    return re.findall(r">([-+]?[\d.e-]+)</text>", svg)
+
+
+def test_the_drawing_is_red_where_the_score_raises_f_and_blue_where_it_lowers_it():
+    smiles, atoms, bonds = SIGNED
+    mol = Chem.MolFromSmiles(smiles)
+    for svg in (molecule_views.attribution_svg(mol, atoms, bonds), molecule_views.thumbnail_svg(mol, atoms, bonds)):
+        fills = atom_fills(svg)
+        assert fills[0] == pytest.approx(colours.POSITIVE, abs=1.5 / 255)  # RDKit rounds colours down
+        assert fills[1] == pytest.approx(colours.WHITE, abs=1.5 / 255)
+        assert fills[2] == pytest.approx(colours.NEGATIVE, abs=1.5 / 255)
+        assert legend_numbers(svg) == ["-2", "0", "+2"]  # the legend's numbers are the drawing's scale
+        assert colours.LOWERS in svg and colours.RAISES in svg
+    assert legend_numbers(molecule_views.attribution_svg(mol, atoms, bonds, vmax=4.0)) == ["-4", "0", "+4"]
+
+
+def png_pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def is_near(pixels: np.ndarray, rgb) -> np.ndarray:
+    return (np.abs(pixels - 255 * np.array(rgb)) <= 3).all(axis=-1)
+
+
+@pytest.mark.parametrize("draw", [molecule_views.attribution_png, molecule_views.similarity_map_png])
+def test_png_drawings_carry_the_signed_scale_and_its_legend(draw):
+    smiles, atoms, bonds = SIGNED
+    mol = Chem.MolFromSmiles(smiles)
+    size = (300, 220)
+    png = draw(mol, atoms, bonds, size=size) if draw is molecule_views.attribution_png else draw(mol, atoms, size=size)
+    pixels = png_pixels(png)
+    drawing, legend = pixels[:size[1]], pixels[size[1]:]
+    assert legend.shape[0] > 0  # the colour bar below the drawing
+    for ends in (colours.POSITIVE, colours.NEGATIVE):
+        assert is_near(drawing, ends).sum() > 20 and is_near(legend, ends).any()
+    # the red is where the raising atom is: RDKit lays C-C-O out left to right
+    red_columns = np.nonzero(is_near(drawing, colours.POSITIVE))[1]
+    blue_columns = np.nonzero(is_near(drawing, colours.NEGATIVE))[1]
+    assert red_columns.mean() < blue_columns.mean()
 
 
 def with_result(e, **changes):

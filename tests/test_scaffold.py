@@ -105,3 +105,26 @@ def test_an_uploaded_model_that_cannot_be_used_is_named_once():
     assert not at.exception
     (error,) = at.error
     assert error.value.count("mine.pt") == 1 and "is not a PyTorch weights file" in error.value, error.value
+
+
+MARKDOWN_NAME = "my_*best*_[v2](x) :o:.pt"  # emphasis, a link and an emoji, were it read as Markdown
+
+
+def test_a_model_name_is_shown_as_typed_in_the_error_and_the_sidebar(tmp_path):
+    from dashboard.renderers.markdown import escape_markdown
+    from families.tabular.family import TableClassifier, save_table_classifier
+
+    at = AppTest.from_function(model_choice_page, default_timeout=30).run()
+    at.selectbox(key="tabular_model").set_value("upload a model file...").run()
+    at.file_uploader(key="tabular_model_upload").set_value((MARKDOWN_NAME, b"garbage", "application/octet-stream"))
+    at.run()
+    (error,) = at.error
+    assert error.value.startswith(f"**{escape_markdown('upload: ' + MARKDOWN_NAME)} cannot be used.**"), error.value
+    assert "[v2](x)" not in error.value
+    model = TableClassifier([0.0, 0.0], [1.0, 1.0], [], 2)
+    save_table_classifier(tmp_path / "model.pt", model, ["x", "y"], ["a", "b"], [], {})
+    upload = (MARKDOWN_NAME, (tmp_path / "model.pt").read_bytes(), "application/octet-stream")
+    at.file_uploader(key="tabular_model_upload").set_value(upload).run()
+    assert not at.exception and not at.error
+    [caption] = [c.value for c in at.sidebar.caption if "targets" in c.value]
+    assert caption.startswith(f"{escape_markdown('upload: ' + MARKDOWN_NAME)}: 2 targets"), caption

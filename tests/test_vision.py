@@ -15,6 +15,7 @@ import torchvision
 from PIL import Image
 from unsafe_files import RunsCode, torch_bytes
 
+from dashboard.renderers import colours
 from dashboard.renderers import vision as vision_views
 from dashboard.renderers.completeness import completeness_frame
 from families import config
@@ -254,6 +255,7 @@ def test_importance_map_polarities():
     a = np.zeros((3, 2, 2))
     a[:, 0, 0] = [1.0, 2.0, -0.5]  # sum 2.5, abs 3.5
     a[:, 1, 1] = [-1.0, -1.0, 0.0]  # sum -2
+    np.testing.assert_allclose(vision_views.importance_map(a, "signed"), [[2.5, 0], [0, -2]])
     np.testing.assert_allclose(vision_views.importance_map(a, "absolute"), [[3.5, 0], [0, 2]])
     np.testing.assert_allclose(vision_views.importance_map(a, "positive"), [[2.5, 0], [0, 0]])
     np.testing.assert_allclose(vision_views.importance_map(a, "negative"), [[0, 0], [0, 2]])
@@ -269,19 +271,78 @@ def test_clip_normalize_saturates_above_percentile():
     assert (vision_views.clip_normalize(np.zeros((4, 4))) == 0).all()
 
 
-def test_visualizations_have_the_image_size():
-    img = gradient_image((40, 30))
-    channels = np.random.default_rng(0).normal(size=(3, 30, 40))
+def test_every_map_has_the_image_size_and_its_legend_below():
+    wide = gradient_image((240, 30))
+    channels = np.random.default_rng(0).normal(size=(3, 30, 240))
     for style in vision_views.STYLES:
         for polarity in vision_views.POLARITIES:
-            out = vision_views.visualize(img, channels, polarity, 99, style)
-            assert out.size == (40, 30) and out.mode == "RGB"
+            out = vision_views.explained_map(wide, channels, polarity, 99, style)
+            legend = vision_views.map_legend(polarity, 1.0, style, 240)
+            assert out.size == (240, 30 + legend.height) and out.mode == "RGB"
+    img = gradient_image((40, 30))
+    narrow = vision_views.explained_map(img, channels[:, :, :40])
+    assert narrow.width == vision_views.LEGEND_WIDTH  # the legend keeps room for its numbers and words
+    with pytest.raises(ValueError, match="style"):
+        vision_views.explained_map(wide, channels, "absolute", 99, "sideways")
     m = np.zeros((30, 40))
     assert np.asarray(vision_views.scale_intensity(img, m)).max() == 0  # no importance: black
     m[:] = 1
     np.testing.assert_array_equal(np.asarray(vision_views.scale_intensity(img, m)), np.asarray(img))
     grid = vision_views.image_grid([img] * 7, [f"a{i}" for i in range(7)], columns=5, pad=4, caption_height=16)
     assert grid.size == (5 * 44 + 4, 2 * (30 + 16 + 4) + 4)
+
+
+def signed_channels(h: int = 20, w: int = 30) -> np.ndarray:
+    """A synthetic attribution: positive on the left third, negative on the right third, 0 between."""
+    channels = np.zeros((3, h, w))
+    channels[:, :, : w // 3] = [[[0.2]], [[0.1]], [[0.1]]]  # sum 0.4
+    channels[:, :, -(w // 3):] = -0.1  # sum -0.3
+    return channels
+
+
+def test_the_signed_map_is_red_where_the_attribution_is_positive_and_blue_where_negative():
+    img = Image.new("RGB", (30, 20), (255, 255, 255))
+    out = np.asarray(vision_views.explained_map(img, signed_channels()), dtype=float)
+    left = (out.shape[1] - 30) // 2  # the map is centred over the wider legend
+    picture = out[:20, left:left + 30]
+    # on a white photo the colours are the signed scale's own: full red at the 99th percentile of |sum| (0.4)
+    np.testing.assert_allclose(picture[:, :10], np.broadcast_to(255 * np.array(colours.POSITIVE), (20, 10, 3)),
+                               atol=1)
+    np.testing.assert_allclose(picture[:, -10:],
+                               np.broadcast_to(255 * colours.signed_rgb(-0.3, 0.4), (20, 10, 3)), atol=1)
+    assert (picture[:, -10:, 2] > picture[:, -10:, 0]).all()  # blue
+    np.testing.assert_allclose(picture[:, 10:20], 255, atol=1)  # no effect: the photo as it is
+
+
+def test_the_signed_map_keeps_the_photo_and_one_pixel_does_not_wash_it_out():
+    channels = signed_channels(40, 30)
+    channels[:, 0, 0] = 100.0  # one extreme pixel
+    photo = gradient_image((30, 40))
+    out = np.asarray(vision_views.explained_map(photo, channels), dtype=float)
+    left = (out.shape[1] - 30) // 2
+    picture = out[:40, left:left + 30]
+    assert (picture[1:, :10, 0] > 1.5 * picture[1:, :10, 2]).all()  # still red, not pale, beside the extreme pixel
+    middle = picture[:, 10:20]
+    assert np.ptp(middle) > 20 and (middle[..., 0] == middle[..., 1]).all()  # the greyed photo shows through
+
+
+@pytest.mark.parametrize("polarity, style, expected_top", [
+    ("signed", "intensity", 0.4),  # the 99th percentile of |sum over channels|
+    ("absolute", "intensity", 0.4),
+    ("absolute", "overlay", 0.4),
+    ("negative", "overlay", 0.3),
+])
+def test_the_legend_below_a_map_is_drawn_for_the_maps_own_scale(polarity, style, expected_top):
+    img = Image.new("RGB", (240, 20), (128, 128, 128))
+    out = vision_views.explained_map(img, signed_channels(20, 240), polarity, 99, style)
+    legend = np.asarray(out)[20:]
+    np.testing.assert_array_equal(legend, np.asarray(vision_views.map_legend(polarity, expected_top, style, 240)))
+    assert not np.array_equal(legend, np.asarray(vision_views.map_legend(polarity, 2 * expected_top, style, 240)))
+
+
+def test_the_signed_legend_is_the_families_colour_bar():
+    np.testing.assert_array_equal(np.asarray(vision_views.map_legend("signed", 0.25, width=300)),
+                                  np.asarray(colours.legend_image(0.25, 300, vision_views.SIGNED_LABEL)))
 
 
 def test_charts_and_tables():

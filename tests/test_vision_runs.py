@@ -11,6 +11,7 @@ import pathlib
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from streamlit_browser import (
     ARTIFACTS,
     browser_page,
@@ -22,6 +23,8 @@ from streamlit_browser import (
     wait_idle,
 )
 
+from dashboard.renderers import colours
+from dashboard.renderers import vision as vision_views
 from dashboard.renderers import vision_runs as vision_runs_views
 from families.config import RUNS_DIR
 from families.vision import run_rows as vision_runs
@@ -139,9 +142,25 @@ def test_filters_and_sorts():
 def test_the_listing_shows_n_a_where_a_photo_has_no_overlap_or_completeness_error():
     photos = vision_runs.misclassified(vision_runs.photo_table(hand_made_listing())).assign(
         overlap=[0.25, float("nan"), 0.5])  # photos 2, 1, 5: photo 5's method row has no completeness error
-    table = vision_runs_views.listing_frame(photos)
+    table = vision_runs_views.listing_frame(photos, 0.04)
     assert table["overlap"].tolist() == ["0.250", "n/a", "0.500"]
     assert table["completeness error"].tolist() == ["0.030", "0.050", "n/a"]  # Streamlit would show "None"
+    assert table["adds up"].tolist() == ["yes", "NO", "n/a"]  # within 4%, over it, no completeness law
+
+def test_the_gallery_maps_are_signed_by_default_and_carry_their_legend():
+    scores = np.zeros((10, 240))
+    scores[:, :80], scores[:, -80:] = 2.0, -2.0  # a stored map: colour channels summed
+    photo = Image.new("RGB", (240, 10), (255, 255, 255))
+    assert list(vision_runs_views.MAP_VIEWS)[0] == "signed"
+    signed = np.asarray(vision_runs_views.map_picture(photo, scores), dtype=float)
+    np.testing.assert_allclose(signed[:10, :80], np.broadcast_to(255 * np.array(colours.POSITIVE), (10, 80, 3)), atol=1)
+    np.testing.assert_allclose(signed[:10, -80:], np.broadcast_to(255 * np.array(colours.NEGATIVE), (10, 80, 3)),
+                               atol=1)
+    np.testing.assert_array_equal(signed[10:], np.asarray(vision_views.map_legend("signed", 2.0, width=240)))
+    for view, (polarity, style) in vision_runs_views.MAP_VIEWS.items():
+        picture = np.asarray(vision_runs_views.map_picture(photo, scores, view))
+        np.testing.assert_array_equal(picture[10:], np.asarray(vision_views.map_legend(polarity, 2.0, style, 240)))
+
 
 def test_confusion_counts_which_true_classes_go_to_which_predictions():
     photos = pd.DataFrame({"truth": [1, 1, 2, 1, 4, 2], "truth_name": ["goldfish", "goldfish", "shark", "goldfish",

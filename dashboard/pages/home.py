@@ -1,6 +1,7 @@
 import streamlit as st
 
 from dashboard.session import get_engine, settings_form
+from families.config import RUNS_DIR
 from ig_core import METHODS
 
 st.title("Integrated gradients debugger")
@@ -19,7 +20,7 @@ and every page shows how closely they do.
 One scan of the path per input gives the attributions, the interior gradients, the prediction trend
 and the completeness check. The settings below apply to every page: the attribution method (integrated
 gradients, or one of the methods users compare it with, each with its own completeness law or none) and the
-scan. Every page can also show several methods side by side (**Compare methods**).
+scan; a change takes effect at once. Every page can also show several methods side by side (**Compare methods**).
 """
 )
 engine = get_engine()
@@ -30,3 +31,15 @@ st.caption(f"Current: rule {settings.rule}, steps {settings.steps}, tolerance {s
            f"budget {settings.max_steps}, batch {settings.max_batch or engine.max_batch}, "
            f"mixed precision {settings.amp or 'off'}; method: {METHODS[settings.method].label}"
            f"{f' ({options})' if options else ''}")
+
+st.subheader("Dataset runs")
+st.markdown("A whole collection (a photo folder, a molecule CSV or SDF, a text file cut into windows) is explained "
+            "from the command line, with the same settings as here (`--method`, `--rule`, `--steps`, `--tolerance`, "
+            "...), into a run folder; a run stopped at any point and started again finishes what is left. For example:")
+st.code("python -m runs --family molecules --input tox21_moleculenet.csv --model w2n2 \\\n"
+        "    --targets actives --rule gauss-legendre --steps 16 --out results/tox21-w2n2", language="bash")
+st.markdown("`python -m runs --help` lists the families, the inputs' options and the targets (`predicted`, `truth`, "
+            f"`both`, `actives`, `next_word`). The dashboard reads the runs in the folder that `{RUNS_DIR.name}` names "
+            "on the server (default: `results/` in the project), on the pages **Vision: a run's misclassifications**, "
+            "**Molecules: a run's actives**, **Language: a corpus run** and **Compare two runs**; each run page opens "
+            "an item of its run on the family's own page.")

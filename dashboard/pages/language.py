@@ -1,9 +1,10 @@
 """Language: which earlier words drive the LSTM's next-word prediction (paper Section 3.2, Figures 8-10).
 
 Thin: the Language family's models (chosen through dashboard.scaffold.choose_model, cached by content), a form for
-the text and the targets, one call to families.language.attribution.explain_next_word (one forward pass for the top
-words, one engine scan for all targets) and the sections of dashboard/sections/language.py. The text asked for is
-kept in the session and explained on every run of the page (the engine's cache answers a repeat).
+the text and the targets (kept in the session and in the URL: dashboard/sections/language_form.py), one call to
+families.language.attribution.explain_next_word (one forward pass for the top words, one engine scan for all targets)
+and the sections of dashboard/sections/language.py. The text asked for is kept in the session and explained on every
+run of the page (the engine's cache answers a repeat).
 
 A window of a corpus run (dashboard/pages/language_runs.py, families.language.run_rows.OpenWindow) opens here with
 its model, its target word and the other of the next word and the model's top word: while the text is the window's,
@@ -17,6 +18,16 @@ from dashboard.renderers import language as language_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import choose_model, page_settings, run_page
 from dashboard.sections.language import first_picture, show_result
+from dashboard.sections.language_form import (
+    EXPLAIN_NOW_KEY,
+    FORM_KEY,
+    FORM_WIDGETS,
+    NO_SECOND,
+    TOP_CHOICE,
+    form_in_url,
+    restore_form,
+    set_form,
+)
 from dashboard.session import explain_refining, get_engine
 from families.contract import InputError
 from families.language import run_rows as language_runs
@@ -26,16 +37,12 @@ from families.language.ptb import window_tokens
 from families.registry import FAMILIES
 
 FAMILY = FAMILIES["language"]
-TOP_CHOICE = "(most probable next word)"
-NO_SECOND = "(none)"
 EXAMPLES = {  # the paper's two examples: the context ends right before the word predicted
     "Figure 9: the shareholders claimed more -> than": ("the shareholders claimed more", "than"),
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
 REQUEST_KEY = "language_request"  # (tokens, targets) of the text to explain
 MODEL_KEY = "language_model_key"  # the model the form's words and the request belong to
-FORM_KEY = "language_form_words"  # (text, target, second word) as last explained or filled in: targets of that text
-FORM_WIDGETS = ("lang_text", "lang_target", "lang_second")
 WINDOW_KEY = "lang_window"  # the run's window the form holds (an OpenWindow)
 
 
@@ -50,18 +57,6 @@ def _switch_model(key: str, vocab) -> None:
             st.session_state[key] = default
 
 
-def _set_form(text: str, target: str, second: str) -> None:
-    """Fill the form with a text and the words picked for it."""
-    st.session_state.update(zip(FORM_WIDGETS, (text, target, second)))
-    st.session_state[FORM_KEY] = (text, target, second)
-
-
-def _restore_form() -> None:
-    """The form as last explained or filled in: Streamlit forgets widgets' values while another page shows."""
-    for widget, value in zip(FORM_WIDGETS, st.session_state.get(FORM_KEY, ())):
-        st.session_state.setdefault(widget, value)
-
-
 def _keep_targets_with_their_text() -> None:
     """On Explain: a word picked for another text (an example's, a run window's, an earlier one) is not carried over to
     a new text, which gets its own most probable next word and no second word; a word picked along with it stays."""
@@ -71,12 +66,12 @@ def _keep_targets_with_their_text() -> None:
         _, picked_target, picked_second = state[FORM_KEY]
         target = TOP_CHOICE if target == picked_target else target
         second = NO_SECOND if second == picked_second else second
-    _set_form(text, target, second)
+    set_form(text, target, second)
 
 
 def _use_example(name: str) -> None:
-    _set_form(*EXAMPLES[name], NO_SECOND)
-    st.session_state["lang_run"] = True
+    set_form(*EXAMPLES[name], NO_SECOND)
+    st.session_state[EXPLAIN_NOW_KEY] = True
 
 
 def _choose_window_model(window) -> None:
@@ -88,9 +83,9 @@ def _choose_window_model(window) -> None:
 def _fill_form(window, vocab) -> None:
     """The form holds the window, its word to explain and the second word; explained at once."""
     st.session_state[WINDOW_KEY] = window
-    _set_form(window.text, window.target if window.target in vocab else TOP_CHOICE,
-              window.second if window.second in vocab else NO_SECOND)
-    st.session_state["lang_run"] = True
+    set_form(window.text, window.target if window.target in vocab else TOP_CHOICE,
+             window.second if window.second in vocab else NO_SECOND)
+    st.session_state[EXPLAIN_NOW_KEY] = True
 
 
 def _tokenize(lm, text: str):
@@ -129,7 +124,7 @@ def _input_form(vocab):
                               help=f"Any word of the {len(vocab):,}-word vocabulary; type to search.")
         second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab.words, key="lang_second")
         submitted = st.form_submit_button("Explain", type="primary", on_click=_keep_targets_with_their_text)
-    run = submitted or st.session_state.pop("lang_run", False)
+    run = submitted or st.session_state.pop(EXPLAIN_NOW_KEY, False)
     targets = [None if target == TOP_CHOICE else target] + ([] if second == NO_SECOND else [second])
     return run, text, targets
 
@@ -171,7 +166,7 @@ def main() -> None:
                 "Treebank). Integrated gradients scale the embedding vectors of **all** the context words together "
                 "from zero (the baseline) to the text and attribute the softmax probability of the next word to the "
                 "words (paper Section 3.2).")
-    _restore_form()
+    restore_form()
     window = st.session_state.pop(language_runs.OPEN_WINDOW_KEY, None)
     if window is not None:
         _choose_window_model(window)
@@ -182,6 +177,7 @@ def main() -> None:
     _switch_model(model.key, lm.vocab)
     if window is not None:
         _fill_form(window, lm.vocab)
+    form_in_url(FAMILY.name, lm.vocab)
     run, text, targets = _input_form(lm.vocab)
     if run:
         st.session_state.pop(REQUEST_KEY, None)

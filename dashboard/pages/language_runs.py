@@ -17,10 +17,10 @@ from dashboard.renderers import language_runs as language_runs_views
 from dashboard.scaffold import load_model, run_page
 from dashboard.session import choose_run
 from families.checkpoint import CheckpointError
-from families.contract import FamilyError
+from families.contract import NEAR_EQUAL_FRACTION, FamilyError
 from families.language import run_rows as language_runs
 from families.registry import FAMILIES
-from runs import store
+from runs import completeness, store
 
 FAMILY = FAMILIES["language"]
 LANGUAGE_PAGE = "dashboard/pages/language.py"
@@ -31,7 +31,8 @@ NUMBER, TEXT = st.column_config.NumberColumn, st.column_config.TextColumn
 COLUMNS = {  # narrow, so that the window's words get the room left
     "window": TEXT(width=120), "next word": TEXT(width=90), "top word": TEXT(width=80),
     "surprise": NUMBER(format="%.2f", width=75, help="-log2 P(explained word | window), in bits"),
-    "last share": NUMBER(format="%.2f", width=80, help="The last word's attribution over the sum of the window's"),
+    "last share": NUMBER(format="%.2f", width=80, help="The last word's attribution over the sum of the window's; "
+                         "empty where the words all but cancel (the baseline scores like the window)"),
     "disagreement": NUMBER(format="%.2f", width=95, help="1 - Spearman's rank correlation of integrated gradients "
                                                          "and gradient x input (0: same ranking, 2: reversed)"),
     "rank": NUMBER(width=60, help="The next word's rank among the model's words (1: its top word)"),
@@ -90,6 +91,11 @@ def _summary(table: pd.DataFrame, manifest: dict, model_name: str | None) -> Non
     if not len(truth_rows):
         st.info("This run explains the model's top word: the surprise is at that word (low: confident), and the "
                 "rank of the actual next word says how far the model was from it.")
+    cancelling = language_runs.cancelling_windows(table)
+    if cancelling:
+        st.caption(f"{cancelling:,} windows have no last word's share: their words' attributions all but cancel "
+                   f"(their sum, F(window) - F(baseline), is at most {NEAR_EQUAL_FRACTION:.0%} of their total size), "
+                   "so the baseline scores like the window and a share of that sum would be meaningless.")
     if table["disagreement"].isna().all():
         st.info("The run stored no gradient x input (a method other than integrated gradients): no disagreement.")
 
@@ -114,7 +120,7 @@ def _window_table(table: pd.DataFrame, run_name: str, model_name: str | None,
         st.warning(f"No window{having}.")
         return chosen, having
     shown = language_runs.sort_windows(chosen, by, ascending).head(MAX_SHOWN)
-    listed = language_runs_views.windows_frame(shown)
+    listed = language_runs_views.windows_frame(shown, completeness.tolerance_of(manifest))
     opener = functools.partial(_open, shown.reset_index(drop=True), run_name, model_name,
                                manifest.get("job", {}).get("settings", {}))
     st.dataframe(listed, key=TABLE_KEY, on_select=opener, selection_mode="single-row",

@@ -27,6 +27,7 @@ from dashboard.sections.molecules_shared import (
     tox21,
 )
 from dashboard.session import explain_refining, get_engine
+from dashboard.url_state import accepted_by, among, link, linked, settings_in_url
 from families.config import DataNotFound
 from families.contract import InputError
 from families.molecules import load_sdf, load_smiles_csv
@@ -106,6 +107,7 @@ def current_molecule(model):
         return None
     for w in sorted(set(warnings) | set(features.warnings)):
         st.warning(escape_markdown(w))
+    link(smiles=smiles)
     return features, label
 
 
@@ -127,14 +129,29 @@ def choose_task(model, features, predictions: np.ndarray) -> int:
     return names.index(name)
 
 
+def molecule_from_link(model) -> None:
+    """The scan settings, the molecule and the task that the URL which opened the page names: the SMILES as if typed and
+    explained, the task the one shown. The SMILES and task shown are written into the URL (current_molecule,
+    explain_section)."""
+    settings_in_url(FAMILY.name)
+    chosen = linked(FAMILY.name, smiles=accepted_by(model.featurizer.from_smiles),  # its InputError says why not
+                    task=among(model.task_names, "one of the model's tasks"))
+    if "smiles" in chosen:
+        store_input("SMILES", [(chosen["smiles"].strip(), chosen["smiles"], [])])
+    if "task" in chosen:
+        st.session_state[OPEN_TASK_KEY] = chosen["task"]
+
+
 def explain_section(engine, loaded) -> None:
     model = loaded.module
+    molecule_from_link(model)
     input_forms(model)
     current = current_molecule(model)
     if current is None:
         return
     features, label = current
     task = choose_task(model, features, predict(model, features))
+    link(task=model.task_names[task])
     scan = settings(loaded, features)
     expl = explain_refining(
         method_comparison.chosen_method(scan).label, "molecule", f"{loaded.key}|{features.smiles}|{task}", scan,

@@ -15,12 +15,13 @@ import pyarrow.dataset as ds
 import streamlit as st
 
 from dashboard.renderers import molecules as molecule_views
+from dashboard.renderers.completeness import with_adds_up
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
 from dashboard.sections.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from dashboard.session import choose_run
 from families.molecules import run_rows as molecule_runs
-from runs import store
+from runs import completeness, store
 
 SORT_LABELS = {"prediction": "prediction", "completeness error": "completeness error (relative)",
                "group attribution": "attribution on the functional group"}
@@ -104,17 +105,18 @@ def selection_form() -> tuple[str, str, str, bool]:
     return smarts, group, sort_by, order == ORDERS[0]
 
 
-def rows_table(run: str, task, table: pd.DataFrame, task_name: str, group: str) -> None:
+def rows_table(run: str, task, table: pd.DataFrame, task_name: str, group: str, tolerance: float) -> None:
     numbers = {column: st.column_config.NumberColumn(format="%.4f") for column in table.columns
                if column not in ("item", "SMILES", "label", f"{group}: matches")}
     numbers["completeness error"] = st.column_config.NumberColumn(format="percent")
     numbers["label"] = st.column_config.NumberColumn(help="1: active in the input's labels, 0: inactive, "
                                                           "empty: unknown")
-    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key=TABLE_KEY,
-                         column_config=numbers)
+    event = st.dataframe(with_adds_up(table, table["completeness error"], tolerance), hide_index=True,
+                         on_select="rerun", selection_mode="single-row", key=TABLE_KEY, column_config=numbers)
     st.caption(f"Click a row to explain its molecule on the Molecules page. {task.prediction_name}: the model's "
                "prediction when the run was made; completeness error: |attributions - (F(molecule) - F(baseline))| "
-               "relative to F(molecule) - F(baseline).")
+               f"relative to F(molecule) - F(baseline); adds up: within the run's {tolerance * 100:g}% tolerance "
+               "(NO: the row's attributions cannot be trusted).")
     if event.selection.rows:
         position = table.index[event.selection.rows[0]]
         open_on_molecules_page(run, task.rows.iloc[position], task_name)
@@ -161,7 +163,7 @@ def main() -> None:
     chosen = choose_run("molecules", key="molecule_runs_run")
     if chosen is None:
         return
-    run, folder, _ = chosen
+    run, folder, manifest = chosen
     stamp = store.stamp(folder)
     task_choice = choose_task(_listing(str(folder), stamp))
     if task_choice is None:
@@ -187,7 +189,7 @@ def main() -> None:
     st.subheader(f"{len(positions)} of {len(task.rows)} rows of {escape_markdown(task_name)}"
                  + (f" containing {escape_markdown(smarts.strip())}" if smarts.strip() else ""))
     table = molecule_runs.selection_table(task, positions, group, sort_by, descending)
-    rows_table(run, task, table, task_name, group)
+    rows_table(run, task, table, task_name, group, completeness.tolerance_of(manifest))
     exports(run, task, table, task_name)
     statistics(task, positions, task_name)
 

@@ -13,7 +13,7 @@ from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
 from dashboard.session import choose_run
 from runs import comparison as run_comparison
-from runs import store
+from runs import completeness, store
 
 ALL_TARGETS = "all targets"
 TABLE_KEY, TARGET_KEY = "compare_table", "compare_target"
@@ -27,7 +27,8 @@ def _listing(folder: str, stamp: tuple) -> pd.DataFrame:
 @st.cache_data(show_spinner="Comparing the two runs' attributions pair by pair...", max_entries=4)
 def _compared(folder_a: str, stamp_a: tuple, folder_b: str, stamp_b: tuple
               ) -> tuple[run_comparison.Joined, pd.DataFrame]:
-    """The join of the two runs and its pairs with their agreement, the most disagreeing first."""
+    """The join of the two runs and its pairs with their agreement, the most disagreeing first and the pairs over a
+    run's completeness tolerance last."""
     joined = run_comparison.join(_listing(folder_a, stamp_a), _listing(folder_b, stamp_b))
     if joined.pairs.empty:
         return joined, joined.pairs
@@ -35,7 +36,9 @@ def _compared(folder_a: str, stamp_a: tuple, folder_b: str, stamp_b: tuple
     scores = [store.read(pathlib.Path(folder), run_comparison.SCORE_COLUMNS, explained).to_pandas()
               for folder in (folder_a, folder_b)]
     agreements = run_comparison.agreements(joined.pairs, *scores)
-    return joined, run_comparison.most_disagreeing(pd.concat([joined.pairs, agreements], axis=1))
+    tolerances = [completeness.tolerance_of(store.read_manifest(pathlib.Path(folder)))
+                  for folder in (folder_a, folder_b)]
+    return joined, run_comparison.most_disagreeing(pd.concat([joined.pairs, agreements], axis=1), *tolerances)
 
 
 def chosen_runs():
@@ -115,6 +118,9 @@ def main() -> None:
                    "kept only where the input itself is the same.")
     joined, ranked = _compared(str(folder_a), store.stamp(folder_a), str(folder_b), store.stamp(folder_b))
     st.markdown(run_comparison_views.join_summary(joined, name_a, name_b))
+    if ranked.get("incomplete", pd.Series(dtype=bool)).any():
+        st.warning(run_comparison_views.incomplete_summary(ranked, completeness.tolerance_of(manifest_a),
+                                                           completeness.tolerance_of(manifest_b)))
     if ranked.empty:
         st.warning(f"{escape_markdown(name_a)} and {escape_markdown(name_b)} have no explained item and target in "
                    "common: nothing to compare. Compare runs of the same input (and, for predicted targets, models "

@@ -1,8 +1,9 @@
 """Vision: which pixels drive an image classifier (Figures 1-4, 6, 11, 12 of the paper).
 
 Thin: the model in the sidebar (dashboard/sections/vision_model_choice.py), a photo (a sample, an upload, or one a run
-page opened), a form for the targets, baseline and layer, one scan through the vision family (all targets at once),
-and the sections of dashboard/sections/vision.py.
+page opened), the form for the targets, baseline and layer (dashboard/sections/photo_request.py, which keeps the
+sample photo and the request in the URL), one scan through the vision family (all targets at once), and the sections
+of dashboard/sections/vision.py.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dashboard.renderers import method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
 from dashboard.scaffold import compare_methods, explain, page_settings, run_page
+from dashboard.sections.photo_request import SAMPLE_KEY, SAMPLE_SOURCE, parameters_form, photo_from_link
 from dashboard.sections.vision import (
     IMAGE_WIDTH,
     class_label,
@@ -29,6 +31,7 @@ from dashboard.sections.vision import (
     view_straight_line,
 )
 from dashboard.sections.vision_model_choice import choose_vision_model
+from dashboard.url_state import link
 from families import config
 from families.contract import InputError
 from families.vision.baselines import BASELINES
@@ -38,8 +41,6 @@ from families.vision.images import UPLOAD_TYPES, load_image
 from families.vision.photos import list_photos
 from families.vision.run_rows import run_photo
 from runs import store
-
-REQUEST_KEY = "vision_request"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -85,8 +86,11 @@ def choose_image():
     """(file bytes, name, ground-truth index or None, bytes digest) or None."""
     samples = _samples()
     opened = st.session_state.get(OPENED_PHOTO_KEY)
-    sources = ([RUN_SOURCE] if opened else []) + (["Sample photo"] if samples else []) + ["Upload"]
+    photo_from_link(samples)
+    sources = ([RUN_SOURCE] if opened else []) + ([SAMPLE_SOURCE] if samples else []) + ["Upload"]
     source = st.radio("Image", sources, horizontal=True, key=SOURCE_KEY)
+    if source != SAMPLE_SOURCE:
+        link(photo=None)  # a link names a sample photo only
     if source == RUN_SOURCE:
         return run_image(opened)
     if source == "Upload":
@@ -99,8 +103,9 @@ def choose_image():
             return None
         data, name, truth = upload.getvalue(), upload.name, None
     else:
-        name = st.selectbox("Sample photo", list(samples), key="vision_sample",
+        name = st.selectbox("Sample photo", list(samples), key=SAMPLE_KEY,
                             format_func=lambda file: pathlib.Path(file).stem)
+        link(photo=name)
         try:
             data = samples[name].path.read_bytes()
         except OSError as exc:
@@ -110,39 +115,12 @@ def choose_image():
     return data, name, truth, hashlib.sha256(data).hexdigest()
 
 
-def parameters_form(classifier, top, truth, digest):
-    count, top1 = len(classifier.categories), top[0][0]
-    second_default = truth if truth is not None and truth != top1 else (top[1][0] if len(top) > 1 else top1)
-    layers = classifier.layer_names()
-    with st.form("vision_form"):
-        c1, c2 = st.columns(2)
-        target = c1.selectbox("Explain the label", range(count), index=top1,
-                              format_func=lambda i: class_label(classifier, i), help="Default: the top prediction.")
-        compare = c2.selectbox("Compare with a second label (same scan)", [-1, *range(count)],
-                               index=second_default + 1,
-                               format_func=lambda i: "none" if i < 0 else class_label(classifier, i) +
-                               (" - ground truth" if i == truth else ""),
-                               help="E.g. the ground truth of a misclassified image (Figure 6).")
-        c3, c4 = st.columns(2)
-        baseline = c3.selectbox("Baseline", list(BASELINES), format_func=lambda b: f"{b}: {BASELINES[b]}")
-        layer = c4.selectbox("Intermediate layer (Figure 12)", layers, index=len(layers) - 1 if layers else 0)
-        submitted = st.form_submit_button("Explain", type="primary")
-    if submitted:
-        targets = [int(target)] + ([int(compare)] if compare >= 0 and compare != target else [])
-        st.session_state[REQUEST_KEY] = dict(digest=digest, model=classifier.key, targets=targets,
-                                             baseline=baseline, layer=layer)
-    request = st.session_state.get(REQUEST_KEY)
-    if request and request["digest"] == digest and request["model"] == classifier.key:
-        return request
-    return None
-
-
 def first_picture(ex) -> None:
     """The photo and each target's map with the default display: what the page shows while the scan refines."""
     columns = st.columns(len(ex.targets) + 1)
     columns[0].image(ex.image, caption=f"Input: {ex.labels[0]}", width=IMAGE_WIDTH)
     for t, column in enumerate(columns[1:]):
-        column.image(vision_views.visualize(ex.image, ex.attributions(t)),
+        column.image(vision_views.explained_map(ex.image, ex.attributions(t)),
                      caption=f"{method_label(ex)}: {ex.labels[t]}", width=IMAGE_WIDTH)
 
 

@@ -22,7 +22,7 @@ from dashboard.session import choose_run
 from families.contract import FamilyError
 from families.vision import run_rows as vision_runs
 from families.vision.family import FAMILY
-from runs import store
+from runs import completeness, store
 
 VISION_PAGE = "dashboard/pages/vision.py"
 
@@ -104,7 +104,7 @@ def main():
         shown = choose_photos(wrong)
         st.markdown(f"{len(shown)} shown.")
         open_photo = functools.partial(open_on_vision_page, run, manifest)
-        photo_listing(shown, open_photo)
+        photo_listing(shown, open_photo, completeness.tolerance_of(manifest))
         gallery(shown, manifest, functools.partial(_maps, str(folder), stamp), open_photo)
         st.subheader("Which true classes go to which predictions")
         st.dataframe(vision_runs_views.confusion_frame(vision_runs.confusion(shown)), hide_index=True)

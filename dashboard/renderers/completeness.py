@@ -106,3 +106,20 @@ def completeness_frame(labels: Sequence[str], targets: Sequence[int], score_inpu
             "within tolerance": bool(relative_delta[t] <= tolerance),
         })
     return pd.DataFrame(rows)
+
+
+ADDS_UP = "adds up"  # the column of a run's listed rows that says whether each row meets the run's tolerance
+
+
+def adds_up(relative_delta, tolerance: float) -> list[str]:
+    """Per listed row of a run: "yes" within the run's completeness tolerance, "NO" over it (its attributions do not
+    add up to F(input) - F(baseline): what it says cannot be trusted), "n/a" for a method with no completeness law."""
+    errors = np.asarray(relative_delta, dtype=np.float64)
+    return ["n/a" if np.isnan(error) else "yes" if error <= tolerance else "NO" for error in errors]
+
+
+def with_adds_up(listed: pd.DataFrame, relative_delta, tolerance: float, position: int = 1) -> pd.DataFrame:
+    """A run's listed rows with the ADDS_UP column at `position` (after the row's name)."""
+    flagged = listed.copy()
+    flagged.insert(position, ADDS_UP, adds_up(relative_delta, tolerance))
+    return flagged

@@ -2,8 +2,8 @@
 
 All functions take a next-word explanation (families.language.explanation.NextWordExplanation, read by its
 attributes: arrays [target, alpha, word]).
-Colours: a diverging scale centred on zero, blue for words that raise the target's probability and
-red for words that lower it.
+Colours: the signed scale of dashboard.renderers.colours, red for words that raise the target's probability
+(F), blue for words that lower it, white for none, with its colour bar under each chart.
 """
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from dashboard.renderers import colours
 from families.language.explanation import INTERIOR_QUANTITIES, word_columns
 
 IG_ROW = "Integrated gradients"
 GRADIENT_ROW = "Gradient x input (alpha = 1)"
-DIVERGING = "redblue"  # low (negative) red, high (positive) blue
 CELL_WIDTH = 96
 PLOT_WIDTH = 720
 # Width and height below are the plotting area; axes, legend and title come on top. (Streamlit's default,
@@ -55,10 +55,10 @@ def _unit(values: np.ndarray) -> tuple[float, str]:
     return 10.0 ** exponent, f" (values x 1e{exponent})"
 
 
-def _symmetric(values: np.ndarray) -> list[float]:
+def _symmetric(values: np.ndarray) -> float:
+    """The signed scale's end: the largest |value| (1 where there is none)."""
     m = float(np.nanmax(np.abs(values))) if np.size(values) else 0.0
-    m = m if np.isfinite(m) and m > 0 else 1.0
-    return [-m, m]
+    return m if np.isfinite(m) and m > 0 else 1.0
 
 
 # --- the token table of Figures 9 and 10 ---------------------------------------------------------------
@@ -111,17 +111,16 @@ def token_table_chart(result, target: str, shared_scale: bool = True) -> alt.Cha
         frame["colour"] = frame.groupby("row")["value"].transform(lambda v: v / (np.abs(v).max() or 1.0))
     unit, unit_text = _unit(frame["value"].to_numpy())
     frame["label"] = (frame["value"] / unit).map(lambda v: f"{v:.4f}" if abs(v) >= 5e-4 or v == 0 else f"{v:.1e}")
-    domain = _symmetric(frame["colour"].to_numpy())
+    vmax = _symmetric(frame["colour"].to_numpy())
     x = alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns)))
     y = alt.Y("row:N", sort=[IG_ROW, GRADIENT_ROW], title=None, axis=alt.Axis(labelLimit=220))
     base = alt.Chart(frame).encode(x=x, y=y)
     cells = base.mark_rect(stroke="white").encode(
-        color=alt.Color("colour:Q", scale=alt.Scale(scheme=DIVERGING, domain=domain, domainMid=0),
-                        legend=alt.Legend(title="score" if shared_scale else "score / row max")),
+        color=colours.altair_colour("colour", vmax, "score" if shared_scale else "score / row max"),
         tooltip=["word", "row", alt.Tooltip("value:Q", format=".4g")])
     text = base.mark_text(fontSize=10).encode(
         text="label:N",
-        color=alt.condition(f"abs(datum.colour) > {0.6 * domain[1]}", alt.value("white"), alt.value("black")))
+        color=alt.condition(f"abs(datum.colour) > {0.6 * vmax}", alt.value("white"), alt.value("black")))
     roomy = _roomy(len(columns))
     chart = cells + text if roomy else cells  # narrow cells: values in the tooltips only
     return chart.properties(
@@ -176,8 +175,7 @@ def interior_gradient_heatmap(result, target: str, quantity: str = "gradient x e
         x=alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns))),
         y=alt.Y("alpha_lo:Q", scale=alt.Scale(domain=[0, 1], reverse=True), title="alpha"),
         y2="alpha_hi:Q",
-        color=alt.Color("value:Q", scale=alt.Scale(scheme=DIVERGING, domain=_symmetric(frame["value"].to_numpy()),
-                                                   domainMid=0), title=quantity),
+        color=colours.altair_colour("value", _symmetric(frame["value"].to_numpy()), quantity),
         tooltip=["word", alt.Tooltip("alpha:Q", format=".4f"), alt.Tooltip("value:Q", format=".4g")],
     ).properties(title=alt.TitleParams(f"Interior gradients for '{target}' ({quantity})",
                                        subtitle=[INTERIOR_QUANTITIES[quantity]], anchor="start"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from dashboard.renderers.completeness import with_adds_up
+
 # the window table's columns as the page shows them: short names (the page's help says more), the statistics
 # before the words, which take the room left
 SHOWN_COLUMNS = {
@@ -13,10 +15,12 @@ SHOWN_COLUMNS = {
 }
 
 
-def windows_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """The windows as the page lists them: readable column names, in the table's order, index 0..n-1 (a
-    row selection's position is the row's position here)."""
-    return table[list(SHOWN_COLUMNS)].rename(columns=SHOWN_COLUMNS).reset_index(drop=True)
+def windows_frame(table: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """The windows as the page lists them: readable column names, whether each adds up within the run's
+    completeness tolerance, in the table's order, index 0..n-1 (a row selection's position is the row's position
+    here)."""
+    listed = table[list(SHOWN_COLUMNS)].rename(columns=SHOWN_COLUMNS).reset_index(drop=True)
+    return with_adds_up(listed, table["relative_delta"], tolerance)
 
 
 def perplexity(surprise_bits: pd.Series) -> float:

@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from dashboard.renderers.vision import MISSING, missing_as_text
 from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily
 from ig_core import METHODS, ScanSettings, method, read_off_scan
 from ig_core.agreement import agreement
@@ -16,6 +17,7 @@ from ig_core.agreement import agreement
 DEFAULT_METHODS = ("integrated_gradients", "gradient", "smoothgrad")
 SCAN = "integrated_gradients"
 AGREEMENT_COLUMNS = ["first", "second", "Spearman (all features)", "Spearman (top features)", "top-k overlap", "k"]
+EQUAL_SCORES = f"{MISSING}: equal scores"  # a rank correlation with a map whose scores are all equal is undefined
 
 
 def label(name: str) -> str:
@@ -90,7 +92,8 @@ def default_top(features: int) -> int:
 
 def agreement_table(maps: dict[str, np.ndarray], top: int | None = None) -> pd.DataFrame:
     """Pairwise rank agreement of the maps (method label -> feature scores): Spearman over all features,
-    Spearman of |score| over the union of both top sets, and the share of top features both pick."""
+    Spearman of |score| over the union of both top sets, and the share of top features both pick; EQUAL_SCORES
+    where a correlation is undefined, where Streamlit would show "None"."""
     rows = []
     for (first, a), (second, b) in combinations(maps.items(), 2):
         k = top or default_top(a.size)
@@ -98,7 +101,7 @@ def agreement_table(maps: dict[str, np.ndarray], top: int | None = None) -> pd.D
         rows.append({"first": first, "second": second, "Spearman (all features)": measured["spearman"],
                      "Spearman (top features)": measured["spearman_top"], "top-k overlap": measured["top_overlap"],
                      "k": measured["top"]})
-    return pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)
+    return missing_as_text(pd.DataFrame(rows, columns=AGREEMENT_COLUMNS)).replace({MISSING: EQUAL_SCORES})
 
 
 def completeness_text(explanation: Explanation, t: int = 0) -> str:
@@ -112,8 +115,9 @@ def completeness_text(explanation: Explanation, t: int = 0) -> str:
 
 
 def completeness_table(runs: Sequence[MethodRun], t: int = 0) -> pd.DataFrame:
-    """Per method that ran: its law, the sum of its attributions, the law's value and the relative error (NaN and
-    "not defined" for a method without a law)."""
+    """Per method that ran: its law, the sum of its attributions, the law's value and the relative error; for a
+    method without a law "not defined" and "n/a" (vision's MISSING) in its numbers, where Streamlit would show
+    "None"."""
     rows = []
     for run in runs:
         if run.explanation is None:
@@ -126,8 +130,8 @@ def completeness_table(runs: Sequence[MethodRun], t: int = 0) -> pd.DataFrame:
                      "sum of attributions": total, "law's value": law_value if defined else np.nan,
                      "relative error (%)": 100 * float(a.relative_delta[0, t]) if defined else np.nan,
                      "points evaluated": int(a.points_evaluated)})
-    return pd.DataFrame(rows, columns=["method", "completeness", "sum of attributions", "law's value",
-                                       "relative error (%)", "points evaluated"])
+    return missing_as_text(pd.DataFrame(rows, columns=["method", "completeness", "sum of attributions", "law's value",
+                                                       "relative error (%)", "points evaluated"]))
 
 
 def scores_table(runs: Sequence[MethodRun], features: Sequence[str], t: int = 0) -> pd.DataFrame:

@@ -1,48 +1,31 @@
 """Pure renderers for the molecules page (no Streamlit): RDKit drawings, tables and altair charts.
 
-Colours: one diverging palette for atoms and bonds (blue = negative, white = 0, red = positive), one
-scale shared by atoms and bonds (both are contributions to the same prediction), so their colours
-compare. Highlight drawings are SVG (small, crisp); contour maps are PNG (Cairo).
+Colours: the signed scale of dashboard.renderers.colours (red raises F, white 0, blue lowers F), one scale shared by
+atoms and bonds (both are contributions to the same prediction), so their colours compare; every drawing carries
+that scale's colour bar. Highlight drawings are SVG (small, crisp); contour maps are PNG (Cairo).
 """
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from typing import Sequence
 
 import altair as alt
 import numpy as np
 import pandas as pd
+from PIL import Image
 from rdkit import Chem
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import SimilarityMaps, rdMolDraw2D
 
+from dashboard.renderers import colours
 from dashboard.renderers.completeness import Verdict, explanation_verdict
-from families.molecules.explanation import NEAR_EQUAL_FRACTION, PERCENT_OF_DIFFERENCE
+from dashboard.renderers.vision import MISSING, missing_as_text
+from families.contract import NEAR_EQUAL_FRACTION
+from families.molecules.explanation import PERCENT_OF_DIFFERENCE
 
-NEGATIVE = (0.129, 0.400, 0.675)  # RdBu blue
-POSITIVE = (0.698, 0.094, 0.169)  # RdBu red
-WHITE = (1.0, 1.0, 1.0)
 ACCOUNTING_PARTS = ("atoms", "bonded pairs", "non-bonded pairs", "completeness gap")
-
-
-# -- colours -----------------------------------------------------------------------------------------
-
-def scale_max(*arrays) -> float:
-    """The colour scale: the largest |value| over atoms and bonds (never 0)."""
-    values = [np.abs(np.asarray(a, dtype=float)).max() for a in arrays if a is not None and np.size(a)]
-    return float(max(values + [1e-12]))
-
-
-def diverging_color(value: float, vmax: float) -> tuple[float, float, float]:
-    """White at 0, red for positive, blue for negative, full colour at |value| = vmax."""
-    t = float(np.clip(abs(value) / vmax, 0.0, 1.0)) if vmax > 0 else 0.0
-    end = POSITIVE if value >= 0 else NEGATIVE
-    return tuple(w + t * (e - w) for w, e in zip(WHITE, end))
-
-
-def _hex(rgb) -> str:
-    return "#" + "".join(f"{int(round(255 * c)):02x}" for c in rgb)
 
 
 def _prepared(mol: Chem.Mol) -> Chem.Mol:
@@ -55,17 +38,17 @@ def _prepared(mol: Chem.Mol) -> Chem.Mol:
 def _highlights(mol, atom_scores, bond_scores, vmax):
     atom_scores = np.asarray(atom_scores, dtype=float)
     atoms = list(range(mol.GetNumAtoms()))
-    atom_colors = {i: diverging_color(atom_scores[i], vmax) for i in atoms}
+    atom_colors = {i: colours.signed_colour(atom_scores[i], vmax) for i in atoms}
     radii = {i: 0.25 + 0.25 * min(abs(atom_scores[i]) / vmax, 1.0) for i in atoms}
     bonds, bond_colors = [], {}
     if bond_scores is not None:
         bond_scores = np.asarray(bond_scores, dtype=float)
         bonds = list(range(mol.GetNumBonds()))
-        bond_colors = {b: diverging_color(bond_scores[b], vmax) for b in bonds}
+        bond_colors = {b: colours.signed_colour(bond_scores[b], vmax) for b in bonds}
     return atoms, atom_colors, radii, bonds, bond_colors
 
 
-def _draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices, legend=""):
+def _draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices):
     opts = drawer.drawOptions()
     opts.useBWAtomPalette()
     opts.addAtomIndices = bool(show_indices)
@@ -74,7 +57,7 @@ def _draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices, legend=""):
     opts.clearBackground = True
     atoms, atom_colors, radii, bonds, bond_colors = _highlights(mol, atom_scores, bond_scores, vmax)
     drawer.DrawMolecule(mol, highlightAtoms=atoms, highlightAtomColors=atom_colors, highlightAtomRadii=radii,
-                        highlightBonds=bonds, highlightBondColors=bond_colors, legend=legend)
+                        highlightBonds=bonds, highlightBondColors=bond_colors)
     drawer.FinishDrawing()
     return drawer.GetDrawingText()
 
@@ -86,21 +69,23 @@ def _strip_xml(svg: str) -> str:
 # -- drawings ----------------------------------------------------------------------------------------
 
 def attribution_svg(mol: Chem.Mol, atom_scores, bond_scores=None, size=(460, 340), show_indices=False,
-                    legend=True, vmax: float | None = None, label: str = "attribution") -> str:
-    """Atoms and bonds coloured by attribution (highlight map) with a colour-bar legend below, as SVG."""
+                    vmax: float | None = None, label: str = "attribution") -> str:
+    """Atoms and bonds coloured by attribution (highlight map) with the signed scale's colour bar below, as SVG."""
     mol = _prepared(mol)
-    vmax = vmax or scale_max(atom_scores, bond_scores)
+    vmax = vmax or colours.scale_max(atom_scores, bond_scores)
     w, h = size
     drawer = rdMolDraw2D.MolDraw2DSVG(w, h)
     body = _strip_xml(_draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices))
-    if not legend:
-        return body
-    bar_h = 46
-    return (f"<svg xmlns='http://www.w3.org/2000/svg' version='1.1' width='{w}px' height='{h + bar_h}px' "
-            f"viewBox='0 0 {w} {h + bar_h}'>"
-            f"<rect width='{w}' height='{h + bar_h}' fill='white'/>"
+    return _with_legend_svg(body, w, h, colours.legend_svg(vmax, w, label), colours.legend_height(label))
+
+
+def _with_legend_svg(body: str, w: int, h: int, legend: str, legend_h: int) -> str:
+    """An RDKit SVG drawing of w x h pixels with a legend (an SVG element) below it, as one SVG document."""
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' version='1.1' width='{w}px' height='{h + legend_h}px' "
+            f"viewBox='0 0 {w} {h + legend_h}'>"
+            f"<rect width='{w}' height='{h + legend_h}' fill='white'/>"
             f"<svg x='0' y='0' width='{w}' height='{h}'>{_inner(body)}</svg>"
-            f"<g transform='translate(0,{h})'>{legend_svg_fragment(vmax, w, label)}</g></svg>")
+            f"<g transform='translate(0,{h})'>{legend}</g></svg>")
 
 
 def _inner(svg: str) -> str:
@@ -110,33 +95,21 @@ def _inner(svg: str) -> str:
     return svg[start:end]
 
 
-def legend_svg_fragment(vmax: float, width: int, label: str = "attribution") -> str:
-    """A horizontal colour bar from -vmax (blue) through 0 (white) to +vmax (red), with labels."""
-    x0, x1 = 40, width - 40
-    stops = "".join(f"<stop offset='{o}' stop-color='{_hex(c)}'/>" for o, c in
-                    ((0, NEGATIVE), (0.5, WHITE), (1, POSITIVE)))
-    font = "font-family='sans-serif' font-size='11' fill='#333'"
-    return (f"<defs><linearGradient id='igbar' x1='0' x2='1' y1='0' y2='0'>{stops}</linearGradient></defs>"
-            f"<rect x='{x0}' y='6' width='{x1 - x0}' height='12' fill='url(#igbar)' stroke='#999' stroke-width='0.5'/>"
-            f"<text x='{x0}' y='32' {font} text-anchor='middle'>{-vmax:.3g}</text>"
-            f"<text x='{(x0 + x1) / 2}' y='32' {font} text-anchor='middle'>0</text>"
-            f"<text x='{x1}' y='32' {font} text-anchor='middle'>+{vmax:.3g}</text>"
-            f"<text x='{(x0 + x1) / 2}' y='44' {font} text-anchor='middle'>{_escape(label)}: "
-            "blue lowers, red raises</text>")
-
-
-def _escape(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _png_with_legend(png: bytes, legend: Image.Image) -> bytes:
+    picture = colours.stack(Image.open(io.BytesIO(png)), legend)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def attribution_png(mol: Chem.Mol, atom_scores, bond_scores=None, size=(460, 340), show_indices=False,
-                    vmax: float | None = None) -> bytes:
-    """The same highlight map as PNG (Cairo); the colour scale is written as the drawing's legend."""
+                    vmax: float | None = None, label: str = "attribution") -> bytes:
+    """The same highlight map as PNG (Cairo), with the same colour bar below."""
     mol = _prepared(mol)
-    vmax = vmax or scale_max(atom_scores, bond_scores)
+    vmax = vmax or colours.scale_max(atom_scores, bond_scores)
     drawer = rdMolDraw2D.MolDraw2DCairo(*size)
-    return _draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices,
-                 legend=f"red raises, blue lowers; full colour at |score| = {vmax:.3g}")
+    png = _draw(drawer, mol, atom_scores, bond_scores, vmax, show_indices)
+    return _png_with_legend(png, colours.legend_image(vmax, size[0], label))
 
 
 def draws_contours(mol: Chem.Mol) -> bool:
@@ -144,8 +117,13 @@ def draws_contours(mol: Chem.Mol) -> bool:
     return mol.GetNumAtoms() >= 2
 
 
+CONTOUR_LABEL = "atom scores spread as contours"
+
+
 def similarity_map_png(mol: Chem.Mol, atom_scores, size=(460, 340), show_indices=False) -> bytes:
-    """Contour map of the atom scores (RDKit similarity map; atoms only, bonds are not drawn as scores).
+    """Contour map of the atom scores (RDKit similarity map; atoms only, bonds are not drawn as scores) in the
+    signed scale's colours, with its colour bar below. The bar has no numbers: RDKit colours the sum of a Gaussian
+    per atom, scaled to its own largest |value|, not the scores themselves.
 
     A single atom has no contours to draw (see draws_contours): it gets the highlight drawing instead."""
     if not draws_contours(mol):
@@ -154,20 +132,20 @@ def similarity_map_png(mol: Chem.Mol, atom_scores, size=(460, 340), show_indices
     drawer = rdMolDraw2D.MolDraw2DCairo(*size)
     drawer.drawOptions().addAtomIndices = bool(show_indices)
     weights = [float(s) for s in np.asarray(atom_scores, dtype=float)]
-    if max(abs(w) for w in weights) == 0:
-        weights = [0.0] * len(weights)
-    SimilarityMaps.GetSimilarityMapFromWeights(mol, weights, draw2d=drawer, colorMap="bwr", contourLines=8)
+    SimilarityMaps.GetSimilarityMapFromWeights(mol, weights, draw2d=drawer, contourLines=8,
+                                               colorMap=[colours.NEGATIVE, colours.WHITE, colours.POSITIVE])
     drawer.FinishDrawing()
-    return drawer.GetDrawingText()
+    return _png_with_legend(drawer.GetDrawingText(), colours.legend_image(None, size[0], CONTOUR_LABEL))
 
 
 def thumbnail_svg(mol: Chem.Mol, atom_scores, bond_scores=None, size=(180, 140)) -> str:
-    """A small heat-map drawing for a grid (no legend, no labels beyond element symbols)."""
+    """A small heat-map drawing for a grid (no labels beyond element symbols), with its own colour bar below."""
     mol = _prepared(mol)
-    vmax = scale_max(atom_scores, bond_scores)
+    vmax = colours.scale_max(atom_scores, bond_scores)
     drawer = rdMolDraw2D.MolDraw2DSVG(*size)
     drawer.drawOptions().minFontSize = 7
-    return _strip_xml(_draw(drawer, mol, atom_scores, bond_scores, vmax, False))
+    body = _strip_xml(_draw(drawer, mol, atom_scores, bond_scores, vmax, False))
+    return _with_legend_svg(body, *size, colours.legend_svg(vmax, size[0]), colours.legend_height())
 
 
 # -- tables ------------------------------------------------------------------------------------------
@@ -240,15 +218,14 @@ def accounting_chart(accounting: pd.DataFrame) -> alt.Chart:
     A bar's colour is its attribution's sign, as in the drawing (red raises F, blue lowers it): a share's sign also
     flips with F(molecule) - F(baseline)."""
     df = accounting[accounting["part"].isin(ACCOUNTING_PARTS)].copy()
-    df["effect"] = np.where(df["attribution"] >= 0, "raises", "lowers")
+    df["effect"] = colours.effects(df["attribution"])
     shares = bool(df[PERCENT_OF_DIFFERENCE].notna().all())
     value = PERCENT_OF_DIFFERENCE if shares else "attribution"
     return alt.Chart(df).mark_bar().encode(
         x=alt.X(field=value, type="quantitative", title=value),
         # Streamlit's theme drops overlapping labels: with thin bars every other part went unnamed
         y=alt.Y("part:N", sort=None, title=None, axis=alt.Axis(labelOverlap=False, labelLimit=200)),
-        color=alt.Color("effect:N", title="attribution", legend=alt.Legend(orient="bottom"),  # the bars keep the width
-                        scale=alt.Scale(domain=["raises", "lowers"], range=[_hex(POSITIVE), _hex(NEGATIVE)])),
+        color=colours.effect_colour(),  # its legend below: the bars keep the width
         tooltip=["part", alt.Tooltip("attribution:Q", format=".4g"),
                  alt.Tooltip(field=PERCENT_OF_DIFFERENCE, type="quantitative", format=".1f")],
     ).properties(height=alt.Step(28))
@@ -263,6 +240,21 @@ def accounting_note(expl) -> str | None:
             f"{NEAR_EQUAL_FRACTION:.0%} of the parts' total size (|atoms| + |bonded pairs| + |non-bonded pairs| = "
             f"{expl.parts_size:.3g}), so the attributions explain little of it: they mostly cancel. The accounting "
             "shows the attributions themselves, not shares of so small a difference.")
+
+
+def accounting_table(accounting: pd.DataFrame) -> pd.DataFrame:
+    """The accounting as the page shows it: a column with no value at all left out (accounting_note says why), and
+    MISSING in a cell with none (accounting_table_note says why), where Streamlit would show "None"."""
+    return missing_as_text(accounting.dropna(axis="columns", how="all"))
+
+
+def accounting_table_note(table: pd.DataFrame) -> str | None:
+    """Why accounting_table's cells say MISSING, when some do: only F(baseline) and F(molecule) lack a percent of
+    F(molecule) - F(baseline) once the all-empty columns are gone."""
+    if not table.isin([MISSING]).any().any():
+        return None
+    return (f"{MISSING}: F(baseline) and F(molecule) are not parts of F(molecule) - F(baseline), so they have no "
+            "percent of it.")
 
 
 def saturation_frame(explanations, labels: Sequence[str] | None = None) -> pd.DataFrame:
@@ -281,7 +273,7 @@ def saturation_charts(explanations, labels: Sequence[str] | None = None, task: s
     `quantity`: what F is, the y axis title (default P(active) of `task`)."""
     df = saturation_frame(explanations, labels)
     many = df["molecule"].nunique() > 1
-    color = alt.Color("molecule:N", legend=None) if many else alt.value(_hex(POSITIVE))
+    color = alt.Color("molecule:N", legend=None) if many else alt.value(colours.hex_colour(colours.POSITIVE))
     base = alt.Chart(df).mark_line(point=not many, opacity=0.8 if many else 1.0)
     f = base.encode(x=alt.X("alpha:Q", title="alpha (scale of the features)"),
                     y=alt.Y("F:Q", title=quantity or f"P(active{': ' + task if task else ''})"), color=color,
@@ -296,10 +288,10 @@ def saturation_charts(explanations, labels: Sequence[str] | None = None, task: s
 
 
 def means_chart(df: pd.DataFrame, category: str, value: str = "mean score") -> alt.Chart:
-    """Horizontal bars of an across-molecule mean (per atom type or functional group)."""
+    """Horizontal bars of an across-molecule mean (per atom type or functional group), coloured by its sign."""
     d = df.copy()
+    d["effect"] = colours.effects(d[value])
     return alt.Chart(d).mark_bar().encode(
         x=alt.X(f"{value}:Q"), y=alt.Y(f"{category}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=220)),
-        color=alt.condition(f"datum['{value}'] >= 0", alt.value(_hex(POSITIVE)), alt.value(_hex(NEGATIVE))),
-        tooltip=list(d.columns),
+        color=colours.effect_colour(value), tooltip=list(df.columns),
     ).properties(height=alt.Step(22))

@@ -2,7 +2,8 @@
 
 The two attributions of a pair are drawn in the family's units with the family's own renderers: atom and bond
 highlights (dashboard.renderers.molecules), a row per run over the context words (dashboard.renderers.language's
-word axis and colours), heat maps of |score| per pixel (dashboard.renderers.vision). Each attribution keeps its own
+word axis, the signed colours of dashboard.renderers.colours), heat maps of |score| per pixel with their colour bar
+(dashboard.renderers.vision). Each attribution keeps its own
 colour scale: two models' attributions of different sizes would otherwise hide one pattern; the rank correlation
 compares patterns, not sizes.
 """
@@ -15,10 +16,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from dashboard.renderers import colours
 from dashboard.renderers import molecules as molecule_views
-from dashboard.renderers.language import DIVERGING, PAD, view_width, word_axis
+from dashboard.renderers.language import PAD, view_width, word_axis
 from dashboard.renderers.markdown import escape_markdown
-from dashboard.renderers.vision import clip_normalize, heatmap
+from dashboard.renderers.vision import LEGEND_WIDTH, clip_normalize, heatmap, map_legend, saturation_value
 from families.molecules.run_rows import largest_fragment
 from runs import store
 from runs.comparison import Joined, named_pair
@@ -37,10 +39,20 @@ def join_summary(joined: Joined, name_a: str, name_b: str) -> str:
     return text
 
 
+def incomplete_summary(ranked: pd.DataFrame, tolerance_a: float, tolerance_b: float) -> str:
+    """Why some pairs are listed last and marked: a row of theirs misses its run's completeness tolerance."""
+    count = int(ranked["incomplete"].sum())
+    return (f"{count:,} of {len(ranked):,} pairs have a row whose attributions miss its run's completeness tolerance "
+            f"(A: {tolerance_a * 100:g}%, B: {tolerance_b * 100:g}%): they are listed last and marked "
+            "\"does not add up\", since their disagreement may be the path sum's error rather than the models'. "
+            "Rerun those runs with the adaptive rule (the default) to compare them.")
+
+
 def pairs_table(ranked: pd.DataFrame) -> pd.DataFrame:
     """The ranked pairs (runs.comparison.most_disagreeing) with the columns a person reads."""
     return pd.DataFrame({
-        "item": ranked["item_id"], "target": ranked["target_name"], "Spearman": ranked["spearman"],
+        "item": ranked["item_id"], "target": ranked["target_name"],
+        "completeness": np.where(ranked["incomplete"], "does not add up", "adds up"), "Spearman": ranked["spearman"],
         "top-10% overlap": ranked["top_overlap"], "P A": ranked["probability_a"], "P B": ranked["probability_b"],
         "completeness error A": ranked["relative_delta_a"], "completeness error B": ranked["relative_delta_b"],
         "units": ranked["units"], "input": ranked["source"]})
@@ -79,12 +91,15 @@ def word_rows_chart(names_a: Sequence[str], scores_a, names_b: Sequence[str], sc
     return alt.Chart(frame).mark_rect(stroke="white").encode(
         x=alt.X("word:N", sort=words, title=None, axis=word_axis(len(words))),
         y=alt.Y("run:N", sort=[label_a, label_b], title=None, axis=alt.Axis(labelLimit=260)),
-        color=alt.Color("colour:Q", scale=alt.Scale(scheme=DIVERGING, domain=[-1, 1], domainMid=0),
-                        legend=alt.Legend(title="score / row max")),
+        color=colours.altair_colour("colour", 1.0, "score / row max"),
         tooltip=["run", "word", alt.Tooltip("value:Q", format=".4g")],
     ).properties(width=view_width(len(words)), height=70, autosize=PAD)
 
 
 def map_picture(row) -> Image.Image:
-    """A photo row's |score| per pixel as a heat map (the 99th percentile and above at full colour)."""
-    return heatmap(clip_normalize(np.abs(store.pixel_map(row))))
+    """A photo row's |score| per pixel as a heat map (the 99th percentile and above at full colour), with the legend
+    of its colours below it."""
+    scores = np.abs(store.pixel_map(row))
+    picture = heatmap(clip_normalize(scores))
+    legend = map_legend("absolute", saturation_value(scores), "overlay", max(picture.width, LEGEND_WIDTH))
+    return colours.stack(picture, legend)

@@ -3,6 +3,10 @@
 Inputs are numpy arrays (attributions/gradients [3, H, W], trends [K] or [K, T]) and PIL images;
 outputs are PIL images, numpy arrays, altair charts and pandas frames, so all of it is testable
 without a browser.
+
+Maps: signed by default, on the one signed scale of every family (dashboard.renderers.colours: red raises F, blue
+lowers F); the paper's |attribution| and the positive or negative part on their own sequential scales. Every map the
+pages show comes with the legend of its colours below it (explained_map).
 """
 from __future__ import annotations
 
@@ -14,12 +18,19 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
+from dashboard.renderers import colours
 from families.vision.importance import pixel_importance
 
-POLARITIES = ("absolute", "positive", "negative")
+POLARITIES = ("signed", "absolute", "positive", "negative")
 # the polarities as families.vision.importance modes
-_POLARITY_MODES = {"absolute": "abs", "positive": "positive", "negative": "negative"}
-STYLES = ("intensity", "overlay")  # the paper's scaled pixel intensity, or a heat map over a dimmed image
+_POLARITY_MODES = {"signed": "sum", "absolute": "abs", "positive": "positive", "negative": "negative"}
+# for the unsigned polarities: the paper's scaled pixel intensity, or a heat map over a dimmed image
+STYLES = ("intensity", "overlay")
+UNSIGNED_LABELS = {"absolute": "|attribution|", "positive": "positive part (raises F)",
+                   "negative": "negative part (lowers F)"}
+SIGNED_LABEL = "sum over colour channels"
+PHOTO_SHADE = 0.4  # how dark the photo stays under a signed map (0: white, 1: its greys as they are)
+LEGEND_WIDTH = 224  # the narrowest legend whose numbers and words stay apart
 
 TARGET_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")  # first target red, second blue, ...
 
@@ -33,11 +44,12 @@ _BLUES = np.array([[0, 0, 4], [8, 48, 107], [33, 113, 181], [107, 174, 214], [22
 
 # --- maps -----------------------------------------------------------------------------------------
 
-def importance_map(channels: np.ndarray, polarity: str = "absolute") -> np.ndarray:
-    """Per-pixel importance [H, W] >= 0 from a [3, H, W] attribution or gradient.
+def importance_map(channels: np.ndarray, polarity: str = "signed") -> np.ndarray:
+    """Per-pixel importance [H, W] from a [3, H, W] attribution or gradient.
 
-    absolute: sum over colour channels of |value| (Eq. 1); positive / negative: the part of the
-    signed channel sum that raises / lowers the score (families.vision.importance.pixel_importance's modes).
+    signed: the sum over colour channels, negative where the pixel lowers the score; absolute: sum over colour
+    channels of |value| (Eq. 1); positive / negative: the part of the signed channel sum that raises / lowers the
+    score, >= 0 (families.vision.importance.pixel_importance's modes).
     """
     a = np.asarray(channels, dtype=np.float64)
     if a.ndim != 3:
@@ -47,13 +59,22 @@ def importance_map(channels: np.ndarray, polarity: str = "absolute") -> np.ndarr
     return pixel_importance(a, _POLARITY_MODES[polarity])
 
 
+def saturation_value(values: np.ndarray, clip_percentile: float = 99.0) -> float:
+    """Where a non-negative map saturates: its clip percentile, or its largest value where that is 0."""
+    m = np.asarray(values, dtype=np.float64)
+    if m.size == 0:
+        return 0.0
+    top = np.percentile(m, clip_percentile) if clip_percentile < 100 else m.max()
+    return float(top if np.isfinite(top) and top > 0 else m.max())
+
+
 def clip_normalize(values: np.ndarray, clip_percentile: float = 99.0, floor_percentile: float = 0.0) -> np.ndarray:
     """Scale a non-negative map to [0, 1]: values above the clip percentile saturate at 1 (so a few
     extreme pixels do not make the rest invisible); values below the floor percentile become 0."""
     m = np.asarray(values, dtype=np.float64)
     if m.size == 0:
         return m
-    top = np.percentile(m, clip_percentile) if clip_percentile < 100 else m.max()
+    top = saturation_value(m, clip_percentile)
     bottom = np.percentile(m, floor_percentile) if floor_percentile > 0 else 0.0
     if not np.isfinite(top) or top <= bottom:
         top = m.max()
@@ -96,21 +117,63 @@ def overlay(image: Image.Image, m01: np.ndarray, opacity: float = 0.75, cmap: st
     return Image.fromarray((grey * (1 - weight) + colour * weight).round().clip(0, 255).astype(np.uint8))
 
 
-def visualize(image: Image.Image, channels: np.ndarray, polarity: str = "absolute", clip_percentile: float = 99.0,
-              style: str = "intensity") -> Image.Image:
-    """One picture of an attribution or gradient [3, H, W] over `image` (the cropped network input)."""
-    m = clip_normalize(importance_map(channels, polarity), clip_percentile)
+def signed_overlay(image: Image.Image, values: np.ndarray, vmax: float) -> Image.Image:
+    """A signed map [H, W] over a light greyscale copy of the image: each pixel's grey times its colour on the
+    signed scale, so that 0 (white) leaves the photo and |value| >= vmax is full red or blue."""
+    grey = _pixels(image.convert("L").convert("RGB"), values.shape)
+    light = 255 - PHOTO_SHADE * (255 - grey)
+    return Image.fromarray((light * colours.signed_rgb(values, vmax)).round().clip(0, 255).astype(np.uint8))
+
+
+def _scaled(channels: np.ndarray, polarity: str, clip_percentile: float) -> tuple[np.ndarray, float]:
+    """The map of a polarity and the value at which its colours saturate: the clip percentile of |value| for the
+    signed map (symmetric around 0), of the value for the others."""
+    m = importance_map(channels, polarity)
+    if polarity == "signed":
+        return m, colours.scale_max(m, percentile=clip_percentile)
+    return m, saturation_value(m, clip_percentile)
+
+
+def _picture(image: Image.Image, m: np.ndarray, top: float, polarity: str, style: str) -> Image.Image:
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+    if polarity == "signed":
+        return signed_overlay(image, m, top)
+    m01 = np.clip(m / top, 0.0, 1.0) if top > 0 else np.zeros_like(m)
     if style == "intensity":
-        return scale_intensity(image, m)
-    if style == "overlay":
-        return overlay(image, m, cmap="blues" if polarity == "negative" else "inferno")
-    raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+        return scale_intensity(image, m01)
+    return overlay(image, m01, cmap="blues" if polarity == "negative" else "inferno")
 
 
-def interior_panels(image: Image.Image, gradients: dict[float, np.ndarray], polarity: str = "absolute",
+def map_legend(polarity: str, top: float, style: str = "intensity", width: int = LEGEND_WIDTH) -> Image.Image:
+    """What a map's colours mean, from 0 (or -top) to top, where they saturate: the signed scale's colour bar, or
+    the unsigned polarity's own (the overlay's colour map, or dark to the photo's own colours for intensity)."""
+    if polarity == "signed":
+        return colours.legend_image(top, width, SIGNED_LABEL)
+    numbers = ("0", "", f"{top:.3g}")
+    if style == "intensity":
+        bar, words = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]), ("low: dark", "", "high: the photo")
+    else:
+        bar, words = (_BLUES if polarity == "negative" else _INFERNO) / 255, ("low", "", "high")
+    return colours.colour_bar_image(bar, width, [numbers, words], f"{UNSIGNED_LABELS[polarity]}, low to high")
+
+
+def explained_map(image: Image.Image, channels: np.ndarray, polarity: str = "signed", clip_percentile: float = 99.0,
+                  style: str = "intensity") -> Image.Image:
+    """One picture of an attribution or gradient [3, H, W] over `image` (the cropped network input), with the legend
+    of its colours below it (at least LEGEND_WIDTH wide, the picture centred above it). The signed polarity has one
+    style, its colours over the greyed photo; the others are drawn in `style`."""
+    m, top = _scaled(channels, polarity, clip_percentile)
+    picture = _picture(image, m, top, polarity, style)
+    return colours.stack(picture, map_legend(polarity, top, style, max(picture.width, LEGEND_WIDTH)))
+
+
+def interior_panels(image: Image.Image, gradients: dict[float, np.ndarray], polarity: str = "signed",
                     clip_percentile: float = 99.0, style: str = "intensity") -> list[tuple[float, Image.Image]]:
-    """Figure 3: one visualization per alpha, each normalized on its own (relative distribution only)."""
-    return [(float(a), visualize(image, g, polarity, clip_percentile, style)) for a, g in sorted(gradients.items())]
+    """Figure 3: one visualization per alpha with its legend, each normalized on its own (relative distribution
+    only)."""
+    return [(float(a), explained_map(image, g, polarity, clip_percentile, style))
+            for a, g in sorted(gradients.items())]
 
 
 def image_grid(images: Sequence[Image.Image], captions: Sequence[str] = (), columns: int = 5, pad: int = 4,

@@ -6,6 +6,7 @@ import pandas as pd
 from PIL import Image
 
 from dashboard.renderers import vision as vision_views
+from dashboard.renderers.completeness import with_adds_up
 from families.vision.run_rows import BLOCK, TOP_SHARE
 
 # the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k}
@@ -14,15 +15,20 @@ SOURCE_KEY, RUN_SOURCE = "vision_source", "From a run"  # the Vision page's choi
 CRITERION_LABELS = {"top-1": "top-1 (the truth is not ranked first)",
                     "top-5": "top-5 (the truth is not among the first five; Section 2.6)"}
 MAP_CLIP = 99.0  # percentile at which a map saturates, as the Vision page's default
+# the gallery's views of a stored map: (polarity, style) of dashboard.renderers.vision; the signed view first, the
+# positive part, which the overlap ranks, after it
+MAP_VIEWS = {"signed": ("signed", "intensity"), "positive part, heat map": ("positive", "overlay"),
+             "positive part, pixels scaled": ("positive", "intensity")}
 
 
 def class_text(index: int, name: str) -> str:
     return f"{name} ({int(index)})"
 
 
-def listing_frame(photos: pd.DataFrame) -> pd.DataFrame:
-    """The misclassified photos as the page lists them, one row each, in their order."""
-    return pd.DataFrame({
+def listing_frame(photos: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """The misclassified photos as the page lists them, one row each, in their order, each with whether its
+    attributions add up within the run's completeness tolerance."""
+    return with_adds_up(pd.DataFrame({
         "photo": photos.item_id.to_numpy(),
         "true class": [class_text(k, n) for k, n in zip(photos.truth, photos.truth_name)],
         "predicted": [class_text(k, n) for k, n in zip(photos.predicted, photos.predicted_name)],
@@ -32,7 +38,7 @@ def listing_frame(photos: pd.DataFrame) -> pd.DataFrame:
         # text: a photo can lack either (neither map positive; a method without completeness)
         "overlap": vision_views.numbers_text(photos.overlap),
         "completeness error": vision_views.numbers_text(photos.relative_delta),
-    })
+    }), photos.relative_delta, tolerance)
 
 
 def confusion_frame(counts: pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +72,8 @@ def photo_caption(photo) -> str:
             f"{overlap_text(photo.overlap)}")
 
 
-def map_picture(image: Image.Image, scores: np.ndarray, style: str = "overlay") -> Image.Image:
-    """A stored pixel map [H, W] (colour channels summed) over the photo as the network saw it: its positive
-    part, the attribution toward the label, in one of the Vision page's styles."""
-    return vision_views.visualize(image, np.asarray(scores)[None], "positive", MAP_CLIP, style)
+def map_picture(image: Image.Image, scores: np.ndarray, view: str = "signed") -> Image.Image:
+    """A stored pixel map [H, W] (colour channels summed) over the photo as the network saw it, in one of
+    MAP_VIEWS, with the legend of its colours below it."""
+    polarity, style = MAP_VIEWS[view]
+    return vision_views.explained_map(image, np.asarray(scores)[None], polarity, MAP_CLIP, style)

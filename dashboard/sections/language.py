@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import language as language_views
-from dashboard.renderers import method_comparison
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import compare_methods, completeness_panel, straight_line
 from families.language.explanation import GRADIENT_QUANTITY, IG_QUANTITY, INTERIOR_QUANTITIES, word_columns
@@ -43,7 +43,8 @@ def show_table(result) -> None:
                        help="On: the gradient row looks pale next to integrated gradients (saturation). "
                             "Off: each row scaled to its own largest value.")
     st.altair_chart(language_views.token_table_chart(result, target, shared_scale=shared), width="content")
-    st.caption(f"**{language_views.IG_ROW}**: {IG_QUANTITY}. **{language_views.GRADIENT_ROW}**: {GRADIENT_QUANTITY}.")
+    st.caption(f"**{language_views.IG_ROW}**: {IG_QUANTITY}. **{language_views.GRADIENT_ROW}**: {GRADIENT_QUANTITY}. "
+               + colours.caption(f"P({escape_markdown(target)} | text)"))
     st.download_button("Download the table (CSV)", language_views.token_frame(result).to_csv(index=False),
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
 

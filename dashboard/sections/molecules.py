@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.renderers import method_comparison
+from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import straight_line
@@ -56,8 +56,10 @@ def drawing(expl, style: str, indices: bool, what: str) -> None:
     d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
     d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
     d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
-                                                                       show_indices=indices),
+                                                                       show_indices=indices,
+                                                                       label=f"attribution to {what}"),
                        f"{stem}.png", "image/png")
+    st.caption(colours.caption(escape_markdown(what)))
 
 
 def accounting_and_predictions(expl) -> None:
@@ -68,7 +70,13 @@ def accounting_and_predictions(expl) -> None:
             st.warning(note)
         accounting = expl.accounting()
         st.altair_chart(molecule_views.accounting_chart(accounting), width="stretch")
-        st.dataframe(accounting.dropna(axis="columns", how="all"), hide_index=True, width="stretch")
+        table = molecule_views.accounting_table(accounting)
+        numbers_as_text = {name: st.column_config.TextColumn(alignment="right")  # "n/a" among them: aligned as numbers
+                           for name in table.select_dtypes(exclude="number").columns if name != "part"}
+        st.dataframe(table, hide_index=True, width="stretch", column_config=numbers_as_text)
+        table_note = molecule_views.accounting_table_note(table)
+        if table_note:
+            st.caption(table_note)
     st.markdown("**Predictions for every task**")
     st.dataframe(molecule_views.predictions_table(expl.task_names, expl.predictions, expl.task, expl.task_regression),
                  hide_index=True, width="stretch", height=250)

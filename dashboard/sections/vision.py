@@ -9,7 +9,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from dashboard.renderers import method_comparison
+from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.scaffold import completeness_panel, straight_line
 from families.contract import Explanation
@@ -34,13 +34,21 @@ def has_gradient(ex: Explanation) -> bool:
 
 
 def display_controls(key: str):
+    """The maps' polarity, clip percentile and style; the signed polarity (the default) has a single style."""
     c1, c2, c3 = st.columns(3)
     polarity = c1.radio("Polarity", vision_views.POLARITIES, horizontal=True, key=f"{key}_polarity",
-                        help="absolute: sum over channels of |value| (Eq. 1); positive/negative: signed sum")
+                        help="signed: sum over channels, red raises the label's score and blue lowers it; "
+                             "absolute: sum over channels of |value| (the paper's Eq. 1); positive/negative: the "
+                             "parts of the signed sum")
     clip = c2.slider("Clip at percentile", 90.0, 100.0, 99.0, 0.5, key=f"{key}_clip",
-                     help="Values above this percentile saturate, so a few extreme pixels do not hide the rest")
+                     help="Values (|values| when signed) above this percentile saturate, so a few extreme pixels do "
+                          "not hide the rest")
     style = c3.radio("Style", vision_views.STYLES, horizontal=True, key=f"{key}_style",
-                     help="intensity: the paper's pixels scaled by importance; overlay: heat map")
+                     disabled=polarity == "signed",
+                     help="For absolute, positive and negative: intensity, the paper's pixels scaled by importance; "
+                          "overlay, a heat map. The signed map is always its colours over the greyed photo.")
+    if polarity == "signed":
+        st.caption(colours.caption("the label's softmax score"))
     return polarity, clip, style
 
 
@@ -49,7 +57,7 @@ def view_attributions(ex: Explanation):
     label = method_label(ex)
     st.subheader(f"1. {label} beside the gradient at the image (Figure 4)")
     polarity, clip, style = display_controls("v1")
-    attributions = vision_views.visualize(ex.image, ex.attributions(0), polarity, clip, style)
+    attributions = vision_views.explained_map(ex.image, ex.attributions(0), polarity, clip, style)
     cols = st.columns(3)
     cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, {vision_views.score_text(ex.score(0), ex.attribution)}",
                   width=IMAGE_WIDTH)
@@ -62,7 +70,7 @@ def view_attributions(ex: Explanation):
     d2.download_button(f"{label} (.png)", vision_views.png_bytes(attributions), file_name=f"{stem}.png",
                        mime="image/png")
     if has_gradient(ex):
-        grad = vision_views.visualize(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
+        grad = vision_views.explained_map(ex.image, ex.gradient(0, 1.0), polarity, clip, style)
         cols[2].image(grad, caption="Gradient at the image (alpha = 1)", width=IMAGE_WIDTH)
         d3.download_button("Gradient (.png)", vision_views.png_bytes(grad), file_name="gradient.png", mime="image/png")
     else:
@@ -140,7 +148,7 @@ def view_misclassification(ex: Explanation, classifier, gt):
     for t in range(2):
         tag = (" (ground truth)" if ex.targets[t] == gt
                else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else ""))
-        cols[t + 1].image(vision_views.visualize(ex.image, ex.attributions(t), polarity, clip, style),
+        cols[t + 1].image(vision_views.explained_map(ex.image, ex.attributions(t), polarity, clip, style),
                           caption=f"{ex.labels[t]}{tag}: {vision_views.score_text(ex.score(t), ex.attribution, t)}",
                           width=IMAGE_WIDTH)
     if gt is not None:
@@ -184,5 +192,5 @@ def maps_side_by_side(runs: list[method_comparison.MethodRun]) -> None:
     polarity, clip, style = display_controls("v8")
     for column, run in zip(st.columns(len(runs)), runs):
         ex = run.explanation
-        column.image(vision_views.visualize(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",
+        column.image(vision_views.explained_map(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",
                      caption=f"{run.label}; {method_comparison.completeness_text(ex)}")

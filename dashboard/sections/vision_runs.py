@@ -9,7 +9,6 @@ from typing import Callable
 import pandas as pd
 import streamlit as st
 
-from dashboard.renderers import vision as vision_views
 from dashboard.renderers import vision_runs as vision_runs_views
 from families.vision import run_rows as vision_runs
 from families.vision.images import load_image
@@ -48,14 +47,16 @@ def choose_photos(wrong: pd.DataFrame) -> pd.DataFrame:
     return vision_runs.sort_photos(chosen, sort)
 
 
-def photo_listing(shown: pd.DataFrame, open_photo: Callable[[int], None]) -> None:
+def photo_listing(shown: pd.DataFrame, open_photo: Callable[[int], None], tolerance: float) -> None:
     """The photos shown, one row each; a click on a row opens its photo (open_photo(item_index))."""
-    event = st.dataframe(vision_runs_views.listing_frame(shown), hide_index=True, width="stretch", on_select="rerun",
+    event = st.dataframe(vision_runs_views.listing_frame(shown, tolerance), hide_index=True, width="stretch",
+                         on_select="rerun",
                          selection_mode="single-row", key="vision_runs_table",
                          column_config={**{name: NUMBER for name in ("confidence", "truth's probability")},
                                         # numbers as text, "n/a" where missing: aligned as numbers
                                         **{name: NUMBER_TEXT for name in ("overlap", "completeness error")}})
-    st.caption("Click a row to open its photo on the Vision page.")
+    st.caption(f"Click a row to open its photo on the Vision page. Adds up: the photo's attributions are within the "
+               f"run's {tolerance * 100:g}% completeness tolerance (NO: they cannot be trusted).")
     if event.selection.rows:
         open_photo(shown.index[event.selection.rows[0]])
 
@@ -67,9 +68,10 @@ def gallery(shown: pd.DataFrame, manifest: dict, read_maps: Callable[[tuple], di
     pages = max(math.ceil(len(shown) / PHOTOS_PER_PAGE), 1)
     c1, c2 = st.columns([1, 2])
     page = c1.number_input(f"Page (of {pages})", 1, pages, key=f"vision_runs_page_{pages}")
-    style = c2.radio("Maps", vision_views.STYLES, index=vision_views.STYLES.index("overlay"), horizontal=True,
-                     key="vision_runs_style", help="Positive attribution (toward the label) on the photo as the "
-                                                   "network saw it: a heat map, or its pixels scaled")
+    view = c2.radio("Maps", list(vision_runs_views.MAP_VIEWS), horizontal=True, key="vision_runs_view",
+                    help="On the photo as the network saw it: signed (red raises the label's score, blue lowers "
+                         "it), or the positive part (the attribution toward the label, which the overlap compares) "
+                         "as a heat map or its pixels scaled")
     photos = shown.iloc[(page - 1) * PHOTOS_PER_PAGE: page * PHOTOS_PER_PAGE]
     maps = read_maps(tuple(int(k) for k in photos.index))
     for k, photo in photos.iterrows():
@@ -81,7 +83,7 @@ def gallery(shown: pd.DataFrame, manifest: dict, read_maps: Callable[[tuple], di
             predicted, truth = maps[k]
             try:
                 image = load_image(vision_runs.photo_path(manifest, photo.source))
-                view = vision_runs.network_view(image, predicted.shape[0])
+                photo_view = vision_runs.network_view(image, predicted.shape[0])
             except OSError as exc:  # its text names the server's path
                 st.warning(f"{photo.item_id} cannot be read ({exc.strerror}).")
                 continue
@@ -89,11 +91,11 @@ def gallery(shown: pd.DataFrame, manifest: dict, read_maps: Callable[[tuple], di
                 st.warning(f"{photo.item_id} cannot be shown: {exc}")
                 continue
             cols = st.columns(3)
-            cols[0].image(view, caption=f"{photo.item_id} as the network saw it", width=IMAGE_WIDTH)
-            cols[1].image(vision_runs_views.map_picture(view, predicted, style), width=IMAGE_WIDTH,
+            cols[0].image(photo_view, caption=f"{photo.item_id} as the network saw it", width=IMAGE_WIDTH)
+            cols[1].image(vision_runs_views.map_picture(photo_view, predicted, view), width=IMAGE_WIDTH,
                           caption=f"Predicted: {vision_runs_views.class_text(photo.predicted, photo.predicted_name)}, "
                                   f"p = {photo.confidence:.3f}")
-            cols[2].image(vision_runs_views.map_picture(view, truth, style), width=IMAGE_WIDTH,
+            cols[2].image(vision_runs_views.map_picture(photo_view, truth, view), width=IMAGE_WIDTH,
                           caption=f"Truth: {vision_runs_views.class_text(photo.truth, photo.truth_name)}, "
                                   f"p = {photo.truth_probability:.3f}")
             if st.button("Open on the Vision page", key=f"vision_runs_open_{k}"):

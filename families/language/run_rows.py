@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from families.contract import ModelSource
+from families.contract import NEAR_EQUAL_FRACTION, ModelSource
 from families.language.family import model_key_of
 from ig_core.agreement import spearman_rows
 
@@ -30,7 +30,7 @@ SORTS = {"surprise": "surprise_bits", "last word's share": "last_word_share",
 WORD_PLACES = ("in the window", "as the next word", "as the top word")
 # what window_table reads of a run, in one read (two reads of a run being written could see different shards)
 COLUMNS = ["item_index", "item_id", "source", "status", "target", "target_name", "chosen_as", "truth", "predicted",
-           "truth_rank", "probability", "scores", "gradient_scores"]
+           "truth_rank", "probability", "relative_delta", "scores", "gradient_scores"]
 OPEN_WINDOW_KEY = "language_open_window"  # the session's OpenWindow, from the run page to the Language page
 
 
@@ -41,14 +41,22 @@ def surprise_bits(probability) -> np.ndarray:
 
 
 def last_word_shares(scores_per_window: Sequence[Sequence[float] | None]) -> np.ndarray:
-    """Each window's last word's attribution over the sum of all its words' (NaN without scores or when they sum
-    to 0). Words that pull in opposite directions can put it below 0 or above 1."""
+    """Each window's last word's attribution over the sum of all its words'. Words that pull in opposite directions
+    can put it below 0 or above 1. NaN without scores, and where the words all but cancel (their sum, F(window) -
+    F(baseline) up to the completeness error, is at most NEAR_EQUAL_FRACTION of their total size): the baseline then
+    scores like the window, and a share of that near-zero sum would say how small it is, not which word counts."""
     shares = np.full(len(scores_per_window), np.nan)
     for rows, values in _by_length(scores_per_window).values():
         totals = values.sum(axis=1)
+        meaningful = np.abs(totals) > NEAR_EQUAL_FRACTION * np.abs(values).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            shares[rows] = np.where(totals != 0, values[:, -1] / totals, np.nan)
+            shares[rows] = np.where(meaningful, values[:, -1] / totals, np.nan)
     return shares
+
+
+def cancelling_windows(table: pd.DataFrame) -> int:
+    """How many of the table's windows have scores but no last word's share: their words all but cancel."""
+    return int((table["last_word_share"].isna() & table["scores"].notna()).sum())
 
 
 def disagreements(scores_per_window, gradient_scores_per_window) -> np.ndarray:
@@ -118,6 +126,7 @@ def window_table(rows: pd.DataFrame, vocabulary: Sequence[str] | None = None) ->
         "next_word": [word_name(t, vocabulary, known) for t in rows["truth"]],
         "top_word": [word_name(p, vocabulary, known) for p in rows["predicted"]],
         "truth_rank": rows["truth_rank"], "probability": rows["probability"].astype(float),
+        "relative_delta": rows["relative_delta"].astype(float),
     })
     table["surprise_bits"] = surprise_bits(table["probability"])
     table["last_word_share"] = last_word_shares(list(rows["scores"]))

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from families.contract import Explanation
+from families.contract import NEAR_EQUAL_FRACTION, Explanation
 from families.molecules.featurize import MoleculeError, MoleculeFeatures
 from families.molecules.weave import WeaveModel, predict_batched
 from ig_core import Attribution, ScanSettings
@@ -114,13 +114,6 @@ BOND_COLUMNS = ["bond", "atoms", "type", "pair i→j", "pair j→i", "score", "s
 # the accounting's columns, in percent
 PERCENT_OF_DIFFERENCE = "% of F(molecule) - F(baseline)"
 PERCENT_OF_PREDICTION = "% of F(molecule)"
-# F(molecule) - F(baseline) at most this fraction of the parts' total size (|atoms| + |bonded pairs| +
-# |non-bonded pairs|) means the parts all but cancel: their shares of the difference would add up, in size,
-# to 5,000% or more, which says more about how small the difference is than about the molecule. A fraction of
-# the parts, not of F, so that a regression task's units and offset do not matter. On W2N2's Tox21 rows the
-# molecules it picks out score within about 0.05 of the baseline's P(active); 5% also picked out molecules
-# 0.12 away, which do not score like the baseline
-NEAR_EQUAL_FRACTION = 0.02
 
 
 @dataclass(eq=False)

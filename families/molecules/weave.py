@@ -337,6 +337,16 @@ class BoundWeave(nn.Module):
             self._packed[k] = PackedGraph.of(g, k)
         return self._packed[k]
 
+    def for_examples(self, rows: Sequence[int]) -> "BoundWeave":
+        """The forward of the bound molecules `rows` in that order (repeats allowed: noisy copies of one molecule),
+        which the engine asks for when it evaluates some of a batch's molecules on their own."""
+        index = torch.as_tensor(list(rows), dtype=torch.long, device=self.graph.atom_mask.device)
+        g = self.graph
+        graph = Graph(g.pair_index.index_select(0, index), g.atom_mask.index_select(0, index),
+                      g.pair_mask.index_select(0, index))
+        atoms, pairs = (x.index_select(0, index.to(x.device)) for x in self.inputs)
+        return BoundWeave(self.model, graph, atoms, pairs, self.output)
+
     def forward(self, atoms: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         logits = self.model(atoms, pairs, self.packed(atoms.shape[0]))
         if self.output == "logits":

@@ -29,6 +29,7 @@ class MethodContext:
     memory_budget: int | None = None  # bytes a batch may need, measured on a first batch; None: max_batch decides
     progress: Callable[[float], None] | None = None
     partial_results: Callable[[Attribution], bool | None] | None = None  # the request's own scan only
+    shared_grid: bool = False  # the adaptive rule refines one grid for all the examples (their trends are averaged)
 
     def evaluator(self, planned_points: int) -> GradientEvaluator:
         """Batched gradients of F at any points of this problem (see GradientEvaluator.evaluate)."""
@@ -37,8 +38,8 @@ class MethodContext:
 
     def on(self, problem: AttributionProblem) -> "MethodContext":
         """The same request on other examples (noisy copies, other baselines): their partial results are not the
-        request's."""
-        return replace(self, problem=problem, partial_results=None)
+        request's, and their trends, averaged into the request's, share one grid."""
+        return replace(self, problem=problem, partial_results=None, shared_grid=True)
 
 
 class AttributionMethod(ABC):
@@ -116,7 +117,7 @@ class AttributionMethod(ABC):
         nonfinite = not (np.all(np.isfinite(total)) and np.all(np.isfinite(path_scores)))
         return Attribution(
             attributions_per_target=attributions, interior_gradients=interior,
-            alphas=np.asarray(path_alphas, dtype=np.float64), weights=np.zeros(len(path_alphas)),
+            alphas=np.asarray(path_alphas, dtype=np.float64), weights=np.zeros(path_scores.shape[:2]),
             scores=path_scores, raw_scores=unknown, path_derivative=unknown, grad_abs_mean=unknown, grad_sum=unknown,
             score_input=score_input, score_baseline=score_baseline, delta=delta, relative_delta=relative,
             targets=context.problem.targets.cpu().numpy(), rule=self.name,
