@@ -94,13 +94,15 @@ class GradientEvaluator:
         allows; on a CPU allocator that keeps freed pages the rest in powers of two, since chunks of every size would
         fragment them. A chunk must leave nothing behind when it raises, so that its halved retry counts nothing
         twice. A point takes a batch row per example; rows_per_point=1: the points are (example, alpha) pairs, one
-        row each, and progress counts each as 1 / N of a point."""
+        row each, and progress counts each as 1 / N of a point. A batch holds max_batch rows, and at least one point
+        of every example (as many rows as examples), whichever is more."""
         n = rows_per_point or self.problem.n_examples
         share = n / self.problem.n_examples  # of a point of every example
+        floor = self.problem.n_examples  # rows a batch may hold whatever max_batch says, halved on out-of-memory
         start = 0
         while start < count:
             measuring = self.memory_budget is not None and self.bytes_per_point is None
-            per_chunk = 1 if measuring else max(self.max_batch // n, 1)
+            per_chunk = 1 if measuring else max(max(self.max_batch, floor) // n, 1)
             if self.ceiling is not None and count - start < per_chunk:  # few distinct shapes: ResidentCeiling
                 per_chunk = 1 << ((count - start).bit_length() - 1)
             stop = min(start + per_chunk, count)
@@ -111,6 +113,7 @@ class GradientEvaluator:
                 if per_chunk == 1:
                     raise
                 self.max_batch = max(self.max_batch // 2, 1)  # halve and retry this chunk
+                floor = max(floor // 2, 1)
                 torch.cuda.empty_cache()
                 continue
             self.points_done += (stop - start) * share

@@ -325,12 +325,18 @@ def fit(model: WeaveModel, data: dict, tasks: list[str], kinds: list[str], loss_
 
 def train(args) -> dict:
     """Train, evaluate and save a checkpoint with its card (``args``: from :func:`parse_args`)."""
-    torch.manual_seed(args.seed)
     featurizer = Featurizer(kind=args.featurizer, max_distance=args.distance)
-    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     data, meta = _read_data(args, featurizer)
+    return train_on_splits(data, meta, featurizer, args)
+
+
+def train_on_splits(data: dict, meta: dict, featurizer: Featurizer, args) -> dict:
+    """train() on splits made elsewhere (a benchmark's): ``data`` {train, valid, test: featurize_rows' tuple}, ``meta``
+    as _read_data makes it, with the card's "split" and "command" if they differ from train()'s."""
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
     tasks, kinds = meta["tasks"], meta["kinds"]
     print(", ".join(f"{k}: {len(v[0])} molecules, {len(v[3])} skipped (invalid SMILES)" for k, v in data.items()),
           flush=True)
@@ -364,12 +370,13 @@ def train(args) -> dict:
         "state_dict": {k: v.detach().to(torch.float32).contiguous() for k, v in model.state_dict().items()},
         "metrics": results,
         "data": {"dataset": meta.get("dataset", "Tox21 (MoleculeNet)"), "file": meta["file"], "rows": int(meta["rows"]),
-                 "split": "random 80/10/10 over CSV rows", "split_seed": int(args.split_seed),
+                 "split": meta.get("split", "random 80/10/10 over CSV rows"), "split_seed": int(args.split_seed),
                  "counts": {k: int(len(v[0])) for k, v in data.items()},
                  "skipped": {k: int(len(v[3])) for k, v in data.items()}},
         "training": {"epochs_run": int(len(history)), "best_epoch": int(best_epoch),
                      "wall_seconds": float(round(wall, 1)),
-                     "seed": int(args.seed), "command": "python -m families.molecules.train " + shlex.join(args.argv),
+                     "seed": int(args.seed),
+                     "command": meta.get("command") or "python -m families.molecules.train " + shlex.join(args.argv),
                      "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()},
                      "torch": str(torch.__version__), "threads": int(torch.get_num_threads()),
                      "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"},

@@ -1,0 +1,222 @@
+"""Atom-level ground truth for attributions: the molecule benchmark of Sanchez-Lengeling et al. 2020 ("Evaluating
+Attribution for Graph Neural Networks", google-research/graph-attribution), its tasks and its metrics.
+
+Data: $IG_DATA_DIR/attribution_benchmarks/graph_attribution/<task>/<task>_smiles.csv (a smiles column; the binary
+tasks a label column) and <task>_traintest_indices.npz (train_index, test_index: their split).
+
+- crippen, a regression: the target is RDKit's Crippen logP; the ground truth is each heavy atom's Crippen
+  contribution with its hydrogens' contributions folded into it, so that the atoms' truths add up to the target.
+- benzene, logic7, logic8, logic10, binary: the label column; the ground truth is every legal answer to "which atoms
+  make the rule true", as the authors define it (fragment_identifier.py): for one SMARTS pattern, the atoms of any
+  one or more of its matches; for several patterns that must all match, one such answer per pattern, joined.
+
+Metrics, per molecule, then the mean over the molecules where they are defined (NaN ones left out, as np.nanmean):
+- Kendall tau-b between the true contributions and the atom attributions (crippen);
+- attribution AUROC: the atom attributions as scores of the atoms of one answer against the others, ties counted
+  one half, the best answer kept (binary tasks); undefined for a molecule without a true atom.
+
+Our graphs hold heavy atoms only (the weave featurizer's hydrogens are implicit); the authors' carry every hydrogen as
+a node, so their AUROC also ranks hydrogens and their tau correlates hydrogens' contributions too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from rdkit import Chem
+from rdkit.Chem import Crippen, rdMolDescriptors
+
+from families.config import DataNotFound, data_dir
+from families.molecules.featurize import Featurizer, MoleculeError
+
+
+@dataclass(frozen=True)
+class BenchmarkTask:
+    name: str
+    patterns: tuple[str, ...] = ()  # SMARTS that must all match (binary tasks); none: the Crippen regression
+
+    @property
+    def regression(self) -> bool:
+        return not self.patterns
+
+    @property
+    def target_column(self) -> str:
+        return "crippen_logp" if self.regression else "label"
+
+    @property
+    def metric(self) -> str:
+        return "Kendall tau-b" if self.regression else "attribution AUROC"
+
+
+# the patterns as the data README and the authors' tasks.py name them
+TASKS = {task.name: task for task in (
+    BenchmarkTask("crippen"),
+    BenchmarkTask("benzene", ("c1ccccc1",)),
+    BenchmarkTask("logic7", ("[FX1]", "[CX3]=O")),
+    BenchmarkTask("logic8", ("[R0;D2,D1][R0;D2][R0;D2,D1]", "[CX3]=O")),
+    BenchmarkTask("logic10", ("[NX3;H2]", "[OD2](C)C", "[cX3]1[cX3H][cX3H][cX3H][cX3H][cX3H]1")),
+)}
+
+
+def benchmark_folder() -> Path:
+    return data_dir() / "attribution_benchmarks" / "graph_attribution"
+
+
+@dataclass
+class TaskData:
+    """A task's molecules: ``frame`` has a smiles column and the task's target column (NaN where RDKit cannot read
+    the molecule); the indices are rows of it."""
+
+    task: BenchmarkTask
+    frame: pd.DataFrame
+    train_index: np.ndarray
+    test_index: np.ndarray
+    file: str
+
+
+def load_task(name: str) -> TaskData:
+    """The task's table and split from the data directory; DataNotFound names what is missing."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    task = TASKS[name]
+    table, split = (benchmark_folder() / name / f"{name}_{part}" for part in ("smiles.csv", "traintest_indices.npz"))
+    missing = [path.name for path in (table, split) if not path.is_file()]
+    if missing:
+        raise DataNotFound(f"{', '.join(missing)} not in {table.parent}: set IG_DATA_DIR to the shared data folder")
+    raw = pd.read_csv(table)
+    frame = pd.DataFrame({"smiles": raw["smiles"].astype(str)})
+    frame[task.target_column] = (raw["label"].astype(np.float32) if not task.regression
+                                 else [crippen_target(smiles) for smiles in frame["smiles"]])
+    indices = np.load(split)
+    return TaskData(task, frame, indices["train_index"], indices["test_index"], table.name)
+
+
+def crippen_target(smiles: str) -> float:
+    """Crippen logP of the molecule the featurizer keeps (the largest fragment); NaN when it refuses the SMILES.
+    (Its own "Exp_logp" column is the measured logP, not the benchmark's target.)"""
+    try:
+        return Crippen.MolLogP(Featurizer().from_smiles(smiles).mol)
+    except MoleculeError:
+        return float("nan")
+
+
+# -- ground truth ------------------------------------------------------------------------------------------------
+
+def crippen_contributions(mol: Chem.Mol) -> np.ndarray:
+    """[A] each atom's Crippen logP contribution, those of its implicit hydrogens added to it (they sum to
+    Crippen.MolLogP(mol) up to the order of the float64 sums)."""
+    with_hydrogens = Chem.AddHs(mol)
+    contributions = [logp for logp, _ in rdMolDescriptors._CalcCrippenContribs(with_hydrogens, force=True)]
+    folded = np.array(contributions[:mol.GetNumAtoms()], dtype=np.float64)
+    # AddHs appends the hydrogens after the molecule's own atoms; each has one neighbour
+    for atom in with_hydrogens.GetAtoms():
+        if atom.GetIdx() >= mol.GetNumAtoms():
+            folded[atom.GetNeighbors()[0].GetIdx()] += contributions[atom.GetIdx()]
+    return folded
+
+
+def rule_answers(mol: Chem.Mol, patterns: tuple[str, ...]) -> np.ndarray:
+    """bool [M, A]: the legal answers of the rule "every pattern matches" (module docstring), each once; [0, A] when
+    some pattern does not match. Atom sets are Python ints (bit i: atom i) so that the unions stay cheap."""
+    joined = {0}
+    for smarts in patterns:
+        matches = [sum(1 << i for i in match) for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts))]
+        unions: set[int] = set()
+        for match in matches:
+            unions |= {match | earlier for earlier in unions} | {match}
+        joined = {answer | union for answer in joined for union in unions}
+    n_atoms = mol.GetNumAtoms()
+    return np.array([[(answer >> i) & 1 for i in range(n_atoms)] for answer in sorted(joined)],
+                    dtype=bool).reshape(-1, n_atoms)
+
+
+def ground_truth(task: BenchmarkTask, mol: Chem.Mol) -> np.ndarray:
+    """crippen: float [A] contributions; a binary task: bool [M, A] answers."""
+    return crippen_contributions(mol) if task.regression else rule_answers(mol, task.patterns)
+
+
+def has_true_atom(task: BenchmarkTask, truth: np.ndarray) -> bool:
+    """Whether the molecule takes part in the mean: the binary tasks leave out molecules no rule answer marks."""
+    return task.regression or bool(truth.any())
+
+
+# -- from attributions to atom scores ----------------------------------------------------------------------------
+
+ATOM_VIEWS = ("atoms", "atoms + bonds split", "atoms + all pairs split")
+
+
+def atom_views(atom_scores: np.ndarray, pair_scores: np.ndarray, pair_index: np.ndarray,
+               bonded: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-atom scores three ways: the atoms' own; with each bonded ordered pair's score split half to each of its
+    two atoms (so a bond's score, its two ordered pairs, goes half to each end); with every pair's score so split
+    (distance-2 pairs too: the scores then add up to the whole attribution)."""
+    atom_scores = np.asarray(atom_scores, dtype=np.float64)
+    pair_scores, pair_index = np.asarray(pair_scores, dtype=np.float64), np.asarray(pair_index).reshape(-1, 2)
+
+    def split(chosen: np.ndarray) -> np.ndarray:
+        out = atom_scores.copy()
+        for end in (0, 1):
+            np.add.at(out, pair_index[chosen, end], pair_scores[chosen] / 2)
+        return out
+
+    bonded = np.asarray(bonded, dtype=bool)
+    return {"atoms": atom_scores, "atoms + bonds split": split(bonded),
+            "atoms + all pairs split": split(np.ones_like(bonded))}
+
+
+def random_attributions(rng: np.random.Generator, n_atoms: int, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The floor: uniform(0, 1) atom and ordered-pair scores, as the authors' RandomBaseline draws them, taken through
+    the same views and metrics. Positive pair scores split to atoms favour atoms with more pairs: with pairs the floor
+    ranks atoms by their degree, and is no longer 0 where the truth follows the degree."""
+    return rng.uniform(size=n_atoms), rng.uniform(size=n_pairs)
+
+
+# -- metrics -----------------------------------------------------------------------------------------------------
+
+def kendall_tau_b(truth: np.ndarray, scores: np.ndarray) -> float:
+    """Kendall's tau-b (ties in either ranking corrected for); NaN when either side is constant (one atom, say)."""
+    truth, scores = np.asarray(truth, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    if len(truth) < 2 or np.ptp(truth) == 0 or np.ptp(scores) == 0:
+        return float("nan")
+    return float(scipy.stats.kendalltau(truth, scores, variant="b").statistic)
+
+
+def attribution_auroc(answers: np.ndarray, scores: np.ndarray) -> float:
+    """The best over the answers (bool [M, A]) of the AUROC of the atom scores for that answer's atoms against the
+    rest (Mann-Whitney, ties one half); NaN when no answer has atoms both in and out."""
+    answers = np.asarray(answers, dtype=bool).reshape(-1, len(scores))
+    positives = answers.sum(axis=1)
+    negatives = answers.shape[1] - positives
+    defined = (positives > 0) & (negatives > 0)
+    if not defined.any():
+        return float("nan")
+    ranks = scipy.stats.rankdata(np.asarray(scores, dtype=np.float64))  # ties get their average rank
+    pos, neg = positives[defined], negatives[defined]
+    wins = answers[defined].astype(np.float64) @ ranks - pos * (pos + 1) / 2
+    return float(np.max(wins / (pos * neg)))
+
+
+def score_atoms(task: BenchmarkTask, truth: np.ndarray, scores: np.ndarray) -> float:
+    """The task's metric for one molecule (NaN where undefined)."""
+    return kendall_tau_b(truth, scores) if task.regression else attribution_auroc(truth, scores)
+
+
+@dataclass(frozen=True)
+class MeanScore:
+    mean: float
+    standard_error: float
+    molecules: int  # those where the metric is defined
+    left_out: int  # those where it is not (NaN)
+
+
+def mean_score(values) -> MeanScore:
+    """The mean over the molecules where the metric is defined, and its standard error."""
+    values = np.asarray(values, dtype=np.float64)
+    kept = values[~np.isnan(values)]
+    if len(kept) == 0:
+        return MeanScore(float("nan"), float("nan"), 0, len(values))
+    error = float(kept.std(ddof=1) / np.sqrt(len(kept))) if len(kept) > 1 else float("nan")
+    return MeanScore(float(kept.mean()), error, len(kept), len(values) - len(kept))
