@@ -46,16 +46,19 @@ class RulePoints:
     """What one rule sees of a photo's scan: only the alphas it asked for, each evaluated once for every rule."""
 
     def __init__(self, scan: PathScan):
-        self.scan, self.records, self.nonfinite_alphas = scan, {}, scan.nonfinite_alphas
+        self.scan, self.problem, self.records, self.nonfinite_alphas = scan, scan.problem, {}, scan.nonfinite_alphas
 
     def evaluate(self, alphas, weights=None) -> None:
         self.scan.evaluate(alphas)
         self.records.update({float(a): self.scan.records[float(a)] for a in alphas})
 
+    def evaluate_each(self, alphas_of: dict) -> None:  # one photo: its own alphas are every example's
+        self.evaluate(alphas_of[0])
+
 
 def adaptive_run(scan: PathScan, start, tolerance: float, budget: int) -> tuple[int, float]:
     """The engine's adaptive rule from `start` on this scan: (points it evaluated, relative delta reached)."""
-    grid, _ = refine_adaptively(RulePoints(scan), np.asarray(start, dtype=np.float64), tolerance, budget)
+    (grid,), _ = refine_adaptively(RulePoints(scan), np.asarray(start, dtype=np.float64), tolerance, budget)
     return len(grid), relative_delta(scan, grid, trapezoid_weights(grid))
 
 

@@ -36,22 +36,27 @@ def refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_s
     part of the start (both ends included) is evaluated first and shown to go_on; the refinement starts from the
     whole start all the same, so the points it evaluates do not depend on it.
 
-    `scan` is anything with PathScan's evaluate(alphas), evaluate_each, example_alphas, records and
-    nonfinite_alphas."""
+    `scan` is anything with PathScan's evaluate(alphas), evaluate_each, problem, records and nonfinite_alphas."""
     n_examples = scan.problem.n_examples
     groups = [list(range(n_examples))] if shared else [[n] for n in range(n_examples)]
     if coarse is not None:
         scan.evaluate(coarse)
-        unmet = any(len(_next_alphas(scan, group, tolerance, max_steps)[1]) for group in groups)
-        if unmet and not scan.nonfinite_alphas and not go_on(_grids(scan, groups)):
-            return _grids(scan, groups), True
+        table = PathTable(scan)
+        unmet = any(len(_next_alphas(table, group, tolerance, max_steps)) for group in groups)
+        if unmet and not scan.nonfinite_alphas and not go_on(table.grids(groups)):
+            return table.grids(groups), True
     scan.evaluate(start)
+    refining = groups  # a group that met its tolerance or budget keeps its grid: it is not looked at again
     while True:
-        new = {}
-        for group in groups:
-            _, alphas = _next_alphas(scan, group, tolerance, max_steps)
-            new.update({n: alphas for n in group if len(alphas)})
-        grids = _grids(scan, groups)
+        table = PathTable(scan)
+        new, still = {}, []
+        for group in refining:
+            alphas = _next_alphas(table, group, tolerance, max_steps)
+            if len(alphas):
+                new.update({n: alphas for n in group})
+                still.append(group)
+        refining = still
+        grids = table.grids(groups)
         if not new or scan.nonfinite_alphas:
             return grids, False
         if go_on is not None and not go_on(grids):
@@ -59,45 +64,48 @@ def refine_adaptively(scan: PathScan, start: np.ndarray, tolerance: float, max_s
         scan.evaluate_each(new)
 
 
-def _grids(scan: PathScan, groups: list[list[int]]) -> list[np.ndarray]:
-    """Each example's grid: the alphas evaluated for every example of its group."""
-    grids = {}
-    for group in groups:
-        grid = _group_grid(scan, group)
-        grids.update({n: grid for n in group})
-    return [grids[n] for n in sorted(grids)]
+class PathTable:
+    """The scan's records as arrays, once per round: every evaluated alpha [K] sorted, which examples were
+    evaluated there [K, N], F and the path derivative there [K, N, T] (NaN where not)."""
+
+    def __init__(self, scan: PathScan):
+        self.alphas = np.array(sorted(scan.records))
+        records = [scan.records[a] for a in self.alphas]
+        self.evaluated = np.stack([r.examples for r in records])
+        self.score = np.stack([r.score for r in records])
+        self.slope = np.stack([r.path_derivative for r in records])
+
+    def rows(self, group: list[int]) -> np.ndarray:
+        """The alphas' positions where every example of the group was evaluated."""
+        return np.flatnonzero(self.evaluated[:, group].all(axis=1))
+
+    def grids(self, groups: list[list[int]]) -> list[np.ndarray]:
+        """Each example's grid: the alphas evaluated for every example of its group."""
+        grids = {}
+        for group in groups:
+            grid = self.alphas[self.rows(group)]
+            grids.update({n: grid for n in group})
+        return [grids[n] for n in sorted(grids)]
 
 
-def _group_grid(scan: PathScan, group: list[int]) -> np.ndarray:
-    return np.array(sorted(a for a, record in scan.records.items() if record.examples[group].all()))
-
-
-def _next_alphas(scan: PathScan, group: list[int], tolerance: float,
-                 max_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """The group's grid and the midpoints of its worst intervals, holding REFINE_SHARE of its error; none where its
-    error is within the tolerance or its grid has max_steps points."""
-    grid, errors, scale = _interval_errors(scan, grid=_group_grid(scan, group), group=group)
+def _next_alphas(table: PathTable, group: list[int], tolerance: float, max_steps: int) -> np.ndarray:
+    """The midpoints of the group's worst intervals, holding REFINE_SHARE of its error; none where its error is
+    within the tolerance or its grid has max_steps points."""
+    rows = table.rows(group)
+    grid = table.alphas[rows]
+    score, slope = table.score[rows][:, group], table.slope[rows][:, group]  # [K, G, T]
+    errors = np.diff(grid)[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
+    scale = completeness_scale(score[-1], score[0], score)
     nothing = np.array([], dtype=np.float64)
     if _total_error(errors, scale) <= tolerance or len(grid) >= max_steps:
-        return grid, nothing
+        return nothing
     interval_error = np.max(np.abs(errors) / scale, axis=(1, 2))
     interval_error[np.diff(grid) < 1e-9] = 0.0
     order = np.argsort(-interval_error)
     covered = np.cumsum(interval_error[order]) >= REFINE_SHARE * interval_error.sum()
     count = min(int(np.argmax(covered)) + 1, max_steps - len(grid))
     chosen = np.array([i for i in order[:count] if interval_error[i] > 0], dtype=int)
-    if not len(chosen):
-        return grid, nothing
-    return grid, (grid[chosen] + grid[chosen + 1]) / 2
-
-
-def _interval_errors(scan: PathScan, grid: np.ndarray, group: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The grid, each interval's trapezoid error [K-1, G, T] and the completeness scale [G, T] of the group's
-    examples."""
-    score = np.stack([scan.records[a].score[group] for a in grid])  # [K, G, T]
-    slope = np.stack([scan.records[a].path_derivative[group] for a in grid])
-    errors = np.diff(grid)[:, None, None] / 2 * (slope[:-1] + slope[1:]) - np.diff(score, axis=0)
-    return grid, errors, completeness_scale(score[-1], score[0], score)
+    return (grid[chosen] + grid[chosen + 1]) / 2 if len(chosen) else nothing
 
 
 def _total_error(errors: np.ndarray, scale: np.ndarray) -> float:

@@ -107,10 +107,6 @@ class PathScan:
 
         self.evaluator.run_in_chunks(len(pairs), evaluate_pairs, rows_per_point=1)
 
-    def example_alphas(self, n: int) -> np.ndarray:
-        """The alphas evaluated for example n, sorted."""
-        return np.array(sorted(a for a, record in self.records.items() if record.examples[n]))
-
     def weigh(self, grids: list[np.ndarray], weights: list[np.ndarray]) -> None:
         """Set each example n's integral to sum_k weights[n][k] * gradient(grids[n][k]) (the adaptive rule's
         current sums), reading each alpha's stored gradients once."""
