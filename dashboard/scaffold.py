@@ -17,7 +17,7 @@ from dashboard.session import explain_refining, get_engine, progress_bar, scan_s
 from families.checkpoint import CheckpointError
 from families.config import MODELS_DIR
 from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
-from ig_core import ScanSettings
+from ig_core import Contrast, ScanSettings
 
 LOG = logging.getLogger("ig_dashboard")
 UPLOAD = "upload a model file..."
@@ -138,7 +138,7 @@ def completeness_panel(explanation: Explanation, what: str = "input", baseline_c
     getattr(st, verdict.level)(verdict.text)
 
 
-def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequence[int] | None,
+def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequence[int | Contrast] | None,
                     settings: ScanSettings, key: str,
                     show: Callable[[list[method_comparison.MethodRun]], None] | None = None) -> None:
     """The "Compare methods" section: the methods chosen (among those that apply) run on the item, shown side by

@@ -21,7 +21,7 @@ import torch
 
 from families.collection import Collection
 from families.config import models_dir
-from ig_core import METHODS, Attribution, ScanSettings, method
+from ig_core import METHODS, Attribution, Contrast, ScanSettings, method
 
 
 class FamilyError(ValueError):
@@ -92,19 +92,38 @@ class EngineInput:
 NEAR_EQUAL_FRACTION = 0.02
 
 
+def target_label(names: Sequence[str], target: int | Contrast) -> str:
+    """A target's name among the model's: its class's, or for a contrast "a rather than b"."""
+    if isinstance(target, Contrast):
+        return f"{names[int(target.target)]} rather than {names[int(target.rather_than)]}"
+    return names[int(target)]
+
+
 class Explanation:
     """What every family's explanation shares, read once from the engine's result (example 0, targets t).
 
     The names below keep their types in every family ([T] arrays over the explained targets); a family adds its
     own names for its own views (a molecule's single task's `task_score_input` as a float, say)."""
 
-    def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
+    def __init__(self, attribution: Attribution, targets: Sequence[int | Contrast], target_names: Sequence[str],
                  settings: ScanSettings, model_key: str):
         self.attribution = attribution
-        self.targets = [int(t) for t in targets]
+        self.targets = [int(t.target if isinstance(t, Contrast) else t) for t in targets]  # the classes explained
+        # what each target is explained rather than (F = score[target] - score[rather_than]); None: a plain target
+        self.rather_than = [int(t.rather_than) if isinstance(t, Contrast) else None for t in targets]
         self.target_names = list(target_names)
         self.settings = settings
         self.model_key = model_key
+
+    @property
+    def engine_targets(self) -> list[int | Contrast]:
+        """The targets as the engine takes them, contrasts included: what another run explains to be comparable."""
+        return [t if other is None else Contrast(t, other) for t, other in zip(self.targets, self.rather_than)]
+
+    @property
+    def contrasted(self) -> bool:
+        """Whether a target is a contrast: then every target was explained on the family's contrast_output."""
+        return any(other is not None for other in self.rather_than)
 
     def per_target(self, name: str) -> np.ndarray:
         """One of the engine's [N, T] arrays for example 0: score_input, score_baseline, delta, relative_delta."""
@@ -158,6 +177,9 @@ class ModelFamily(ABC):
     model_suffixes: ClassVar[tuple[str, ...]] = (".pt",)  # model files listed and uploaded
     no_references: ClassVar[str] = "this family has no other inputs shaped like this one"  # why references() is None
     collections: ClassVar[tuple[type[Collection], ...]] = ()  # the inputs of its dataset runs, first match first
+    # the output (one of ig_core.CONTRAST_OUTPUTS) on which a contrastive target, "a rather than b", is explained, with
+    # every other target of its call; None: the family offers no contrasts
+    contrast_output: ClassVar[str | None] = None
 
     def sources(self) -> list[ModelSource]:
         """The models a user can choose: the shipped ones, then the files of the family's models folder."""
@@ -199,7 +221,7 @@ class ModelFamily(ABC):
         """The item's tensors, its baseline and the forward function the engine differentiates."""
 
     @abstractmethod
-    def explanation(self, model: LoadedModel, item, targets: Sequence[int], result: Attribution,
+    def explanation(self, model: LoadedModel, item, targets: Sequence[int | Contrast], result: Attribution,
                     settings: ScanSettings) -> Explanation:
         """The engine's result in the family's units."""
 
@@ -261,7 +283,13 @@ class ModelFamily(ABC):
         """One engine run of the settings' method on `request`: the item's own (engine_input), or several items'
         stacked (stacked_input; `item` is the first, and only integrated gradients are stacked). The family fills
         in the method's options that depend on its units; a reference-set method draws its baselines from the
-        family's references. engine_options: AttributionEngine.attribute's progress and partial_results."""
+        family's references. A call with a contrastive target (ig_core.Contrast) explains all its targets on the
+        family's contrast_output. engine_options: AttributionEngine.attribute's progress and partial_results."""
+        if isinstance(targets, Contrast) or (isinstance(targets, (list, tuple))
+                                             and any(isinstance(t, Contrast) for t in targets)):
+            if self.contrast_output is None:
+                raise FamilyError(f"the {self.name} family offers no contrasts (a target rather than another)")
+            request = replace(request, output=self.contrast_output)
         chosen = dict(settings.method_options)
         scan = settings.with_method(settings.method, **self.method_options(model, settings.method, chosen))
         baseline = request.baseline
@@ -272,7 +300,7 @@ class ModelFamily(ABC):
         return engine.attribute(request.forward, request.inputs, targets, baseline, model_key=model.key,
                                 **request.scan_options(), **scan.options(), **engine_options)
 
-    def explain(self, engine, model: LoadedModel, item, targets: Sequence[int] | None = None,
+    def explain(self, engine, model: LoadedModel, item, targets: Sequence[int | Contrast] | None = None,
                 settings: ScanSettings | None = None, progress=None,
                 partial: Callable[[Explanation], bool | None] | None = None) -> Explanation:
         """One engine run of the settings' method for all targets, returned in the family's units. partial: called

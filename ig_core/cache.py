@@ -63,6 +63,9 @@ def _digest(problem: AttributionProblem, request: ScanRequest) -> str:
     for t in (*problem.inputs, *problem.baselines, problem.targets, *arg_tensors):
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())  # any dtype
+    if problem.rather_than is not None:  # a contrast explains another score than its target alone
+        h.update(b"rather_than")
+        h.update(problem.rather_than.cpu().contiguous().numpy().tobytes())
     h.update(repr(request).encode())  # every field of the frozen request
     if problem.untargeted:  # target=None reads like target=0 but refuses a forward with several outputs
         h.update(b"target=None")

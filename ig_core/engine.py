@@ -20,6 +20,7 @@ from .cache import ResultCache, ScanRequest, forward_args_key
 from .evaluator import check_output
 from .inputs import (
     AttributionProblem,
+    Contrast,
     as_forward_args,
     baseline_tensors,
     check_precision,
@@ -83,7 +84,8 @@ class AttributionEngine:
 
     def attribute(
         self, forward: Callable[..., torch.Tensor], inputs: torch.Tensor | Sequence[torch.Tensor],
-        target: int | Sequence[int] | Sequence[Sequence[int]] | torch.Tensor | np.ndarray | None = None,
+        target: int | Contrast | Sequence[int | Contrast] | Sequence[Sequence[int | Contrast]] | torch.Tensor
+        | np.ndarray | None = None,
         baseline: torch.Tensor | Sequence[torch.Tensor | float] | float | None = None,
         steps: int = 50, rule: str = "trapezoid", *, tolerance: float = 0.01, max_steps: int = 512,
         probe_alphas: Sequence[float] = (), keep_all_gradients: bool = False, output: str = "identity",
@@ -103,7 +105,9 @@ class AttributionEngine:
             - an int, or a 0-d or one-element tensor: one target for every example;
             - a list (or tuple) of ints: several targets for every example, one scan (a leading target dimension);
             - per-example targets: a tensor [N] (one each), a tensor [N, T] or a list of N lists of T ints (T each);
-            - None: the forward returns one score per example ([N] or [N, 1]); refused for several outputs.
+            - None: the forward returns one score per example ([N] or [N, 1]); refused for several outputs;
+            - ig_core.Contrast(a, b), "a rather than b": F = score[a] - score[b] of logits or log-probabilities, in
+              place of any int above ([a, b, Contrast(a, b)]: one scan); result.rather_than [N, T] (-1: none).
             Unlike Captum, a list of N ints means N targets for every example: give per-example targets as a tensor.
         baseline: None (zeros), a number, or a tensor per input (a tuple for tuple inputs, where each entry may also
             be a number); a tensor may be shaped like the input, [1, ...] for every example, or the input's shape
@@ -135,13 +139,14 @@ class AttributionEngine:
         """
         chosen = make_method(method, **(method_options or {}))
         path = PathOptions(steps, rule, tolerance, max_steps, probe_alphas, keep_all_gradients, multiply_by_inputs)
-        check_output(output)
         amp = checked_amp(self.amp if amp is None else amp)
         xs = path_inputs(inputs, self.device)
-        targets, single_target = target_tensor(target, xs[0].shape[0], self.device)
+        targets, rather_than, single_target = target_tensor(target, xs[0].shape[0], self.device)
+        check_output(output, contrast=rather_than is not None)
         baselines = reference_set(baseline, xs) if chosen.reference_set else baseline_tensors(baseline, xs)
         problem = AttributionProblem(forward, xs, baselines, targets, output, AMP_DTYPES[amp], layer,
-                                     as_forward_args(forward_args, self.device), untargeted=target is None)
+                                     as_forward_args(forward_args, self.device), untargeted=target is None,
+                                     rather_than=rather_than)
         request = ScanRequest(model_key=model_key or f"id:{id(forward)}", path=path, output=output, layer=id(layer),
                               amp=amp, method=chosen.name, method_options=chosen.option_items(),
                               forward_args=forward_args_key(problem.forward_args), single_target=single_target,
@@ -189,10 +194,10 @@ class AttributionEngine:
         compute_convergence_delta), from two forward passes without gradients. inputs, target, baseline, output
         and forward_args as for attribute; attributions shaped like the inputs, with a leading target dimension
         for several targets. Returns float64 [N], or [N, T] for several targets."""
-        check_output(output)
         xs = path_inputs(inputs, self.device)
         bs = baseline_tensors(baseline, xs)
-        targets, single_target = target_tensor(target, xs[0].shape[0], self.device)
+        targets, rather_than, single_target = target_tensor(target, xs[0].shape[0], self.device)
+        check_output(output, contrast=rather_than is not None)
         maps = tuple(attributions) if isinstance(attributions, (tuple, list)) else (attributions,)
         maps = tuple(torch.as_tensor(a).detach().unsqueeze(0) if single_target else torch.as_tensor(a).detach()
                      for a in maps)
@@ -201,7 +206,8 @@ class AttributionEngine:
             raise ValueError(f"attributions of shapes {[tuple(a.shape) for a in maps]} do not fit the inputs and "
                              f"targets: expected {[s[1:] if single_target else s for s in expected]}")
         args = as_forward_args(forward_args, self.device)
-        problem = AttributionProblem(forward, xs, bs, targets, output, forward_args=args, untargeted=target is None)
+        problem = AttributionProblem(forward, xs, bs, targets, output, forward_args=args, untargeted=target is None,
+                                     rather_than=rather_than)
         scores = self._context(problem, self.max_batch).evaluator(planned_points=2).scores(
             [torch.stack([x, b]) for x, b in zip(xs, bs)])
         total = sum(a.reshape(*a.shape[:2], -1).double().sum(-1).cpu() for a in maps).T.numpy()  # [N, T]

@@ -30,10 +30,21 @@ OUTPUT_TRANSFORMS = {
 MEMORY_PER_SAVED_BYTE = 2.0
 
 
-def check_output(output: str) -> None:
-    """Refuse an output transform that OUTPUT_TRANSFORMS does not define."""
+# the outputs whose difference of two scores is a difference of the model's evidence for the two classes: logits, and
+# log-probabilities, whose normaliser cancels; a difference of probabilities also moves with every other class
+CONTRAST_OUTPUTS = ("identity", "log_softmax")
+
+
+def check_output(output: str, contrast: bool = False) -> None:
+    """Refuse an output transform that OUTPUT_TRANSFORMS does not define, or, for a request with a contrastive
+    target, one that CONTRAST_OUTPUTS does not name."""
     if output not in OUTPUT_TRANSFORMS:
         raise ValueError(f"unknown output {output!r}; choose one of {', '.join(OUTPUT_TRANSFORMS)}")
+    if contrast and output not in CONTRAST_OUTPUTS:
+        raise ValueError(f"a contrast (a target rather than another) explains a difference of two scores, which is a "
+                         f"difference of the model's evidence only for logits or log-probabilities, not for output "
+                         f"{output!r}: a difference of probabilities shrinks where they saturate (and a softmax's "
+                         f"moves with every other class). Use output=\"identity\" (logits) or \"log_softmax\"")
 
 
 class _SavedBytes(torch.autograd.graph.saved_tensors_hooks):
@@ -187,10 +198,19 @@ class GradientEvaluator:
         if not raw.is_floating_point() or raw.dtype in (torch.float16, torch.bfloat16):
             raw = raw.float()
         if not 0 <= p.target_range[0] <= p.target_range[1] < raw.shape[1]:
-            raise ValueError(f"target {p.targets.flatten().tolist()} is out of range for "
+            contrasts = "" if p.rather_than is None else f" rather than {p.rather_than.flatten().tolist()} (-1: none)"
+            raise ValueError(f"target {p.targets.flatten().tolist()}{contrasts} is out of range for "
                              f"{raw.shape[1]} outputs")
         rows_targets = p.targets.repeat(k, 1)  # row r = point r // n, example r % n
-        return OUTPUT_TRANSFORMS[p.output](raw).gather(1, rows_targets), raw.gather(1, rows_targets)
+        scores = OUTPUT_TRANSFORMS[p.output](raw)
+        selected, raw_selected = scores.gather(1, rows_targets), raw.gather(1, rows_targets)
+        if p.rather_than is None:
+            return selected, raw_selected
+        # a contrast's F is score[target] - score[rather_than]; a plain target (-1) subtracts nothing
+        rows_others = p.rather_than.repeat(k, 1)
+        plain, others = rows_others < 0, rows_others.clamp(min=0)
+        return (selected - scores.gather(1, others).masked_fill(plain, 0.0),
+                raw_selected - raw.gather(1, others).masked_fill(plain, 0.0))
 
     def scores(self, points: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> np.ndarray:
         """F at K points per example from forward passes alone: points[i] is [K, N, ...]; float64 [K, N, T]."""

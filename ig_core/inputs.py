@@ -25,9 +25,22 @@ class AttributionProblem:
     layer: torch.nn.Module | None = None
     forward_args: tuple = ()  # passed to forward after the points, not scaled; tensors are [N, ...] per example
     untargeted: bool = False  # target=None: the forward must return one score per example
+    # long [N, T]: the class each target is explained rather than (F = score[target] - score[rather_than]), -1 for a
+    # plain target; None: no target is a contrast
+    rather_than: torch.Tensor | None = None
 
     def __post_init__(self):
-        self.target_range = (int(self.targets.min()), int(self.targets.max()))  # checked once, not per chunk
+        named = self.targets if self.rather_than is None else torch.where(self.rather_than < 0, self.targets,
+                                                                          self.rather_than)
+        # every class the scores are read from, checked once, not per chunk
+        self.target_range = (min(int(self.targets.min()), int(named.min())),
+                             max(int(self.targets.max()), int(named.max())))
+
+    def rather_than_array(self) -> np.ndarray:
+        """What each target is explained rather than, as a result records it: int64 [N, T], -1 for a plain target."""
+        if self.rather_than is None:
+            return np.full(tuple(self.targets.shape), -1, dtype=np.int64)
+        return self.rather_than.cpu().numpy()
 
     @property
     def n_examples(self) -> int:
@@ -46,7 +59,8 @@ class AttributionProblem:
                      for a in self.forward_args)
         bound = getattr(self.forward, "for_examples", None)
         return replace(self, forward=self.forward if bound is None else bound(rows.tolist()), inputs=tuple(inputs),
-                       baselines=tuple(baselines), targets=self.targets.index_select(0, rows), forward_args=args)
+                       baselines=tuple(baselines), targets=self.targets.index_select(0, rows), forward_args=args,
+                       rather_than=None if self.rather_than is None else self.rather_than.index_select(0, rows))
 
 
 def per_example(arg, n: int) -> bool:
@@ -115,9 +129,58 @@ def reference_set(references, xs) -> tuple[torch.Tensor, ...]:
     return tuple(r.to(x.dtype) for r, x in zip(rs, xs))
 
 
-def target_tensor(target, n: int, device) -> tuple[torch.Tensor, bool]:
-    """Targets [N, T] on `device` and whether one target was asked for (the result then has no target dimension).
-    The forms are those of AttributionEngine.attribute's `target`."""
+@dataclass(frozen=True)
+class Contrast:
+    """A contrastive target, "why `target` rather than `rather_than`": F = score[target] - score[rather_than]. Each side
+    is a class index, or per example a tensor [N] or [N, T] (a side of one target pairs with every target of the
+    other). Only for outputs where a difference of scores is a difference of the model's evidence: logits
+    (output "identity") or log-probabilities ("log_softmax", whose normaliser cancels)."""
+
+    target: object
+    rather_than: object
+
+    def __post_init__(self):
+        if self.target is None or self.rather_than is None:
+            raise ValueError("a contrast names a class on both sides: a forward with one output (target=None) has "
+                             "nothing to contrast")
+        if _is_index(self.target) and _is_index(self.rather_than) and int(self.target) == int(self.rather_than):
+            raise ValueError(f"a target rather than itself explains nothing (F is 0): Contrast({self.target}, "
+                             f"{self.rather_than}) needs two different classes")
+
+
+def target_tensor(target, n: int, device) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
+    """Targets [N, T] on `device`, what each is explained rather than ([N, T], -1 for a plain target; None where no
+    target is a contrast) and whether one target was asked for (the result then has no target dimension). The forms
+    are those of AttributionEngine.attribute's `target`."""
+    if isinstance(target, Contrast):
+        targets, single = _plain_targets(target.target, n, device)
+        others, single_other = _plain_targets(target.rather_than, n, device)
+        try:
+            targets, others = (t.contiguous() for t in torch.broadcast_tensors(targets, others))
+        except RuntimeError:
+            raise ValueError(f"the two sides of {target!r} name {targets.shape[1]} and {others.shape[1]} targets per "
+                             "example: give both as many, or one class for either side") from None
+        every = torch.ones_like(targets, dtype=torch.bool)
+        return targets, _checked_contrast(targets, others, every), single and single_other
+    items = list(target) if isinstance(target, (list, tuple)) else []
+    rows = None
+    if items and all(_entry(t) for t in items):  # several targets for every example
+        rows = [items] * n
+    elif (len(items) == n and all(isinstance(t, (list, tuple)) and t for t in items)
+          and len({len(t) for t in items}) == 1 and all(_entry(j) for t in items for j in t)):  # per example
+        rows = items
+    if rows is None or not any(isinstance(j, Contrast) for row in rows for j in row):
+        targets, single = _plain_targets(target, n, device)
+        return targets, None, single
+    pairs = [[_entry(j) for j in row] for row in rows]
+    targets = torch.tensor([[a for a, _ in row] for row in pairs], dtype=torch.long, device=device)
+    others = torch.tensor([[b for _, b in row] for row in pairs], dtype=torch.long, device=device)
+    contrasted = torch.tensor([[isinstance(j, Contrast) for j in row] for row in rows], device=device)
+    return targets, _checked_contrast(targets, others, contrasted), False
+
+
+def _plain_targets(target, n: int, device) -> tuple[torch.Tensor, bool]:
+    """Targets [N, T] of a form without contrasts, and whether one target was asked for."""
     if target is None:  # the forward's only output; the evaluator refuses several
         return torch.zeros((n, 1), dtype=torch.long, device=device), True
     if _is_index(target):
@@ -142,8 +205,31 @@ def target_tensor(target, n: int, device) -> tuple[torch.Tensor, bool]:
             and len({len(t) for t in items}) == 1 and all(_is_index(j) for t in items for j in t) and items[0]):
         return torch.tensor([[int(j) for j in t] for t in items], dtype=torch.long, device=device), False
     raise ValueError(f"target must be an int (every example), a list of ints (several targets for every "
-                     f"example), a list of {n} lists of T ints or a tensor [{n}] or [{n}, T] (per example), or "
-                     f"None (a forward with one output); got {target!r}")
+                     f"example), a list of {n} lists of T ints or a tensor [{n}] or [{n}, T] (per example), "
+                     f"None (a forward with one output), or a Contrast(target, rather_than) of these or in place of "
+                     f"an int of a list; got {target!r}")
+
+
+def _entry(value) -> tuple[int, int] | None:
+    """(target, rather_than) of one entry of a list of targets: an int (rather than -1: none) or a Contrast of two
+    ints; None for anything else."""
+    if _is_index(value):
+        return int(value), -1
+    if isinstance(value, Contrast) and _is_index(value.target) and _is_index(value.rather_than):
+        return int(value.target), int(value.rather_than)
+    return None
+
+
+def _checked_contrast(targets: torch.Tensor, others: torch.Tensor, contrasted: torch.Tensor) -> torch.Tensor:
+    """What each target is explained rather than, -1 where it is no contrast (`contrasted` False); refused where a
+    contrast names a negative class or a target rather than itself."""
+    if bool((contrasted & (others < 0)).any()):
+        raise ValueError(f"a contrast names classes by their index, 0 or more; got rather than "
+                         f"{others[contrasted].tolist()}")
+    if bool((contrasted & (others == targets)).any()):
+        raise ValueError("a target rather than itself explains nothing (F is 0): a contrast needs two different "
+                         f"classes; got targets {targets.tolist()} rather than {others.tolist()}")
+    return torch.where(contrasted, others, torch.full_like(others, -1))
 
 
 def _is_index(value) -> bool:

@@ -66,6 +66,9 @@ class Attribution:
     # [K, N] whether example n was evaluated at alpha k, where the adaptive rule refined each example on its own
     # grid (the arrays along the path hold NaN where not); None: every example at every alpha
     evaluated: np.ndarray | None = field(default=None, metadata=PER_EXAMPLE_ALONG_PATH)
+    # [N, T] the class each target was explained rather than (F = score[target] - score[rather_than]), -1 for a plain
+    # target; None: made without (a result built by hand)
+    rather_than: np.ndarray | None = field(default=None, metadata=PER_TARGET)
 
     def select(self, examples: int | slice | list[int] = slice(None),
                targets: int | slice | list[int] = slice(None)) -> "Attribution":

@@ -14,6 +14,7 @@ from rdkit import Chem
 from rdkit.Chem import Crippen, rdMolDescriptors
 
 from families.molecules.attribution_benchmark import BenchmarkMolecule, main, molecule_rows, select_test_molecules
+from families.molecules.baseline import BASELINES, STRUCTURE
 from families.molecules.family import FAMILY
 from families.molecules.featurize import Featurizer
 from families.molecules.ground_truth import (
@@ -167,6 +168,19 @@ def test_the_command_writes_every_row_with_numbers_in_range(small_run):
     completeness = float(re.search(r"\| ([0-9.]+)% \|", ig).group(1))
     assert completeness <= 100 * ScanSettings().tolerance  # the adaptive rule's default tolerance, in the median
     assert "| random | .13 |" in results  # the published table beside ours
+    assert f"baseline `structure`: {STRUCTURE.description}." in results  # the family's default
+
+
+def test_the_baseline_option_names_where_the_path_starts(small_run):
+    _, _, folder = small_run
+    scores_from = {}
+    for baseline in BASELINES.values():
+        out = folder / f"{baseline.name}.md"
+        rows = main(["--task", "crippen", "--model", str(folder / "crippen.pt"), "--baseline", baseline.name,
+                     "--methods", "integrated_gradients", "--limit", "2", "--threads", "1", "--out", str(out)])
+        assert f"baseline `{baseline.name}`: {baseline.description}." in out.read_text()
+        scores_from[baseline.name] = rows["F(baseline)"].to_numpy()
+    assert (scores_from["zeros"] != scores_from["structure"]).all()
 
 
 def test_binary_tasks_pass_over_molecules_without_a_true_atom(small_run):

@@ -93,6 +93,44 @@ def test_page_from_sample_to_results(page):
 
 
 @needs_data
+def test_a_contrast_is_explained_on_the_logits_and_adds_up(page):
+    """"tench rather than goldfish": F is the difference of the two logits, the page says so, and the completeness
+    it shows holds for that difference."""
+    import numpy as np
+    import torch
+
+    from families.vision.family import FAMILY
+
+    page.session_state["scan_settings"] = ScanSettings(rule="adaptive", steps=8, tolerance=0.05, max_steps=128)
+    at = page.run()
+    at.selectbox(key="vision_sample").set_value("n01440764_tench.JPEG").run()
+    boxes = {box.label: box for box in at.selectbox}
+    boxes["Explain the label"].set_value(0)
+    boxes["Compare with a second label (same scan)"].set_value(-1)
+    boxes["... rather than (a contrast)"].set_value(1)
+    explain(at)
+    assert not at.exception and not at.error, texts(at.error)
+    captions = texts(at.caption)
+    assert any("F: logit of tench minus logit of goldfish" in c for c in captions), captions
+    assert any("(F: logit of tench minus logit of goldfish)" in c for c in captions)  # the colours' caption
+    [frame] = [d.value for d in at.dataframe if "sum of attributions" in d.value.columns]
+    row = frame.iloc[0]
+    assert row["target"] == "tench rather than goldfish (0)" and bool(row["within tolerance"])
+    law = row["F(input) - F(baseline)"]
+    assert abs(row["sum of attributions"] - law) <= 0.05 * abs(law)
+    assert any("add up" in s for s in texts(at.success))
+    assert at.query_params["targets"] == "0" and at.query_params["rather_than"] == "1"  # a link keeps the contrast
+    # F(input) is the logit difference the network gives the photo (float32 logits: a few roundings of them)
+    model = FAMILY.load(FAMILY.source_named("mobilenet_v2"), torch.device("cpu"))
+    photo = FAMILY.parse(model, (SAMPLES / "n01440764_tench.JPEG").read_bytes())
+    with torch.no_grad():
+        logits = model.module(photo.seen.input)[0].double().numpy()
+    # the scan ran the photo in a batch of path points, whose kernels may round otherwise through some 50 layers: 64
+    # eps of the largest logit; a difference of probabilities (|.| <= 1) would be far off
+    assert abs(row["F(input)"] - (logits[0] - logits[1])) <= 64 * np.finfo(np.float32).eps * np.abs(logits).max()
+
+
+@needs_data
 def test_page_from_upload_to_results(page):
     at = page.run()
     at.radio(key="vision_source").set_value("Upload").run()

@@ -18,7 +18,13 @@ from dashboard.renderers import method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
 from dashboard.scaffold import compare_methods, explain, page_settings, run_page
-from dashboard.sections.photo_request import SAMPLE_KEY, SAMPLE_SOURCE, parameters_form, photo_from_link
+from dashboard.sections.photo_request import (
+    SAMPLE_KEY,
+    SAMPLE_SOURCE,
+    explained_targets,
+    parameters_form,
+    photo_from_link,
+)
 from dashboard.sections.vision import (
     IMAGE_WIDTH,
     class_label,
@@ -162,7 +168,7 @@ def main():
     st.markdown(f"**Baseline:** {BASELINES[request['baseline']]}. "
                 f"**Method:** {method_comparison.chosen_method(settings).label}"
                 f"; **scan:** {settings.rule} rule, tolerance {100 * settings.tolerance:g}% (change on the Home page).")
-    ex = explain(FAMILY, model, photo, request["targets"], settings, show=first_picture,
+    ex = explain(FAMILY, model, photo, explained_targets(request), settings, show=first_picture,
                  request=f"{model.key}|{digest}|{request}")
     if ex is None:
         return
@@ -171,7 +177,7 @@ def main():
     view_completeness(ex)
     view_misclassification(ex, classifier, truth)
     view_ablation(ex, classifier)
-    compare_methods(FAMILY, model, photo, ex.targets, settings, key="vision_compare", show=maps_side_by_side)
+    compare_methods(FAMILY, model, photo, ex.engine_targets, settings, key="vision_compare", show=maps_side_by_side)
 
 
 run_page(main)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from dashboard.renderers.vision import MISSING, missing_as_text
 from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily
-from ig_core import METHODS, ScanSettings, method, read_off_scan
+from ig_core import METHODS, Contrast, ScanSettings, method, read_off_scan
 from ig_core.agreement import agreement
 
 DEFAULT_METHODS = ("integrated_gradients", "gradient", "smoothgrad")
@@ -43,7 +43,7 @@ class MethodRun:
         return label(self.name)
 
 
-def run_methods(family: ModelFamily, engine, model: LoadedModel, item, targets: Sequence[int] | None,
+def run_methods(family: ModelFamily, engine, model: LoadedModel, item, targets: Sequence[int | Contrast] | None,
                 settings: ScanSettings, names: Sequence[str],
                 progress: Callable[[float], None] | None = None) -> list[MethodRun]:
     """One engine run per method, in the order asked (the engine caches each result). The gradient and gradient
@@ -64,14 +64,14 @@ def run_methods(family: ModelFamily, engine, model: LoadedModel, item, targets: 
             if scan is not None and METHODS[name].reads_off_scan:  # free: the scan evaluated the input already
                 inputs = tuple(x.detach().cpu() for x in family.engine_input(model, item).inputs)
                 result = read_off_scan(scan.attribution, inputs, name, **options)
-                explanation = family.explanation(model, item, scan.targets, result, wanted)
+                explanation = family.explanation(model, item, scan.engine_targets, result, wanted)
             else:
                 explanation = family.explain(engine, model, item, targets, wanted, progress=step)
         except (FamilyError, ValueError, RuntimeError) as exc:
             runs[name] = MethodRun(name, refusal=str(exc))
             continue
         if name == SCAN:
-            scan, targets = explanation, explanation.targets  # the others explain the targets the scan did
+            scan, targets = explanation, explanation.engine_targets  # the others explain the targets the scan did
         runs[name] = MethodRun(name, explanation)
     if progress is not None:
         progress(1.0)

@@ -176,8 +176,8 @@ def browse_order(predictions, order: str = BROWSE_ORDERS[0]) -> np.ndarray:
 
 
 def completeness(expl) -> Verdict:
-    """The shared completeness verdict for one explanation, by its method's own law (the baseline, all-zero
-    features, is fixed)."""
+    """The shared completeness verdict for one explanation, by its method's own law (the family's baseline is
+    fixed: the page offers no other)."""
     return explanation_verdict(expl, what="molecule", baseline_choice=False)
 
 

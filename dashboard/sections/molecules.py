@@ -16,6 +16,7 @@ from families.molecules.explanation import quantity
 def completeness(expl) -> None:
     verdict = molecule_views.completeness(expl)
     getattr(st, verdict.level)(verdict.text)  # st.success, st.info, st.warning or st.error
+    st.caption(f"Baseline: {expl.baseline.description}.")  # what F(baseline) is the prediction of
     path_rule = method_comparison.chosen_method(expl.settings).uses_path_rule  # only then do more steps help
     if verdict.level == "warning" and path_rule and st.button("Recompute with 4x the steps"):
         st.session_state[BOOST_KEY] = st.session_state.get(BOOST_KEY, 1) * 4

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import vision as vision_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import completeness_panel, straight_line
 from families.contract import Explanation
 from families.vision.ablation import ablate, rectangle_mask
@@ -33,8 +34,14 @@ def has_gradient(ex: Explanation) -> bool:
     return 1.0 in ex.attribution.interior_gradients
 
 
-def display_controls(key: str):
-    """The maps' polarity, clip percentile and style; the signed polarity (the default) has a single style."""
+def explained_scores(ex: Explanation) -> str:
+    """What F is on the maps, label by label, for the colours' caption (Markdown: class names are escaped)."""
+    return "; ".join(escape_markdown(ex.explained_score(t)) for t in range(len(ex.targets)))
+
+
+def display_controls(key: str, explained: str):
+    """The maps' polarity, clip percentile and style; the signed polarity (the default) has a single style.
+    `explained`: what F is (explained_scores)."""
     c1, c2, c3 = st.columns(3)
     polarity = c1.radio("Polarity", vision_views.POLARITIES, horizontal=True, key=f"{key}_polarity",
                         help="signed: sum over channels, red raises the label's score and blue lowers it; "
@@ -48,7 +55,7 @@ def display_controls(key: str):
                      help="For absolute, positive and negative: intensity, the paper's pixels scaled by importance; "
                           "overlay, a heat map. The signed map is always its colours over the greyed photo.")
     if polarity == "signed":
-        st.caption(colours.caption("the label's softmax score"))
+        st.caption(colours.caption(explained))
     return polarity, clip, style
 
 
@@ -56,7 +63,7 @@ def display_controls(key: str):
 def view_attributions(ex: Explanation):
     label = method_label(ex)
     st.subheader(f"1. {label} beside the gradient at the image (Figure 4)")
-    polarity, clip, style = display_controls("v1")
+    polarity, clip, style = display_controls("v1", explained_scores(ex))
     attributions = vision_views.explained_map(ex.image, ex.attributions(0), polarity, clip, style)
     cols = st.columns(3)
     cols[0].image(ex.image, caption=f"Input: {ex.labels[0]}, {vision_views.score_text(ex.score(0), ex.attribution)}",
@@ -82,7 +89,7 @@ def view_interior(ex: Explanation):
     st.subheader("2. Interior gradients (Figure 3)")
     st.caption("Gradients at the scaled images alpha * image (toward the baseline). Each picture shows only the "
                "relative distribution over pixels; the chart shows their magnitude.")
-    polarity, clip, style = display_controls("v2")
+    polarity, clip, style = display_controls("v2", explained_scores(ex))
     t = 0
     if len(ex.targets) > 1:
         t = st.radio("Label", range(len(ex.targets)), format_func=lambda i: ex.labels[i], horizontal=True, key="v2_t")
@@ -109,7 +116,9 @@ def view_saturation(ex: Explanation):
     st.altair_chart(vision_views.saturation_chart(a.alphas, a.scores[:, 0, :], a.raw_scores[:, 0, :], ex.labels),
                     width="stretch")
     st.caption("The score along alpha * image (toward the baseline). A curve that flattens early means the gradient at "
-               "the image (alpha = 1) sees little of what raised the score.")
+               "the image (alpha = 1) sees little of what raised the score."
+               + (" With a contrast both panels show F, the logits (a contrast's difference of two)."
+                  if ex.contrasted else ""))
 
 
 def view_layer(ex: Explanation):
@@ -142,7 +151,7 @@ def view_misclassification(ex: Explanation, classifier, gt):
         st.info("Choose a second label in the form (e.g. the ground truth) to compare the two explanations "
                 "from the same scan.")
         return
-    polarity, clip, style = display_controls("v6")
+    polarity, clip, style = display_controls("v6", explained_scores(ex))
     cols = st.columns(3)
     cols[0].image(ex.image, caption="Input", width=IMAGE_WIDTH)
     for t in range(2):
@@ -183,13 +192,13 @@ def view_ablation(ex: Explanation, classifier):
                                   f"{float(np.max(ex.probabilities)):.4f}", width=IMAGE_WIDTH)
         b.image(result.image, caption=f"Ablated ({100 * result.fraction:.1f}% of pixels): {result.top_label} "
                                       f"{result.top_probability:.4f}", width=IMAGE_WIDTH)
-    st.write(f"Softmax of **{ex.labels[0]}**: {ex.score(0):.4f} -> {result.target_probability:.4f}; "
+    st.write(f"Softmax of **{ex.class_names[ex.targets[0]]}**: {ex.score(0):.4f} -> {result.target_probability:.4f}; "
              f"new top prediction: **{result.top_label}** ({result.top_probability:.4f}).")
 
 
 def maps_side_by_side(runs: list[method_comparison.MethodRun]) -> None:
     """The compared methods' maps of the first label in columns, each with its completeness."""
-    polarity, clip, style = display_controls("v8")
+    polarity, clip, style = display_controls("v8", explained_scores(runs[0].explanation))
     for column, run in zip(st.columns(len(runs)), runs):
         ex = run.explanation
         column.image(vision_views.explained_map(ex.image, ex.attributions(0), polarity, clip, style), width="stretch",

@@ -4,7 +4,7 @@
     model = load_weave("w2n2")                      # or a path to a .pt checkpoint
     mol = model.featurizer.from_smiles("CCO")       # MoleculeError with a user message if bad
     bound = model.bind(mol)                         # forward(atoms [K,A,Fa], pairs [K,P,Fp]) -> [K, tasks]
-    atoms, pairs = bound.inputs                     # [1, A, Fa], [1, P, Fp]; baseline: zeros
+    atoms, pairs = bound.inputs                     # [1, A, Fa], [1, P, Fp]; baseline: families.molecules.baseline
 """
 from __future__ import annotations
 

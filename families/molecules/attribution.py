@@ -4,8 +4,9 @@
     from families.molecules.attribution import explain_molecule
     explanation = explain_molecule(engine, load_weave("w2n2"), "CCO", "SR-MMP")   # a MoleculeExplanation
 
-The scan itself is the family's (families.molecules.family): both feature sets scaled by alpha towards all zeros, the
-engine's result read back per atom, bond and atom pair (families.molecules.explanation).
+The scan itself is the family's (families.molecules.family): both feature sets scaled by alpha towards its baseline
+(families.molecules.baseline), the engine's result read back per atom, bond and atom pair
+(families.molecules.explanation).
 """
 from __future__ import annotations
 

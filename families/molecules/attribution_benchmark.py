@@ -6,14 +6,14 @@ Sanchez-Lengeling et al. 2020 as a command (tasks, ground truth and metrics: fam
     python -m families.molecules.attribution_benchmark --task crippen --train 12 --checkpoint crippen.pt ...
 
 Each of the first --limit test molecules of the task's split (in the split's order; the binary tasks skip molecules
-without a true atom, which the metric leaves out) is explained through the molecules family (FAMILY.explain: the
-model's first task; P(active) for a classification, the value for a regression) with each method, and "random" gives
-the floor (seeded uniform scores). The metric is computed on three atom scores: the atoms' own, with bonded pairs'
-scores split half to each atom, and with every pair's so split. Beside each method: completeness (median relative
-error) where the method defines it. --train EPOCHS first trains a weave on the task's train split with the project's
-trainer (families.molecules.train; a tenth of the chosen training molecules kept for early stopping) and saves it at
---checkpoint. --out ending in .md writes the results file (with the published figures beside ours), else a CSV of
-the per-molecule rows.
+without a true atom, which the metric leaves out) is explained through the molecules family from its --baseline
+(families.molecules.baseline; the model's first task; P(active) for a classification, the value for a regression)
+with each method, and "random" gives the floor (seeded uniform scores). The metric is computed on three atom scores:
+the atoms' own, with bonded pairs' scores split half to each atom, and with every pair's so split. Beside each
+method: completeness (median relative error) where the method defines it. --train EPOCHS first trains a weave on the
+task's train split with the project's trainer (families.molecules.train; a tenth of the chosen training molecules kept
+for early stopping) and saves it at --checkpoint. --out ending in .md writes the results file (with the published
+figures beside ours), else a CSV of the per-molecule rows.
 """
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ import pandas as pd
 import torch
 
 from families.contract import LoadedModel
+from families.molecules.baseline import BASELINES, DEFAULT_BASELINE
 from families.molecules.benchmark_report import machine_description, results_markdown
-from families.molecules.family import FAMILY
+from families.molecules.family import FAMILY, MoleculeFamily
 from families.molecules.featurize import Featurizer, MoleculeError, MoleculeFeatures
 from families.molecules.ground_truth import (
     ATOM_VIEWS,
@@ -118,14 +119,15 @@ def select_test_molecules(data: TaskData, model: LoadedModel, limit: int | None)
 
 
 def explained_scores(engine, model: LoadedModel, molecule: BenchmarkMolecule, method: str, settings: ScanSettings,
-                     rng: np.random.Generator) -> dict:
-    """One molecule's atom and ordered-pair scores by a method (random: rng's), with the scan's completeness."""
+                     rng: np.random.Generator, family: MoleculeFamily) -> dict:
+    """One molecule's atom and ordered-pair scores by a method (random: rng's) from the family's baseline, with the
+    scan's completeness."""
     features = molecule.features
     if method == RANDOM:
         atom_scores, pair_scores = random_attributions(rng, features.n_atoms, features.n_pairs)
         return {"atom_scores": atom_scores, "pair_scores": pair_scores, "relative_delta": np.nan,
                 "completeness_defined": False, "points": 0, "F(x)": np.nan, "F(baseline)": np.nan}
-    explanation = FAMILY.explain(engine, model, features, [0], settings.with_method(method))
+    explanation = family.explain(engine, model, features, [0], settings.with_method(method))
     attribution = explanation.attribution
     return {"atom_scores": explanation.atom_scores, "pair_scores": explanation.pair_scores,
             "relative_delta": explanation.task_relative_delta,
@@ -134,15 +136,15 @@ def explained_scores(engine, model: LoadedModel, molecule: BenchmarkMolecule, me
 
 
 def molecule_rows(engine, model: LoadedModel, data: TaskData, molecules: list[BenchmarkMolecule], methods: list[str],
-                  settings: ScanSettings, seed: int) -> pd.DataFrame:
+                  settings: ScanSettings, seed: int, family: MoleculeFamily = FAMILY) -> pd.DataFrame:
     """One row per method and molecule: the metric on each atom view, completeness, the attribution's parts (atoms,
-    bonded pairs, other pairs) and the time taken."""
+    bonded pairs, other pairs) and the time taken; the methods explain with `family` (its baseline)."""
     rows = []
     for method in methods:
         rng = np.random.default_rng(seed)  # each run of the random floor draws the same scores
         for molecule in molecules:
             start = time.perf_counter()
-            scores = explained_scores(engine, model, molecule, method, settings, rng)
+            scores = explained_scores(engine, model, molecule, method, settings, rng, family)
             seconds = time.perf_counter() - start
             features = molecule.features
             bonded = features.bonded.numpy()
@@ -167,6 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", help="a weave checkpoint: a shipped name or a .pt file (with --train: --checkpoint)")
     parser.add_argument("--methods", nargs="+", default=["integrated_gradients", "gradient_x_input", RANDOM],
                         help=f"attribution methods (ig_core.METHODS that apply to molecules) and {RANDOM!r}")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, choices=list(BASELINES),
+                        help="what the path starts from (families.molecules.baseline)")
     parser.add_argument("--limit", type=int, default=50, help="test molecules to explain (0: the whole test split)")
     parser.add_argument("--out", default="bench/RESULTS-molecule-benchmark.md",
                         help="the results file (.md), or a CSV of the per-molecule rows")
@@ -203,13 +207,14 @@ def main(argv=None) -> pd.DataFrame:
     print(f"{args.task}: explaining {len(selection.molecules)} test molecules with {', '.join(args.methods)}",
           flush=True)
     start = time.time()
+    family = MoleculeFamily(baseline=args.baseline)
     rows = molecule_rows(AttributionEngine(device=device, cache_size=0), model, data, selection.molecules,
-                         args.methods, settings, args.seed)
+                         args.methods, settings, args.seed, family)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".md":
         out.write_text(results_markdown(
-            rows, data, model, selection_counts(data, selection), settings,
+            rows, data, model, selection_counts(data, selection), settings, family.baseline,
             command=f"{COMMAND} {shlex.join(args.argv)}", machine=machine_description(device),
             day=date.today().isoformat(), minutes=(time.time() - start) / 60))
     else:

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from families.contract import LoadedModel
+from families.molecules.baseline import MoleculeBaseline
 from families.molecules.ground_truth import ATOM_VIEWS, TaskData, mean_score
 from ig_core import ScanSettings
 
@@ -91,7 +92,8 @@ def model_fit(rows: pd.DataFrame, regression: bool) -> str:
 
 
 def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, counts: dict[str, int],
-                     settings: ScanSettings, command: str, machine: str, day: str, minutes: float) -> str:
+                     settings: ScanSettings, baseline: MoleculeBaseline, command: str, machine: str, day: str,
+                     minutes: float) -> str:
     task = data.task
     card = model.card.get("metrics", {})
     test_metric = card.get("test", {}).get("mean", float("nan"))
@@ -110,7 +112,7 @@ def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, cou
            if not task.regression else "") + ".", "",
         f"Scan settings: rule {settings.rule}, steps {settings.steps}"
         + (f", tolerance {settings.tolerance:g}, budget {settings.max_steps} points" if settings.rule == "adaptive"
-           else "") + "; baseline: the family's (all-zero atom and pair features).", "",
+           else "") + f"; baseline `{baseline.name}`: {baseline.description}.", "",
         f"Mean {task.metric} per molecule (± standard error); molecules where it is undefined are left out.", "",
         *method_table(rows, task.name, task.metric), "",
         f"Published ({PUBLISHED_MODELS}), {task.metric}:", "",
@@ -121,8 +123,7 @@ def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, cou
         "hydrogen contributions are folded into their heavy atoms here, and the binary tasks' AUROC ranks heavy "
         "atoms only.",
         "- Their integrated gradients: 200 points from a \"null\" graph of the same connectivity whose atoms and "
-        "bonds have unknown types; ours: the scan settings above from all-zero atom and pair features (the graph's "
-        "structure is blanked too).",
+        "bonds have unknown types; ours: the scan settings above from the baseline above.",
         "- They add each edge's attribution to both its atoms; here a pair's score is split half to each atom, so "
         "that the atoms' scores add up to what they split. The weave model also has distance-2 pairs (the last view).",
         "- Their figures are means over about 20 hyper-parameter runs of four graph networks; ours, one weave "

@@ -5,9 +5,9 @@
 1. Completeness: integrated gradients of P(active) for `--n` Tox21 actives at the default scan settings
    (ig_core.ScanSettings()). Across tasks: the (molecule, task) pairs labelled active are shuffled with
    the seed, one task per molecule (its first active task in that order), molecules distinct. Prints the
-   median and 90th percentile of the relative completeness error |sum of attributions - (F(x) - F(0))| /
-   |F(x) - F(0)| and of the steps used, and the Section 3.1 accounting (shares of F(x) - F(0) from atoms,
-   bonded pairs and non-bonded pairs), for W2N2.
+   median and 90th percentile of the relative completeness error |sum of attributions - (F(x) - F(b))| /
+   |F(x) - F(b)| (b: the family's default baseline, as on the page) and of the steps used, and the Section 3.1
+   accounting (shares of F(x) - F(b) from atoms, bonded pairs and non-bonded pairs), for W2N2.
 2. Identical attributions: on the first `--groups` of those molecules, the atom groups with identical
    scores (5 digits of the largest |atom score|) under W1N2 and W2N2, and how many of them the molecule's
    symmetry does not explain (the paper's W1N2 anomaly).
@@ -82,10 +82,10 @@ def main(argv=None) -> dict:
     print(f"   relative error: median {np.median(rel):.4%}, 90th pct {np.percentile(rel, 90):.4%}, "
           f"max {rel.max():.4%}; within tolerance {settings.tolerance:g}: {np.mean(rel <= settings.tolerance):.0%}")
     print(f"   steps used: median {np.median(steps):.0f}, 90th pct {np.percentile(steps, 90):.0f}, max {steps.max()}")
-    med = np.nanmedian(shares, axis=0)  # NaN: a molecule whose attributions explain little of F(x) - F(0)
-    print(f"   accounting (median % of F(x) - F(0), {np.isnan(shares[:, 0]).sum()} molecules without shares): "
+    med = np.nanmedian(shares, axis=0)  # NaN: a molecule whose attributions explain little of F(x) - F(b)
+    print(f"   accounting (median % of F(x) - F(b), {np.isnan(shares[:, 0]).sum()} molecules without shares): "
           f"atoms {med[0]:.0f}%, bonded pairs {med[1]:.0f}%, non-bonded pairs {med[2]:.0f}% "
-          "(paper, one PCBA molecule: bonded 46%, non-bonded -3%)")
+          "(paper, one PCBA molecule from all-zero features: bonded 46%, non-bonded -3%)")
 
     result = {"n": len(used), "median_rel": float(np.median(rel)), "p90_rel": float(np.percentile(rel, 90)),
               "median_steps": float(np.median(steps)), "p90_steps": float(np.percentile(steps, 90))}

@@ -1,7 +1,7 @@
 """One molecule's explanation for the weave model: atoms, bonds and atom pairs (paper Section 3.1, Figures 7, 13).
 
 No Streamlit here. The counterfactuals scale the atom features and the pair features of a molecule by
-the same alpha towards all-zero features (the paper's baseline); F is the model's probability that the
+the same alpha towards the family's baseline (families.molecules.baseline); F is the model's probability that the
 molecule is active on a classification task (the engine's sigmoid of the log-odds), or the predicted value
 of a regression task (identity, in the column's units). From one engine scan we get:
 
@@ -28,6 +28,7 @@ import pandas as pd
 from rdkit import Chem
 
 from families.contract import NEAR_EQUAL_FRACTION, Explanation
+from families.molecules.baseline import MoleculeBaseline
 from families.molecules.featurize import MoleculeError, MoleculeFeatures
 from families.molecules.weave import WeaveModel, predict_batched
 from ig_core import Attribution, ScanSettings
@@ -134,6 +135,7 @@ class MoleculeExplanation(Explanation):
     task_regression: list[bool]  # per task of the model
     atom_attr: np.ndarray  # [A, Fa]
     pair_attr: np.ndarray  # [P, Fp] per ordered pair
+    baseline: MoleculeBaseline  # what the path started from
 
     def __post_init__(self):
         Explanation.__init__(self, self.attribution, [self.task], [self.task_name], self.settings, self.model_key)
@@ -158,7 +160,7 @@ class MoleculeExplanation(Explanation):
         return float(self.per_target("score_input")[0])
 
     @property
-    def task_score_baseline(self) -> float:  # F(all-zero features)
+    def task_score_baseline(self) -> float:  # F(baseline)
         return float(self.per_target("score_baseline")[0])
 
     @property

@@ -1,7 +1,8 @@
 """Molecules: a weave network's Tox21 predictions, explained atom by atom and bond by bond (paper Section 3.1).
 
 A molecule (SMILES or an RDKit Mol) is featurized with the model's own featurizer into atom features [A, Fa]
-and ordered-pair features [P, Fp]; both are scaled together towards all-zero features (the paper's baseline).
+and ordered-pair features [P, Fp]; both are scaled together towards the family's baseline (families.molecules.baseline:
+by default the same graph with atom and bond types blanked; "zeros", all-zero features, is the paper's).
 F is P(active) of a classification task (the engine's sigmoid of the log-odds) or a regression task's value.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import torch
 
 from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
 from families.molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
+from families.molecules.baseline import BASELINES, DEFAULT_BASELINE
 from families.molecules.collection import MoleculeSDF, MoleculeTable
 from families.molecules.explanation import MoleculeExplanation, featurize, graph_digest, model_fingerprint
 from ig_core import Attribution, ScanSettings
@@ -29,6 +31,9 @@ class MoleculeFamily(ModelFamily):
     collections = (MoleculeSDF, MoleculeTable)
     no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
                      "tensors")
+
+    def __init__(self, baseline: str = DEFAULT_BASELINE):
+        self.baseline = BASELINES[baseline]
 
     def shipped(self) -> list[ModelSource]:
         folder = shipped_checkpoint_dir()
@@ -51,7 +56,7 @@ class MoleculeFamily(ModelFamily):
         classification = not bool(weave.regression.any())
         bound = weave.bind(item, output="log_odds" if classification else "probability")
         return EngineInput(forward=bound, inputs=bound.inputs,
-                           baseline=tuple(torch.zeros_like(x) for x in bound.inputs),
+                           baseline=self.baseline.of(weave.featurizer, bound.inputs),
                            output="sigmoid" if classification else "identity")
 
     def stacking_key(self, request: EngineInput) -> tuple:
@@ -61,10 +66,10 @@ class MoleculeFamily(ModelFamily):
     def stacked_input(self, model: LoadedModel, items: Sequence[MoleculeFeatures],
                       requests: Sequence[EngineInput]) -> EngineInput:
         """The molecules' graphs bound together, each padded to the largest; the padding rows are zero at both ends
-        of the path, as the baseline is all-zero features."""
+        of the path, as the baseline keeps nothing but some of the molecules' own values."""
         bound = model.module.bind(list(items), output=requests[0].forward.output)
         return dataclasses.replace(requests[0], forward=bound, inputs=bound.inputs,
-                                   baseline=tuple(torch.zeros_like(x) for x in bound.inputs))
+                                   baseline=self.baseline.of(model.module.featurizer, bound.inputs))
 
     def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None, partial=None):
         """The base's scan, cached under a key that also names the molecule's graph (not in the scaled tensors)."""
@@ -78,7 +83,7 @@ class MoleculeFamily(ModelFamily):
         return MoleculeExplanation(
             attribution=result, settings=settings, model_key=model.key, features=item, task=int(targets[0]),
             task_names=list(model.target_names), weave=model.module,
-            task_regression=[bool(r) for r in model.module.regression.tolist()],
+            task_regression=[bool(r) for r in model.module.regression.tolist()], baseline=self.baseline,
             atom_attr=atom_attr[0, 0, :item.n_atoms].double().cpu().numpy(),
             pair_attr=pair_attr[0, 0, :item.n_pairs].double().cpu().numpy())
 

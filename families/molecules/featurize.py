@@ -12,8 +12,8 @@ Atoms (heavy atoms only; hydrogens are implicit):
 Atom pairs: every ordered pair (i, j), i != j, whose graph distance is at most ``max_distance``
 (2 = "N2"); both (i, j) and (j, i) are present and carry identical features. Pair features are
 one-hot bond type (single, double, triple, aromatic; all zero for non-bonded pairs) followed by
-one-hot graph distance (1, 2). Integrated gradients scales both tensors by alpha towards the all-zero
-baseline, exactly as in the paper.
+one-hot graph distance (1, 2). Integrated gradients scales both tensors by alpha towards a baseline made
+from these column names (families.molecules.baseline).
 
 Inputs with several fragments (salts, mixtures) keep the largest fragment (most heavy atoms) and say
 so in :attr:`MoleculeFeatures.warnings`; every other problem raises :class:`MoleculeError` whose

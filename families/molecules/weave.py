@@ -309,7 +309,7 @@ class BoundWeave(nn.Module):
     """``forward(atoms [K, A, Fa], pairs [K, P, Fp]) -> [K, tasks]`` for a fixed graph.
 
     ``inputs`` holds the molecule's own padded features (batch = number of bound molecules), ready to
-    hand to an attribution engine; the baseline is ``torch.zeros_like`` of each.
+    hand to an attribution engine (the molecules family adds the baseline: families.molecules.baseline).
     """
 
     def __init__(self, model: WeaveModel, graph: Graph, atoms: torch.Tensor, pairs: torch.Tensor,

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from families.config import DATA_DIR, VISION_SAMPLES, data_dir
-from families.contract import EngineInput, Explanation, LoadedModel, ModelFamily, ModelSource
+from families.contract import EngineInput, Explanation, LoadedModel, ModelFamily, ModelSource, target_label
 from families.vision import model_sources
 from families.vision.baselines import image_method_options, make_baseline
 from families.vision.collection import PhotoFolder
@@ -51,8 +51,9 @@ class VisionExplanation(Explanation):
     """One scan's results for one photo and several target classes."""
 
     def __init__(self, attribution: Attribution, targets, labels, settings: ScanSettings, model_key: str,
-                 photo: PhotoItem, baseline: torch.Tensor):
+                 photo: PhotoItem, baseline: torch.Tensor, class_names: Sequence[str]):
         super().__init__(attribution, targets, labels, settings, model_key)
+        self.class_names = class_names  # the model's, by class index
         self.image: Image.Image = photo.seen.image  # the cropped picture the network sees
         self.input: torch.Tensor = photo.seen.input  # [1, 3, H, W] normalized
         self.probabilities: np.ndarray = photo.seen.probabilities  # [classes] softmax at the input
@@ -89,6 +90,14 @@ class VisionExplanation(Explanation):
         the mean over its noisy copies)."""
         return float(self.probabilities[self.targets[t]])
 
+    def explained_score(self, t: int = 0) -> str:
+        """What F is for the t-th target: its softmax, or where a target is a contrast (all explained on the logits)
+        its logit, minus the other class's for the contrast itself."""
+        name, other = self.class_names[self.targets[t]], self.rather_than[t]
+        if not self.contrasted:
+            return f"softmax of {name}"
+        return f"logit of {name}" + ("" if other is None else f" minus logit of {self.class_names[other]}")
+
     def baseline_score(self, t: int = 0) -> float:
         return float(self.attribution.score_baseline[0, t])
 
@@ -105,6 +114,7 @@ class VisionFamily(ModelFamily):
     name, input_name = "vision", "photo"
     collections = (PhotoFolder,)
     model_suffixes = (".pth", ".pt", ".pt2")
+    contrast_output = "identity"  # the logits: softmax probabilities of two classes also move with every other class
     no_references = (f"this server has no other sample photos (the operator sets {VISION_SAMPLES.name} or "
                      f"{DATA_DIR.name})")
 
@@ -178,8 +188,8 @@ class VisionFamily(ModelFamily):
     def explanation(self, model: LoadedModel, item: PhotoItem, targets, result: Attribution,
                     settings: ScanSettings) -> VisionExplanation:
         baseline = make_baseline(model.extra, item.baseline, item.seen.input)
-        return VisionExplanation(result, targets, [model.target_names[t] for t in targets], settings, model.key,
-                                 item, baseline)
+        return VisionExplanation(result, targets, [target_label(model.target_names, t) for t in targets], settings,
+                                 model.key, item, baseline, model.target_names)
 
 
 FAMILY = VisionFamily()

@@ -41,7 +41,9 @@ def read_off_scan(scan: Attribution, inputs, name: str, **options) -> Attributio
         raise ValueError(f"{name} cannot be read off a scan; run it with engine.attribute(method={name!r})")
     inputs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
     inputs = tuple(torch.as_tensor(x).reshape(g.shape[1:]) for x, g in zip(inputs, scan.interior_gradients[1.0]))
-    problem = AttributionProblem(forward=None, inputs=inputs, baselines=inputs, targets=torch.as_tensor(scan.targets))
+    contrasts = None if scan.rather_than is None or (scan.rather_than < 0).all() else torch.as_tensor(scan.rather_than)
+    problem = AttributionProblem(forward=None, inputs=inputs, baselines=inputs, targets=torch.as_tensor(scan.targets),
+                                 rather_than=contrasts)
     context = MethodContext(problem=problem, path=None, max_batch=1)
     result = chosen.from_gradient(context, scan.score_input, scan.score_baseline, scan.interior_gradients[1.0],
                                   points_evaluated=0)

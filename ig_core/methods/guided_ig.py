@@ -39,7 +39,8 @@ class GuidedIG(AttributionMethod):
         rows = torch.arange(n, device=problem.targets.device).repeat_interleave(t)
         pairs = problem.with_examples([x.index_select(0, rows.to(x.device)) for x in problem.inputs],
                                       [b.index_select(0, rows.to(b.device)) for b in problem.baselines], rows)
-        pairs = replace(pairs, targets=problem.targets.reshape(-1, 1))
+        pairs = replace(pairs, targets=problem.targets.reshape(-1, 1),
+                        rather_than=None if problem.rather_than is None else problem.rather_than.reshape(-1, 1))
         evaluator = context.on(pairs).evaluator(planned_points=steps + 1)
         shapes = [x.shape[1:] for x in pairs.inputs]
 
