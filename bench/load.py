@@ -77,12 +77,12 @@ async def fast_settings(page) -> None:
     await main.get_by_text("Quadrature rule").wait_for()
     await page.locator("[data-testid='stSelectbox']").filter(has_text="Quadrature rule").click()
     await page.get_by_role("option", name="trapezoid", exact=True).click()
+    await wait_idle(page)  # each change takes effect at once, in a rerun of its own
     steps = page.get_by_label("Steps (adaptive: starting grid)")
     await steps.fill("4")
     await steps.press("Tab")
-    await wait_idle(page)
-    await page.get_by_role("button", name="Apply").click()
     await main.get_by_text("Current: rule trapezoid, steps 4").wait_for()
+    await wait_idle(page)
 
 
 async def visit(browser, url: str) -> None:
@@ -110,7 +110,7 @@ async def run_job(browser, url: str, job: Job, started: asyncio.Event | None = N
             await fast_settings(page)
         else:
             await main.get_by_text("Quadrature rule").wait_for()
-        await page.locator("[data-testid='stSidebarNav']").get_by_text(job.page, exact=True).click()
+        await page.locator("[data-testid='stSidebarNav']").get_by_role("link", name=job.page, exact=True).click()
         if job.page == "Vision":
             await main.get_by_text("Upload", exact=True).click()
             await wait_idle(page)

@@ -1,8 +1,10 @@
-"""families.tabular.family, the smallest family, and its page: a classifier trained here on a table built here."""
+"""families.tabular.family, the smallest family, its training command (families.tabular.train) and its page: a
+classifier trained here on a table built here."""
 import pickle
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
@@ -10,6 +12,7 @@ from unsafe_files import RunsCode
 
 from families.checkpoint import CheckpointError
 from families.contract import InputError, ModelSource
+from families.tabular import train as table_training
 from families.tabular.family import TableClassifier, TabularFamily, save_table_classifier
 from ig_core import AttributionEngine, ScanSettings
 
@@ -193,3 +196,69 @@ def test_the_page_refuses_an_image_method_and_offers_those_that_apply(models_fol
     offered = at.selectbox(key="tabular_method_here")
     assert "XRAI (regions)" not in offered.options and "Expected gradients" in offered.options  # rows shipped
     assert any("F(row) - F(baseline)" in m.value for m in [*at.success, *at.warning])  # integrated gradients here
+
+
+def rule_table(rows: int, seed: int) -> pd.DataFrame:
+    """The class is "high" where 2 x - y > 1, else "low" (a line with a margin-free boundary); z, whole numbers,
+    plays no part."""
+    generator = np.random.default_rng(seed)
+    x, y = generator.normal(3.0, 2.0, rows), generator.normal(5.0, 4.0, rows)
+    return pd.DataFrame({"x": x, "y": y, "z": generator.integers(0, 50, rows),
+                         "risk": np.where(2 * x - y > 1, "high", "low")})
+
+
+def test_the_training_command_learns_a_csv_s_rule_in_the_format_the_page_loads(tmp_path, monkeypatch):
+    from dashboard.scaffold import load_model
+
+    rule_table(300, seed=0).to_csv(tmp_path / "patients.csv", index=False)
+    out = tmp_path / "models" / "tabular" / "patients.pt"
+    assert table_training.main([str(tmp_path / "patients.csv"), "--target", "risk", "--out", str(out),
+                                "--epochs", "60"]) == 0
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path / "models"))
+    [source] = FAMILY.sources()  # the page's list
+    model = load_model(FAMILY, source)  # and its loader
+    assert model.extra == ["x", "y", "z"] and model.target_names == ["high", "low"]
+    trained_on = rule_table(300, seed=0).drop(columns="risk").to_numpy()
+    held = model.card["held-out accuracy"]
+    assert model.card["trained on"] == "patients.csv, 240 rows (60 more held out)" and held >= 0.85
+    # standardised by the training rows' own means: within a few standard errors of the whole table's
+    np.testing.assert_allclose(model.module.mean.cpu().numpy(), trained_on.mean(0), atol=0.5)
+    fresh = rule_table(400, seed=1)
+    with torch.no_grad():
+        predicted = model.module(torch.tensor(fresh.drop(columns="risk").to_numpy(), dtype=torch.float32)).argmax(1)
+    accuracy = float(np.mean(np.array(model.target_names)[predicted.cpu().numpy()] == fresh.risk.to_numpy()))
+    assert accuracy >= 0.9  # a constant guess gets the larger class's share, about 0.6
+    row = FAMILY.parse(model, {"x": 6.0, "y": 1.0, "z": 20})  # 2 x - y = 11: far on the "high" side
+    explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, row)
+    assert explanation.target_names == ["high"] and explanation.completeness_ok
+    scores = explanation.scores(0)
+    # x above its mean and y below it both raise P(high): both positive, z (no part in the rule) far smaller
+    assert min(scores["x"], scores["y"]) > 3 * abs(scores["z"])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "is empty: it has no header and no rows"),
+    ("x,y,risk\n", "has a header but no rows"),
+    ("x,y,outcome\n1,2,a\n3,4,b\n", "has no column 'risk' to predict (--target); its columns are 'x', 'y', 'outcome'"),
+    ("x,city,risk\n1,Oslo,a\n2,Rome,b\n", "1 column(s) of t.csv are not numbers: 'city' (e.g. 'Oslo')"),
+    ("x,y,risk\n1,2,a\n3,,b\n", "Column(s) 'y' of t.csv have blank cells (first in data row 2)"),
+    ("x,y,risk\n1,2,a\n3,4,a\n", "has one value only ('a'): a classifier needs at least two classes"),
+    ("risk\na\nb\n", "has no column besides the target"),
+])
+def test_the_training_command_refuses_tables_it_cannot_use_and_says_why(tmp_path, text, message):
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(SystemExit) as refusal:
+        table_training.main([str(tmp_path / "t.csv"), "--target", "risk", "--out", str(tmp_path / "m.pt")])
+    assert str(refusal.value).startswith("error: ") and message in str(refusal.value)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_the_page_says_how_to_make_a_model_when_there_is_none(tmp_path, monkeypatch, shared_data):
+    monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))  # no tabular models: the sidebar offers an upload only
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("dashboard/pages/tabular.py").run()
+    assert not at.exception
+    [how] = [e for e in at.expander if e.label == "How to make a model for this page"]
+    text = how.markdown[0].value
+    assert "python -m families.tabular.train data.csv --target COLUMN --out model.pt" in text
+    assert "`.pt` checkpoint" in text and "`$IG_MODELS_DIR/tabular/`" in text

@@ -1,6 +1,7 @@
 """Vision evaluation (Section 2.5): AOPC pixel ablation, box localization and the runner.
 
 Synthetic models whose answers are known by hand, then a real-model smoke test and the page."""
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from families.vision.curves import (
     pixel_ranks,
 )
 from families.vision.evaluation_report import mean_curves, summarize_methods
+from families.vision.evaluation_studies import FULL_STUDY, QUICK_LOOK, capped_scan
 from families.vision.image_classifier import ImageClassifier
 from families.vision.importance import pixel_importance
 from families.vision.photo_evaluation import evaluate_photos, method_options, noise_fill, saturation_alpha
@@ -496,12 +498,19 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
     at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=8)
     at.run()
     assert not at.exception
+    study = at.radio(key="vision_eval_study")
+    assert study.value == "quick look" and at.multiselect[0].value == list(QUICK_LOOK.methods)
+    assert "full study: 20 photos, every method (about 13 min on a 2-core CPU)" in study.options
+    study.set_value("full study").run()  # one choice away: the form holds the paper's settings and every method
     inputs = {n.label: n for n in at.number_input}
+    assert [inputs[label].value for label in ("Photos (at most)", "Pixels per ablation step", "Ablation steps",
+                                              "Deletion / insertion steps", "Path points per photo, at most")] == [
+        20, 100, 50, 16, 512]
+    [methods] = at.multiselect
+    assert methods.value == list(ig_core.METHODS)
     inputs["Photos (at most)"].set_value(2)
     inputs["Ablation steps"].set_value(5)
     inputs["Deletion / insertion steps"].set_value(4)
-    [methods] = at.multiselect
-    assert methods.value == list(ig_core.METHODS)  # every method by default
     methods.set_value(["integrated_gradients", "gradient"])
     at.button[0].click().run()
     assert not at.exception, at.exception
@@ -512,6 +521,128 @@ def test_evaluation_page_runs_with_limit_two(shared_data):
     assert len(at.dataframe) >= 3
     assert [b.label for b in at.get("download_button")] == [
         "Download per-photo CSV", "Download per-photo and method CSV", "Download curves CSV"]
+    assert not result.partial and not at.warning and "Stop" not in [b.label for b in at.button]
+
+
+def test_a_stop_after_two_photos_keeps_their_results_shown_as_partial(shared_data, tmp_path, monkeypatch):
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+    from streamlit.testing.v1 import AppTest
+
+    photos = tmp_path / "data" / "imagenet_samples"
+    photos.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for name in ("a.png", "b.png", "c.png", "d.png"):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / name)
+    monkeypatch.setenv("IG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IG_MODELS_DIR", str(shared_data / "models"))
+    monkeypatch.setenv("IG_VISION_ARCH", "mobilenet_v2")
+    monkeypatch.delenv("IG_VISION_WEIGHTS", raising=False)
+    real = photo_evaluation.evaluate_photos
+
+    def interrupted_after_two(*args, partial, **kwargs):
+        """The run as a Stop click leaves it: Streamlit raises at the page's next drawing after the click, here the
+        one right after the second photo's results were handed over."""
+        def handed_over(so_far):
+            partial(so_far)
+            if so_far.photos_done == 2:
+                raise StopException()
+        return real(*args, partial=handed_over, **kwargs)
+
+    monkeypatch.setattr(photo_evaluation, "evaluate_photos", interrupted_after_two)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "pages" / "vision_evaluation.py"), default_timeout=600)
+    at.session_state["scan_settings"] = ScanSettings(rule="trapezoid", steps=4)
+    at.run()
+    at.selectbox(key="vision_weights").set_value(LOCAL_WEIGHTS["mobilenet_v2"].removeprefix("models/")).run()
+    inputs = {n.label: n for n in at.number_input}
+    inputs["Photos (at most)"].set_value(4)
+    inputs["Ablation steps"].set_value(2)
+    inputs["Deletion / insertion steps"].set_value(2)
+    at.multiselect[0].set_value(["gradient"])
+    [run] = [b for b in at.button if b.label == "Run evaluation"]
+    run.click().run()
+    assert not at.exception, at.exception
+    # drawn as it ran: after the first photo, and after the second too where the first took REDRAW_SECONDS
+    assert any(re.match(r"Results so far: the first [12] of 4 photos", i.value) for i in at.info)
+    at.button(key="vision_eval_stop").click().run()  # the click's rerun finds the results kept
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    kept = at.session_state["vision_eval_result"]
+    assert list(kept.table.file) == ["a.png", "b.png"] and kept.partial and kept.planned == 4
+    assert len(kept.per_method) == 2 * 2  # gradient and the random order, for the two photos only
+    [note] = at.warning
+    assert note.value.startswith("Partial results: the evaluation was stopped after 2 of 4 photos.")
+    methods = next(d.value for d in at.dataframe if "AOPC ↑ (± s.e.)" in d.value.columns)
+    assert methods.photos.tolist() == [2, 2]
+    assert [b.label for b in at.get("download_button")] == [
+        "Download per-photo CSV", "Download per-photo and method CSV", "Download curves CSV"]
+
+
+def test_the_runner_hands_over_the_results_so_far_after_every_photo_but_the_last(tmp_path, engine):
+    photos = list_photos(_photo_folder(tmp_path))
+    handed = []
+    result = evaluate_photos(_tiny_square_classifier(), photos, engine, methods=["gradient"],
+                             scan=ScanSettings(rule="trapezoid", steps=4), pixels_per_step=16, ablation_steps=2,
+                             curve_steps=2, partial=handed.append)
+    assert [so_far.photos_done for so_far in handed] == [1, 2] and all(so_far.partial for so_far in handed)
+    assert not result.partial and result.photos_done == result.planned == 3
+    for so_far in handed:  # each the first rows of the whole result, as the photos are taken in order
+        k = so_far.photos_done
+        pd.testing.assert_frame_equal(so_far.table.drop(columns=["seconds", "eval_seconds"]),
+                                      result.table.drop(columns=["seconds", "eval_seconds"]).iloc[:k])
+        pd.testing.assert_frame_equal(so_far.curves, result.curves.iloc[:len(so_far.curves)])
+        assert set(so_far.curves.file) == {photo.file for photo in photos[:k]}
+        assert 0 < so_far.settings["seconds"] <= result.settings["seconds"]
+
+
+def _partial_result(done: int, planned: int, seconds: float) -> photo_evaluation.EvalResult:
+    """The results so far of a run of `planned` photos, `done` of them taken in `seconds`: one row each."""
+    table = pd.DataFrame({"file": [f"{i}.png" for i in range(done)]})
+    empty = pd.DataFrame()
+    return photo_evaluation.EvalResult(table, empty, empty, {"seconds": seconds}, pd.DataFrame(columns=["file"]),
+                                       planned=planned)
+
+
+def test_the_time_left_comes_from_the_photos_done_so_far():
+    so_far = _partial_result(done=2, planned=5, seconds=10.0)
+    # 5 s a photo: 25 s for all five, 12 s of which have passed (2 s into the third photo)
+    assert so_far.seconds_left(12.0) == pytest.approx(13.0)
+    assert so_far.seconds_left(30.0) == 0.0  # slower than the photos so far: no negative wait
+    assert _partial_result(done=0, planned=5, seconds=3.0).seconds_left(3.0) is None
+    assert (vision_eval_views.progress_text(5, so_far, 12.0) == "Evaluating 5 photos: 2 done, about 13 s left")
+    assert vision_eval_views.progress_text(5, None, 4.0) == (
+        "Evaluating 5 photos: 0 done; the time left is estimated once the first photo is done")
+    long_run = _partial_result(done=3, planned=60, seconds=30.0)  # 600 s in all, 10 s of them passed
+    assert vision_eval_views.progress_text(60, long_run, 40.0) == "Evaluating 60 photos: 3 done, about 9 min 20 s left"
+
+
+@pytest.mark.parametrize("seconds, text", [(44.6, "45 s"), (59.7, "1 min"), (200, "3 min 20 s"), (204, "3 min 20 s"),
+                                           (768, "13 min"), (4000, "1 h 7 min")])
+def test_a_wait_is_written_as_precisely_as_an_estimate_can_be(seconds, text):
+    assert vision_eval_views.duration_text(seconds) == text
+
+
+def test_partial_results_say_what_they_cover():
+    so_far = _partial_result(done=3, planned=20, seconds=30.0)
+    assert vision_eval_views.partial_note(so_far, running=True) == (
+        "Results so far: the first 3 of 20 photos, redrawn as the evaluation goes on.")
+    stopped = vision_eval_views.partial_note(so_far, running=False)
+    assert stopped.startswith("Partial results: the evaluation was stopped after 3 of 20 photos.")
+    assert "cover those 3 photos only" in stopped
+    assert "cover that photo only" in vision_eval_views.partial_note(_partial_result(1, 20, 9.0), running=False)
+    curves, per_method = every_methods_evaluation()  # one photo's rows, the summaries over it alone
+    assert set(vision_eval_views.method_frame(per_method).photos) == {1}
+    assert set(mean_curves(curves).n) == {1}
+
+
+def test_a_study_caps_the_path_points_of_any_rule():
+    adaptive = capped_scan(ScanSettings(steps=16, max_steps=512), 64)
+    assert (adaptive.steps, adaptive.max_steps, adaptive.tolerance) == (16, 64, 0.01)
+    assert capped_scan(ScanSettings(steps=16), 8).steps == 8  # the starting grid fits the budget
+    fixed = capped_scan(ScanSettings(rule="trapezoid", steps=256), 64)
+    assert (fixed.rule, fixed.steps) == ("trapezoid", 64)
+    assert capped_scan(ScanSettings(rule="trapezoid", steps=32), 64).steps == 32
+    assert QUICK_LOOK.form_values()["methods"] == ["integrated_gradients", "gradient", "gradient_x_input"]
+    assert FULL_STUDY.form_values() == dict(limit=20, methods=list(ig_core.METHODS), pixels_per_step=100,
+                                            ablation_steps=50, curve_steps=16, path_points=512)
 
 
 # --- noise fill, unreadable photos, the page's choices ---------------------------------------------

@@ -13,12 +13,31 @@ from dashboard.scaffold import (
     run_page,
     scores_download,
 )
+from families.config import MODELS_DIR
 from families.contract import InputError
 from families.registry import FAMILIES
 
 FAMILY = FAMILIES["tabular"]
 REQUEST_KEY = "tabular_request"
 PREDICTED = -1
+MAKING_A_MODEL = f"""
+The page reads a **`.pt` checkpoint of a table classifier**: a file that `torch.save` wrote from a dict of plain
+values and tensors (read safely, nothing in it runs), of format `ig-dashboard/table-classifier`, version 1, holding
+the feature columns' names, the class names, the hidden layer sizes and the weights. The model it describes
+(`families.tabular.family.TableClassifier`) standardises each column by its training mean and standard deviation,
+then runs a multilayer perceptron with ReLU layers to one logit per class; the page explains the class
+probabilities, from the training mean row (the baseline) to your row. The training rows the file may ship are the
+reference set of expected gradients.
+
+Train one from a CSV whose columns are all numbers but the one to predict (its distinct values are the classes):
+
+```bash
+python -m families.tabular.train data.csv --target COLUMN --out model.pt
+```
+
+It holds out a fifth of the rows and writes the accuracy on them in the model's card (`model.md`). Files in
+`${MODELS_DIR.name}/tabular/` on the server are listed in the sidebar; upload any other one there.
+"""
 
 
 def row_form(model) -> None:
@@ -47,6 +66,8 @@ def main() -> None:
                "share of the change. Expected gradients draw their baselines from the training rows the model "
                "ships, where it ships any.")
     model = choose_model(FAMILY)
+    with st.expander("How to make a model for this page", expanded=model is None):
+        st.markdown(MAKING_A_MODEL)
     if model is None:
         return
     row_form(model)

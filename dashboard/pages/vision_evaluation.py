@@ -1,5 +1,7 @@
 """Vision evaluation: the attribution methods compared on photos by AOPC, deletion and insertion curves and box
 localization (paper Section 2.5; Petsiuk et al. 2018)."""
+import time
+
 import streamlit as st
 
 from dashboard.renderers.vision_eval import (
@@ -11,55 +13,86 @@ from dashboard.renderers.vision_eval import (
     method_frame,
     method_label,
     options_text,
+    partial_note,
     photo_frame,
+    progress_text,
+    study_label,
     summary_frame,
 )
 from dashboard.scaffold import run_page
 from dashboard.sections.vision_model_choice import choose_vision_model
-from dashboard.session import get_engine, progress_bar, scan_settings
+from dashboard.session import get_engine, scan_settings
 from families import config
 from families.vision.curves import INSERTION_STARTS
+from families.vision.evaluation_studies import STUDIES, capped_scan
 from families.vision.photo_evaluation import evaluate_photos, evaluation_folders, image_methods, method_options
 from families.vision.photos import list_photos
 
-RESULT_KEY = "vision_eval_result"
+RESULT_KEY, STUDY_KEY = "vision_eval_result", "vision_eval_study"
+REDRAW_SECONDS = 5.0  # the results so far are redrawn at most this often: each redraw sends every chart again
 INTRODUCTION = (
     "Which attribution method finds the pixels that matter? Every chosen method attributes each photo, and the "
     "pixels are ranked by |attribution| summed over channels (Eq. 1). **AOPC** (Samek et al.): black out the most "
-    "important pixels first, 100 at a time; the mean drop of the target's softmax is larger for the better ranking "
-    "(Figure 5). **Deletion / insertion** (Petsiuk et al.): remove the most important pixels over the whole image, "
-    "or put them back into a blurred copy; the area under the softmax curve is lower (deletion) or higher "
-    "(insertion) for the better ranking. **Localization**: the share of the attribution inside the human bounding "
-    "box. A random pixel order is the reference. Expected gradients draws its references from the other photos."
+    "important pixels first, a number at a time (100 in the paper); the mean drop of the target's softmax is larger "
+    "for the better ranking (Figure 5). **Deletion / insertion** (Petsiuk et al.): remove the most important "
+    "pixels over the whole image, or put them back into a blurred copy; the area under the softmax curve is lower "
+    "(deletion) or higher (insertion) for the better ranking. **Localization**: the share of the attribution inside "
+    "the human bounding box. A random pixel order is the reference. Expected gradients draws its references from "
+    "the other photos."
 )
 
 
+def field(name: str) -> str:
+    """The session key of the form's field that a study sets."""
+    return f"vision_eval_{name}"
+
+
+def apply_study() -> None:
+    """The chosen study's settings into the form's fields."""
+    for name, value in STUDIES[st.session_state[STUDY_KEY]].form_values().items():
+        st.session_state[field(name)] = value
+
+
 def evaluation_form(folders: dict) -> tuple[dict, bool]:
-    """The evaluation's choices, and whether the form was submitted."""
+    """The evaluation's choices, and whether the form was submitted; the study chosen above the form fills it."""
+    st.radio("Study", list(STUDIES), key=STUDY_KEY, on_change=apply_study, horizontal=True,
+             format_func=lambda name: study_label(name, STUDIES[name]),
+             help="Fills the form below with its settings; any of them can be changed before running.")
+    if field("limit") not in st.session_state:  # the first visit: the fields start as the first study's
+        apply_study()
     with st.form("vision_eval"):
         choices = dict(folder=st.selectbox("Photos", list(folders), help="a folder of the data folder, with "
                                            "labels.csv or boxes.csv (ImageNet) or just images"),
-                       limit=st.number_input("Photos (at most)", 1, 5000, 20),
-                       methods=st.multiselect("Methods", image_methods(), default=image_methods(),
+                       limit=st.number_input("Photos (at most)", 1, 5000, key=field("limit")),
+                       methods=st.multiselect("Methods", image_methods(), key=field("methods"),
                                               format_func=method_label))
         c1, c2, c3 = st.columns(3)
-        choices["pixels_per_step"] = c1.number_input("Pixels per ablation step", 1, 50176, 100)
-        choices["ablation_steps"] = c2.number_input("Ablation steps", 1, 500, 50)
+        choices["pixels_per_step"] = c1.number_input("Pixels per ablation step", 1, 50176,
+                                                     key=field("pixels_per_step"))
+        choices["ablation_steps"] = c2.number_input("Ablation steps", 1, 500, key=field("ablation_steps"))
         choices["fill"] = c3.selectbox("Ablated pixels become", ["black", "noise"],
                                        help="black: the IG baseline (the paper); noise: uniform random colours "
                                             "(Samek et al.)")
         c4, c5, c6 = st.columns(3)
-        choices["curve_steps"] = c4.number_input("Deletion / insertion steps", 2, 256, 16, help="steps over all pixels")
+        choices["curve_steps"] = c4.number_input("Deletion / insertion steps", 2, 256, key=field("curve_steps"),
+                                                 help="steps over all pixels")
         choices["insertion_start"] = c5.selectbox("Insertion starts from", INSERTION_STARTS,
                                                   help="blur: a blurred copy of the photo (RISE); black: the black "
                                                        "image")
-        choices["include_random"] = c6.checkbox("Random-order reference", True)
+        choices["path_points"] = c6.number_input("Path points per photo, at most", 2, 4096, key=field("path_points"),
+                                                 help="caps the Home page's budget (adaptive rule) or steps (fixed "
+                                                      "rules) for this evaluation; the completeness error reached "
+                                                      "is reported")
+        choices["include_random"] = st.checkbox("Random-order reference", True)
         return choices, st.form_submit_button("Run evaluation")
 
 
-def run_evaluation(classifier, folder, choices: dict) -> None:
-    """The evaluation of the chosen photos and methods under the shared scan settings, kept in the session."""
-    settings = scan_settings()
+def run_evaluation(classifier, folder, choices: dict, settings) -> None:
+    """The evaluation of the chosen photos and methods under the scan settings, under a progress bar with the time
+    left. Its results so far are kept in the session after every photo, and redrawn after the first photo and then
+    once REDRAW_SECONDS have passed (after every photo on a CPU, every few on a GPU). The Stop button's click reruns
+    the page, which interrupts the run at its next drawing and shows the results kept: any other rerun (a widget
+    changed, the page left) stops it the same way, so the click itself needs no reading."""
     photos = list_photos(folder, int(choices["limit"]))
     if not photos:
         st.error(f"There are no photos in {choices['folder']}.")
@@ -67,19 +100,38 @@ def run_evaluation(classifier, folder, choices: dict) -> None:
     if not choices["methods"]:
         st.error("Choose at least one method.")
         return
-    with progress_bar(f"Evaluating {len(photos)} photos") as progress:
-        try:
-            st.session_state[RESULT_KEY] = evaluate_photos(
-                classifier, photos, get_engine(), methods=choices["methods"], scan=settings,
-                pixels_per_step=int(choices["pixels_per_step"]),
-                ablation_steps=int(choices["ablation_steps"]), fill=choices["fill"],
-                curve_steps=int(choices["curve_steps"]), insertion_start=choices["insertion_start"],
-                include_random=choices["include_random"], progress=progress)
-        except ValueError as exc:
-            st.error(str(exc))
+    st.session_state.pop(RESULT_KEY, None)  # a Stop before the first photo keeps nothing of an earlier run
+    stop, bar, live = st.empty(), st.empty(), st.empty()
+    stop.button("Stop", key="vision_eval_stop", help="Ends the evaluation and keeps the photos done so far")
+    begun, drawn = time.perf_counter(), [float("-inf")]  # when the results so far were last drawn
+
+    def progress(fraction: float) -> None:
+        so_far = st.session_state.get(RESULT_KEY)
+        bar.progress(min(max(fraction, 0.0), 1.0), text=progress_text(len(photos), so_far, time.perf_counter() - begun))
+
+    def partial(so_far) -> None:
+        st.session_state[RESULT_KEY] = so_far
+        if not so_far.table.empty and time.perf_counter() - drawn[0] >= REDRAW_SECONDS:
+            drawn[0] = time.perf_counter()
+            with live.container():
+                st.info(partial_note(so_far, running=True))
+                show_result(so_far, downloads=False)
+
+    progress(0.0)
+    try:
+        st.session_state[RESULT_KEY] = evaluate_photos(
+            classifier, photos, get_engine(), methods=choices["methods"], scan=settings,
+            pixels_per_step=int(choices["pixels_per_step"]), ablation_steps=int(choices["ablation_steps"]),
+            fill=choices["fill"], curve_steps=int(choices["curve_steps"]), insertion_start=choices["insertion_start"],
+            include_random=choices["include_random"], progress=progress, partial=partial)
+    except ValueError as exc:
+        st.error(str(exc))
+    for holder in (stop, bar, live):
+        holder.empty()
 
 
-def show_result(result) -> None:
+def show_result(result, downloads: bool = True) -> None:
+    """The results' tables and charts; the downloads (widgets, drawn once a run) with the final or kept results."""
     if len(result.skipped):
         st.warning(f"{len(result.skipped)} photo(s) could not be used and were skipped:")
         st.dataframe(result.skipped, hide_index=True)
@@ -100,6 +152,8 @@ def show_result(result) -> None:
         st.altair_chart(completeness_chart(table), width="stretch")
     st.subheader("Per photo")
     st.dataframe(photo_frame(table), hide_index=True)
+    if not downloads:
+        return
     st.download_button("Download per-photo CSV", csv_bytes(table), "vision_eval.csv", "text/csv")
     st.download_button("Download per-photo and method CSV", csv_bytes(per_method), "vision_eval_methods.csv",
                        "text/csv")
@@ -118,14 +172,17 @@ def main():
                  f"or imagenet_more in the data folder ({config.DATA_DIR.name}).")
         return
     choices, submitted = evaluation_form(folders)
-    settings, options = scan_settings(), method_options(choices["methods"] or image_methods())
+    settings = capped_scan(scan_settings(), int(choices["path_points"]))
+    affordable = options_text(method_options(choices["methods"] or image_methods()))
     st.caption(f"Device: {get_engine().device_name}. Path methods: rule {settings.rule}, steps {settings.steps}, "
-               f"tolerance {settings.tolerance:g}, budget {settings.max_steps} (change them on the Home page). Options "
-               f"that keep the run affordable: {options_text(options)}")
+               f"tolerance {settings.tolerance:g}, budget {settings.max_steps} (the Home page's, capped by the form)."
+               + (f" Options that keep the run affordable: {affordable}" if affordable else ""))
     if submitted:
-        run_evaluation(model.extra, folders[choices["folder"]], choices)
+        run_evaluation(model.extra, folders[choices["folder"]], choices, settings)
     result = st.session_state.get(RESULT_KEY)
     if result is not None:
+        if result.partial:
+            st.warning(partial_note(result, running=False))
         show_result(result)
 
 

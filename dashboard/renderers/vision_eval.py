@@ -13,7 +13,8 @@ import pandas as pd
 
 from dashboard.renderers.vision import missing_as_text
 from families.vision.evaluation_report import mean_curves, summarize, summarize_methods
-from families.vision.photo_evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL
+from families.vision.evaluation_studies import FULL_STUDY, Study
+from families.vision.photo_evaluation import RANDOM, SATURATION_ALPHA, SATURATION_LEVEL, EvalResult
 from ig_core import METHODS
 
 PALETTE = ["#d62728", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
@@ -35,6 +36,44 @@ CURVE_HEIGHT = 300
 def method_label(name: str) -> str:
     """What the dashboard calls a method (its registry label; the random order is the reference)."""
     return METHODS[name].label if name in METHODS else "random order (reference)" if name == RANDOM else name
+
+
+def duration_text(seconds: float) -> str:
+    """A wait as a person reads it, as precise as an estimate can be: "45 s", "3 min 20 s" (to 10 s), "13 min"."""
+    if round(seconds) < 60:
+        return f"{round(seconds)} s"
+    if seconds < 600:
+        minutes, rest = divmod(10 * round(seconds / 10), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def study_label(name: str, study: Study) -> str:
+    """A size of evaluation as the page offers it: what it runs and how long it took on a 2-core CPU."""
+    methods = "every method" if study.methods == FULL_STUDY.methods else f"{len(study.methods)} methods"
+    return (f"{name}: {study.limit} photos, {methods} (about {duration_text(study.seconds_on_2_cores)} on a 2-core "
+            "CPU)")
+
+
+def progress_text(planned: int, so_far: EvalResult | None, seconds_now: float) -> str:
+    """The progress bar's line, `seconds_now` into a run of `planned` photos with `so_far` its results after the
+    last photo done (None before the first): the photos done and the time left, estimated from them."""
+    left = so_far.seconds_left(seconds_now) if so_far is not None else None
+    done = f"Evaluating {planned} photos: {so_far.photos_done if so_far is not None else 0} done"
+    if left is None:
+        return f"{done}; the time left is estimated once the first photo is done"
+    return f"{done}, about {duration_text(left)} left"
+
+
+def partial_note(result: EvalResult, running: bool) -> str:
+    """What the results of an unfinished run cover: shown while it runs, or after it was stopped."""
+    done, planned = result.photos_done, result.planned
+    if running:
+        return f"Results so far: the first {done} of {planned} photos, redrawn as the evaluation goes on."
+    covered = "that photo" if done == 1 else f"those {done} photos"
+    return (f"Partial results: the evaluation was stopped after {done} of {planned} photos. The tables, curves and "
+            f"downloads below cover {covered} only; run it again for all {planned}.")
 
 
 def options_text(options: dict[str, dict]) -> str:

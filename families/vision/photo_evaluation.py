@@ -164,8 +164,26 @@ class EvalResult:
     table: pd.DataFrame  # one row per photo
     per_method: pd.DataFrame  # one row per photo and method (and the random order)
     curves: pd.DataFrame  # long: file, method, curve (aopc / deletion / insertion), step, pixels, fraction, score
-    settings: dict
+    settings: dict  # the evaluation's settings, and under "seconds" the seconds it has run
     skipped: pd.DataFrame  # file, reason: the photos that could not be used
+    planned: int = 0  # the photos asked for: more than photos_done in the results so far of an unfinished run
+
+    @property
+    def photos_done(self) -> int:
+        """The photos taken so far: scored or skipped."""
+        return len(self.table) + len(self.skipped)
+
+    @property
+    def partial(self) -> bool:
+        return self.photos_done < self.planned
+
+    def seconds_left(self, seconds_now: float) -> float | None:
+        """The seconds the run still needs when `seconds_now` have passed since it began: the photos done so far
+        took settings["seconds"], and the photos left are expected to take as long each, the part of the current
+        photo already spent counted off. None before the first photo is done."""
+        if not self.photos_done:
+            return None
+        return max(self.settings["seconds"] / self.photos_done * self.planned - seconds_now, 0.0)
 
     def to_csv(self) -> str:
         return self.table.to_csv(index=False)
@@ -178,6 +196,7 @@ def evaluate_photos(
     fill: str = "black", curve_steps: int = 16, insertion_start: str = "blur", references: int = REFERENCES,
     include_random: bool = True, importance_mode: str = "abs", seed: int = 0,
     progress: Callable[[float], None] | None = None, log: Callable[[str], None] | None = None,
+    partial: Callable[[EvalResult], None] | None = None,
 ) -> EvalResult:
     """Run every chosen method on every photo and score the attributions, ``batch_size`` photos at a time.
 
@@ -197,7 +216,8 @@ def evaluate_photos(
     >= 90% of F(x) by alpha 0.5), for boxed photos box_fraction and box_ablation_drop (the paper's filters), and
     seconds (all methods and the scoring). per_method, per photo and method: aopc, deletion_auc, insertion_auc,
     localization (boxed photos), relative_delta (NaN where the method has no completeness), seconds. log gets
-    the time per photo and an estimate for all photos after the first batch.
+    the time per photo and an estimate for all photos after the first batch. partial gets the results so far after
+    every batch but the last, whose results are the return value: what a caller that interrupts the run keeps.
     """
     if fill not in ("black", "noise"):
         raise ValueError(f"fill must be 'black' or 'noise', got {fill!r}")
@@ -214,7 +234,7 @@ def evaluate_photos(
                     insertion_start=insertion_start, references=references, importance_mode=importance_mode,
                     seed=seed, model=classifier.key, device=str(engine.device))
     evaluation = _Evaluation(classifier, list(photos), engine, settings, scan, include_random)
-    return evaluation.run(progress, log)
+    return evaluation.run(progress, log, partial)
 
 
 @dataclasses.dataclass
@@ -272,7 +292,8 @@ class _Evaluation:
             start, share = self.span
             self.progress(min(start + share * (low + (high - low) * fraction), 1.0))
 
-    def run(self, progress: Callable[[float], None] | None, log: Callable[[str], None] | None) -> EvalResult:
+    def run(self, progress: Callable[[float], None] | None, log: Callable[[str], None] | None,
+            partial: Callable[[EvalResult], None] | None) -> EvalResult:
         self.progress = progress
         size = max(self.settings["batch_size"], 1)
         batches = [self.photos[i:i + size] for i in range(0, len(self.photos), size)]
@@ -287,11 +308,16 @@ class _Evaluation:
                 self.record(batch)
                 if index == 0 and log is not None:
                     log(_first_batch_note(batch, time.perf_counter() - begun, len(self.photos)))
+            if partial is not None and index < len(batches) - 1:
+                partial(self.result(time.perf_counter() - started))
             self.report(1.0)
-        settings = {**self.settings, "seconds": time.perf_counter() - started}
+        return self.result(time.perf_counter() - started)
+
+    def result(self, seconds: float) -> EvalResult:
+        """The rows so far as frames, with the seconds the run has taken."""
         return EvalResult(pd.DataFrame(self.rows), pd.DataFrame(self.method_rows, columns=METHOD_COLUMNS),
-                          pd.DataFrame(self.curve_rows, columns=CURVE_COLUMNS), settings,
-                          pd.DataFrame(self.skipped, columns=["file", "reason"]))
+                          pd.DataFrame(self.curve_rows, columns=CURVE_COLUMNS), {**self.settings, "seconds": seconds},
+                          pd.DataFrame(self.skipped, columns=["file", "reason"]), planned=len(self.photos))
 
     def read(self, photos: list[Photo]) -> _Batch | None:
         """The batch's readable photos, preprocessed and classified, with their targets; the others are skipped
