@@ -20,6 +20,7 @@ import pyarrow
 import torch
 
 from families.collection import Item
+from families.registry import FAMILIES
 from runs import store
 from runs.job import check_policy, collection_of
 from runs.ray_workers import RayOptions, RayShards
@@ -65,7 +66,7 @@ def run(job: dict, out: pathlib.Path, command: Sequence[str], device: str | None
     lock = hold_lock(out)
     try:
         collection = collection_of(job)
-        check_policy(job["targets"], collection)
+        check_policy(job["targets"], collection, FAMILIES[job["family"]])
         items = collection.items()[:job["limit"]]
         size = job["shard_size"]
         shards = [items[k:k + size] for k in range(0, len(items), size)]

@@ -12,6 +12,8 @@ of --shard-size items (runs.driver). Target policies:
     both        predicted and truth from one scan (one target where they agree)
     actives     every task a molecule is labelled active on (the input's label columns named like the tasks)
     next_word   the word that follows a text window
+    contrast    a misclassified item's prediction rather than its truth (F = logit[predicted] - logit[truth], one
+                row with rather_than = the truth); an item predicted right is skipped. Families with contrasts only
 
 The scan's flags are the dashboard's settings (ScanSettings.add_arguments): --method and its options as
 --option METHOD.NAME=VALUE, --rule, --steps, --tolerance; by default the adaptive rule to 1% completeness, each

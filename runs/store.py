@@ -13,6 +13,8 @@ renamed over its final name (os.replace, atomic on one file system), so a run ki
 shards and temporaries, never half a shard. A restart skips the shards present and removes the temporaries.
 
 Rows: one per item and target; an item that is refused or has no target has one row with `target` null.
+Readers read every run with SCHEMA, so a column added later (rather_than) reads as null from older shards and
+listings.
 
 =====================  ==============  =========================================================================
 column                 type            meaning
@@ -30,7 +32,12 @@ settings               string          the ScanSettings as JSON (rule, steps, to
 rule                   string          the quadrature rule the scan used (the method's name for other methods)
 target                 int64           class index, task index or vocabulary id explained
 target_name            string          its name: class, task, word
-chosen_as              string          why: "predicted", "truth", "predicted+truth", "active", "next_word"
+chosen_as              string          why: "predicted", "truth", "predicted+truth", "active", "next_word",
+                                       "contrast"
+rather_than            int64           the class the target is explained rather than (F = score[target] -
+                                       score[rather_than], on the family's contrast output: --targets contrast
+                                       explains the prediction rather than the truth); null for a plain target
+                                       and in runs stored before the column (read as null)
 predicted              int64           the model's top target for the item
 truth                  int64           the item's ground-truth class or next word (null: unknown, or a
                                        molecule, whose ground truth is per task)
@@ -97,7 +104,7 @@ SCHEMA = pa.schema([
     ("item_index", pa.int64()), ("item_id", pa.string()), ("source", pa.string()),
     ("status", pa.string()), ("error", pa.string()),
     ("model_key", pa.string()), ("method", pa.string()), ("settings", pa.string()), ("rule", pa.string()),
-    ("target", pa.int64()), ("target_name", pa.string()), ("chosen_as", pa.string()),
+    ("target", pa.int64()), ("target_name", pa.string()), ("chosen_as", pa.string()), ("rather_than", pa.int64()),
     ("predicted", pa.int64()), ("truth", pa.int64()), ("truth_rank", pa.int64()), ("target_truth", pa.float64()),
     ("probability", pa.float64()), ("score_input", pa.float64()), ("score_baseline", pa.float64()),
     ("delta", pa.float64()), ("relative_delta", pa.float64()),
@@ -108,6 +115,7 @@ SCHEMA = pa.schema([
     ("seconds_parse", pa.float64()), ("seconds_scan", pa.float64()),
 ])
 LISTING_COLUMNS = [name for name in SCHEMA.names if name not in PER_ITEM_COLUMNS]
+LISTING_SCHEMA = pa.schema([SCHEMA.field(name) for name in LISTING_COLUMNS])
 
 
 class RunConflict(RuntimeError):
@@ -217,7 +225,8 @@ def listing(folder: pathlib.Path, filter=None) -> pd.DataFrame:
     folder = pathlib.Path(folder)
     manifest = read_manifest(folder)
     if (folder / LISTING).is_file() and manifest and manifest.get("status") == "complete":
-        return ds.dataset(str(folder / LISTING), format="parquet").to_table(filter=filter).to_pandas()
+        listed = ds.dataset(str(folder / LISTING), schema=LISTING_SCHEMA, format="parquet")
+        return listed.to_table(filter=filter).to_pandas()
     return read(folder, LISTING_COLUMNS, filter).to_pandas()
 
 

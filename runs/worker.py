@@ -20,9 +20,9 @@ import torch
 from families.collection import Item
 from families.contract import EngineInput, Explanation, FamilyError
 from families.registry import FAMILIES
-from ig_core import METHODS, OUTPUT_TRANSFORMS, Attribution, AttributionEngine, read_off_scan
+from ig_core import METHODS, OUTPUT_TRANSFORMS, Attribution, AttributionEngine, Contrast, read_off_scan
 from runs import store
-from runs.job import choose_targets, collection_of, settings_of
+from runs.job import choose_targets, collection_of, no_target_reason, settings_of
 
 PROBABILITY_OUTPUTS = ("softmax", "sigmoid")  # F is a probability: the row's `probability` column
 
@@ -45,13 +45,13 @@ class Read:
 class Prepared(Read):
     """An item read, predicted and given its targets, waiting for its scan."""
 
-    targets: list[tuple[int, str]]
+    targets: list[tuple[int | Contrast, str]]
     predicted: int
     probabilities: np.ndarray | None
     truth_rank: int | None
 
     @property
-    def target_ids(self) -> list[int]:
+    def target_ids(self) -> list[int | Contrast]:
         return [target for target, _ in self.targets]
 
 
@@ -152,10 +152,8 @@ class Worker:
         truth_rank = None if truth is None else 1 + int((raw > raw[truth]).sum())
         targets = choose_targets(self.policy, predicted, truth, self.collection.active_targets(self.model, item))
         if not targets:
-            reason = ("active on no task of the model" if self.policy == "actives"
-                      else "no ground truth the model can explain")
-            return self.row(item, status="skipped", error=reason, predicted=predicted, truth_rank=truth_rank,
-                            seconds_parse=seconds)
+            return self.row(item, status="skipped", error=no_target_reason(self.policy, predicted, truth),
+                            predicted=predicted, truth_rank=truth_rank, seconds_parse=seconds)
         return Prepared(item=item, parsed=read.parsed, request=read.request, seconds_parse=seconds, targets=targets,
                         predicted=predicted, probabilities=probabilities, truth_rank=truth_rank)
 
@@ -173,10 +171,9 @@ class Worker:
         are recorded so."""
         start = time.perf_counter()
         first = group[0]
-        targets = first.target_ids if len(group) == 1 else torch.tensor([prepared.target_ids for prepared in group])
         try:
-            result = self.family.attribute(self.engine, self.model, first.parsed, self.request_of(group), targets,
-                                           self.settings)
+            result = self.family.attribute(self.engine, self.model, first.parsed, self.request_of(group),
+                                           engine_targets(group), self.settings)
         except FamilyError as exc:
             if len(group) > 1:
                 return [row for prepared in group for row in self.explain([prepared])]
@@ -191,13 +188,16 @@ class Worker:
         item = prepared.item
         truth = self.collection.truth_target(self.model, item)
         rows = []
-        for t, (target, chosen_as) in enumerate(prepared.targets):
-            explanation = self.family.explanation(self.model, prepared.parsed, [target], result.select(targets=t),
-                                                  self.settings)
+        for t, (engine_target, chosen_as) in enumerate(prepared.targets):
+            explanation = self.family.explanation(self.model, prepared.parsed, [engine_target],
+                                                  result.select(targets=t), self.settings)
             record = explanation.records(item.id, item.source)[0]
+            target, rather_than = explanation.targets[0], explanation.rather_than[0]
             probability = None if prepared.probabilities is None else float(prepared.probabilities[target])
             rows.append(self.row(
-                item, status="explained", rule=record["rule"], target=target, target_name=record["target_name"],
+                item, status="explained", rule=record["rule"], target=target, rather_than=rather_than,
+                # the class's own name: a contrast's other class is the rather_than column
+                target_name=self.model.target_names[target] if rather_than is not None else record["target_name"],
                 chosen_as=chosen_as, predicted=prepared.predicted, truth=truth, truth_rank=prepared.truth_rank,
                 target_truth=self.collection.target_truth(self.model, item, target), probability=probability,
                 **{name: record[name] for name in ("score_input", "score_baseline", "delta", "relative_delta")},
@@ -217,6 +217,19 @@ class Worker:
         off_scan = read_off_scan(explanation.attribution, inputs, "gradient_x_input")
         named = self.family.explanation(self.model, prepared.parsed, explanation.targets, off_scan, self.settings)
         return [float(value) for value in named.records("", "")[0]["scores"].values()]
+
+
+def engine_targets(group: list[Prepared]):
+    """The group's targets as family.attribute takes them: an item's own list, or per example [N, T] (a tensor of
+    plain targets, or one Contrast of two [N, T] sides, so that the family sees a contrast and explains it on its
+    contrast output)."""
+    if len(group) == 1:
+        return group[0].target_ids
+    rows = [prepared.target_ids for prepared in group]
+    if any(isinstance(target, Contrast) for row in rows for target in row):
+        return Contrast(torch.tensor([[int(target.target) for target in row] for row in rows]),
+                        torch.tensor([[int(target.rather_than) for target in row] for row in rows]))
+    return torch.tensor(rows)
 
 
 def padded(x: torch.Tensor, shape) -> torch.Tensor:

@@ -153,3 +153,21 @@ def test_a_folder_written_by_another_version_of_the_store_is_refused(tmp_path):
     store.write_manifest(tmp_path, old)
     with pytest.raises(store.RunConflict, match="version"):
         store.open_run(tmp_path, manifest(steps=8), IDENTITY)
+
+
+def test_a_run_stored_before_the_rather_than_column_still_reads_with_it_null(tmp_path):
+    old_schema = store.SCHEMA.remove(store.SCHEMA.get_field_index("rather_than"))
+    store.open_run(tmp_path, manifest(steps=8, shard_size=4), IDENTITY)
+    for shard in range(2):
+        old = pa.Table.from_pylist(rows(4 * shard, 4), schema=old_schema)
+        pq.write_table(old, store.shard_path(tmp_path, shard))
+    old_listing = pa.Table.from_pylist(rows(0, 8), schema=old_schema).drop_columns(list(store.PER_ITEM_COLUMNS))
+    pq.write_table(old_listing, tmp_path / store.LISTING)
+    while_running = store.listing(tmp_path)
+    assert list(while_running.columns) == store.LISTING_COLUMNS and while_running.rather_than.isna().all()
+    store.write_manifest(tmp_path, store.read_manifest(tmp_path) | {"status": "complete"})
+    complete = store.listing(tmp_path)  # from the old listing file
+    assert list(complete.columns) == store.LISTING_COLUMNS and complete.rather_than.isna().all()
+    assert complete.item_index.tolist() == list(range(8))
+    assert store.item_rows(tmp_path, [5]).rather_than.isna().all()
+    assert store.read(tmp_path).schema == store.SCHEMA and store.counts(tmp_path)["explained"] == 8

@@ -17,9 +17,9 @@ from families.language.ptb import read_words
 from families.molecules.collection import MoleculeTable
 from families.registry import FAMILIES
 from families.vision.collection import PhotoFolder
-from ig_core import AttributionEngine, ScanSettings
+from ig_core import AttributionEngine, Contrast, ScanSettings
 from runs import store
-from runs.job import check_policy, choose_targets
+from runs.job import NOTHING_TO_CONTRAST, check_policy, choose_targets, no_target_reason
 from runs.runner import main
 
 pytestmark = pytest.mark.numeric
@@ -233,12 +233,28 @@ def test_200_text_windows_explain_the_word_that_follows(shared_data, tmp_path, s
 
 def test_policies_that_the_input_cannot_serve_are_refused_before_any_work(shared_data):
     photos, molecules = PhotoFolder(shared_data / "imagenet_samples"), MoleculeTable(shared_data / "x.csv")
+    vision, chemistry = FAMILIES["vision"], FAMILIES["molecules"]
     with pytest.raises(ValueError, match="actives"):
-        check_policy("actives", photos)
+        check_policy("actives", photos, vision)
     with pytest.raises(ValueError, match="one label per task"):
-        check_policy("truth", molecules)
+        check_policy("truth", molecules, chemistry)
     with pytest.raises(ValueError, match="text windows"):
-        check_policy("next_word", photos)
+        check_policy("next_word", photos, vision)
+    check_policy("contrast", photos, vision)
+    with pytest.raises(ValueError, match="the molecules family offers no contrasts"):
+        check_policy("contrast", molecules, chemistry)
+    with pytest.raises(ValueError, match="the language family offers no contrasts"):
+        check_policy("contrast", photos, FAMILIES["language"])
+    # a family that contrasts still needs one true target per item to contrast the prediction with
+    with pytest.raises(ValueError, match="contrast needs one true target per item.*serves predicted, actives$"):
+        check_policy("contrast", molecules, vision)
+
+
+def test_the_contrast_policy_is_refused_for_molecules_before_any_run_starts(shared_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(molecule_args(shared_data, out)[:6] + ["--targets", "contrast", "--quiet", "--out", str(out)]) == 2
+    assert "the molecules family offers no contrasts" in capsys.readouterr().err
+    assert store.read_manifest(out) is None
 
 
 def test_target_policies():
@@ -247,6 +263,10 @@ def test_target_policies():
     assert choose_targets("truth", 3, None, []) == []
     assert choose_targets("actives", 3, None, [1, 4]) == [(1, "active"), (4, "active")]
     assert choose_targets("predicted", 3, None, [1]) == [(3, "predicted")]
+    assert choose_targets("contrast", 3, 5, []) == [(Contrast(3, 5), "contrast")]
+    assert choose_targets("contrast", 3, 3, []) == [] and no_target_reason("contrast", 3, 3) == NOTHING_TO_CONTRAST
+    assert choose_targets("contrast", 3, None, []) == []
+    assert no_target_reason("contrast", 3, None) == "no ground truth the model can explain"
 
 
 BATCHED_JOBS = {

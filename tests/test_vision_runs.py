@@ -33,6 +33,7 @@ from families.vision.image_classifier import ImageClassifier, predict_image
 from families.vision.images import load_image
 from families.vision.torchvision_classifiers import load_classifier
 from runs import store
+from runs.job import NOTHING_TO_CONTRAST
 from runs.runner import main as run_dataset
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -372,6 +373,54 @@ def test_runs_the_page_cannot_use_get_a_clear_message(small_run, runs_page, tmp_
     assert any("has a ground truth" in i for i in texts(at.info))
 
 
+# the engine's forward at the photo (in a batch of path points) and a lone forward reduce in other orders: a few
+# hundred float32 roundings of 2**-24, relative to the logits
+FORWARD_RTOL = 1e-5
+
+
+def test_a_contrast_run_explains_a_misclassified_photos_prediction_rather_than_its_truth(shared_data, classifier,
+                                                                                          tmp_path):
+    samples = pd.read_csv(shared_data / "imagenet_samples" / "labels.csv")
+    wrong, right = [], []
+    for row in samples.itertuples():
+        if len(wrong) == 2 and len(right) == 2:
+            break
+        chosen = wrong if top1(classifier, shared_data / "imagenet_samples" / row.file) != row.class_index else right
+        if len(chosen) < 2:
+            chosen.append(row)
+    folder = tmp_path / "photos"
+    (folder / "images").mkdir(parents=True)
+    for row in wrong + right:
+        os.symlink(shared_data / "imagenet_samples" / row.file, folder / row.file)
+    pd.DataFrame([{"file": r.file, "class_index": r.class_index, "class_name": r.class_name} for r in wrong + right]
+                 ).to_csv(folder / "labels.csv", index=False)
+    out = tmp_path / "run"
+    assert run_dataset(["--family", "vision", "--input", str(folder), "--model", "mobilenet_v2", "--targets",
+                        "contrast", "--rule", "gauss-legendre", "--steps", "4", "--limit", "4", "--quiet",
+                        "--out", str(out)]) == 0
+    rows = store.read(out).to_pandas().set_index("item_id")
+    assert sorted(rows.index) == sorted(r.file for r in wrong + right)  # one row a photo
+    skipped = rows.loc[[r.file for r in right]]
+    assert (skipped.status == "skipped").all() and (skipped.error == NOTHING_TO_CONTRAST).all()
+    assert skipped.rather_than.isna().all() and (skipped.predicted == [r.class_index for r in right]).all()
+    for row in wrong:
+        stored = rows.loc[row.file]
+        logits = classifier.model(classifier.preprocess(load_image(shared_data / "imagenet_samples" / row.file)))[0]
+        predicted = int(logits.argmax())
+        assert (stored.status, stored.chosen_as) == ("explained", "contrast")
+        assert (stored.target, stored.rather_than, stored.truth) == (predicted, row.class_index, row.class_index)
+        assert stored.target_name == classifier.categories[predicted]
+        contrast = float(logits[predicted] - logits[row.class_index])  # F on the logits, not the softmax
+        scale = float(logits[predicted].abs() + logits[row.class_index].abs())
+        assert abs(stored.score_input - contrast) <= FORWARD_RTOL * scale
+        # the stored map holds the whole contrast: its float16 rounding (2**-11 of a scaled pixel above the smallest
+        # normal, 2**-25 of the scale below) bounds its sum's distance from F(input) - F(baseline) + delta
+        pixels = store.pixel_map(stored.to_dict())
+        bound = np.maximum(2.0 ** -11 * np.abs(pixels), 2.0 ** -25 * stored.map_scale).sum()
+        expected = stored.score_input - stored.score_baseline + stored.delta
+        assert abs(pixels.astype(np.float64).sum() - expected) <= bound
+
+
 @pytest.fixture
 def vision_page(monkeypatch, shared_data):
     import streamlit as st
@@ -417,6 +466,22 @@ def test_the_vision_page_opens_a_runs_photo_with_its_ground_truth_to_compare(sma
     # the other sources stay
     at.radio(key="vision_source").set_value("Sample photo").run()
     assert not at.exception and not at.error and any("Top 5" in m for m in texts(at.markdown))
+
+
+def test_a_misclassified_photo_opened_from_the_runs_page_preselects_predicted_rather_than_true(small_run,
+                                                                                             vision_page):
+    runs, run, _ = small_run
+    photo = vision_runs.misclassified(vision_runs.photo_table(store.listing(run))).iloc[0]
+    at = vision_page(runs, {"run": "mixed", "item_index": int(photo.name), vision_runs_views.CONTRAST_TRUTH: True})
+    assert not at.exception and not at.error, texts(at.error)
+    [rather_than] = [s for s in at.selectbox if s.label == "... rather than (a contrast)"]
+    [explained] = [s for s in at.selectbox if s.label == "Explain the label"]
+    assert (explained.value, rather_than.value) == (photo.predicted, photo.truth)
+    [button] = [b for b in at.button if b.label == "Explain"]
+    button.click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert any(c.startswith(f"F: logit of {photo.predicted_name} minus logit of {photo.truth_name}")
+               for c in texts(at.caption))
 
 
 def test_a_runs_photo_that_is_gone_is_a_clear_error(small_run, vision_page, tmp_path):

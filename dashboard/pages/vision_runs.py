@@ -62,8 +62,10 @@ def _box_shares(folder: str, stamp: tuple, manifest: dict) -> pd.DataFrame:
 
 
 def open_on_vision_page(run: str, manifest: dict, item_index: int) -> None:
-    """The Vision page with this photo chosen, and the run's model in its sidebar where the sidebar offers it."""
-    st.session_state[vision_runs_views.OPENED_PHOTO_KEY] = {"run": run, "item_index": int(item_index)}
+    """The Vision page with this misclassified photo chosen, its contrast "predicted rather than true" preselected,
+    and the run's model in its sidebar where the sidebar offers it."""
+    st.session_state[vision_runs_views.OPENED_PHOTO_KEY] = {"run": run, "item_index": int(item_index),
+                                                            vision_runs_views.CONTRAST_TRUTH: True}
     st.session_state[vision_runs_views.SOURCE_KEY] = vision_runs_views.RUN_SOURCE
     try:
         select_in_sidebar(FAMILY.source_named(manifest["job"].get("model")))

@@ -9,8 +9,9 @@ from dashboard.renderers import vision as vision_views
 from dashboard.renderers.completeness import with_adds_up
 from families.vision.run_rows import BLOCK, TOP_SHARE
 
-# the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k}
-OPENED_PHOTO_KEY = "vision_run_photo"
+# the session key under which the runs page hands the Vision page a photo: {"run": name, "item_index": k,
+# CONTRAST_TRUTH: True}, the last to preselect the contrast "predicted rather than true" of a misclassified photo
+OPENED_PHOTO_KEY, CONTRAST_TRUTH = "vision_run_photo", "predicted_rather_than_truth"
 SOURCE_KEY, RUN_SOURCE = "vision_source", "From a run"  # the Vision page's choice of image source, and this one
 CRITERION_LABELS = {"top-1": "top-1 (the truth is not ranked first)",
                     "top-5": "top-5 (the truth is not among the first five; Section 2.6)"}

@@ -8,7 +8,7 @@ from typing import Collection
 import streamlit as st
 
 from dashboard.renderers.markdown import escape_markdown
-from dashboard.renderers.vision_runs import SOURCE_KEY
+from dashboard.renderers.vision_runs import CONTRAST_TRUTH, OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
 from dashboard.sections.vision import class_label
 from dashboard.url_state import among, indices, link, linked, settings_in_url, whole_number
 from families.vision.baselines import BASELINES
@@ -43,7 +43,8 @@ def parameters_form(classifier, top, truth, digest: str) -> dict | None:
         first, second = request["targets"][0], [*request["targets"][1:], NO_LABEL][0]
         baseline, layer, other = request["baseline"], request["layer"], request.get("rather_than")
     else:
-        first, baseline, layer, other = top1, DEFAULT_BASELINE, layers[-1] if layers else None, None
+        first, baseline, layer = top1, DEFAULT_BASELINE, layers[-1] if layers else None
+        other = preselected_contrast(top1, truth)
         second = truth if truth is not None and truth != top1 else (top[1][0] if len(top) > 1 else top1)
     with st.form("vision_form"):
         c1, c2 = st.columns(2)
@@ -77,6 +78,14 @@ def parameters_form(classifier, top, truth, digest: str) -> dict | None:
     if request and request.get("rather_than") is not None:
         contrast_caption(classifier, request)
     return request
+
+
+def preselected_contrast(top1: int, truth: int | None) -> int | None:
+    """The "rather than" label a new request starts with: the truth of a photo the runs page opened as misclassified
+    (predicted rather than true), where this page's model gets it wrong too; none otherwise."""
+    opened = st.session_state.get(OPENED_PHOTO_KEY) or {}
+    from_run = st.session_state.get(SOURCE_KEY) == RUN_SOURCE and opened.get(CONTRAST_TRUTH)
+    return truth if from_run and truth is not None and truth != top1 else None
 
 
 def contrast_caption(classifier, request: dict) -> None:
