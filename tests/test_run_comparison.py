@@ -234,7 +234,7 @@ def test_the_benchmark_builds_a_store_with_the_stores_schema(tmp_path):
 @pytest.fixture(scope="module")
 def runs_folder(shared_data, tmp_path_factory):
     """Two stores of the first 30 Tox21 molecules, explained by W1N2 and by W2N2 with the adaptive rule to 1% within
-    128 points (a few rows miss it: they are flagged)."""
+    24 points (rows that miss it are flagged)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # this machine's two cores are shared
     folder = tmp_path_factory.mktemp("runs")
@@ -242,7 +242,7 @@ def runs_folder(shared_data, tmp_path_factory):
         for model in ("w1n2", "w2n2"):
             assert run_dataset(["--family", "molecules", "--input",
                                 str(shared_data / "molecules" / "tox21_moleculenet.csv"), "--model", model,
-                                "--targets", "actives", "--limit", "30", "--steps", "4", "--max-steps", "128",
+                                "--targets", "actives", "--limit", "30", "--steps", "4", "--max-steps", "24",
                                 "--quiet", "--out", str(folder / f"tox21-{model}")]) == 0
     finally:
         torch.set_num_threads(before)
@@ -323,12 +323,15 @@ def test_page_lists_the_most_disagreeing_pairs_and_refuses_what_cannot_be_compar
     assert table["Spearman"].tolist() == pytest.approx(ranked["spearman"].tolist(), abs=RANK_ATOL)
     first = ranked.iloc[0]
     assert page.subheader[0].value == f"{first['item_id']}, {first['target_name']}: Spearman {first['spearman']:.3f}"
-    # the rows the 128-point budget left over 1%: each run's picker says how many, the table's note which pairs
+    # rows the 24-point budget left over 1%: each run's picker says how many, the table's note which pairs
     warnings = [w.value for w in page.warning]
-    assert not page.error and warnings[-1] == run_comparison_views.incomplete_summary(ranked, 0.01, 0.01)
-    assert len(warnings) in (2, 3) and all("over the 1% tolerance" in text for text in warnings[:-1])
-    assert ranked["incomplete"].any() and table["completeness"].tolist() == [
-        "does not add up" if flag else "adds up" for flag in ranked["incomplete"]]
+    assert not page.error
+    if ranked["incomplete"].any():
+        assert warnings[-1] == run_comparison_views.incomplete_summary(ranked, 0.01, 0.01)
+        assert len(warnings) in (2, 3) and all("over the 1% tolerance" in text for text in warnings[:-1])
+    else:
+        assert not warnings
+    assert table["completeness"].tolist() == ["does not add up" if flag else "adds up" for flag in ranked["incomplete"]]
     assert len(page.get("image")) == 2  # the molecule drawn with each run's atom and bond scores
     assert page.dataframe[1].value["unit"].tolist()[0] in ranked_units(runs_folder, first)
 
