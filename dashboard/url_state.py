@@ -67,24 +67,21 @@ def among(options: Collection[str], what: str) -> Reader:
 
 
 def whole_number(low: int, high: int) -> Reader:
-    def read(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            raise ValueError("not a whole number") from None
-        if not low <= number <= high:
-            raise ValueError(f"not between {low} and {high}")
-        return number
-    return read
+    return _number(int, "a whole number", low, high)
 
 
 def decimal(low: float, high: float) -> Reader:
-    def read(text: str) -> float:
+    return _number(float, "a number", low, high)
+
+
+def _number(kind: type, what: str, low, high) -> Reader:
+    """A reader of a `kind` between low and high (NaN is not)."""
+    def read(text: str):
         try:
-            number = float(text)
+            number = kind(text)
         except ValueError:
-            raise ValueError("not a number") from None
-        if not low <= number <= high:  # NaN too
+            raise ValueError(f"not {what}") from None
+        if not low <= number <= high:
             raise ValueError(f"not between {low:g} and {high:g}")
         return number
     return read

@@ -30,6 +30,7 @@ def test_a_linear_model_gets_exactly_x_times_the_difference_of_the_two_rows(engi
     rows = (w[a].abs() + w[b].abs()) * x64.abs()
     k = result.steps_used
     assert torch.all((result.attributions.double() - expected).abs() <= (k + 4) * EPS32 * rows)
+    # class indices the request names, copied, not computed: exact
     assert np.array_equal(result.rather_than, np.full((3, 1), b)) and np.array_equal(result.targets, np.full((3, 1), a))
     # F(x): two float32 dot products of 7 terms and the bias (8 roundings, 2 more where kernels round by shape) and
     # their difference (1); F(0) = c[a] - c[b]: one rounding
@@ -68,6 +69,7 @@ def test_several_targets_and_a_contrast_in_one_scan_equal_separate_calls(engine)
     a, b = 1, 3
     together = engine.attribute(net, x, [a, b, Contrast(a, b)], steps=16, rule="gauss-legendre")
     assert together.attributions.shape == (3, 2, 6)
+    # class indices (copied, not computed): exact
     assert np.array_equal(together.targets, [[a, b, a]] * 2) and np.array_equal(together.rather_than, [[-1, -1, b]] * 2)
     # another batch shape may take other kernels: each gradient rounds within gradient_rounding (a contrast's within
     # twice that: its hidden terms carry |W2[a]| + |W2[b]|), the 16-node sum adds 16 roundings, the product with x one
@@ -76,7 +78,7 @@ def test_several_targets_and_a_contrast_in_one_scan_equal_separate_calls(engine)
         rounding = (2 if j == 2 else 1) * gradient_rounding(net)
         bound = (rounding + 17 * EPS32 * float(alone.attributions.abs().max())) * float(x.abs().max())
         torch.testing.assert_close(together.attributions[j], alone.attributions, rtol=0, atol=bound)
-        np.testing.assert_array_equal(together.select(targets=j).rather_than, alone.rather_than)
+        np.testing.assert_array_equal(together.select(targets=j).rather_than, alone.rather_than)  # indices: exact
     # F of the contrast is the difference of the two Fs of the same forward pass: one float32 rounding of it
     difference = together.score_input[:, 0] - together.score_input[:, 1]
     assert np.all(np.abs(together.score_input[:, 2] - difference) <= EPS32 * np.abs(difference))
@@ -93,8 +95,9 @@ def test_per_example_contrasts_in_every_form(engine):
     by_tensors = engine.attribute(net, x, Contrast(torch.tensor([0, 2]), torch.tensor([1, 3])), steps=8)
     by_lists = engine.attribute(net, x, [[Contrast(0, 1)], [Contrast(2, 3)]], steps=8)
     assert by_tensors.attributions.shape == (2, 6) and by_lists.attributions.shape == (1, 2, 6)
+    # the two forms make the same targets [2, 1], so the same scan (same batches, same kernels): equal bit for bit
     assert torch.equal(by_tensors.attributions, by_lists.attributions[0])
-    assert np.array_equal(by_tensors.rather_than, [[1], [3]])
+    assert np.array_equal(by_tensors.rather_than, [[1], [3]])  # class indices: exact
     # one side of one class pairs with every target of the other
     several = engine.attribute(net, x, Contrast([0, 2], 1), steps=8)
     assert np.array_equal(several.targets, [[0, 2]] * 2) and np.array_equal(several.rather_than, [[1, 1]] * 2)
