@@ -197,7 +197,8 @@ def test_browser_upload_shows_heat_maps_and_charts(server):
         wait_idle(page)
         main.get_by_role("button", name="Explain", exact=True).click()
         expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
-        expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
+        # the map's caption (the Compare-methods picker also holds a tag of that name)
+        expect(main.get_by_role("paragraph").filter(has_text=re.compile(r"^Integrated gradients$"))).to_be_visible()
         page.wait_for_load_state("networkidle")
         # heat maps: every st.image has loaded pixels
         images = main.locator("[data-testid='stImage'] img")
@@ -495,7 +496,8 @@ def test_browser_upload_of_an_exported_program_explains(server, tmp_path):
         wait_idle(page)
         main.get_by_role("button", name="Explain", exact=True).click()
         expect(main.get_by_text("7. Ablation check (Figure 1)")).to_be_visible(timeout=240_000)
-        expect(main.get_by_text("Integrated gradients", exact=True)).to_be_visible()
+        # the map's caption (the Compare-methods picker also holds a tag of that name)
+        expect(main.get_by_role("paragraph").filter(has_text=re.compile(r"^Integrated gradients$"))).to_be_visible()
         assert main.locator("[data-testid='stException']").count() == 0
         assert main.locator("[data-testid='stAlertContentError']").count() == 0
         full_screenshot(page, "vision_pt2.png")
