@@ -11,9 +11,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.renderers import method_comparison
+from dashboard.renderers import sanity_checks as sanity_views
 from dashboard.renderers.completeness import completeness_frame, evaluation_text, explanation_verdict
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.session import explain_refining, get_engine, progress_bar, scan_settings
+from families import sanity_checks
 from families.checkpoint import CheckpointError
 from families.config import MODELS_DIR
 from families.contract import Explanation, FamilyError, LoadedModel, ModelFamily, ModelSource
@@ -174,6 +176,39 @@ def compare_methods(family: ModelFamily, model: LoadedModel, item, targets: Sequ
                         "the top features of either method by |score|, and the share of top-k features both pick")
             st.dataframe(method_comparison.agreement_table(
                 {run.label: method_comparison.feature_scores(run.explanation) for run in ran}), hide_index=True)
+
+
+def sanity_check(family: ModelFamily, model: LoadedModel, item, targets: Sequence[int | Contrast] | None,
+                 settings: ScanSettings, key: str) -> None:
+    """The "Sanity check" section: the chosen methods on copies of the model whose weights are re-initialised block
+    by block from the output down (families.sanity_checks), each map compared with the trained model's, and the
+    methods whose maps stay alike flagged; the input itself runs beside them as the control that must be flagged."""
+    applicable = family.methods(model, item)
+    with st.expander("Sanity check: randomise the model's weights (Adebayo et al. 2018)",
+                     expanded=key in st.session_state):
+        with st.form(f"{key}_form"):
+            chosen = st.multiselect("Methods", applicable, default=[name for name in (settings.method, "gradient")
+                                                                     if name in applicable],
+                                    format_func=method_comparison.label, key=f"{key}_methods")
+            steps = st.slider("Randomisation steps", 2, 8, 4, key=f"{key}_steps",
+                              help="The model's parameter modules from the output down, in this many groups.")
+            if st.form_submit_button("Run the sanity check"):
+                st.session_state[key] = (chosen, steps)
+        if key not in st.session_state:
+            st.caption("A map that explains the model must change when the model's weights are replaced by random "
+                       "ones. Each method runs again on the randomised copies (cached: a second look is free).")
+            return
+        names, steps = st.session_state[key]
+        with progress_bar("Randomising the model and explaining again") as progress:
+            check = sanity_checks.sanity_check(family, get_engine(), model, item, targets, settings, names, steps,
+                                               progress=progress)
+        st.altair_chart(sanity_views.cascade_chart(check), use_container_width=True)
+        st.markdown(escape_markdown(sanity_views.summary(check)))
+        st.dataframe(sanity_views.verdict_table(check), hide_index=True)
+        output = "the scores before the softmax" if family.contrast_output else "the page's output"
+        st.caption(f"Explained on {output}, for the page's first target. Flagged: Spearman of |scores| of at least "
+                   f"{sanity_checks.STILL_SIMILAR} (and above chance for {check.features} features) after the last "
+                   "step. Re-initialised with each layer's default initialisation, seed 0.")
 
 
 def _scores_side_by_side(runs: list[method_comparison.MethodRun]) -> None:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard.renderers import method_comparison
 from dashboard.renderers.markdown import escape_markdown
-from dashboard.scaffold import compare_methods, run_page
+from dashboard.scaffold import compare_methods, run_page, sanity_check
 from dashboard.sections.molecules import completeness, first_picture, show_explanation, side_by_side
 from dashboard.sections.molecules_shared import (
     EXAMPLE,
@@ -160,6 +160,7 @@ def explain_section(engine, loaded) -> None:
     completeness(expl)
     show_explanation(expl, label)
     compare_methods(FAMILY, loaded, features, [task], scan, key="mol_compare", show=side_by_side)
+    sanity_check(FAMILY, loaded, features, [task], scan, key="mol_sanity")
 
 
 # --- the page ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from dashboard.scaffold import (
     explain,
     page_settings,
     run_page,
+    sanity_check,
     scores_download,
 )
 from families.config import MODELS_DIR
@@ -94,6 +95,7 @@ def main() -> None:
     completeness_panel(explanation, what="row", baseline_choice=False)
     scores_download(explanation, "row", ",".join(f"{v:g}" for v in request["values"]))
     compare_methods(FAMILY, model, row, explanation.targets, settings, key="tabular_compare")
+    sanity_check(FAMILY, model, row, explanation.targets, settings, key="tabular_sanity")
 
 
 run_page(main)

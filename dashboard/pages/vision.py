@@ -17,7 +17,7 @@ import torch
 from dashboard.renderers import method_comparison
 from dashboard.renderers import vision as vision_views
 from dashboard.renderers.vision_runs import OPENED_PHOTO_KEY, RUN_SOURCE, SOURCE_KEY
-from dashboard.scaffold import compare_methods, explain, page_settings, run_page
+from dashboard.scaffold import compare_methods, explain, page_settings, run_page, sanity_check
 from dashboard.sections.photo_request import (
     SAMPLE_KEY,
     SAMPLE_SOURCE,
@@ -178,6 +178,7 @@ def main():
     view_misclassification(ex, classifier, truth)
     view_ablation(ex, classifier)
     compare_methods(FAMILY, model, photo, ex.engine_targets, settings, key="vision_compare", show=maps_side_by_side)
+    sanity_check(FAMILY, model, photo, ex.engine_targets, settings, key="vision_sanity")
 
 
 run_page(main)

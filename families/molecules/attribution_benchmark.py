@@ -30,8 +30,9 @@ import pandas as pd
 import torch
 
 from families.contract import LoadedModel
+from families.machine import machine_description
 from families.molecules.baseline import BASELINES, DEFAULT_BASELINE
-from families.molecules.benchmark_report import machine_description, results_markdown
+from families.molecules.benchmark_report import results_markdown
 from families.molecules.family import FAMILY, MoleculeFamily
 from families.molecules.featurize import Featurizer, MoleculeError, MoleculeFeatures
 from families.molecules.ground_truth import (

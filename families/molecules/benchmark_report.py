@@ -3,13 +3,9 @@ the machine, our table per method and the published figures beside it."""
 from __future__ import annotations
 
 import math
-import os
-import platform
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from families.contract import LoadedModel
 from families.molecules.baseline import MoleculeBaseline
@@ -28,17 +24,6 @@ PUBLISHED = {
     "logic8": {"integrated_gradients": ".82 / .78 / .77 / .68", "random": ".50"},
     "logic10": {"integrated_gradients": ".69 / .59 / .72 / .54", "random": ".50"},
 }
-
-
-def machine_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model, cores and torch threads; and torch's version."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)}; torch {torch.__version__}"
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
-    return (f"{names[0] if names else platform.processor() or 'CPU'}, {os.cpu_count()} cores, "
-            f"{torch.get_num_threads()} torch threads; torch {torch.__version__}")
 
 
 def _figure(value: float, digits: int = 3) -> str:

@@ -15,8 +15,9 @@ import sys
 from typing import Sequence
 
 from families.config import data_dir
+from families.machine import machine_description
 from families.vision.curves import INSERTION_STARTS
-from families.vision.evaluation_report import format_summary, machine_description, results_markdown, summarize
+from families.vision.evaluation_report import format_summary, results_markdown, summarize
 from families.vision.importance import IMPORTANCE_MODES
 from families.vision.photo_evaluation import REFERENCES, default_folders, evaluate_photos, image_methods
 from families.vision.photos import list_photos

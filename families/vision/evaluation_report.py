@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import pathlib
-import platform
 
 import pandas as pd
-import torch
 
 from families.vision.curves import aopc_curve
 from families.vision.photo_evaluation import SATURATION_ALPHA, SATURATION_LEVEL, EvalResult
@@ -71,19 +67,6 @@ def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
     for _, g in out[out.curve == "aopc"].groupby("method"):
         out.loc[g.index, "aopc"] = aopc_curve(g.score.to_numpy())
     return out[columns]
-
-
-def machine_description(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model and cores, and torch's version."""
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        cpuinfo = pathlib.Path("/proc/cpuinfo")
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")] if cpuinfo.exists() else []
-        where = (f"{names[0] if names else platform.processor() or 'CPU'}, {os.cpu_count()} cores, "
-                 f"{torch.get_num_threads()} torch threads")
-    return f"{where}; torch {torch.__version__}"
 
 
 def _number(value: float, digits: int = 4) -> str:

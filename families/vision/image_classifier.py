@@ -6,9 +6,10 @@ families.vision.exported_programs (torch.export programs) and families.vision.fa
 """
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -65,6 +66,13 @@ class ImageClassifier:
     std: tuple[float, float, float] = IMAGENET_STD
     interpolation: InterpolationMode = InterpolationMode.BILINEAR
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __deepcopy__(self, memo) -> "ImageClassifier":
+        """A copy with its own weights and its own lock (a lock cannot be copied; a sanity check's randomised
+        twin must not wait on the original's)."""
+        values = {f.name: copy.deepcopy(getattr(self, f.name), memo) for f in fields(self) if f.name != "lock"}
+        twin = memo[id(self)] = ImageClassifier(**values)
+        return twin
 
     @property
     def device(self) -> torch.device:
