@@ -4,7 +4,8 @@ import streamlit as st
 
 st.set_page_config(page_title="Integrated gradients debugger", layout="wide")
 pages = {
-    "Start": [st.Page("dashboard/pages/home.py", title="Home", default=True)],
+    "Start": [st.Page("dashboard/pages/home.py", title="Home", default=True),
+              st.Page("dashboard/pages/trust.py", title="Trust: can I trust this map?")],
     "Vision": [
         st.Page("dashboard/pages/vision.py", title="Vision"),
         st.Page("dashboard/pages/vision_evaluation.py", title="Vision evaluation"),

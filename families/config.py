@@ -40,6 +40,9 @@ MODELS_DIR = Variable("IG_MODELS_DIR", "the operator's models, one subfolder per
                       "`$IG_DATA_DIR/models`")
 RUNS_DIR = Variable("IG_RUNS_DIR", "the folder of dataset runs the dashboard browses; the browser never names a path",
                     "`results/` in the project")
+TRUST_DIR = Variable("IG_TRUST_DIR", "the folder of trust tables (sanity checks, ground-truth benchmarks and "
+                     "evaluations, per family and model) that the Trust page and Home read", "`results/trust/` in the "
+                     "project")
 VISION_ARCH = Variable("IG_VISION_ARCH", "the Vision pages' torchvision model (`googlenet`, `inception_v3`, "
                        "`resnet50`, `mobilenet_v2`, ...)", "googlenet if its weights are cached, else mobilenet_v2 if "
                        "the shared file is in `IG_DATA_DIR`, else googlenet")
@@ -54,7 +57,7 @@ WEAVE_CHECKPOINTS = Variable("IG_WEAVE_CHECKPOINTS", "a folder of weave checkpoi
                              "instead of the committed ones", "`families/molecules/checkpoints/`")
 LANGUAGE_CHECKPOINT = Variable("IG_LANGUAGE_CHECKPOINT", "the Language page's default model, a checkpoint file "
                                "instead of the committed one", "`families/language/checkpoints/small.pt`")
-VARIABLES = (DATA_DIR, MODELS_DIR, RUNS_DIR, VISION_ARCH, VISION_WEIGHTS, VISION_SAMPLES, VISION_FACTORY,
+VARIABLES = (DATA_DIR, MODELS_DIR, RUNS_DIR, TRUST_DIR, VISION_ARCH, VISION_WEIGHTS, VISION_SAMPLES, VISION_FACTORY,
              WEAVE_CHECKPOINTS, LANGUAGE_CHECKPOINT)
 
 

@@ -180,6 +180,9 @@ class ModelFamily(ABC):
     # the output (one of ig_core.CONTRAST_OUTPUTS) on which a contrastive target, "a rather than b", is explained, with
     # every other target of its call; None: the family offers no contrasts
     contrast_output: ClassVar[str | None] = None
+    # what else says how far a method can be trusted on this family's models, beside the sanity check every family
+    # has: a check's name -> the command that records it in the trust folder (families.trust)
+    trust_checks: ClassVar[dict[str, str]] = {}
 
     def sources(self) -> list[ModelSource]:
         """The models a user can choose: the shipped ones, then the files of the family's models folder."""

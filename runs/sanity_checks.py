@@ -23,6 +23,7 @@ from tqdm import tqdm
 from families.machine import machine_description
 from families.registry import FAMILIES
 from families.sanity_checks import STILL_SIMILAR, sanity_check
+from families.trust import write_table
 from ig_core import METHODS, AttributionEngine, ScanSettings
 from runs.runner import input_options_parser
 
@@ -53,6 +54,18 @@ def summary_table(rows: pd.DataFrame) -> pd.DataFrame:
     table["items flagged"] = [last[method] if step == rows["step"].max() else float("nan")
                               for method, step in zip(table["method"], table["step"])]
     return table
+
+
+def trust_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each method's figures after the last step, for the Trust page: the mean Spearman of |scores| with the trained
+    model's map and the share of items flagged (lower is better for both)."""
+    last = rows[rows["step"] == rows["step"].max()].groupby("method", sort=False)
+    items = last["item"].nunique()
+    return pd.concat([
+        pd.DataFrame({"method": means.index, "measure": measure, "value": means.to_numpy(), "better": "lower",
+                      "items": items.to_numpy()})
+        for measure, means in (("Spearman of |scores| after randomisation", last["spearman_abs"].mean()),
+                               ("share of items flagged", last["flagged"].mean()))], ignore_index=True)
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -118,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "runs.sanity_checks", *argv])
     args.out.write_text(results_markdown(summary_table(rows), command, machine_description(engine.device),
                                          model.name, len(frames), time.perf_counter() - start), encoding="utf-8")
-    print(f"{args.out}: {len(frames)} items")
+    trust = write_table(args.family, model.name, "sanity check", trust_rows(rows), command)
+    print(f"{args.out}: {len(frames)} items; the summary in the trust table {trust}")
     return 0
 
 

@@ -19,6 +19,19 @@ def shared_data() -> Path:
     pytest.skip("IG_DATA_DIR is not set: point it at the shared data folder to run this test")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def trust_tables_apart(tmp_path_factory):
+    """The commands a test runs write their trust tables to a folder of the test session's, never the project's."""
+    folder = tmp_path_factory.mktemp("trust")
+    before = os.environ.get("IG_TRUST_DIR")
+    os.environ["IG_TRUST_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("IG_TRUST_DIR", None)
+    else:
+        os.environ["IG_TRUST_DIR"] = before
+
+
 @pytest.fixture
 def one_thread():
     """One torch thread: step-by-step LSTM work on a busy 2-core machine took 1 s with 1 thread, 37 s with 2."""

@@ -1,5 +1,7 @@
 import streamlit as st
 
+from dashboard.renderers import trust as trust_views
+from dashboard.renderers.markdown import escape_markdown
 from dashboard.session import get_engine, settings_form
 from families.config import RUNS_DIR
 from ig_core import METHODS
@@ -31,6 +33,14 @@ st.caption(f"Current: rule {settings.rule}, steps {settings.steps}, tolerance {s
            f"budget {settings.max_steps}, batch {settings.max_batch or engine.max_batch}, "
            f"mixed precision {settings.amp or 'off'}; method: {METHODS[settings.method].label}"
            f"{f' ({options})' if options else ''}")
+
+st.subheader(f"How far {METHODS[settings.method].label} can be trusted")
+standings = trust_views.recorded_standings(METHODS[settings.method].label)
+for where, line in standings:
+    st.markdown(f"- **{escape_markdown(where)}**: {escape_markdown(line)}")
+st.caption("From the checks recorded for each family's models (sanity checks, ground truth, the vision evaluation): "
+           "the page **Trust: can I trust this map?** shows them all." if standings else
+           "No check names this method yet: the page **Trust: can I trust this map?** says how to record them.")
 
 st.subheader("Dataset runs")
 st.markdown("A whole collection (a photo folder, a molecule CSV or SDF, a text file cut into windows) is explained "

@@ -32,7 +32,7 @@ import torch
 from families.contract import LoadedModel
 from families.machine import machine_description
 from families.molecules.baseline import BASELINES, DEFAULT_BASELINE
-from families.molecules.benchmark_report import results_markdown
+from families.molecules.benchmark_report import results_markdown, trust_rows
 from families.molecules.family import FAMILY, MoleculeFamily
 from families.molecules.featurize import Featurizer, MoleculeError, MoleculeFeatures
 from families.molecules.ground_truth import (
@@ -48,6 +48,7 @@ from families.molecules.ground_truth import (
 )
 from families.molecules.train import featurize_rows, train_on_splits
 from families.molecules.train import parse_args as trainer_arguments
+from families.trust import write_table
 from ig_core import AttributionEngine, ScanSettings
 
 RANDOM = "random"
@@ -220,7 +221,9 @@ def main(argv=None) -> pd.DataFrame:
             day=date.today().isoformat(), minutes=(time.time() - start) / 60))
     else:
         rows.to_csv(out, index=False)
-    print(f"wrote {out}")
+    trust = write_table("molecules", model.name, f"ground truth: {data.task.name}",
+                        trust_rows(rows, data.task.name, data.task.metric), f"{COMMAND} {shlex.join(args.argv)}")
+    print(f"wrote {out}; the summary in the trust table {trust}")
     return rows
 
 

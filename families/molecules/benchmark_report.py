@@ -62,6 +62,17 @@ def method_table(rows: pd.DataFrame, task: str, metric: str) -> list[str]:
     return lines
 
 
+def trust_rows(rows: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
+    """Each method's mean metric per atom view, for the Trust page (higher is better)."""
+    table = []
+    for method, group in rows.groupby("method", sort=False):
+        for view in ATOM_VIEWS:
+            score = mean_score(group[view])
+            table.append({"method": method, "measure": f"{task} {metric} ({view})", "value": score.mean,
+                          "better": "higher", "items": score.molecules})
+    return pd.DataFrame(table)
+
+
 def model_fit(rows: pd.DataFrame, regression: bool) -> str:
     """How well the model predicts the explained molecules: attributions of a model that has not learned the task
     cannot find its atoms."""

@@ -29,6 +29,8 @@ def loaded_weave(model: WeaveModel) -> LoadedModel:
 class MoleculeFamily(ModelFamily):
     name, input_name = "molecules", "molecule"
     collections = (MoleculeSDF, MoleculeTable)
+    trust_checks = {"ground truth: crippen": "python -m families.molecules.attribution_benchmark --task crippen "
+                                             "--model results/benchmark/crippen-weave.pt"}
     no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
                      "tensors")
 

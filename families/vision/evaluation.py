@@ -16,8 +16,9 @@ from typing import Sequence
 
 from families.config import data_dir
 from families.machine import machine_description
+from families.trust import write_table
 from families.vision.curves import INSERTION_STARTS
-from families.vision.evaluation_report import format_summary, results_markdown, summarize
+from families.vision.evaluation_report import format_summary, results_markdown, summarize, trust_rows
 from families.vision.importance import IMPORTANCE_MODES
 from families.vision.photo_evaluation import REFERENCES, default_folders, evaluate_photos, image_methods
 from families.vision.photos import list_photos
@@ -99,14 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                              progress=progress, log=lambda text: print(text, file=sys.stderr, flush=True))
     for row in result.skipped.itertuples():
         print(f"skipped {row.file}: {row.reason}", file=sys.stderr)
+    command = "python -m families.vision.evaluation " + shlex.join(argv)
     if args.out.suffix == ".md":
-        command = "python -m families.vision.evaluation " + " ".join(shlex.quote(a) for a in argv)
         args.out.write_text(results_markdown(result, command, machine_description(engine.device),
                                              datetime.date.today().isoformat()))
     else:
         result.table.to_csv(args.out, index=False)
     if args.per_method:
         result.per_method.to_csv(args.per_method, index=False)
+    print(f"trust table: {write_table('vision', args.arch, 'evaluation', trust_rows(result.per_method), command)}",
+          file=sys.stderr)
     if args.curves:
         result.curves.to_csv(args.curves, index=False)
     print(format_summary(summarize(result.table), result.per_method))

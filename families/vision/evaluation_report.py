@@ -53,6 +53,16 @@ def summarize_methods(per_method: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
+def trust_rows(per_method: pd.DataFrame) -> pd.DataFrame:
+    """Each method's mean AOPC, insertion and deletion AUC and localization, for the Trust page."""
+    summary = summarize_methods(per_method)
+    measures = (("aopc", "AOPC", "higher"), ("insertion_auc", "insertion AUC", "higher"),
+                ("deletion_auc", "deletion AUC", "lower"), ("localization", "localization (boxed photos)", "higher"))
+    return pd.DataFrame([{"method": row["method"], "measure": title, "value": row[column], "better": better,
+                          "items": row["boxed_photos"] if column == "localization" else row["photos"]}
+                         for _, row in summary.iterrows() for column, title, better in measures])
+
+
 def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
     """The curves averaged over photos, per method, curve and step (columns method, curve, step, pixels, fraction,
     score, n, aopc). aopc: on the AOPC rows, Figure 5's AOPC after each step; AOPC is linear in the scores, so the

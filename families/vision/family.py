@@ -115,6 +115,9 @@ class VisionFamily(ModelFamily):
     collections = (PhotoFolder,)
     model_suffixes = (".pth", ".pt", ".pt2")
     contrast_output = "identity"  # the logits: softmax probabilities of two classes also move with every other class
+    trust_checks = {"evaluation": "python -m families.vision.evaluation --arch mobilenet_v2 --folders "
+                                  "$IG_DATA_DIR/imagenet_samples $IG_DATA_DIR/imagenet_val_boxes "
+                                  "--out bench/RESULTS-methods.md"}
     no_references = (f"this server has no other sample photos (the operator sets {VISION_SAMPLES.name} or "
                      f"{DATA_DIR.name})")
 
