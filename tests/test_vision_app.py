@@ -112,7 +112,8 @@ def test_a_contrast_is_explained_on_the_logits_and_adds_up(page):
     assert not at.exception and not at.error, texts(at.error)
     captions = texts(at.caption)
     assert any("F: logit of tench minus logit of goldfish" in c for c in captions), captions
-    assert any("(F: logit of tench minus logit of goldfish)" in c for c in captions)  # the colours' caption
+    # the colours' caption: F of the contrast, then of its two labels alone
+    assert any("(F: logit of tench minus logit of goldfish; logit of tench; logit of goldfish)" in c for c in captions)
     [frame] = [d.value for d in at.dataframe if "sum of attributions" in d.value.columns]
     row = frame.iloc[0]
     assert row["target"] == "tench rather than goldfish (0)" and bool(row["within tolerance"])
@@ -120,6 +121,11 @@ def test_a_contrast_is_explained_on_the_logits_and_adds_up(page):
     assert abs(row["sum of attributions"] - law) <= 0.05 * abs(law)
     assert any("add up" in s for s in texts(at.success))
     assert at.query_params["targets"] == "0" and at.query_params["rather_than"] == "1"  # a link keeps the contrast
+    # the misclassification view: the contrast beside its two labels alone, from the same scan
+    assert "6. Two labels and their contrast side by side (Figure 6)" in texts(at.subheader)
+    captions = [c for image in at.get("image") for c in image.captions]
+    for label in ("tench rather than goldfish: logit difference", "tench (ground truth): softmax", "goldfish: softmax"):
+        assert any(c.startswith(label) for c in captions), (label, [c for c in captions if "softmax" in c])
     # F(input) is the logit difference the network gives the photo (float32 logits: a few roundings of them)
     model = FAMILY.load(FAMILY.source_named("mobilenet_v2"), torch.device("cpu"))
     photo = FAMILY.parse(model, (SAMPLES / "n01440764_tench.JPEG").read_bytes())

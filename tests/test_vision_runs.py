@@ -567,7 +567,11 @@ def test_browser_lists_the_misclassified_photos_and_opens_one_on_the_vision_page
         expect(main.get_by_text(f"ground truth: {first.truth_name} ({first.truth})", exact=False)).to_be_visible()
         wait_idle(page)
         main.get_by_role("button", name="Explain", exact=True).click()
-        expect(main.get_by_text("6. Two labels side by side (Figure 6)")).to_be_visible(timeout=240_000)
+        # predicted rather than true, preselected: the contrast beside the two labels alone
+        expect(main.get_by_text("6. Two labels and their contrast side by side (Figure 6)")).to_be_visible(
+            timeout=240_000)
+        expect(main.get_by_text(f"{first.predicted_name} rather than {first.truth_name}: logit difference",
+                                exact=False)).to_be_visible()
         expect(main.get_by_text(f"{first.truth_name} (ground truth): softmax", exact=False)).to_be_visible()
         assert main.locator("[data-testid='stException']").count() == 0
         full_screenshot(page, "vision-runs-opened.png")

@@ -97,10 +97,14 @@ def contrast_caption(classifier, request: dict) -> None:
 
 
 def explained_targets(request: dict) -> list[int | Contrast]:
-    """The request's labels as the engine takes them: the first as a contrast where a "rather than" label is chosen."""
+    """The request's labels as the engine takes them. Where a "rather than" label is chosen: the contrast first, then
+    its two labels alone (one scan: the misclassification view shows the three maps side by side), then the second
+    label when it is another."""
     first, *others = request["targets"]
     other = request.get("rather_than")
-    return [first if other is None else Contrast(first, other), *others]
+    if other is None:
+        return [first, *others]
+    return [Contrast(first, other), first, other, *(label for label in others if label not in (first, other))]
 
 
 def _request_from_link(classifier, digest: str, layers: list[str]) -> None:

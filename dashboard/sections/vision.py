@@ -146,20 +146,24 @@ def view_completeness(ex: Explanation):
 
 @st.fragment
 def view_misclassification(ex: Explanation, classifier, gt):
-    st.subheader("6. Two labels side by side (Figure 6)")
+    contrast = ex.rather_than[0] is not None
+    st.subheader("6. Two labels and their contrast side by side (Figure 6)" if contrast
+                 else "6. Two labels side by side (Figure 6)")
     if len(ex.targets) < 2:
         st.info("Choose a second label in the form (e.g. the ground truth) to compare the two explanations "
                 "from the same scan.")
         return
     polarity, clip, style = display_controls("v6", explained_scores(ex))
-    cols = st.columns(3)
+    shown = 3 if contrast else 2  # with a contrast: the contrast, then its two labels alone
+    cols = st.columns(shown + 1)
     cols[0].image(ex.image, caption="Input", width=IMAGE_WIDTH)
-    for t in range(2):
-        tag = (" (ground truth)" if ex.targets[t] == gt
+    for t in range(shown):
+        tag = ("" if ex.rather_than[t] is not None else " (ground truth)" if ex.targets[t] == gt
                else (" (top prediction)" if ex.targets[t] == int(np.argmax(ex.probabilities)) else ""))
+        score = (f"logit difference {float(ex.attribution.score_input[0, t]):.3f}" if ex.rather_than[t] is not None
+                 else vision_views.score_text(ex.score(t), ex.attribution, t))
         cols[t + 1].image(vision_views.explained_map(ex.image, ex.attributions(t), polarity, clip, style),
-                          caption=f"{ex.labels[t]}{tag}: {vision_views.score_text(ex.score(t), ex.attribution, t)}",
-                          width=IMAGE_WIDTH)
+                          caption=f"{ex.labels[t]}{tag}: {score}", width=IMAGE_WIDTH)
     if gt is not None:
         rank = int((ex.probabilities > ex.probabilities[gt]).sum()) + 1
         st.caption(f"Ground truth {class_label(classifier, gt)} is ranked {rank} by the network.")
