@@ -41,7 +41,7 @@ MODELS_DIR = Variable("IG_MODELS_DIR", "the operator's models, one subfolder per
 RUNS_DIR = Variable("IG_RUNS_DIR", "the folder of dataset runs the dashboard browses; the browser never names a path",
                     "`results/` in the project")
 TRUST_DIR = Variable("IG_TRUST_DIR", "the folder of trust tables (sanity checks, ground-truth benchmarks and "
-                     "evaluations, per family and model) that the Trust page and Home read", "`results/trust/` in the "
+                     "evaluations, per family and model) that the Trust page and Home read", "`bench/trust/` in the "
                      "project")
 VISION_ARCH = Variable("IG_VISION_ARCH", "the Vision pages' torchvision model (`googlenet`, `inception_v3`, "
                        "`resnet50`, `mobilenet_v2`, ...)", "googlenet if its weights are cached, else mobilenet_v2 if "

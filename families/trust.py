@@ -2,8 +2,9 @@
 
 A check (the sanity check, a ground-truth benchmark, an evaluation) writes its summary with `write_table`: one row
 per method and measure, whether higher or lower is better, over how many items, and where the figure comes from
-(the command and date). The tables live in the trust folder (IG_TRUST_DIR, default results/trust/ in the project),
-one folder per family and model; the Trust page and Home read them back with `read_tables` and `standing`.
+(the command and date). The tables live in the trust folder (IG_TRUST_DIR; by default bench/trust/ in the project,
+where the figures measured here ship), one folder per family and model; the Trust page and Home read them back
+with `read_tables` and `standing`.
 """
 from __future__ import annotations
 
@@ -22,14 +23,18 @@ BETTER = ("higher", "lower")
 
 
 def trust_dir() -> pathlib.Path:
-    return TRUST_DIR.path() or ROOT / "results" / "trust"
+    return TRUST_DIR.path() or ROOT / "bench" / "trust"
 
 
 def model_folder_name(model_name: str) -> str:
     """A model's name as a folder name: "shipped: w2n2" -> "w2n2", "small.pt (default)" -> "small"."""
     short = model_name.split(": ", 1)[-1].removesuffix(" (default)").strip()
-    short = re.sub(r"\.(pt|pt2|pth)$", "", short)
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", short).strip("._") or "model"
+    return file_name(re.sub(r"\.(pt|pt2|pth)$", "", short))
+
+
+def file_name(text: str) -> str:
+    """Text as a portable file or folder name: letters, digits, "_", "." and "-" only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._") or "unnamed"
 
 
 def write_table(family: str, model_name: str, check: str, rows: pd.DataFrame, command: str,
@@ -44,7 +49,7 @@ def write_table(family: str, model_name: str, check: str, rows: pd.DataFrame, co
         raise ValueError(f"'better' is one of {BETTER}")
     labels = rows["method"].map(lambda name: METHODS[name].label if name in METHODS else name)  # as pages name them
     table = rows.assign(method=labels, check=check, source=f"{command} ({datetime.date.today().isoformat()})")[COLUMNS]
-    path = (folder or trust_dir()) / family / model_folder_name(model_name) / f"{check}.csv"
+    path = (folder or trust_dir()) / family / model_folder_name(model_name) / f"{file_name(check)}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
     return path

@@ -2,7 +2,7 @@
 along the cascade of randomised blocks, averaged over the items, and how often each method is flagged.
 
     python -m runs.sanity_checks --family vision --input $IG_DATA_DIR/imagenet_samples --model mobilenet_v2 \\
-        --limit 20 --out results/sanity/vision-mobilenet_v2.md
+        --limit 20 --out bench/RESULTS-sanity-vision-mobilenet_v2.md
 
 Writes a Markdown table (the command, date and machine with it) and a CSV of every item's rows beside it.
 """

@@ -160,3 +160,16 @@ def test_the_command_writes_the_cascade_over_a_sample_set(shared_data, tmp_path)
     assert "| Input itself (control) | 1.000 | 100% |" in text and "python -m runs.sanity_checks" in text
     last = rows[rows["step"] == 2].groupby("method")["spearman_abs"].mean()
     assert f"| Gradient (saliency) | {last['Gradient (saliency)']:.3f} |" in text
+
+
+def test_on_mobilenet_v2_the_gradient_changes_with_the_weights_and_the_input_itself_does_not(shared_data, engine):
+    from families.vision.family import FAMILY as VISION
+
+    model = VISION.load(VISION.source_named("mobilenet_v2"), torch.device("cpu"))
+    photo = VISION.parse(model, (shared_data / "imagenet_samples" / "images" / "n01440764_tench.JPEG").read_bytes())
+    check = sanity_check(VISION, engine, model, photo, None, FIXED, ["gradient"], steps=2)
+    final = check.final().set_index("method")
+    assert final.loc[CONTROL, "flagged"] and final.loc[CONTROL, "ssim"] == pytest.approx(1.0, abs=1e-12)
+    assert not final.loc["Gradient (saliency)", "flagged"]
+    assert final.loc["Gradient (saliency)", "spearman_abs"] < 0.5
+    assert check.features == 224 * 224 and check.kept == []

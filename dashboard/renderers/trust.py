@@ -8,7 +8,7 @@ from dashboard.renderers.vision import missing_as_text
 from families.trust import read_tables, standing, trust_dir
 
 SANITY_COMMAND = ("python -m runs.sanity_checks --family {family} --input {sample} --model {model} --limit 20 "
-                  "--out results/sanity/{family}-{model}.md")
+                  "--out bench/RESULTS-sanity-{family}-{model}.md")
 SAMPLES = {"vision": "$IG_DATA_DIR/imagenet_samples", "molecules": "$IG_DATA_DIR/molecules/tox21_moleculenet.csv",
            "language": "$IG_DATA_DIR/ptb/ptb.test.txt", "tabular": "my_table.csv"}
 

@@ -30,7 +30,7 @@ class MoleculeFamily(ModelFamily):
     name, input_name = "molecules", "molecule"
     collections = (MoleculeSDF, MoleculeTable)
     trust_checks = {"ground truth: crippen": "python -m families.molecules.attribution_benchmark --task crippen "
-                                             "--model results/benchmark/crippen-weave.pt"}
+                                             "--model families/molecules/benchmark_models/crippen-weave.pt"}
     no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
                      "tensors")
 
