@@ -451,3 +451,62 @@ def test_browser_filter_statistics_exports_and_open(server, biggest_task):
         expect(page.get_by_role("heading", name="Molecules: a run's actives")).to_be_visible()
         assert main_area.locator("[data-testid='stException']").count() == 0
     assert (ARTIFACTS / "molecules-runs.png").stat().st_size > 30_000
+
+
+def scored_listing(smiles: list[str], atom_scores, task_name: str) -> molecule_runs.TaskRows:
+    """A task's rows whose atoms score as given (bonds and the non-bonded pairs 0)."""
+    listing, scores = listing_of(smiles, [0.5] * len(smiles))
+    listing["target_name"] = task_name
+    mols = [molecule_runs.largest_fragment(s) for s in smiles]
+    scores["scores"] = [list(atoms) + [0.0] * (m.GetNumBonds() + 1) for m, atoms in zip(mols, atom_scores)]
+    return molecule_runs.task_rows(listing, scores)
+
+
+def test_a_crippen_task_is_scored_against_crippen_contributions():
+    from families.molecules.ground_truth import TASKS, crippen_contributions
+
+    truth = molecule_runs.known_ground_truth("crippen_logp")
+    assert truth is TASKS["crippen"] and molecule_runs.known_ground_truth("SR-ARE") is None
+    assert molecule_runs.known_ground_truth("Benzene") is TASKS["benzene"]
+    smiles = ["CCOc1ccccc1N", "CC(=O)Oc1ccccc1C(=O)O", "C"]
+    contributions = [crippen_contributions(molecule_runs.largest_fragment(s)) for s in smiles]
+    # the first molecule's scores rank as the truth, the second's in reverse; methane has one atom: undefined
+    task = scored_listing(smiles, [3 * contributions[0], -contributions[1], [1.0]], "crippen_logp")
+    agreement = molecule_runs.ground_truth_agreement(task, truth)
+    assert agreement[0] == 1.0 and agreement[1] == -1.0 and np.isnan(agreement[2])
+    table = molecule_runs.selection_table(task, [0, 1, 2], "phenol OH", truth=truth, agreement=agreement)
+    assert table.loc[1, "ground truth: Kendall tau-b"] == -1.0
+
+
+def test_a_benzene_task_is_scored_by_attribution_auroc():
+    truth = molecule_runs.known_ground_truth("benzene")
+    # phenol: the six ring atoms (1..6) against the oxygen (0); ethanol has no benzene ring
+    task = scored_listing(["Oc1ccccc1", "Oc1ccccc1", "CCO"],
+                          [[0.0, 1, 1, 1, 1, 1, 1], [1.0, 0, 0, 0, 0, 0, 0], [1.0, 2, 3]], "benzene")
+    agreement = molecule_runs.ground_truth_agreement(task, truth)
+    assert agreement[0] == 1.0 and agreement[1] == 0.0 and np.isnan(agreement[2])
+
+
+def test_a_crippen_models_run_shows_each_molecules_agreement_with_the_ground_truth(shared_data, tmp_path,
+                                                                                  monkeypatch, one_thread):
+    from streamlit.testing.v1 import AppTest
+
+    model = ROOT / "families" / "molecules" / "benchmark_models" / "crippen-weave.pt"
+    assert main(["--family", "molecules", "--input", str(shared_data / "molecules" / "tox21_moleculenet.csv"),
+                 "--model", str(model), "--targets", "predicted", "--limit", "12", "--rule", "gauss-legendre",
+                 "--steps", "4", "--quiet", "--out", str(tmp_path / "crippen")]) == 0
+    monkeypatch.setenv(RUNS_DIR.name, str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    rows = shown(at)["item"]
+    column = "ground truth: Kendall tau-b"
+    target = int(store.listing(tmp_path / "crippen").target.iloc[0])
+    listing = molecule_runs.explained(store.listing(tmp_path / "crippen"))
+    task = molecule_runs.task_rows(listing, task_scores(tmp_path / "crippen", target))
+    expected = molecule_runs.ground_truth_agreement(task, molecule_runs.known_ground_truth("crippen_logp"))
+    by_item = dict(zip(task.rows["item_id"], expected))
+    assert len(rows) == 12 and all(rows[column].notna())
+    assert all(value == by_item[item] for item, value in zip(rows["item"], rows[column]))
+    assert any(c.value.startswith("Ground truth: Kendall tau-b of the atom scores against each atom's Crippen")
+               and f"mean {np.mean(expected):.3f} over 12 molecules" in c.value for c in at.caption)

@@ -18,6 +18,7 @@ from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.completeness import with_adds_up
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import run_page
+from dashboard.sections import molecule_runs as run_sections
 from dashboard.sections.molecules_shared import EXPLAIN_PAGE, FAMILY, INPUT_KEY, OPEN_TASK_KEY, store_input
 from dashboard.session import choose_run
 from families.molecules import run_rows as molecule_runs
@@ -54,6 +55,12 @@ def _task(folder: str, stamp: tuple, target: int):
 @st.cache_data(show_spinner="Filtering...", max_entries=16)
 def _matching(folder: str, stamp: tuple, target: int, smarts: str) -> np.ndarray:
     return molecule_runs.matching(_task(folder, stamp, target), molecule_runs.smarts_pattern(smarts))
+
+
+@st.cache_data(show_spinner="Comparing the atom scores with the task's ground truth...", max_entries=8)
+def _agreement(folder: str, stamp: tuple, target: int, task_name: str) -> np.ndarray:
+    truth = molecule_runs.known_ground_truth(task_name)
+    return molecule_runs.ground_truth_agreement(_task(folder, stamp, target), truth)
 
 
 def open_on_molecules_page(run: str, row: pd.Series, task_name: str) -> None:
@@ -140,21 +147,6 @@ def statistics(task, positions: np.ndarray, task_name: str) -> None:
     right.dataframe(atoms, hide_index=True, width="stretch")
 
 
-def exports(run: str, task, table: pd.DataFrame, task_name: str) -> None:
-    stem = f"{run}_{task_name}_{len(table)}_molecules"
-    positions = list(table.index)
-    sdf, csv = st.columns(2)
-    # made when clicked: an SD file of 50,000 molecules takes a while and is not needed on every rerun
-    sdf.download_button("Selection (SDF, per-atom scores)",
-                        lambda: molecule_runs.selection_sdf(task, positions, task_name), f"{stem}.sdf",
-                        "chemical/x-mdl-sdfile", on_click="ignore",
-                        help=f"Per-atom scores as the atom property {molecule_runs.ATOM_PROPERTY} (atom.dprop list), "
-                             "bond scores in the record's bond order, the task, probability and delta as properties")
-    csv.download_button("Selection (CSV)", lambda: molecule_runs.selection_csv(task, table, task_name), f"{stem}.csv",
-                        "text/csv", on_click="ignore",
-                        help="One line per row: its numbers and its attribution on every functional group")
-
-
 def main() -> None:
     st.title("Molecules: a run's actives")
     st.caption("The rows of a molecules dataset run (python -m runs, one row per molecule and task it "
@@ -188,9 +180,13 @@ def main() -> None:
         return
     st.subheader(f"{len(positions)} of {len(task.rows)} rows of {escape_markdown(task_name)}"
                  + (f" containing {escape_markdown(smarts.strip())}" if smarts.strip() else ""))
-    table = molecule_runs.selection_table(task, positions, group, sort_by, descending)
+    truth = molecule_runs.known_ground_truth(task_name)
+    agreement = _agreement(str(folder), stamp, target, task_name) if truth else None
+    table = molecule_runs.selection_table(task, positions, group, sort_by, descending, truth, agreement)
     rows_table(run, task, table, task_name, group, completeness.tolerance_of(manifest))
-    exports(run, task, table, task_name)
+    if truth:
+        run_sections.ground_truth_caption(truth, table[molecule_runs.agreement_column(truth)])
+    run_sections.exports(run, task, table, task_name)
     statistics(task, positions, task_name)
 
 

@@ -27,6 +27,7 @@ from rdkit import Chem
 from rdkit.rdBase import BlockLogs
 
 from families.molecules.functional_groups import FUNCTIONAL_GROUP_PATTERNS
+from families.molecules.ground_truth import TASKS, BenchmarkTask, ground_truth, has_true_atom, score_atoms
 
 NONBONDED = "non-bonded pairs"
 ATOM_NAME = re.compile(r"([A-Z][a-z]?)(\d+)$")
@@ -299,9 +300,35 @@ def matching(task: TaskRows, pattern: Chem.Mol | None) -> np.ndarray:
                     dtype=np.int64)
 
 
+def known_ground_truth(task_name: str) -> BenchmarkTask | None:
+    """The ground truth a run's task has, by the task's name: Crippen's per-atom logP contributions for a task named
+    like Crippen logP ("crippen", "crippen_logp", "logp"), the benchmark's SMARTS rule for a task named like one of
+    its binary tasks ("benzene", "logic7", ...); None for any other task."""
+    name = task_name.strip().lower()
+    return TASKS["crippen"] if name in ("crippen", "crippen_logp", "logp") else TASKS.get(name)
+
+
+def ground_truth_agreement(task: TaskRows, truth: BenchmarkTask) -> np.ndarray:
+    """[rows] each molecule's agreement of its atom scores with the ground truth, as the benchmark scores it (Kendall
+    tau-b against Crippen's contributions, attribution AUROC against the rule's atoms); NaN where undefined (a
+    molecule without a true atom, a constant ranking)."""
+    agreement = np.full(len(task.molecules), np.nan)
+    for position, molecule in enumerate(task.molecules):
+        answers = ground_truth(truth, molecule.mol)
+        if has_true_atom(truth, answers):
+            agreement[position] = score_atoms(truth, answers, molecule.atom_scores)
+    return agreement
+
+
+def agreement_column(truth: BenchmarkTask) -> str:
+    return f"ground truth: {truth.metric}"
+
+
 def selection_table(task: TaskRows, positions: Sequence[int], group: str, sort_by: str = SORT_KEYS[0],
-                    descending: bool = True) -> pd.DataFrame:
-    """The selected rows, indexed by position, sorted by one of SORT_KEYS (missing values last)."""
+                    descending: bool = True, truth: BenchmarkTask | None = None,
+                    agreement: np.ndarray | None = None) -> pd.DataFrame:
+    """The selected rows, indexed by position, sorted by one of SORT_KEYS (missing values last); with each row's
+    agreement with its task's ground truth where it has one (ground_truth_agreement over all rows)."""
     rows = task.rows.iloc[positions]
     table = pd.DataFrame({
         "item": rows["item_id"].to_numpy(), "SMILES": rows["source"].to_numpy(),
@@ -311,6 +338,8 @@ def selection_table(task: TaskRows, positions: Sequence[int], group: str, sort_b
         f"{group}: attribution": task.group_totals[group].iloc[positions].to_numpy(),
         f"{group}: matches": task.group_counts[group].iloc[positions].to_numpy()},
         index=pd.Index(np.asarray(positions, dtype=np.int64), name="position"))
+    if truth is not None and agreement is not None:  # beside the prediction, where a narrow pane still shows it
+        table.insert(3, agreement_column(truth), agreement[np.asarray(positions, dtype=np.int64)])
     column = {"prediction": task.prediction_name, "completeness error": "completeness error",
               "group attribution": f"{group}: attribution"}[sort_by]
     return table.sort_values(column, ascending=not descending, na_position="last", kind="stable")
