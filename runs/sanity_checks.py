@@ -113,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = ScanSettings.from_arguments(args, ScanSettings.method)
     input_options = {name: getattr(args, name) for name in vars(input_options_parser().parse_args([]))}
     try:
-        model = family.load(family.source_named(args.model), engine.device)
+        source = family.source_named(args.model)
+        model = family.load(source, engine.device)
         collection = family.open_collection(args.input.expanduser(), input_options)
     except ValueError as exc:  # FamilyError is a ValueError
         print(f"python -m runs.sanity_checks: {exc}", file=sys.stderr)
@@ -130,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.to_csv(args.out.with_suffix(".csv"), index=False)
     command = shlex.join(["python", "-m", "runs.sanity_checks", *argv])
     args.out.write_text(results_markdown(summary_table(rows), command, machine_description(engine.device),
-                                         model.name, len(frames), time.perf_counter() - start), encoding="utf-8")
-    trust = write_table(args.family, model.name, "sanity check", trust_rows(rows), command)
+                                         source.name, len(frames), time.perf_counter() - start), encoding="utf-8")
+    trust = write_table(args.family, source.name, "sanity check", trust_rows(rows), command)
     print(f"{args.out}: {len(frames)} items; the summary in the trust table {trust}")
     return 0
 
