@@ -26,6 +26,7 @@ from streamlit_browser import (
 from dashboard.renderers import colours
 from dashboard.renderers import language as language_views
 from dashboard.renderers.completeness import completeness_verdict
+from dashboard.renderers.markdown import escape_markdown
 from families.language import DEFAULT_CHECKPOINT, TextError, load_language_model, next_words
 from families.language import attribution as language_attribution
 from ig_core import AttributionEngine, ScanSettings
@@ -101,13 +102,14 @@ def test_table_frame_has_a_column_per_word_and_both_rows(paper_result):
     assert all(c in frame.columns for c in words)
     np.testing.assert_allclose(frame.loc[0, words].to_numpy(float), paper_result.word_attributions[0])
     np.testing.assert_allclose(frame.loc[1, words].to_numpy(float), paper_result.gradient_x_input[0])
-    assert frame.loc[0, "P(target | text)"] == pytest.approx(paper_result.probability[0])
+    assert frame.loc[0, "F"] == "P(than | text)"
+    assert frame.loc[0, "F(text)"] == pytest.approx(paper_result.probability[0])
     assert frame.loc[0, "sum over words"] == pytest.approx(paper_result.total_attribution[0])
     csv = frame.to_csv(index=False)
     assert csv.splitlines()[0].startswith("target,row,1 the,2 shareholders,3 claimed,4 more,")
     # the charts build (vega-lite specs) and carry the words and the caption of Figure 9
     spec = language_views.token_table_chart(paper_result, "than").to_dict()
-    assert "Prediction for than" in str(spec) and "4 more" in str(spec)
+    assert "Prediction for than: P(than | text) = " in str(spec) and "4 more" in str(spec)
     for chart in (language_views.token_table_chart(paper_result, "than", shared_scale=False),
                   language_views.saturation_chart(paper_result),
                   language_views.interior_gradient_heatmap(paper_result, "than", "gradient")):
@@ -486,6 +488,37 @@ def test_a_new_text_explains_its_own_top_word_not_the_target_of_an_example():
     assert _explained_targets(at) == ["quarter"]
 
 
+def test_a_rather_than_word_explains_the_difference_of_two_log_probabilities():
+    at = _language_page()
+    at.text_area(key="lang_text").set_value("the company said the report")
+    at.selectbox(key="lang_target").set_value("is")
+    at.selectbox(key="lang_rather_than").set_value("are")
+    _explain_text(at, "the company said the report")
+    assert _explained_targets(at) == ["is rather than are"]
+    f = escape_markdown("log P(is | text) - log P(are | text)")  # as the caption's markdown writes it
+    assert any(f in caption for caption in _texts(at.caption))
+    assert at.query_params["rather_than"] == "are"
+    # compared methods explain the same contrast: integrated gradients' law is the page's F(text) - F(baseline)
+    at.multiselect(key="lang_compare_methods").set_value(["integrated_gradients", "gradient"])
+    [compare] = [b for b in at.button if b.label == "Compare"]
+    compare.click().run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    [table] = [d.value for d in at.dataframe if "law's value" in d.value.columns]
+    contrast = language_attribution.explain_next_word(AttributionEngine(), load_language_model(DEFAULT_CHECKPOINT),
+                                                      "the company said the report", ["is"], FAST, rather_than="are")
+    assert table["law's value"][0] == f"{contrast.probability[0] - contrast.baseline_probability[0]:.4g}"  # as shown
+    # a word rather than itself: a clear message, no scan
+    at.selectbox(key="lang_rather_than").set_value("is")
+    at.button(key="FormSubmitter:language_form-Explain").click().run()
+    assert not at.exception and any("explains nothing" in e for e in _texts(at.error)), _texts(at.error)
+    # a contrast picked for another text is not carried over to a new one
+    at.selectbox(key="lang_rather_than").set_value("are")
+    _explain_text(at, "the company said the report")
+    _explain_text(at, PAPER_TEXT)
+    assert _explained_targets(at) == ["than"] and at.selectbox(key="lang_rather_than").value == "(none)"
+    assert "rather_than" not in at.query_params
+
+
 def test_the_form_still_names_the_explained_text_after_another_page():
     at = _language_page()
     at.button(key="lang_example_0").click().run()
@@ -573,3 +606,31 @@ def test_browser_compare_methods_stays_open_with_the_comparison(server):
         wait_idle(page)
         expect(compare.get_by_text("Rank agreement", exact=False)).to_be_visible()
         expect(compare.locator("[data-testid='stDataFrame']").first).to_be_visible()
+
+
+def test_browser_the_shipped_transformer_explains_word_by_word(server):
+    """The second shipped model, a GPT-2 trained here on Penn Treebank (a model folder read through its token
+    embeddings): chosen in the sidebar, it explains the paper's text with the same sections and completeness."""
+    from playwright.sync_api import expect
+
+    with browser_page("language-transformer") as page:
+        page.goto(server)
+        main, sidebar = page.locator("[data-testid='stMain']"), page.locator("[data-testid='stSidebar']")
+        expect(main.get_by_text("Quadrature rule")).to_be_visible()  # the default settings: the adaptive rule to 1%
+        open_page(page, "Language")
+        expect(main.get_by_text("Language: which words drive the next word")).to_be_visible()
+        wait_idle(page)
+        sidebar.locator("[data-testid='stSelectbox']").filter(has_text="Model").click()
+        page.get_by_role("option", name="shipped: ptb_gpt2", exact=True).click()
+        wait_idle(page)
+        expect(sidebar.get_by_text("shipped: ptb_gpt2: 10000 targets", exact=False)).to_be_visible()
+        box = main.get_by_role("textbox", name="Text: the words before the one to predict")
+        box.fill(PAPER_TEXT)
+        expect(box).to_have_value(PAPER_TEXT)
+        main.get_by_role("button", name="Explain", exact=True).click()
+        expect(main.get_by_text("3. Word scores (Figures 9 and 10)")).to_be_visible(timeout=180_000)
+        expect(main.get_by_text("Context (4 tokens):")).to_be_visible()
+        expect(main.get_by_text("add up to F(text) - F(baseline)", exact=False)).to_be_visible()
+        assert main.locator("[data-testid='stException']").count() == 0
+        assert main.locator("[data-testid='stAlertContentError']").count() == 0
+        full_screenshot(page, "language-transformer.png")

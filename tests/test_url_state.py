@@ -208,15 +208,18 @@ def test_a_language_reload_restores_the_text_and_the_words(single_thread):
     at.text_area(key="lang_text").set_value("the shareholders claimed more")
     at.selectbox(key="lang_target").set_value("than")
     at.selectbox(key="lang_second").set_value("of")
+    at.selectbox(key="lang_rather_than").set_value("to")
     at.button(key="FormSubmitter:language_form-Explain").click().run()
     assert not at.exception and not at.error, texts(at.exception) + texts(at.error)
     link = dict(at.query_params)
-    assert (link["text"], link["target"], link["second"]) == ("the shareholders claimed more", "than", "of")
+    assert (link["text"], link["target"], link["second"], link["rather_than"]) == (
+        "the shareholders claimed more", "than", "of", "to")
 
     reloaded = page("language", link)
     assert not reloaded.exception and not reloaded.error and not link_warnings(reloaded), link_warnings(reloaded)
     assert reloaded.text_area(key="lang_text").value == "the shareholders claimed more"
-    assert (reloaded.selectbox(key="lang_target").value, reloaded.selectbox(key="lang_second").value) == ("than", "of")
+    assert tuple(reloaded.selectbox(key=key).value for key in ("lang_target", "lang_second", "lang_rather_than")) == (
+        "than", "of", "to")
     assert any(h.startswith("1. ") for h in texts(reloaded.subheader))  # explained at once
     assert reloaded.session_state["scan_settings"] == FAST and dict(reloaded.query_params) == link
 

@@ -12,6 +12,8 @@ its exact tokens are read as the run read them (typed text would turn <eos> into
 """
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from dashboard.renderers import language as language_views
@@ -20,20 +22,21 @@ from dashboard.scaffold import choose_model, page_settings, run_page
 from dashboard.sections.language import first_picture, show_result
 from dashboard.sections.language_form import (
     EXPLAIN_NOW_KEY,
-    FORM_KEY,
-    FORM_WIDGETS,
+    NO_CONTRAST,
     NO_SECOND,
     TOP_CHOICE,
     form_in_url,
+    keep_targets_with_their_text,
+    rather_than_box,
     restore_form,
     set_form,
 )
+from dashboard.sections.language_tokens import choose_baseline
 from dashboard.session import explain_refining, get_engine
 from families.contract import InputError
 from families.language import run_rows as language_runs
 from families.language.attribution import explain_next_word
 from families.language.next_words import MAX_CONTEXT, tokenize_text
-from families.language.ptb import window_tokens
 from families.registry import FAMILIES
 
 FAMILY = FAMILIES["language"]
@@ -41,7 +44,7 @@ EXAMPLES = {  # the paper's two examples: the context ends right before the word
     "Figure 9: the shareholders claimed more -> than": ("the shareholders claimed more", "than"),
     "Figure 10: ... came news that the -> ual": ("and N minutes after the ual trading halt came news that the", "ual"),
 }
-REQUEST_KEY = "language_request"  # (tokens, targets) of the text to explain
+REQUEST_KEY = "language_request"  # (tokens, targets, rather-than word or None) of the text to explain
 MODEL_KEY = "language_model_key"  # the model the form's words and the request belong to
 WINDOW_KEY = "lang_window"  # the run's window the form holds (an OpenWindow)
 
@@ -52,21 +55,9 @@ def _switch_model(key: str, vocab) -> None:
         return
     st.session_state[MODEL_KEY] = key
     st.session_state.pop(REQUEST_KEY, None)
-    for key, default in (("lang_target", TOP_CHOICE), ("lang_second", NO_SECOND)):
+    for key, default in (("lang_target", TOP_CHOICE), ("lang_second", NO_SECOND), ("lang_rather_than", NO_CONTRAST)):
         if st.session_state.get(key, default) not in vocab:
             st.session_state[key] = default
-
-
-def _keep_targets_with_their_text() -> None:
-    """On Explain: a word picked for another text (an example's, a run window's, an earlier one) is not carried over to
-    a new text, which gets its own most probable next word and no second word; a word picked along with it stays."""
-    state = st.session_state
-    text, target, second = (state[widget] for widget in FORM_WIDGETS)
-    if FORM_KEY in state and state[FORM_KEY][0] != text:
-        _, picked_target, picked_second = state[FORM_KEY]
-        target = TOP_CHOICE if target == picked_target else target
-        second = NO_SECOND if second == picked_second else second
-    set_form(text, target, second)
 
 
 def _use_example(name: str) -> None:
@@ -92,7 +83,7 @@ def _tokenize(lm, text: str):
     """The window's exact tokens while the text is the window's; otherwise the text as typed."""
     window = st.session_state.get(WINDOW_KEY)
     if window is not None and text == window.text:
-        return window_tokens(lm.vocab, window.words)
+        return lm.window_tokens(window.words)
     st.session_state.pop(WINDOW_KEY, None)
     return tokenize_text(lm, text)
 
@@ -106,7 +97,7 @@ def _window_note() -> None:
 
 
 def _input_form(vocab):
-    """(run, text, targets): targets for explain_next_word, None standing for the most probable word."""
+    """(run, text, targets, rather_than): for explain_next_word, None standing for the most probable word."""
     # the paper's examples need PTB's words: an own model may lack them
     examples = [(i, name) for i, (name, (_, target)) in enumerate(EXAMPLES.items()) if target in vocab]
     if examples:
@@ -123,26 +114,29 @@ def _input_form(vocab):
         target = c1.selectbox("Explain the next word", [TOP_CHOICE] + vocab.words, key="lang_target",
                               help=f"Any word of the {len(vocab):,}-word vocabulary; type to search.")
         second = c2.selectbox("Compare with a second word (same scan)", [NO_SECOND] + vocab.words, key="lang_second")
-        submitted = st.form_submit_button("Explain", type="primary", on_click=_keep_targets_with_their_text)
+        rather_than = rather_than_box(c1, vocab)
+        submitted = st.form_submit_button("Explain", type="primary", on_click=keep_targets_with_their_text)
     run = submitted or st.session_state.pop(EXPLAIN_NOW_KEY, False)
     targets = [None if target == TOP_CHOICE else target] + ([] if second == NO_SECOND else [second])
-    return run, text, targets
+    return run, text, targets, rather_than
 
 
-def _explained(model):
-    """The text asked for, explained by the method chosen now, its picture drawn as the adaptive rule refines it (a Stop
-    keeps the latest); None without one. Explained on every run, the engine's cache answering a repeat: the page's
-    elements keep their places from run to run (the browser keeps an opened expander open only there)."""
+def _explained(model, baseline: str):
+    """The text asked for, explained by the method chosen now from the baseline chosen now, its picture drawn as the
+    adaptive rule refines it (a Stop keeps the latest); None without one. Explained on every run, the engine's cache
+    answering a repeat: the page's elements keep their places from run to run (the browser keeps an opened expander
+    open only there)."""
     if REQUEST_KEY not in st.session_state:
         return None
-    tokenized, targets = st.session_state[REQUEST_KEY]
+    tokenized, targets, rather_than = st.session_state[REQUEST_KEY]
+    tokenized = dataclasses.replace(tokenized, baseline=baseline)
     settings = page_settings(FAMILY, model, tokenized)
     try:
         return explain_refining(
-            "Attributing", "language", f"{model.key}|{tokenized.ids}|{targets}", settings,
+            "Attributing", "language", f"{model.key}|{tokenized.ids}|{baseline}|{targets}|{rather_than}", settings,
             lambda progress, partial: explain_next_word(
                 get_engine(), model.extra, tokenized, targets, settings, progress=progress, model_key=model.key,
-                partial=partial),
+                partial=partial, rather_than=rather_than),
             show=first_picture)
     except InputError as exc:
         del st.session_state[REQUEST_KEY]
@@ -156,16 +150,18 @@ def _choose_model():
     if model is not None:
         st.sidebar.caption(f"{language_views.model_summary(model.extra)}. Train your own with "
                            "`python -m families.language.train --train FILE --valid FILE --out ...` into the models "
-                           "folder's language/ folder.")
+                           "folder's language/ folder, or put a Hugging Face model folder there (save_pretrained "
+                           "with safetensors).")
     return model
 
 
 def main() -> None:
     st.title("Language: which words drive the next word")
-    st.markdown("A word-level LSTM language model (Zaremba et al. 2014; by default the small one of the Penn "
-                "Treebank). Integrated gradients scale the embedding vectors of **all** the context words together "
-                "from zero (the baseline) to the text and attribute the softmax probability of the next word to the "
-                "words (paper Section 3.2).")
+    st.markdown("A language model of the Penn Treebank (by default the paper's word-level LSTM, Zaremba et al. 2014; "
+                "also a GPT-2 trained here on the same text) or your own. Integrated gradients scale the embedding "
+                "vectors of **all** the context tokens together from the baseline (zero embeddings by default) to "
+                "the text and attribute the softmax probability of the next word to the words (paper Section 3.2), "
+                "or with a \"rather than\" word the difference of the two words' log-probabilities.")
     restore_form()
     window = st.session_state.pop(language_runs.OPEN_WINDOW_KEY, None)
     if window is not None:
@@ -174,18 +170,19 @@ def main() -> None:
     if model is None:
         return
     lm = model.extra
+    baseline = choose_baseline(lm)
     _switch_model(model.key, lm.vocab)
     if window is not None:
         _fill_form(window, lm.vocab)
     form_in_url(FAMILY.name, lm.vocab)
-    run, text, targets = _input_form(lm.vocab)
+    run, text, targets, rather_than = _input_form(lm.vocab)
     if run:
         st.session_state.pop(REQUEST_KEY, None)
         try:
-            st.session_state[REQUEST_KEY] = (_tokenize(lm, text), targets)
+            st.session_state[REQUEST_KEY] = (_tokenize(lm, text), targets, rather_than)
         except InputError as exc:
             st.error(escape_markdown(exc))
-    result = _explained(model)
+    result = _explained(model, baseline)
     _window_note()
     if result is not None:
         show_result(FAMILY, model, result)

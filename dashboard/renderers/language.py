@@ -2,8 +2,9 @@
 
 All functions take a next-word explanation (families.language.explanation.NextWordExplanation, read by its
 attributes: arrays [target, alpha, word]).
-Colours: the signed scale of dashboard.renderers.colours, red for words that raise the target's probability
-(F), blue for words that lower it, white for none, with its colour bar under each chart.
+Colours: the signed scale of dashboard.renderers.colours, red for words that raise the target's F (its probability,
+or a contrast's difference of log-probabilities), blue for words that lower it, white for none, with its colour bar
+under each chart.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.renderers import colours
+from families.language.baselines import LABELS
 from families.language.explanation import INTERIOR_QUANTITIES, word_columns
 
 IG_ROW = "Integrated gradients"
@@ -65,8 +67,8 @@ def _symmetric(values: np.ndarray) -> float:
 
 def token_frame(result, targets: Sequence[str] | None = None) -> pd.DataFrame:
     """The token-score table as data (for the CSV): for each target a row of integrated gradients and a
-    row of gradient x input, one column per context word, then the row's sum, P(target | text) and
-    P(target | zero embeddings)."""
+    row of gradient x input, one column per context word, then the row's sum, what F is ("P(than | text)", or a
+    contrast's "log P(is | text) - log P(are | text)"), F(text) and F(baseline)."""
     targets = list(targets) if targets is not None else result.target_names
     columns = word_columns(result.words)
     rows = []
@@ -76,34 +78,62 @@ def token_frame(result, targets: Sequence[str] | None = None) -> pd.DataFrame:
             row = {"target": target, "row": name}
             row.update({c: float(v) for c, v in zip(columns, values)})
             row["sum over words"] = float(np.sum(values))
-            row["P(target | text)"] = float(result.probability[t])
-            row["P(target | baseline)"] = float(result.baseline_probability[t])
+            row["F"] = result.explained_score(t)
+            row["F(text)"] = float(result.probability[t])
+            row["F(baseline)"] = float(result.baseline_probability[t])
             rows.append(row)
     return pd.DataFrame(rows)
 
 
+def scores_frame(result) -> pd.DataFrame:
+    """Every target's scores per token (a subword model's pieces) and per word, in long form (for the CSV and JSON
+    downloads): a row per target and piece with its word's number, then a row per target and word with its pieces'
+    integrated gradients and gradient x input summed (TokenizedText.per_word)."""
+    tokenized = result.tokenized
+    rows = []
+    for t, target in enumerate(result.target_names):
+        ig, gradient = result.word_attributions[t], result.gradient_x_input[t]
+        rows += [{"target": target, "level": "piece", "position": k + 1, "text": text, "word": word + 1,
+                  IG_ROW: float(ig[k]), GRADIENT_ROW: float(gradient[k])}
+                 for k, (text, word) in enumerate(zip(result.words, tokenized.word_of_token))]
+        word_ig, word_gradient = tokenized.per_word(ig), tokenized.per_word(gradient)
+        rows += [{"target": target, "level": "word", "position": w + 1, "text": text, "word": w + 1,
+                  IG_ROW: float(word_ig[w]), GRADIENT_ROW: float(word_gradient[w])}
+                 for w, text in enumerate(tokenized.context_words)]
+    return pd.DataFrame(rows)
+
+
 def table_caption(result, target: str) -> str:
-    """The line under Figures 9/10: "Prediction for than: 0.5307, total integrated gradients: 0.5322"."""
+    """The line under Figures 9/10: "Prediction for than: P(than | text) = 0.5307, total integrated gradients: 0.5322"
+    (a contrast's F: "log P(is | text) - log P(are | text) = 1.2")."""
     t = result.index(target)
     fmt = lambda x: f"{x:.4f}" if abs(x) >= 1e-3 else f"{x:.3e}"
-    return (f"Prediction for {target}: {fmt(result.probability[t])}, total integrated gradients: "
-            f"{fmt(result.total_attribution[t])} (F(zero embeddings) = {result.baseline_probability[t]:.2e})")
+    return (f"Prediction for {target}: {result.explained_score(t)} = {fmt(result.probability[t])}, total integrated "
+            f"gradients: "
+            f"{fmt(result.total_attribution[t])} (F({LABELS[result.tokenized.baseline]}) = "
+            f"{result.baseline_probability[t]:.2e})")
 
 
-def token_table_chart(result, target: str, shared_scale: bool = True) -> alt.Chart:
-    """Figures 9/10 as a heat map: a column per context word, a row of integrated gradients and a row of
+def token_table_chart(result, target: str, shared_scale: bool = True, by_word: bool = False) -> alt.Chart:
+    """Figures 9/10 as a heat map: a column per context token, a row of integrated gradients and a row of
     gradient x input, values printed in the cells, on a diverging scale centred on zero.
 
     shared_scale: one colour scale for both rows (shows how small the gradients are, the paper's point);
     False scales each row to its own largest magnitude (shows the gradients' pattern).
+    by_word: a column per word of the text, its pieces' scores summed (the same chart where tokens are words).
     """
     t = result.index(target)
-    columns = word_columns(result.words)
+    rows = (result.word_attributions[t], result.gradient_x_input[t])
+    if by_word:
+        columns = word_columns(result.tokenized.context_words)
+        rows = tuple(result.tokenized.per_word(values) for values in rows)
+    else:
+        columns = word_columns(result.words)
     frame = pd.DataFrame({
         "position": np.tile(np.arange(1, len(columns) + 1), 2),
         "word": columns * 2,
         "row": [IG_ROW] * len(columns) + [GRADIENT_ROW] * len(columns),
-        "value": np.concatenate([result.word_attributions[t], result.gradient_x_input[t]]).astype(float),
+        "value": np.concatenate(rows).astype(float),
     })
     if shared_scale:
         frame["colour"] = frame["value"]
@@ -133,17 +163,19 @@ def token_table_chart(result, target: str, shared_scale: bool = True) -> alt.Cha
 
 def saturation_frame(result) -> pd.DataFrame:
     return pd.DataFrame([
-        {"alpha": float(a), "target": target, "probability": float(result.saturation[k, t])}
+        {"alpha": float(a), "target": target, "F": float(result.saturation[k, t])}
         for t, target in enumerate(result.target_names) for k, a in enumerate(result.alphas)])
 
 
 def saturation_chart(result) -> alt.Chart:
-    """Figure 8: the target's softmax probability as all the context's embeddings are scaled by alpha."""
+    """Figure 8: the target's F (its softmax probability; in a scan with a contrast, log-probabilities) as all the
+    context's embeddings are scaled by alpha."""
+    title = "F: log P(target), a contrast's difference of two" if result.contrasted else "F: P(target)"
     return alt.Chart(saturation_frame(result)).mark_line(point=alt.OverlayMarkDef(size=16)).encode(
         x=alt.X("alpha:Q", scale=alt.Scale(domain=[0, 1]), title="alpha (scale of all the word embeddings)"),
-        y=alt.Y("probability:Q", title="P(target)"),
+        y=alt.Y("F:Q", title=title),
         color=alt.Color("target:N", title="target"),
-        tooltip=["target", alt.Tooltip("alpha:Q", format=".4f"), alt.Tooltip("probability:Q", format=".4g")],
+        tooltip=["target", alt.Tooltip("alpha:Q", format=".4f"), alt.Tooltip("F:Q", format=".4g")],
     ).properties(height=260)  # no title: Streamlit's "fit" sizing clips it; the page heads the chart
 
 
@@ -205,8 +237,8 @@ def comparison_chart(result, first: str, second: str, share: bool = False) -> al
         values = values / np.where(gaps != 0, gaps, 1.0)[:, None]
     frame = pd.DataFrame({"word": columns * 2, "target": np.repeat([first, second], len(columns)),
                           "IG": values.reshape(-1).astype(float)})
-    subtitle = "; ".join(f"P({t}) = {result.probability[result.index(t)]:.4g}, total IG = "
-                         f"{result.total_attribution[result.index(t)]:.4g}" for t in (first, second))
+    subtitle = "; ".join(f"{result.explained_score(t)} = {result.probability[t]:.4g}, total IG = "
+                         f"{result.total_attribution[t]:.4g}" for t in pair)
     return alt.Chart(frame).mark_bar().encode(
         x=alt.X("word:N", sort=columns, title=None, axis=word_axis(len(columns), "bottom")),
         xOffset=alt.XOffset("target:N", sort=[first, second]),
@@ -232,9 +264,10 @@ def top_k_frame(top: Sequence[tuple[str, float]]) -> pd.DataFrame:
 
 
 def model_summary(lm) -> str:
-    """One line on a loaded families.language.LanguageModel: its text, vocabulary and perplexity (no folders)."""
+    """One line on a loaded language model (families.language.LanguageModel or a Hugging Face folder's): its text,
+    vocabulary and perplexity (no folders)."""
     metrics = lm.metrics
     split = "test" if "test_ppl" in metrics else "validation"
     ppl = metrics.get("test_ppl", metrics.get("valid_ppl"))
-    return (f"Trained on {lm.vocab.corpus}; {len(lm.vocab):,}-word vocabulary"
+    return (f"Trained on {lm.vocab.corpus}; {len(lm.vocab):,}-{lm.vocab.unit} vocabulary"
             + ("" if ppl is None else f"; {split} perplexity {ppl:.2f}"))

@@ -10,6 +10,8 @@ from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import language as language_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import compare_methods, completeness_panel, straight_line
+from dashboard.sections import language_tokens
+from families.language.baselines import LABELS
 from families.language.explanation import GRADIENT_QUANTITY, IG_QUANTITY, INTERIOR_QUANTITIES, word_columns
 
 
@@ -29,6 +31,16 @@ def show_tokenization(tokenized) -> None:
         st.dataframe(language_views.tokenization_frame(tokenized), hide_index=True, width="stretch")
 
 
+def show_contrast(result) -> None:
+    """Where a target is a contrast: what its F is, and why every target of the scan is on log-probabilities."""
+    for t, other in enumerate(result.rather_than):
+        if other is not None:
+            st.caption(f"F for {escape_markdown(result.target_names[t])}: "
+                       f"{escape_markdown(result.explained_score(t))}. A contrast is explained on log-probabilities, "
+                       "where the softmax's normaliser cancels: a difference of two probabilities would also move "
+                       "with every other word. Every word of this scan is explained on its log-probability.")
+
+
 def show_top(top) -> None:
     st.subheader(f"2. Top {len(top)} next words")
     st.dataframe(language_views.top_k_frame(top), hide_index=True,
@@ -42,11 +54,14 @@ def show_table(result) -> None:
     shared = st.toggle("One colour scale for both rows", value=True, key="lang_shared_scale",
                        help="On: the gradient row looks pale next to integrated gradients (saturation). "
                             "Off: each row scaled to its own largest value.")
-    st.altair_chart(language_views.token_table_chart(result, target, shared_scale=shared), width="content")
+    words = language_tokens.by_word(result)
+    st.altair_chart(language_views.token_table_chart(result, target, shared_scale=shared, by_word=words),
+                    width="content")
     st.caption(f"**{language_views.IG_ROW}**: {IG_QUANTITY}. **{language_views.GRADIENT_ROW}**: {GRADIENT_QUANTITY}. "
-               + colours.caption(f"P({escape_markdown(target)} | text)"))
+               + colours.caption(escape_markdown(result.explained_score(result.index(target)))))
     st.download_button("Download the table (CSV)", language_views.token_frame(result).to_csv(index=False),
                        file_name="language_word_scores.csv", mime="text/csv", key="lang_csv")
+    language_tokens.pieces_and_words_downloads(result)
 
 
 def show_method_scores(result) -> None:
@@ -74,8 +89,8 @@ def show_saturation(result) -> None:
     st.subheader("5. Saturation (Figure 8)")
     st.altair_chart(language_views.saturation_chart(result), width="stretch")
     st.caption("All the context's embedding vectors are scaled together by alpha; alpha = 0 is the baseline "
-               "(all-zero embeddings), alpha = 1 the text. A curve that is flat near alpha = 1 means the gradient "
-               "at the text says little: that is why the gradient row is small.")
+               f"({LABELS[result.tokenized.baseline]}), alpha = 1 the text. A curve that is flat near alpha = 1 means "
+               "the gradient at the text says little: that is why the gradient row is small.")
 
 
 @st.fragment
@@ -104,6 +119,7 @@ def show_result(family, model, result) -> None:
     """Every section of one explanation, in the page's order; those of the straight-line scan only for it."""
     show_tokenization(result.tokenized)
     show_top(result.top_words)
+    show_contrast(result)
     integrated = result.settings.method == method_comparison.SCAN
     (show_table if integrated else show_method_scores)(result)
     completeness_panel(result, what="text", baseline_choice=False, title="4. Completeness")
@@ -111,5 +127,5 @@ def show_result(family, model, result) -> None:
         show_saturation(result)
         show_interior(result)
         show_comparison(result)
-    compare_methods(family, model, result.tokenized, result.targets, result.settings, key="lang_compare",
+    compare_methods(family, model, result.tokenized, result.engine_targets, result.settings, key="lang_compare",
                     show=words_side_by_side)

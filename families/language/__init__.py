@@ -4,6 +4,9 @@
     text = lm.tokenize("the shareholders claimed more")       # TokenizedText (raises TextError)
     emb = lm.model.embed_tokens(text.ids)                       # [1, T, D]
     logits = lm.forward(emb.expand(K, -1, -1) * alphas)         # [K, vocab]; target = next word id
+
+A Hugging Face model folder is read through an object with the same interface
+(families.language.hugging_face.HuggingFaceLanguageModel).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import torch
 from families.language import checkpoint
 from families.language.checkpoint import CheckpointError
 from families.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
-from families.language.ptb import PTB_CORPUS, TextError, TokenizedText, Vocabulary, tokenize
+from families.language.ptb import PTB_CORPUS, TextError, TokenizedText, Vocabulary, tokenize, window_tokens
 
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "checkpoints" / "small.pt"
 
@@ -40,6 +43,18 @@ class LanguageModel:
 
     def tokenize(self, text: str, **kwargs) -> TokenizedText:
         return tokenize(text, self.vocab, **kwargs)
+
+    def window_tokens(self, words) -> TokenizedText:
+        """A dataset run's window of corpus tokens, each as it is (families.language.ptb.window_tokens)."""
+        return window_tokens(self.vocab, words)
+
+    def next_token_id(self, words, next_word: str) -> int:
+        """The id of the word after a window (<unk>'s for a word outside the vocabulary)."""
+        return self.vocab.id(next_word)
+
+    def baseline_tokens(self) -> dict[str, int]:
+        """No token baselines: the LSTM's integrated gradients start from zero embeddings (the paper's)."""
+        return {}
 
     def embed(self, ids) -> torch.Tensor:
         """Context word ids -> embeddings [1, T, D] (no gradient: the parameters are frozen)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from families.language import LanguageModel, TokenizedText
+from families.language import LanguageModel, TextError, TokenizedText
 from families.language.explanation import NextWordExplanation
 from families.language.family import FAMILY, loaded_language_model
 from families.language.next_words import (
@@ -26,7 +26,7 @@ from families.language.next_words import (
     next_word_probabilities,
     resolve_targets,
 )
-from ig_core import AttributionEngine, ScanSettings
+from ig_core import AttributionEngine, Contrast, ScanSettings
 
 
 def explain_next_word(
@@ -40,6 +40,7 @@ def explain_next_word(
     top_k: int = TOP_K,
     model_key: str | None = None,
     partial: Callable[[NextWordExplanation], bool | None] | None = None,
+    rather_than: str | int | None = None,
 ) -> NextWordExplanation:
     """Integrated and interior gradients of P(target | text) with respect to the context's words.
 
@@ -50,11 +51,20 @@ def explain_next_word(
     model_key: the loaded model's content key where the caller has one, so that its other scans of the same model
     (a comparison of methods) share the engine's cache; by default the model object keys it.
     partial: called with the explanation so far after each round of the adaptive rule (ModelFamily.explain).
+    rather_than: a vocabulary word (or id) the first target is explained rather than, "is rather than are": its F is
+    log P(first | text) - log P(rather_than | text), and every target of the scan is explained on log-probabilities.
     Raises TextError (a ValueError) for text or targets that cannot be used; the message is for people.
     """
     tokenized = as_context(lm, text, max_tokens)
     probs = next_word_probabilities(lm, tokenized.ids)
     _, target_ids = resolve_targets(lm, targets, int(probs.argmax()))
+    explained: list[int | Contrast] = list(target_ids)
+    if rather_than is not None:
+        [other], [other_id] = resolve_targets(lm, rather_than)
+        if other_id == target_ids[0]:
+            raise TextError(f"{other!r} rather than {other!r} explains nothing (F is 0): pick another word for "
+                            "\"rather than\".")
+        explained[0] = Contrast(target_ids[0], other_id)
     engine.prepare(lm.model)  # on the engine's device, eval, frozen (a no-op the second time)
     top_words = most_probable_words(lm, probs, top_k)
 
@@ -63,5 +73,5 @@ def explain_next_word(
         return explanation
 
     so_far = None if partial is None else (lambda explanation: partial(with_top_words(explanation)))
-    return with_top_words(FAMILY.explain(engine, loaded_language_model(lm, model_key), tokenized, target_ids, settings,
+    return with_top_words(FAMILY.explain(engine, loaded_language_model(lm, model_key), tokenized, explained, settings,
                                          progress, so_far))

@@ -2,7 +2,9 @@
 gradients of the next word's probability (paper Section 3.2, Figures 8-10), read from one engine scan.
 
 The counterfactuals scale all the context's embedding vectors together, gamma(alpha) = alpha * E (baseline: all-zero
-embeddings), and F is the softmax probability of a target word after the context.
+embeddings), and F is the softmax probability of a target word after the context; where a target is a contrast, "is
+rather than are", every target of the scan is explained on log-probabilities and the contrast's F is
+log P(is | text) - log P(are | text) (explained_score says which F a target has).
 """
 from __future__ import annotations
 
@@ -11,9 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from families.contract import Explanation
+from families.contract import Explanation, target_label
 from families.language import TokenizedText
-from ig_core import Attribution, ScanSettings
+from ig_core import Attribution, Contrast, ScanSettings
 
 # What each per-word quantity is: said once here, shown by the page and the CSV.
 IG_QUANTITY = ("sum over the embedding dimensions of (e - 0) x the average gradient dF/de along the path "
@@ -33,13 +35,15 @@ def word_columns(words: Sequence[str]) -> list[str]:
 
 
 class NextWordExplanation(Explanation):
-    """Everything the page shows for one text; targets are word ids, target_names the words; arrays indexed
-    [target t], [alpha k] (every alpha the scan evaluated, 0 first and 1 last), [word l]."""
+    """Everything the page shows for one text; targets are word ids (or contrasts of two), target_names the words ("is
+    rather than are" for a contrast); arrays indexed [target t], [alpha k] (every alpha the scan evaluated, 0 first and
+    1 last), [word l]."""
 
-    def __init__(self, attribution: Attribution, targets: Sequence[int], target_names: Sequence[str],
+    def __init__(self, attribution: Attribution, targets: Sequence[int | Contrast], vocabulary: Sequence[str],
                  settings: ScanSettings, model_key: str, tokenized: TokenizedText, embeddings: torch.Tensor,
                  top_words: list[tuple[str, float]]):
-        super().__init__(attribution, targets, target_names, settings, model_key)
+        super().__init__(attribution, targets, [target_label(vocabulary, t) for t in targets], settings, model_key)
+        self.vocabulary = vocabulary  # the model's words by id
         self.tokenized = tokenized
         self.top_words = top_words  # the most probable next words after the text, with P
         e = embeddings[0].detach().double().cpu()  # [L, D]
@@ -60,13 +64,22 @@ class NextWordExplanation(Explanation):
 
     @property
     def probability(self) -> np.ndarray:
-        """[T] F(text): the softmax probability of each target after the context."""
+        """[T] F(text): the softmax probability of each target after the context; in a scan with a contrast, its
+        log-probability (the contrast's: a difference of two, explained_score)."""
         return self.score_input
 
     @property
     def baseline_probability(self) -> np.ndarray:
-        """[T] F(zero embeddings)."""
+        """[T] F(zero embeddings), in the units of `probability`."""
         return self.score_baseline
+
+    def explained_score(self, t: int) -> str:
+        """What F is for the t-th target: "P(than | text)"; in a scan with a contrast, where every target is explained
+        on log-probabilities, "log P(to | text)", and for the contrast itself "log P(is | text) - log P(are | text)"."""
+        word, other = self.vocabulary[self.targets[t]], self.rather_than[t]
+        if not self.contrasted:
+            return f"P({word} | text)"
+        return f"log P({word} | text)" + ("" if other is None else f" - log P({self.vocabulary[other]} | text)")
 
     @property
     def nothing_to_attribute(self) -> np.ndarray:

@@ -57,9 +57,10 @@ def resolve_targets(lm: LanguageModel, targets, top_id: int | None = None) -> tu
 # --- predictions -------------------------------------------------------------------------------
 
 def next_word_probabilities(lm: LanguageModel, ids: Sequence[int]) -> torch.Tensor:
-    """Softmax over the vocabulary after the context ids -> [V] on the CPU."""
+    """Softmax over the vocabulary after the context ids -> [V] on the CPU (any language model: its embeddings
+    through its attribution forward)."""
     with torch.no_grad():
-        return lm.model.next_word_probs(list(ids)).float().cpu()
+        return torch.softmax(lm.forward(lm.embed(list(ids))).float(), -1)[0].cpu()
 
 
 def as_context(lm: LanguageModel, text: str | TokenizedText, max_tokens: int = MAX_CONTEXT) -> TokenizedText:

@@ -19,6 +19,7 @@ import re
 import unicodedata
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from families.config import DataNotFound, data_dir, download
@@ -86,6 +87,8 @@ class Vocabulary:
 
     ``corpus`` says in a few words what text the vocabulary comes from, for messages to the user.
     """
+
+    unit = "word"  # what one entry is called in messages (a subword tokenizer's vocabulary: "piece")
 
     def __init__(self, words: Sequence[str], corpus: str = PTB_CORPUS):
         words = list(words)
@@ -215,6 +218,8 @@ class TokenizedText:
     words: tuple[WordMapping, ...]  # every piece of the user's text, in order
     notices: tuple[str, ...]  # remarks for the user (truncation, unknown words, other scripts)
     dropped_tokens: int  # tokens cut from the start to fit the maximum context
+    # what the context's embeddings are scaled from (families.language.baselines): part of what is explained
+    baseline: str = "zeros"
 
     @property
     def ids(self) -> list[int]:
@@ -223,6 +228,30 @@ class TokenizedText:
     @property
     def texts(self) -> list[str]:
         return [t.text for t in self.tokens]
+
+    @property
+    def context_words(self) -> list[str]:
+        """The words of the context, in order: a word-level model's tokens are its words (a subword tokenizer's
+        PieceText groups its pieces)."""
+        return self.texts
+
+    @property
+    def word_of_token(self) -> list[int]:
+        """For each token, the index of its word in context_words."""
+        return list(range(len(self.tokens)))
+
+    @property
+    def pieces_are_words(self) -> bool:
+        return len(self.context_words) == len(self.tokens)
+
+    def per_word(self, values: np.ndarray) -> np.ndarray:
+        """Values per token [..., L] -> per word [..., W]: each word's tokens summed in order (float64), so that the
+        words' values add up to the tokens' total, as completeness needs."""
+        values = np.asarray(values, dtype=np.float64)
+        out = np.zeros(values.shape[:-1] + (len(self.context_words),))
+        for k, word in enumerate(self.word_of_token):
+            out[..., word] += values[..., k]
+        return out
 
     @property
     def unknown_words(self) -> list[str]:
