@@ -397,3 +397,20 @@ def test_browser_windows_by_surprise_distance_chart_and_a_window_opened(server, 
         full_screenshot(page, "language-runs-window.png")
     assert (ARTIFACTS / "language-runs.png").stat().st_size > 30_000
     assert (ARTIFACTS / "language-runs-window.png").stat().st_size > 30_000
+
+
+def test_a_corpus_run_of_the_shipped_transformer_on_the_page(shared_data, tmp_path, monkeypatch, one_thread):
+    """The GPT-2 trained here on Penn Treebank, in a dataset run over the test text and on the corpus run page:
+    its windows read as its word-level pieces, its perplexity from the rows' next-word surprise."""
+    model = FAMILIES["language"].load(FAMILIES["language"].source_named("ptb_gpt2"), torch.device("cpu"))
+    assert run_dataset(dataset_args(shared_data, tmp_path / "gpt2", limit=12)[:-2] + ["--model", "ptb_gpt2", "--out",
+                                                                                     str(tmp_path / "gpt2")]) == 0
+    rows = store.read(tmp_path / "gpt2", columns=language_runs.COLUMNS).to_pandas()
+    assert (rows["status"] == "explained").all() and len(rows) == 12
+    at = runs_page(monkeypatch, tmp_path)
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert at.selectbox(key="language_runs_run").options == ["gpt2 (12 items: 12 explained; complete)"]
+    expected = language_runs_views.windows_frame(
+        language_runs.sort_windows(language_runs.window_table(rows, model.target_names), "surprise"), 0.01)
+    pd.testing.assert_frame_equal(at.dataframe[0].value.reset_index(drop=True), expected)
+    assert {m.label: m.value for m in at.metric}["Windows explained"] == "12"
