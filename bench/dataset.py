@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -190,7 +191,7 @@ def main(argv=None) -> int:
         "# Dataset runs: batching across items, Ray, memory",
         "",
         f"Measured {datetime.datetime.now().isoformat(timespec='minutes')} with "
-        f"`python -m bench.dataset {' '.join(argv if argv is not None else sys.argv[1:])}`.",
+        f"`python -m bench.dataset {shlex.join(argv if argv is not None else sys.argv[1:])}`.",
         "",
         "Machine: " + json.dumps(facts),
         "",
