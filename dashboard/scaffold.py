@@ -202,7 +202,7 @@ def sanity_check(family: ModelFamily, model: LoadedModel, item, targets: Sequenc
         with progress_bar("Randomising the model and explaining again") as progress:
             check = sanity_checks.sanity_check(family, get_engine(), model, item, targets, settings, names, steps,
                                                progress=progress)
-        st.altair_chart(sanity_views.cascade_chart(check), use_container_width=True)
+        st.altair_chart(sanity_views.cascade_chart(check), width="stretch")
         st.markdown(escape_markdown(sanity_views.summary(check)))
         st.dataframe(sanity_views.verdict_table(check), hide_index=True)
         output = "the scores before the softmax" if family.contrast_output else "the page's output"

@@ -58,11 +58,22 @@ def input_modules(family: ModelFamily, model: LoadedModel, item, seed: int = 0) 
     return [name for name in names if changes_input([name])]
 
 
+def chance_level(features: int) -> float:
+    """The Spearman correlation that chance exceeds one time in a hundred over this many features: z(0.99) /
+    sqrt(n - 1), Spearman's large-sample spread. At 1 or more (6 features or fewer) no map can be told from chance."""
+    return 2.326 / np.sqrt(max(features - 1, 1))
+
+
+def decidable(features: int) -> bool:
+    """Whether a map of this many features can be told apart from chance at all."""
+    return chance_level(features) < 1
+
+
 def still_similar(spearman_abs: float, features: int) -> bool:
     """Whether a randomised model's map still ranks |scores| like the trained model's: at least STILL_SIMILAR, and
     more than chance would give one time in a hundred over this many features (a few words rank alike by chance:
     z(0.99) / sqrt(n - 1), Spearman's large-sample spread)."""
-    return bool(spearman_abs >= max(STILL_SIMILAR, 2.326 / np.sqrt(max(features - 1, 1))))
+    return bool(spearman_abs >= max(STILL_SIMILAR, chance_level(features)))
 
 
 def feature_map(explanation, t: int = 0) -> np.ndarray:

@@ -13,7 +13,14 @@ import torch
 from dashboard.renderers import sanity_checks as sanity_views
 from families.language.family import FAMILY as LANGUAGE
 from families.molecules.family import FAMILY as MOLECULES
-from families.sanity_checks import CONTROL, input_modules, randomised_model, sanity_check, still_similar
+from families.sanity_checks import (
+    CONTROL,
+    decidable,
+    input_modules,
+    randomised_model,
+    sanity_check,
+    still_similar,
+)
 from ig_core import AttributionEngine, ScanSettings
 from ig_core.randomisation import cascade, parameter_modules, randomise, similarity
 
@@ -74,6 +81,8 @@ def test_still_similar_needs_more_than_chance_over_few_features():
     assert still_similar(0.6, 10_000) and not still_similar(0.49, 10_000)
     # 10 words: z(0.99) / sqrt(9) = 0.775
     assert not still_similar(0.7, 10) and still_similar(0.8, 10)
+    # 6 words: 2.326 / sqrt(5) = 1.04, beyond any correlation; 7: 0.95
+    assert not decidable(6) and not still_similar(1.0, 6) and decidable(7) and still_similar(1.0, 7)
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +182,27 @@ def test_on_mobilenet_v2_the_gradient_changes_with_the_weights_and_the_input_its
     assert not final.loc["Gradient (saliency)", "flagged"]
     assert final.loc["Gradient (saliency)", "spearman_abs"] < 0.5
     assert check.features == 224 * 224 and check.kept == []
+
+
+def test_the_language_page_runs_the_sanity_check_and_keeps_the_embeddings():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.session_state["scan_settings"] = FIXED
+    at.run()
+    at.switch_page("dashboard/pages/language.py").run()
+    [b for b in at.button if b.label.startswith("Figure 9")][0].click().run()  # the paper's example text
+    at.multiselect(key="lang_sanity_methods").set_value(["gradient"])
+    at.slider(key="lang_sanity_steps").set_value(2)
+    [b for b in at.button if b.label == "Run the sanity check"][0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    # four words: no ranking of them can be told from chance, the control's neither
+    verdicts = next(d.value for d in at.dataframe if "verdict" in d.value.columns).set_index("method")
+    assert verdicts.loc[CONTROL, "verdict"] == "undecided: 4 features are too few to tell a map from chance"
+    assert any(m.value.startswith("Undecided") and "with 4 features" in m.value and "embed" in m.value
+               for m in at.markdown)  # Markdown source: escaped
+    [b for b in at.button if b.label.startswith("Figure 10")][0].click().run()  # a longer text
+    [b for b in at.button if b.label == "Run the sanity check"][0].click().run()
+    assert not at.exception and not at.error
+    verdicts = next(d.value for d in at.dataframe if "verdict" in d.value.columns).set_index("method")
+    assert verdicts.loc[CONTROL, "verdict"].startswith("flagged")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from families.sanity_checks import STILL_SIMILAR, SanityCheck
+from families.sanity_checks import STILL_SIMILAR, SanityCheck, decidable
 
 MEASURES = {"spearman_abs": "Spearman of |scores|", "spearman_signed": "Spearman of signed scores",
             "ssim": "SSIM of |scores|"}
@@ -33,8 +33,11 @@ def verdict_table(check: SanityCheck) -> pd.DataFrame:
     for column, title in MEASURES.items():
         if column in final:
             table[title] = final[column].round(3)
-    table["verdict"] = ["flagged: the map stays alike without the weights it explains" if flagged
-                        else "passes: the map changes with the weights" for flagged in final["flagged"]]
+    if not decidable(check.features):
+        table["verdict"] = f"undecided: {check.features} features are too few to tell a map from chance"
+    else:
+        table["verdict"] = ["flagged: the map stays alike without the weights it explains" if flagged
+                            else "passes: the map changes with the weights" for flagged in final["flagged"]]
     return table
 
 
@@ -42,6 +45,9 @@ def summary(check: SanityCheck) -> str:
     """One line for the page: which methods the check flags, the control's verdict beside them."""
     flagged = [name for name in check.flagged() if not name.endswith("(control)")]
     kept = f" The modules that make the input ({', '.join(check.kept)}) are kept." if check.kept else ""
+    if not decidable(check.features):
+        return (f"Undecided: with {check.features} features even the input itself cannot be told from a chance "
+                f"ranking; explain a longer input.{kept}")
     if not flagged:
         return f"No method is flagged: every map changes once the model's weights are gone.{kept}"
     return (f"Flagged: {', '.join(flagged)}: these maps still rank the features as before once every weight is "

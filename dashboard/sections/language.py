@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard.renderers import colours, method_comparison
 from dashboard.renderers import language as language_views
 from dashboard.renderers.markdown import escape_markdown
-from dashboard.scaffold import compare_methods, completeness_panel, straight_line
+from dashboard.scaffold import compare_methods, completeness_panel, sanity_check, straight_line
 from dashboard.sections import language_tokens
 from families.language.baselines import LABELS
 from families.language.explanation import GRADIENT_QUANTITY, IG_QUANTITY, INTERIOR_QUANTITIES, word_columns
@@ -129,3 +129,4 @@ def show_result(family, model, result) -> None:
         show_comparison(result)
     compare_methods(family, model, result.tokenized, result.engine_targets, result.settings, key="lang_compare",
                     show=words_side_by_side)
+    sanity_check(family, model, result.tokenized, result.engine_targets, result.settings, key="lang_sanity")
