@@ -307,3 +307,15 @@ def test_a_dataset_run_over_text_windows(models_dir, tmp_path):
         assert truth is not None and row.target == row.truth == truth
         assert [name.split(" ", 1)[1] for name in row.score_names] == lm.window_tokens(window).texts
         assert row.relative_delta <= 0.01 or row.nothing_to_attribute
+
+
+def test_the_shipped_transformer_reads_text_by_the_penn_treebank_rules():
+    """Its card says it reads text as its corpus was made (lower case, numbers -> N, unknown words -> <unk>), so a
+    typed text maps word by word onto its tokens, as the LSTM's does."""
+    shipped = FAMILY.load(FAMILY.source_named("ptb_gpt2"), torch.device("cpu"))
+    lstm = FAMILY.load(FAMILY.source_named("small.pt"), torch.device("cpu"))
+    text = "You know what the law of averages, 1990 zyzzyva"
+    item, reference = FAMILY.parse(shipped, text), FAMILY.parse(lstm, text)
+    assert item.texts == reference.texts == ["you", "know", "what", "the", "law", "of", "averages", "N", "<unk>"]
+    assert list(item.ids) == [shipped.extra.tokenizer.convert_tokens_to_ids(word) for word in item.texts]
+    assert [w.text for w in item.words] == [w.text for w in reference.words]

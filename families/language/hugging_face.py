@@ -33,12 +33,15 @@ from families.language.ptb import (
     TextError,
     Token,
     TokenizedText,
+    Vocabulary,
     WordMapping,
+    tokenize,
 )
 
 CONFIG = "config.json"
 TOKENIZER_CONFIG = "tokenizer_config.json"
 CARD = "ig_card.json"  # metrics and training record, as families.language.train_transformer writes them
+PTB_TEXT_RULES = "penn-treebank"  # the card's training.text_rules of a model that reads text by families.language.ptb
 PICKLED_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # what starts a word's first piece: byte-level BPE (GPT-2) writes the space before a word as "Ġ", SentencePiece as "▁"
 WORD_MARKERS = ("Ġ", "▁")
@@ -214,6 +217,10 @@ class HuggingFaceLanguageModel:
             str(description or f"its own text (a Hugging Face {model.config.model_type} model; its folder does not "
                                "say which)"),
             "word" if self.word_marker is None else "piece")
+        # a word-level model of Penn Treebank text reads a user's text by the rules its corpus was made with (lower
+        # case, numbers -> N, unknown words -> <unk>), as the LSTM does; its card says so
+        self.ptb_vocabulary = (Vocabulary(self.vocab.words, corpus=self.vocab.corpus)
+                               if training.get("text_rules") == PTB_TEXT_RULES and self.word_marker is None else None)
 
     def piece_names(self, size: int) -> list[str]:
         """Unique readable names of the model's ids: byte-level pieces decoded ("Ġthe" -> "▁the"), SentencePiece and
@@ -280,6 +287,8 @@ class HuggingFaceLanguageModel:
         """The text's pieces as the tokenizer reads it (special tokens it adds included, a Llama's <s> say)."""
         if not isinstance(text, str):
             raise TextError("The text must be a string.")
+        if self.ptb_vocabulary is not None:
+            return tokenize(text, self.ptb_vocabulary, max_tokens=max_tokens, max_chars=max_chars)
         notices = []
         if len(text) > max_chars:
             text = text[-max_chars:]

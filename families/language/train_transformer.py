@@ -35,6 +35,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
+from families.language.hugging_face import PTB_TEXT_RULES
 from families.language.ptb import EOS, UNK, Vocabulary
 from families.language.train import load_ptb
 
@@ -236,7 +237,8 @@ def train(out, hp: dict, seed: int = 1234, train_tokens: "int | None" = None, ev
                    best_epoch=min(history, key=lambda h: h["valid_ppl"])["epoch"])
     wall = time.time() - start_wall
     size_mb = sum(f.stat().st_size for f in out.glob("*.safetensors")) / 1e6
-    training = dict(hyperparameters=hp, seed=seed, steps=step, steps_per_epoch=steps_per_epoch, corpus=corpus,
+    training = dict(hyperparameters=hp, seed=seed, text_rules=PTB_TEXT_RULES, steps=step,
+                    steps_per_epoch=steps_per_epoch, corpus=corpus,
                     train_tokens=int(train_ids.numel()),
                     parameters=n_params, weights_mb=round(size_mb, 2), history=history, command=command,
                     wall_seconds=round(wall, 1), torch=str(torch.__version__), transformers=transformers.__version__,
