@@ -24,4 +24,4 @@ pages = {
     "Runs": [st.Page("dashboard/pages/runs_compare.py", title="Compare two runs")],
     "Tables": [st.Page("dashboard/pages/tabular.py", title="Tables")],
 }
-st.navigation(pages).run()
+st.navigation(pages, expanded=True).run()  # every page listed, none behind "View more"

@@ -4,7 +4,7 @@ import pytest
 from streamlit_browser import browser_page, full_screenshot, require_chromium, streamlit_server, wait_idle
 
 SECTIONS = {
-    "Start": ["Home"],
+    "Start": ["Home", "Trust: can I trust this map?"],
     "Vision": ["Vision", "Vision evaluation", "Vision: a run's misclassifications"],
     "Molecules": ["Molecules", "Molecules: browse actives", "Molecules: W1N2 vs W2N2", "Molecules: a run's actives"],
     "Language": ["Language", "Language: a corpus run"],
@@ -12,8 +12,8 @@ SECTIONS = {
     "Tables": ["Tables"],
 }
 APP_PAGES = [title for titles in SECTIONS.values() for title in titles]
-URL_PATHS = ["", "vision", "vision_evaluation", "vision_runs", "molecules", "molecules_browse", "molecules_debug",
-             "molecules_runs", "language", "language_runs", "runs_compare", "tabular"]  # links and tests name them
+URL_PATHS = ["", "trust", "vision", "vision_evaluation", "vision_runs", "molecules", "molecules_browse",
+             "molecules_debug", "molecules_runs", "language", "language_runs", "runs_compare", "tabular"]  # linked
 
 
 def sidebar_sections(page) -> dict[str, list[str]]:

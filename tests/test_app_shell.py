@@ -95,7 +95,7 @@ def test_no_text_input_on_any_page_reads_a_server_path(tmp_path, shared_data, mo
     monkeypatch.setenv("IG_RUNS_DIR", str(tmp_path / "runs"))  # no runs: the run pages say how to make one
     sys.addaudithook(_audit)  # cannot be removed: it only appends to OPENED
     pages = re.findall(r'st\.Page\("([^"]+)"', (ROOT / "app.py").read_text())
-    assert len(pages) == 12
+    assert len(pages) == 13
     typed = 0
     for page in pages:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run()

@@ -26,7 +26,7 @@ def test_registered_and_lists_the_shipped_model_then_the_folders_by_name(tmp_pat
     for name in ("b.pt", "a.pt", "notes.txt"):
         (folder / name).write_bytes(b"x")
     monkeypatch.setenv("IG_MODELS_DIR", str(tmp_path))
-    assert [s.name for s in FAMILY.sources()] == ["small.pt (default)", "a.pt", "b.pt"]
+    assert [s.name for s in FAMILY.sources()] == ["small.pt (default)", "shipped: ptb_gpt2", "a.pt", "b.pt"]
 
 
 def test_load_refuses_code_and_other_formats_without_a_server_path(tmp_path):

@@ -362,7 +362,8 @@ def test_page_offers_own_checkpoints_by_name(own_models, monkeypatch):
     at.switch_page("dashboard/pages/language.py").run()
     assert not at.exception, _texts(at.exception)
     choice = at.selectbox(key="language_model")
-    assert choice.options == ["small.pt (default)", "animals.pt", "notes.pt", "upload a model file..."]  # names only
+    assert choice.options == ["small.pt (default)", "shipped: ptb_gpt2", "animals.pt", "notes.pt",
+                              "upload a model file..."]  # names only
     assert any("10,000-word vocabulary" in c for c in _texts(at.sidebar.caption))
     # the own model: its vocabulary in the form and the sidebar, the paper's examples (PTB words) not offered
     choice.set_value("animals.pt").run()
