@@ -243,8 +243,8 @@ def test_policies_that_the_input_cannot_serve_are_refused_before_any_work(shared
     check_policy("contrast", photos, vision)
     with pytest.raises(ValueError, match="the molecules family offers no contrasts"):
         check_policy("contrast", molecules, chemistry)
-    with pytest.raises(ValueError, match="the language family offers no contrasts"):
-        check_policy("contrast", photos, FAMILIES["language"])
+    with pytest.raises(ValueError, match="the tabular family offers no contrasts"):
+        check_policy("contrast", photos, FAMILIES["tabular"])
     # a family that contrasts still needs one true target per item to contrast the prediction with
     with pytest.raises(ValueError, match="contrast needs one true target per item.*serves predicted, actives$"):
         check_policy("contrast", molecules, vision)
