@@ -283,6 +283,7 @@ def test_explanations_of_several_targets_and_a_token_baseline(models_dir):
     assert contrasted.target_names[1] == f"{model.target_names[first]} rather than {model.target_names[second]}"
     assert_complete_with_words_summing_their_pieces(contrasted)
     eos = model.extra.embed([model.extra.tokenizer.eos_token_id])[0, 0]
+    # the baseline is the eos row of the embedding table, looked up and repeated: no arithmetic, so exact
     assert torch.equal(FAMILY.engine_input(model, item).baseline[0][0], eos.expand(len(item), -1))
     with pytest.raises(FamilyError, match="no pad token"):
         FAMILY.engine_input(model, dataclasses.replace(item, baseline="pad"))

@@ -50,6 +50,7 @@ def test_a_long_texts_cut_words_and_a_tokenizers_start_token_belong_to_no_token_
                           words=tuple(WordMapping(name, (name,), (), True) for name in ("<s>", "the", "keys")),
                           notices=(), dropped_tokens=0)
     assert agreement.token_words(start, "the keys") == [-1, 0, 1]
+    # sums of small whole numbers in float64: exact in any order
     np.testing.assert_array_equal(agreement.word_scores(np.array([9.0, 1.0, 2.0]), [-1, 0, 1], 2), [1.0, 2.0])
 
 
@@ -61,7 +62,7 @@ def test_pieces_that_do_not_spell_the_words_are_refused(model):
 
 def test_a_words_score_is_the_sum_of_its_tokens_and_a_word_without_tokens_has_none():
     scores = agreement.word_scores(np.array([1.0, 2.0, 3.0, 4.0]), [0, 2, 2, 3], 5)
-    np.testing.assert_array_equal(scores, [1.0, np.nan, 5.0, 4.0, np.nan])
+    np.testing.assert_array_equal(scores, [1.0, np.nan, 5.0, 4.0, np.nan])  # whole numbers summed: exact
 
 
 # -- the pass rule ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_randomise_changes_the_named_modules_only_and_leaves_the_random_stream_a
     randomise(net, ["4"], seed=1)
     assert torch.equal(torch.rand(3), expected_next)  # the caller's random stream is untouched
     after = net.state_dict()
-    for name in ("0.weight", "0.bias", "2.weight", "2.bias"):
+    for name in ("0.weight", "0.bias", "2.weight", "2.bias"):  # untouched: the very values, no arithmetic
         assert torch.equal(after[name], before[name])
     assert not torch.equal(after["4.weight"], before["4.weight"])
     again = small_net()
