@@ -92,6 +92,12 @@ class EngineInput:
 NEAR_EQUAL_FRACTION = 0.02
 
 
+def has_contrast(targets) -> bool:
+    """Whether a call's targets (one, or a list) hold a contrastive target, "a rather than b"."""
+    return isinstance(targets, Contrast) or (isinstance(targets, (list, tuple))
+                                             and any(isinstance(t, Contrast) for t in targets))
+
+
 def target_label(names: Sequence[str], target: int | Contrast) -> str:
     """A target's name among the model's: its class's, or for a contrast "a rather than b"."""
     if isinstance(target, Contrast):
@@ -288,8 +294,7 @@ class ModelFamily(ABC):
         in the method's options that depend on its units; a reference-set method draws its baselines from the
         family's references. A call with a contrastive target (ig_core.Contrast) explains all its targets on the
         family's contrast_output. engine_options: AttributionEngine.attribute's progress and partial_results."""
-        if isinstance(targets, Contrast) or (isinstance(targets, (list, tuple))
-                                             and any(isinstance(t, Contrast) for t in targets)):
+        if has_contrast(targets):
             if self.contrast_output is None:
                 raise FamilyError(f"the {self.name} family offers no contrasts (a target rather than another)")
             request = replace(request, output=self.contrast_output)

@@ -6,17 +6,20 @@ import pathlib
 
 import pytest
 import torch
-from test_molecule_page import ASPIRIN, _write_random_checkpoint
+from test_molecule_page import ASPIRIN, FAST, _write_random_checkpoint, random_weave
 
 from families.checkpoint import CheckpointError
-from families.contract import InputError, ModelSource
+from families.contract import FamilyError, InputError, ModelSource
+from families.molecules import explanation as molecule_explanation
+from families.molecules.family import loaded_weave
 from families.registry import FAMILIES
-from ig_core import AttributionEngine, ScanSettings
+from ig_core import AttributionEngine, Contrast, ScanSettings
 
 pytestmark = pytest.mark.numeric  # completeness and accuracy bounds: CI runs them on the portable kernels too
 
 FAMILY = FAMILIES["molecules"]
 CPU = torch.device("cpu")
+ENGINE = AttributionEngine(device="cpu")
 
 
 @pytest.fixture
@@ -75,3 +78,36 @@ def test_explain_through_the_contract_is_complete(shipped):
     assert set(record["scores"]) >= {"C0", "O3", "non-bonded pairs"} and "C0-C1 single" in record["scores"]
     assert sum(record["scores"].values()) == pytest.approx(difference, abs=abs(record["delta"]) + 1e-6)
     assert abs(record["delta"]) <= 0.01 * abs(difference)
+
+
+def test_a_contrast_of_two_tasks_explains_their_log_odds_difference():
+    """"task 0 rather than task 3": F = log-odds(0) - log-odds(3), completeness holds for it, and its names say so."""
+    w2 = random_weave(2)
+    loaded = loaded_weave(w2)
+    item = FAMILY.parse(loaded, ASPIRIN)
+    e = FAMILY.explain(ENGINE, loaded, item, [Contrast(0, 3)], ScanSettings(tolerance=0.005))
+    bound = w2.bind(item, output="log_odds")
+    with torch.no_grad():
+        log_odds = bound(*bound.inputs)[0].double()
+    # the engine evaluates F in a batch of path points, the check above alone: float32 rounding of a few hundred
+    # terms per log-odds, so a bound of 1e-4 of their size
+    assert abs(e.task_score_input - float(log_odds[0] - log_odds[3])) <= 1e-4 * float(log_odds.abs().max() + 1)
+    assert e.task_relative_delta <= 0.005 and e.contrasted and e.other_task == 3
+    assert e.explained_name == "task0 rather than task3" and e.quantity == "log-odds difference"
+    assert e.explained_quantity == "log-odds(task0) - log-odds(task3)"
+    assert e.records("aspirin", "test")[0]["target_name"] == "task0 rather than task3"
+    parts = e.atom_scores.sum() + e.bond_scores.sum() + e.nonbonded_total
+    assert abs(parts - e.difference) <= 0.005 * abs(e.difference)
+
+
+def test_tasks_of_a_regression_model_or_a_single_task_are_not_contrasted():
+    mixed = random_weave(1)
+    mixed.set_regression([True] + [False] * 11, [0.0] * 12, [1.0] * 12)
+    assert "regression" in molecule_explanation.contrast_refusal(mixed)
+    loaded = loaded_weave(mixed)
+    with pytest.raises(FamilyError, match="regression tasks"):
+        FAMILY.explain(ENGINE, loaded, FAMILY.parse(loaded, ASPIRIN), [Contrast(1, 2)], FAST)
+    single = random_weave(1)
+    single.task_names = ["logp"]
+    assert "one task" in molecule_explanation.contrast_refusal(single)
+    assert molecule_explanation.contrast_refusal(random_weave(1)) is None

@@ -346,6 +346,22 @@ def test_task_box_follows_the_molecule(app):
     assert _task_box(at).value == other and at.subheader[0].value.split(": ")[1].startswith(other)
 
 
+def test_a_task_rather_than_another_on_the_page(app):
+    """The "... rather than" box explains a contrast of two tasks' log-odds, says what F is and puts it in the URL."""
+    at = app  # aspirin, the example
+    task = _task_box(at).value
+    other = next(name for name in at.selectbox(key="mol_rather_than").options if name not in (task, "(none)"))
+    at.selectbox(key="mol_rather_than").set_value(other).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    [heading] = [s.value for s in at.subheader]
+    assert f"{task} rather than {other}, log-odds difference = " in heading
+    assert any(f"log-odds({task}) - log-odds({other})" in c.value for c in at.caption)
+    assert at.query_params["rather_than"] == other and at.query_params["task"] == task
+    at.selectbox(key="mol_rather_than").set_value(task).run()  # a task rather than itself: said, and not explained
+    assert any("rather than itself" in i.value for i in at.info)
+    assert "rather than" not in at.subheader[0].value and "rather_than" not in at.query_params
+
+
 def test_download_names_are_stable_across_processes():
     """The download file names use a digest of the SMILES, not Python's per-process hash()."""
     import os

@@ -31,9 +31,11 @@ from dashboard.url_state import accepted_by, among, link, linked, settings_in_ur
 from families.config import DataNotFound
 from families.contract import InputError
 from families.molecules import load_sdf, load_smiles_csv
-from families.molecules.explanation import is_regression, molecule_key, predict, quantity
+from families.molecules.explanation import contrast_refusal, is_regression, molecule_key, predict, quantity
+from ig_core import Contrast
 
-TASK_KEY, SMILES_KEY = "mol_task", "mol_smiles"
+TASK_KEY, SMILES_KEY, RATHER_THAN_KEY = "mol_task", "mol_smiles", "mol_rather_than"
+NO_CONTRAST = "(none)"
 
 
 def input_forms(model) -> None:
@@ -129,17 +131,37 @@ def choose_task(model, features, predictions: np.ndarray) -> int:
     return names.index(name)
 
 
+def choose_contrast(model, task: int) -> int | None:
+    """The "... rather than" box, where the model's tasks can be contrasted: the other task of F = log-odds(task) -
+    log-odds(other), or None."""
+    if contrast_refusal(model) is not None:
+        return None
+    names = list(model.task_names)
+    other = st.selectbox("... rather than (a contrast)", [NO_CONTRAST, *names], key=RATHER_THAN_KEY,
+                         help="Explain this task's log-odds minus another task's: which atoms make the molecule "
+                              "active on this task rather than on that one.")
+    if other == NO_CONTRAST:
+        return None
+    if other == names[task]:
+        st.info("A task rather than itself explains nothing (F is 0): pick another task to contrast with.")
+        return None
+    return names.index(other)
+
+
 def molecule_from_link(model) -> None:
     """The scan settings, the molecule and the task that the URL which opened the page names: the SMILES as if typed and
     explained, the task the one shown. The SMILES and task shown are written into the URL (current_molecule,
     explain_section)."""
     settings_in_url(FAMILY.name)
     chosen = linked(FAMILY.name, smiles=accepted_by(model.featurizer.from_smiles),  # its InputError says why not
-                    task=among(model.task_names, "one of the model's tasks"))
+                    task=among(model.task_names, "one of the model's tasks"),
+                    rather_than=among(model.task_names, "one of the model's tasks"))
     if "smiles" in chosen:
         store_input("SMILES", [(chosen["smiles"].strip(), chosen["smiles"], [])])
     if "task" in chosen:
         st.session_state[OPEN_TASK_KEY] = chosen["task"]
+    if "rather_than" in chosen:
+        st.session_state[RATHER_THAN_KEY] = chosen["rather_than"]
 
 
 def explain_section(engine, loaded) -> None:
@@ -151,16 +173,18 @@ def explain_section(engine, loaded) -> None:
         return
     features, label = current
     task = choose_task(model, features, predict(model, features))
-    link(task=model.task_names[task])
+    other = choose_contrast(model, task)
+    link(task=model.task_names[task], rather_than=None if other is None else model.task_names[other])
+    target = task if other is None else Contrast(task, other)
     scan = settings(loaded, features)
     expl = explain_refining(
-        method_comparison.chosen_method(scan).label, "molecule", f"{loaded.key}|{features.smiles}|{task}", scan,
-        lambda progress, partial: FAMILY.explain(engine, loaded, features, [task], scan, progress, partial),
+        method_comparison.chosen_method(scan).label, "molecule", f"{loaded.key}|{features.smiles}|{task}|{other}", scan,
+        lambda progress, partial: FAMILY.explain(engine, loaded, features, [target], scan, progress, partial),
         show=first_picture)
     completeness(expl)
     show_explanation(expl, label)
-    compare_methods(FAMILY, loaded, features, [task], scan, key="mol_compare", show=side_by_side)
-    sanity_check(FAMILY, loaded, features, [task], scan, key="mol_sanity")
+    compare_methods(FAMILY, loaded, features, [target], scan, key="mol_compare", show=side_by_side)
+    sanity_check(FAMILY, loaded, features, [target], scan, key="mol_sanity")
 
 
 # --- the page ----------------------------------------------------------------------------------------

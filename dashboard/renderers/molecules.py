@@ -192,7 +192,7 @@ def model_summary(model) -> str:
 
 def download_stem(task_name: str, smiles: str) -> str:
     """File name stem for an explanation's downloads: the same on every server and run (unlike hash())."""
-    return f"{task_name}_{hashlib.sha256(smiles.encode()).hexdigest()[:10]}"
+    return f"{task_name.replace(' ', '_')}_{hashlib.sha256(smiles.encode()).hexdigest()[:10]}"
 
 
 def predictions_table(task_names: Sequence[str], predictions, chosen: int | None = None,

@@ -10,7 +10,6 @@ from dashboard.renderers import molecules as molecule_views
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import straight_line
 from dashboard.sections.molecules_shared import BOOST_KEY, saturation_row
-from families.molecules.explanation import quantity
 
 
 def completeness(expl) -> None:
@@ -27,7 +26,7 @@ def completeness(expl) -> None:
 def first_picture(expl) -> None:
     """The molecule coloured by its scores: what the page shows while the scan refines."""
     st.image(molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores,
-                                            label=f"attribution to {quantity(expl.regression, expl.task_name)}"))
+                                            label=f"attribution to {expl.explained_quantity}"))
 
 
 def side_by_side(runs) -> None:
@@ -53,7 +52,7 @@ def drawing(expl, style: str, indices: bool, what: str) -> None:
                  if molecule_views.draws_contours(expl.mol) else
                  "a single atom has no contours to draw: it is coloured by its score instead")
     d1, d2, d3 = st.columns(3)
-    stem = molecule_views.download_stem(expl.task_name, expl.smiles)
+    stem = molecule_views.download_stem(expl.explained_name, expl.smiles)
     d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
     d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
     d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
@@ -84,9 +83,13 @@ def accounting_and_predictions(expl) -> None:
 
 
 def show_explanation(expl, label: str) -> None:
-    st.subheader(f"{escape_markdown(label)}: {escape_markdown(expl.task_name)}, {expl.quantity} = "
+    st.subheader(f"{escape_markdown(label)}: {escape_markdown(expl.explained_name)}, {expl.quantity} = "
                  f"{expl.task_score_input:.3f}")
-    what = quantity(expl.regression, expl.task_name)
+    if expl.contrasted:
+        st.caption(f"F: {escape_markdown(expl.explained_quantity)}. A contrast is explained on the log-odds, before "
+                   "the sigmoid: there a difference of two tasks' scores is a difference of the model's evidence, "
+                   "while two probabilities also move with how saturated each is.")
+    what = expl.explained_quantity
     c1, c2, c3 = st.columns(3)
     style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
                      key="mol_style", horizontal=False)
@@ -110,4 +113,4 @@ def show_explanation(expl, label: str) -> None:
         t2.caption("No bonds and no atom pairs (a single atom): the whole attribution is the atom's.")
     if straight_line(expl.settings, "Saturation (Figure 13)"):
         st.markdown("**Saturation (Figure 13)**")
-        saturation_row([expl], task=expl.task_name, quantity=what)
+        saturation_row([expl], task=expl.explained_name, quantity=what)

@@ -3,7 +3,8 @@
 No Streamlit here. The counterfactuals scale the atom features and the pair features of a molecule by
 the same alpha towards the family's baseline (families.molecules.baseline); F is the model's probability that the
 molecule is active on a classification task (the engine's sigmoid of the log-odds), or the predicted value
-of a regression task (identity, in the column's units). From one engine scan we get:
+of a regression task (identity, in the column's units); a contrast "task a rather than task b" explains
+log-odds(a) - log-odds(b). From one engine scan we get:
 
 * an attribution per atom feature [A, Fa] and per ordered-pair feature [P, Fp];
 * an atom's score = the sum over its features; a bond's score = the sum over the features of its two
@@ -27,11 +28,11 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem
 
-from families.contract import NEAR_EQUAL_FRACTION, Explanation
+from families.contract import NEAR_EQUAL_FRACTION, Explanation, target_label
 from families.molecules.baseline import MoleculeBaseline
 from families.molecules.featurize import MoleculeError, MoleculeFeatures
 from families.molecules.weave import WeaveModel, predict_batched
-from ig_core import Attribution, ScanSettings
+from ig_core import Attribution, Contrast, ScanSettings
 
 # -- inputs ------------------------------------------------------------------------------------------
 
@@ -90,6 +91,18 @@ def quantity(regression: bool, task: str = "") -> str:
     return f"P(active: {task})" if task else "P(active)"
 
 
+def contrast_refusal(model: WeaveModel) -> str | None:
+    """Why the model's tasks cannot be contrasted ("this task rather than that", F = log-odds(a) - log-odds(b)), or
+    None when they can: two classification tasks at least, as a difference of a probability and a value, or of two
+    values in their own units, is nobody's evidence."""
+    if len(model.task_names) < 2:
+        return "the model has one task: there is no other task to explain it rather than"
+    if bool(model.regression.any()):
+        return ("the model has regression tasks: a contrast is a difference of two classification tasks' log-odds, "
+                "and its tasks' outputs are in different units")
+    return None
+
+
 def task_index(model: WeaveModel, task: int | str) -> int:
     names = list(model.task_names)
     if isinstance(task, str):
@@ -136,13 +149,22 @@ class MoleculeExplanation(Explanation):
     atom_attr: np.ndarray  # [A, Fa]
     pair_attr: np.ndarray  # [P, Fp] per ordered pair
     baseline: MoleculeBaseline  # what the path started from
+    # a contrast's other task: F = log-odds(task) - log-odds(other_task), on the log-odds for every target
+    other_task: int | None = None
 
     def __post_init__(self):
-        Explanation.__init__(self, self.attribution, [self.task], [self.task_name], self.settings, self.model_key)
+        target = self.task if self.other_task is None else Contrast(self.task, self.other_task)
+        Explanation.__init__(self, self.attribution, [target], [target_label(self.task_names, target)],
+                             self.settings, self.model_key)
 
     @property
     def task_name(self) -> str:
         return self.task_names[self.task]
+
+    @property
+    def explained_name(self) -> str:
+        """The task, or the contrast "a rather than b"."""
+        return self.target_names[0]
 
     @functools.cached_property
     def predictions(self) -> np.ndarray:
@@ -223,8 +245,15 @@ class MoleculeExplanation(Explanation):
 
     @property
     def quantity(self) -> str:
-        """"P(active)" or "predicted value": what F is, for labels."""
-        return quantity(self.regression)
+        """"P(active)", "predicted value" or a contrast's "log-odds difference": what F is, for labels."""
+        return "log-odds difference" if self.contrasted else quantity(self.regression)
+
+    @property
+    def explained_quantity(self) -> str:
+        """What F is, with its tasks: "P(active: NR-AR)", or a contrast's "log-odds(NR-AR) - log-odds(SR-MMP)"."""
+        if self.contrasted:
+            return f"log-odds({self.task_name}) - log-odds({self.task_names[self.other_task]})"
+        return quantity(self.regression, self.task_name)
 
     # -- per atom, bond, pair
     @property
@@ -345,7 +374,7 @@ class MoleculeExplanation(Explanation):
         cols = ["kind", "id", "label", "score", "share"]
         parts = [atoms[cols], bonds[cols], rest[cols]]
         out = pd.concat([part for part in parts if len(part)], ignore_index=True)  # a lone atom has no bonds
-        header = (f"# smiles={self.smiles}; task={self.task_name}; F(x)={self.task_score_input:.6g}; "
+        header = (f"# smiles={self.smiles}; task={self.explained_name}; F(x)={self.task_score_input:.6g}; "
                   f"F(baseline)={self.task_score_baseline:.6g}; "
                   f"relative completeness error={self.task_relative_delta:.3g}\n")
         return header + out.to_csv(index=False)

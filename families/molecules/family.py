@@ -3,7 +3,8 @@
 A molecule (SMILES or an RDKit Mol) is featurized with the model's own featurizer into atom features [A, Fa]
 and ordered-pair features [P, Fp]; both are scaled together towards the family's baseline (families.molecules.baseline:
 by default the same graph with atom and bond types blanked; "zeros", all-zero features, is the paper's).
-F is P(active) of a classification task (the engine's sigmoid of the log-odds) or a regression task's value.
+F is P(active) of a classification task (the engine's sigmoid of the log-odds) or a regression task's value; a
+contrast of two classification tasks, "this task rather than that", explains log-odds(a) - log-odds(b).
 """
 from __future__ import annotations
 
@@ -12,12 +13,18 @@ from typing import Sequence
 
 import torch
 
-from families.contract import EngineInput, LoadedModel, ModelFamily, ModelSource
+from families.contract import EngineInput, FamilyError, LoadedModel, ModelFamily, ModelSource, has_contrast
 from families.molecules import MoleculeFeatures, WeaveModel, read_weave_checkpoint, shipped_checkpoint_dir, weave_model
 from families.molecules.baseline import BASELINES, DEFAULT_BASELINE
 from families.molecules.collection import MoleculeSDF, MoleculeTable
-from families.molecules.explanation import MoleculeExplanation, featurize, graph_digest, model_fingerprint
-from ig_core import Attribution, ScanSettings
+from families.molecules.explanation import (
+    MoleculeExplanation,
+    contrast_refusal,
+    featurize,
+    graph_digest,
+    model_fingerprint,
+)
+from ig_core import Attribution, Contrast, ScanSettings
 
 
 def loaded_weave(model: WeaveModel) -> LoadedModel:
@@ -31,6 +38,9 @@ class MoleculeFamily(ModelFamily):
     collections = (MoleculeSDF, MoleculeTable)
     trust_checks = {"ground truth: crippen": "python -m families.molecules.attribution_benchmark --task crippen "
                                              "--model families/molecules/benchmark_models/crippen-weave.pt"}
+    # "this task rather than that": the log-odds, which the forward of a model of classification tasks returns (the
+    # engine's sigmoid makes them P(active) for a plain target); other models refuse (contrast_refusal)
+    contrast_output = "identity"
     no_references = ("molecules are graphs of different sizes: no other molecule has this one's atom and pair "
                      "tensors")
 
@@ -73,6 +83,13 @@ class MoleculeFamily(ModelFamily):
         return dataclasses.replace(requests[0], forward=bound, inputs=bound.inputs,
                                    baseline=self.baseline.of(model.module.featurizer, bound.inputs))
 
+    def attribute(self, engine, model: LoadedModel, item, request: EngineInput, targets, settings: ScanSettings,
+                  **engine_options) -> Attribution:
+        refusal = contrast_refusal(model.module) if has_contrast(targets) else None
+        if refusal:
+            raise FamilyError(f"No contrast of tasks: {refusal}.")
+        return super().attribute(engine, model, item, request, targets, settings, **engine_options)
+
     def explain(self, engine, model: LoadedModel, item, targets=None, settings=None, progress=None, partial=None):
         """The base's scan, cached under a key that also names the molecule's graph (not in the scaled tensors)."""
         keyed = dataclasses.replace(model, key=f"{model.key}:{graph_digest(item)}")
@@ -80,10 +97,12 @@ class MoleculeFamily(ModelFamily):
 
     def explanation(self, model: LoadedModel, item: MoleculeFeatures, targets: Sequence[int], result: Attribution,
                     settings: ScanSettings) -> MoleculeExplanation:
-        # one task per explanation (the page explains the task it shows): the first of `targets`
+        # one task per explanation (the page explains the task it shows): the first of `targets`, or a contrast
+        first = targets[0]
+        task, other = (int(first.target), int(first.rather_than)) if isinstance(first, Contrast) else (int(first), None)
         atom_attr, pair_attr = result.attributions_per_target  # [T, 1, A, Fa], [T, 1, P, Fp] (P padded to >= 1)
         return MoleculeExplanation(
-            attribution=result, settings=settings, model_key=model.key, features=item, task=int(targets[0]),
+            attribution=result, settings=settings, model_key=model.key, features=item, task=task, other_task=other,
             task_names=list(model.target_names), weave=model.module,
             task_regression=[bool(r) for r in model.module.regression.tolist()], baseline=self.baseline,
             atom_attr=atom_attr[0, 0, :item.n_atoms].double().cpu().numpy(),
