@@ -68,6 +68,14 @@ def runs(shared_data, tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def contrast_run(shared_data, tmp_path, one_thread) -> pathlib.Path:
+    """12 windows, each explained for the model's top word rather than the next word where they differ."""
+    folder = tmp_path / "ptb-contrast"
+    assert run_dataset(dataset_args(shared_data, folder, "contrast", 12)) == 0
+    return folder
+
+
 @pytest.fixture(scope="module")
 def lm():
     return load_language_model()
@@ -133,7 +141,8 @@ def hand_made_rows() -> pd.DataFrame:
     return pd.DataFrame({
         "item_index": [0, 1, 2], "item_id": ["tokens 0-2", "tokens 2-4", "tokens 4-6"],
         "source": ["the cat", "sat on", "<eos> N"], "status": ["explained", "explained", "refused"],
-        "target": [5, 3, None], "target_name": ["sat", "the", None], "chosen_as": ["next_word", "next_word", None],
+        "target": [5, 3, None], "target_name": ["sat", "the", None], "rather_than": [None, None, None],
+        "chosen_as": ["next_word", "next_word", None],
         "truth": [5, 3, None], "predicted": [5, 7, None], "truth_rank": [1, 4, None],
         "probability": [0.5, 0.03125, None], "relative_delta": [0.002, 0.03, None],
         "scores": [np.array([0.1, 0.3]), np.array([0.4, -0.2]), None],
@@ -290,6 +299,8 @@ def test_page_lists_the_windows_by_surprise_and_filters_them(runs, monkeypatch, 
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Windows explained"] == "60"
     assert metrics["Perplexity of the next words"] == f"{2 ** expected['surprise'].mean():,.1f}"
+    assert any(c.startswith(f"Targets: next_word; windows of {WINDOW} tokens every {WINDOW} of ptb.test.txt; complete")
+               for c in _texts(at.caption))
     at.radio(key="language_runs_sort").set_value("last word's share").run()
     assert at.dataframe[0].value["last share"].is_monotonic_decreasing
     at.text_input(key="language_runs_word").set_value("<eos>").run()
@@ -316,6 +327,37 @@ def test_page_without_runs_or_windows_says_so(tmp_path, monkeypatch):
     at = runs_page(monkeypatch, tmp_path)
     assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
     assert any("no explained windows" in w for w in _texts(at.warning))
+
+
+def test_a_contrast_run_names_its_contrasts_and_opens_them_as_contrasts(contrast_run, lm, monkeypatch):
+    """--targets contrast: the top word rather than the next word, where they differ; the table says so and a window
+    opens on the Language page with its "rather than" word."""
+    from streamlit.testing.v1 import AppTest
+
+    table = table_of(contrast_run, lm.vocab.words)
+    assert len(table) > 0 and (table["target_name"] == table["top_word"]).all()
+    assert (table["rather_than_name"] == table["next_word"]).all() and table["next_word"].ne(table["top_word"]).all()
+    assert table["explained"].tolist() == [f"{top} rather than {next_word}"
+                                           for top, next_word in zip(table["top_word"], table["next_word"])]
+    assert "explained" in language_runs_views.windows_frame(table, 0.01)
+    at = runs_page(monkeypatch, contrast_run.parent)
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert any("top word rather than the actual next word" in i for i in _texts(at.info))
+    assert at.dataframe[0].value["explained"].str.contains(" rather than ").all()
+    row = table.iloc[0].to_dict()
+    window = language_runs.open_window(row, "ptb-contrast", "small.pt (default)",
+                                       store.read_manifest(contrast_run)["job"]["settings"])
+    assert window.rather_than == row["next_word"] and window.second is None
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["scan_settings"] = RUN_SETTINGS
+    at.run()
+    at.session_state[language_runs.OPEN_WINDOW_KEY] = window
+    at.switch_page("dashboard/pages/language.py").run()
+    assert not at.exception and not at.error, _texts(at.exception) + _texts(at.error)
+    assert at.selectbox(key="lang_target").value == row["top_word"]
+    assert at.selectbox(key="lang_rather_than").value == row["next_word"]
+    assert any(f"{row['top_word']} rather than {row['next_word']}" in text
+               for text in _texts(at.subheader) + _texts(at.markdown) + _texts(at.caption))
 
 
 def test_language_page_explains_an_opened_window_from_its_exact_tokens(runs, lm):

@@ -72,10 +72,11 @@ def _choose_window_model(window) -> None:
 
 
 def _fill_form(window, vocab) -> None:
-    """The form holds the window, its word to explain and the second word; explained at once."""
+    """The form holds the window, its word to explain and the second word or the contrast's; explained at once."""
     st.session_state[WINDOW_KEY] = window
     set_form(window.text, window.target if window.target in vocab else TOP_CHOICE,
-             window.second if window.second in vocab else NO_SECOND)
+             window.second if window.second in vocab else NO_SECOND,
+             window.rather_than if window.rather_than in vocab else NO_CONTRAST)
     st.session_state[EXPLAIN_NOW_KEY] = True
 
 

@@ -84,11 +84,18 @@ def _summary(table: pd.DataFrame, manifest: dict, model_name: str | None) -> Non
     c4.metric("Mean IG vs gradient disagreement", f"{table['disagreement'].mean():.2f}"
               if table["disagreement"].notna().any() else "-")
     not_explained = counts.get("refused", 0) + counts.get("skipped", 0)
-    st.caption(f"Targets: {job.get('targets')}; windows of {job.get('window')} tokens every {job.get('stride')} of "
+    options = job.get("input_options") or {}
+    window = options.get("window")
+    st.caption(f"Targets: {job.get('targets')}; windows of {window} tokens every {options.get('stride') or window} of "
                f"{pathlib.Path(str(job.get('input'))).name}; {manifest.get('status')}"
                + (f"; {not_explained} windows not explained" if not_explained else "")
                + f". Model: {model_name or manifest.get('model_key', '?') + ' (not in the models folder now)'}.")
-    if not len(truth_rows):
+    if table["rather_than_name"].notna().any():
+        st.info("This run explains the model's top word rather than the actual next word, where they differ: F is "
+                "log P(top word) - log P(next word), so a word's attribution says how far it pushed the model "
+                "towards its own guess and away from the word that came. The windows where the model's top word was "
+                "the next word are not explained (nothing to contrast); the surprise is at the top word.")
+    elif not len(truth_rows):
         st.info("This run explains the model's top word: the surprise is at that word (low: confident), and the "
                 "rank of the actual next word says how far the model was from it.")
     cancelling = language_runs.cancelling_windows(table)

@@ -10,7 +10,7 @@ from dashboard.renderers.completeness import with_adds_up
 # before the words, which take the room left
 SHOWN_COLUMNS = {
     "item_id": "window", "next_word": "next word", "top_word": "top word", "surprise_bits": "surprise",
-    "last_word_share": "last share", "disagreement": "disagreement", "truth_rank": "rank", "target_name": "explained",
+    "last_word_share": "last share", "disagreement": "disagreement", "truth_rank": "rank", "explained": "explained",
     "probability": "P(explained)", "window": "words",
 }
 

@@ -29,7 +29,8 @@ SORTS = {"surprise": "surprise_bits", "last word's share": "last_word_share",
          "IG vs gradient disagreement": "disagreement"}
 WORD_PLACES = ("in the window", "as the next word", "as the top word")
 # what window_table reads of a run, in one read (two reads of a run being written could see different shards)
-COLUMNS = ["item_index", "item_id", "source", "status", "target", "target_name", "chosen_as", "truth", "predicted",
+COLUMNS = ["item_index", "item_id", "source", "status", "target", "target_name", "rather_than", "chosen_as", "truth",
+           "predicted",
            "truth_rank", "probability", "relative_delta", "scores", "gradient_scores"]
 OPEN_WINDOW_KEY = "language_open_window"  # the session's OpenWindow, from the run page to the Language page
 
@@ -115,14 +116,17 @@ def word_name(word_id, vocabulary: Sequence[str] | None, known: dict[int, str]) 
 
 def window_table(rows: pd.DataFrame, vocabulary: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per explained window and target, in store order, from a run's COLUMNS: the window, the words of
-    the next word and of the model's top word, the three statistics and the words' integrated gradients
-    (`scores`, for distance_profile of any subset). `vocabulary` names the ids (without it, the words the rows
-    name as targets, else "#id")."""
+    the next word and of the model's top word, what was explained (a word, or a contrast "a rather than b"), the
+    three statistics and the words' integrated gradients (`scores`, for distance_profile of any subset).
+    `vocabulary` names the ids (without it, the words the rows name as targets, else "#id")."""
     rows = rows[(rows["status"] == "explained") & rows["target"].notna()].reset_index(drop=True)
     known = dict(zip(rows["target"].astype(int), rows["target_name"]))
+    other = [word_name(r, vocabulary, known) for r in rows["rather_than"]]
     table = pd.DataFrame({
         "item_index": rows["item_index"].astype(int), "item_id": rows["item_id"], "window": rows["source"],
-        "target": rows["target"].astype(int), "target_name": rows["target_name"], "chosen_as": rows["chosen_as"],
+        "target": rows["target"].astype(int), "target_name": rows["target_name"], "rather_than_name": other,
+        "explained": [word if o is None else f"{word} rather than {o}" for word, o in zip(rows["target_name"], other)],
+        "chosen_as": rows["chosen_as"],
         "next_word": [word_name(t, vocabulary, known) for t in rows["truth"]],
         "top_word": [word_name(p, vocabulary, known) for p in rows["predicted"]],
         "truth_rank": rows["truth_rank"], "probability": rows["probability"].astype(float),
@@ -166,7 +170,7 @@ def run_model_source(sources: Sequence[ModelSource], model_key: str) -> ModelSou
 @dataclass(frozen=True)
 class OpenWindow:
     """A window the run page hands to the Language page: its tokens, the word to explain, a second word for the
-    same scan, the sidebar's model and where the window comes from."""
+    same scan or the word a contrast explains it rather than, the sidebar's model and where the window comes from."""
 
     words: tuple[str, ...]
     target: str
@@ -174,6 +178,7 @@ class OpenWindow:
     model_name: str | None
     origin: str  # "tokens 40-60 of run ptb-test"
     settings: str  # the run's scan, for people: "integrated_gradients, gauss-legendre rule, 4 steps"
+    rather_than: str | None = None  # a contrast row's other word: the target is explained rather than it
 
     @property
     def text(self) -> str:
@@ -182,9 +187,11 @@ class OpenWindow:
 
 def open_window(row: dict, run_name: str, model_name: str | None, job_settings: dict) -> OpenWindow:
     """What the Language page needs to explain one row of window_table as the run did, next to the word the
-    model expected (or, for a row that explains the top word, the word that came)."""
+    model expected (or, for a row that explains the top word, the word that came); a contrast row as its contrast."""
     other = row["next_word"] if row["target_name"] == row["top_word"] else row["top_word"]
     settings = f"{job_settings.get('method')}, {job_settings.get('rule')} rule, {job_settings.get('steps')} steps"
+    rather_than = row.get("rather_than_name")
     return OpenWindow(words=tuple(row["window"].split(" ")), target=row["target_name"],
-                      second=other if other != row["target_name"] else None, model_name=model_name,
-                      origin=f"{row['item_id']} of run {run_name}", settings=settings)
+                      second=other if other != row["target_name"] and rather_than is None else None,
+                      model_name=model_name, origin=f"{row['item_id']} of run {run_name}", settings=settings,
+                      rather_than=rather_than)
