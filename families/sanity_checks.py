@@ -108,7 +108,8 @@ def sanity_check(family: ModelFamily, engine, model: LoadedModel, item, targets:
                  progress: Callable[[float], None] | None = None) -> SanityCheck:
     """The methods' maps of the item on the trained model and on each step of the cascade (at most `steps` steps),
     compared with the trained model's; the control beside them. Methods that do not apply to the item are left
-    out; the settings' options go to the settings' own method, the others run at their defaults."""
+    out; the settings' options go to the settings' own method, the others run at their defaults. An adaptive scan of
+    a randomised copy takes at most the path points the method's map of the trained model took."""
     targets = list(targets) if targets else family.default_targets(model, item)
     names = [name for name in methods if name in METHODS and not family.refusal(model, item, name)]
     kept = input_modules(family, model, item, seed)
@@ -116,16 +117,23 @@ def sanity_check(family: ModelFamily, engine, model: LoadedModel, item, targets:
     order = ["gradient", *(name for name in names if name != "gradient")]  # the control needs the gradient's result
     runs = len(order) * (len(cascade_steps) + 1)
     maps: dict[str, list[np.ndarray]] = {}
+    points: dict[str, int] = {}  # the path points of each method's map of the trained model
     for k, step in enumerate([None, *cascade_steps]):
         state = model if step is None else randomised_model(model, step, seed)
         for j, name in enumerate(order):
             done = k * len(order) + j
             step_progress = None if progress is None else (lambda f, done=done: progress((done + f) / runs))
             chosen = settings if name == settings.method else settings.with_method(name)
+            if step is not None:
+                # the copies' maps at the trained map's resolution: the adaptive rule would otherwise spend hundreds
+                # of points on the completeness of a random network's output, which the comparison does not read
+                chosen = replace(chosen, max_steps=points[name])
             request = family.engine_input(state, item)
             if family.contrast_output:  # the scores before the softmax: a random model's probabilities are all alike
                 request = replace(request, output=family.contrast_output)
             result = family.attribute(engine, state, item, request, targets, chosen, progress=step_progress)
+            if step is None:
+                points[name] = max(int(result.points_evaluated), chosen.steps)
             explanation = family.explanation(state, item, targets, result, chosen)
             if name == "gradient":  # the control, from the gradient's result
                 inputs = tuple(x.detach().cpu() for x in request.inputs)

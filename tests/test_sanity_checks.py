@@ -114,6 +114,26 @@ def test_the_control_is_flagged_and_the_gradient_is_not_on_the_shipped_weave(eng
                                                  .values()))
 
 
+def test_a_randomised_copy_is_scanned_with_at_most_the_trained_maps_points(engine, weave, monkeypatch):
+    """The adaptive rule: each copy's scan may take no more path points than the trained model's map took."""
+    calls = []
+    attribute = MOLECULES.attribute
+
+    def recording(engine_, model, item_, request, targets, settings, **options):
+        result = attribute(engine_, model, item_, request, targets, settings, **options)
+        calls.append((model.key, settings.method, settings.max_steps, int(result.points_evaluated)))
+        return result
+
+    monkeypatch.setattr(MOLECULES, "attribute", recording)
+    item = MOLECULES.parse(weave, "CC(=O)Oc1ccccc1C(=O)O")
+    sanity_check(MOLECULES, engine, weave, item, None, ScanSettings(steps=4), ["integrated_gradients"], steps=3)
+    scans = [call for call in calls if call[1] == "integrated_gradients"]
+    (trained_key, _, budget, trained_points), copies = scans[0], scans[1:]
+    assert trained_key == weave.key and budget == ScanSettings().max_steps > trained_points and len(copies) == 3
+    assert all(key != weave.key and max_steps == trained_points and points <= trained_points
+               for key, _, max_steps, points in copies)
+
+
 def test_a_language_models_embedding_makes_the_input_and_is_kept(engine):
     model = LANGUAGE.load(LANGUAGE.sources()[0], torch.device("cpu"))
     item = LANGUAGE.parse(model, "the shareholders of the company claimed")
