@@ -7,12 +7,12 @@ molecules_debug.py).
 """
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard.renderers import method_comparison
 from dashboard.renderers.markdown import escape_markdown
 from dashboard.scaffold import compare_methods, run_page, sanity_check
+from dashboard.sections.molecule_targets import RATHER_THAN_KEY, choose_contrast, choose_task
 from dashboard.sections.molecules import completeness, first_picture, show_explanation, side_by_side
 from dashboard.sections.molecules_shared import (
     EXAMPLE,
@@ -31,11 +31,10 @@ from dashboard.url_state import accepted_by, among, link, linked, settings_in_ur
 from families.config import DataNotFound
 from families.contract import InputError
 from families.molecules import load_sdf, load_smiles_csv
-from families.molecules.explanation import contrast_refusal, is_regression, molecule_key, predict, quantity
+from families.molecules.explanation import predict
 from ig_core import Contrast
 
-TASK_KEY, SMILES_KEY, RATHER_THAN_KEY = "mol_task", "mol_smiles", "mol_rather_than"
-NO_CONTRAST = "(none)"
+SMILES_KEY = "mol_smiles"
 
 
 def input_forms(model) -> None:
@@ -111,41 +110,6 @@ def current_molecule(model):
         st.warning(escape_markdown(w))
     link(smiles=smiles)
     return features, label
-
-
-def choose_task(model, features, predictions: np.ndarray) -> int:
-    """The task box. One widget per model and molecule (its key names both): Streamlit keeps a widget's state
-    and shown label by key, so a shared key would keep the previous molecule's task and probabilities. It starts
-    at the most likely task, or at the task Browse's Open button asked for."""
-    names = list(model.task_names)
-    key = f"{TASK_KEY}:{molecule_key(model, features)}"
-    requested = st.session_state.pop(OPEN_TASK_KEY, None)
-    if requested in names:
-        st.session_state[key] = requested
-    elif st.session_state.get(key) not in names:
-        st.session_state[key] = names[int(np.argmax(predictions))]
-    kinds = [quantity(is_regression(model, t)) for t in names]
-    what = "predicted probability of active" if set(kinds) == {"P(active)"} else "prediction"
-    name = st.selectbox(f"Task ({what})", names, key=key,
-                        format_func=lambda t: f"{t}   {kinds[names.index(t)]} = {predictions[names.index(t)]:.3f}")
-    return names.index(name)
-
-
-def choose_contrast(model, task: int) -> int | None:
-    """The "... rather than" box, where the model's tasks can be contrasted: the other task of F = log-odds(task) -
-    log-odds(other), or None."""
-    if contrast_refusal(model) is not None:
-        return None
-    names = list(model.task_names)
-    other = st.selectbox("... rather than (a contrast)", [NO_CONTRAST, *names], key=RATHER_THAN_KEY,
-                         help="Explain this task's log-odds minus another task's: which atoms make the molecule "
-                              "active on this task rather than on that one.")
-    if other == NO_CONTRAST:
-        return None
-    if other == names[task]:
-        st.info("A task rather than itself explains nothing (F is 0): pick another task to contrast with.")
-        return None
-    return names.index(other)
 
 
 def molecule_from_link(model) -> None:
