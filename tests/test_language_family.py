@@ -89,3 +89,28 @@ def test_a_contrast_is_explained_on_log_probabilities_and_its_words_add_up_to_th
     assert explanation.score_baseline[0] == pytest.approx(f_baseline, abs=64 * EPS * float(baseline.abs().max()))
     gap = f_text - f_baseline
     assert abs(explanation.word_attributions[0].sum() - gap) <= settings.tolerance * abs(gap)
+
+
+def test_the_lstm_starts_from_its_eos_or_unk_embedding_where_asked(model):
+    """The LSTM's vocabulary has <eos> and <unk>: either's embedding at every position is a baseline, and the
+    attributions add up to F(text) - F(that baseline)."""
+    import dataclasses
+
+    from families.language.baselines import baseline_embeddings, offered
+
+    lm = model.extra
+    assert lm.baseline_tokens() == {"eos": lm.vocab.index["<eos>"], "unk": lm.vocab.index["<unk>"]}
+    assert list(offered(lm)) == ["zeros", "eos", "unk"]
+    item = dataclasses.replace(FAMILY.parse(model, "the shareholders claimed more"), baseline="unk")
+    request = FAMILY.engine_input(model, item)
+    unk = lm.embed([lm.vocab.index["<unk>"]])[0, 0]
+    # an embedding lookup copies the table's row: exactly equal at every position
+    assert all(torch.equal(row, unk) for row in request.baseline[0][0])
+    assert torch.equal(baseline_embeddings(lm, item, request.inputs[0]), request.baseline[0])
+    explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, item, None, ScanSettings())
+    assert explanation.completeness_ok and explanation.relative_delta[0] <= 0.01
+    with torch.no_grad():
+        direct = torch.softmax(lm.forward(request.baseline[0]), -1)[0, explanation.targets[0]]
+    # the engine evaluates F(baseline) in a batch of path points, this check alone: float32 rounding of the LSTM's
+    # few hundred operations per output, so a bound of 1e-5 relative
+    assert explanation.score_baseline[0] == pytest.approx(float(direct), rel=1e-5)

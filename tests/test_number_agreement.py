@@ -159,3 +159,16 @@ def test_the_top_pair_variant_explains_each_prefixes_likeliest_pair_as_the_famil
     explained = agreement.explain_batch(AttributionEngine(device="cpu", cache_size=0), model, read, ScanSettings())
     assert [len(one.token_scores) for one in explained] == [6, 6]
     assert all(one.completeness_defined and one.relative_delta <= 0.01 for one in explained)
+
+
+def test_prefixes_read_from_the_unk_baseline_start_every_position_at_unks_embedding(model, single_thread):
+    preference = agreement.NumberPreference(model.extra.forward, *agreement.verb_ids(model))
+    [zeros, unk] = [agreement.read_all(model, [keys_prefix()], preference, "number", baseline)[0]
+                    for baseline in ("zeros", "unk")]
+    assert torch.equal(zeros.request.inputs[0], unk.request.inputs[0])  # the same text, the same embeddings
+    assert not zeros.request.baseline[0].any()
+    unk_row = model.extra.embed([model.extra.vocab.index["<unk>"]])[0, 0]
+    # an embedding lookup copied to every position: exactly the row
+    assert all(torch.equal(position, unk_row) for position in unk.request.baseline[0][0])
+    explained = agreement.explain_batch(AttributionEngine(device="cpu", cache_size=0), model, [unk], ScanSettings())
+    assert explained[0].relative_delta <= 0.01  # completeness holds from this baseline too

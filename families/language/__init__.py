@@ -18,7 +18,16 @@ import torch
 from families.language import checkpoint
 from families.language.checkpoint import CheckpointError
 from families.language.lstm import EmbeddedForward, LSTMConfig, LSTMLanguageModel
-from families.language.ptb import PTB_CORPUS, TextError, TokenizedText, Vocabulary, tokenize, window_tokens
+from families.language.ptb import (
+    EOS,
+    PTB_CORPUS,
+    UNK,
+    TextError,
+    TokenizedText,
+    Vocabulary,
+    tokenize,
+    window_tokens,
+)
 
 DEFAULT_CHECKPOINT = pathlib.Path(__file__).parent / "checkpoints" / "small.pt"
 
@@ -53,8 +62,9 @@ class LanguageModel:
         return self.vocab.id(next_word)
 
     def baseline_tokens(self) -> dict[str, int]:
-        """No token baselines: the LSTM's integrated gradients start from zero embeddings (the paper's)."""
-        return {}
+        """The vocabulary's <eos> and <unk>, whose embedding at every position may be the baseline; zero embeddings
+        (the paper's) stay the default."""
+        return {role: self.vocab.index[word] for role, word in (("eos", EOS), ("unk", UNK)) if word in self.vocab.index}
 
     def embed(self, ids) -> torch.Tensor:
         """Context word ids -> embeddings [1, T, D] (no gradient: the parameters are frozen)."""

@@ -2,7 +2,7 @@
 
 - "zeros" (the default, the paper's and the LSTM's): all-zero embeddings.
 - "eos", "pad", "unk": that special token's embedding at every position, where the model's tokenizer has the token
-  (a language model's `baseline_tokens()`; the LSTM offers none).
+  (a language model's `baseline_tokens()`; the LSTM's vocabulary has <eos> and <unk>).
 
 The choice travels with the text (TokenizedText.baseline), so it is part of what is explained: the engine's cache,
 the page's request and a dataset run's input options (TextWindows' --baseline) all see it.

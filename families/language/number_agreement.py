@@ -35,7 +35,7 @@ from tqdm import tqdm
 from families.config import data_dir
 from families.contract import EngineInput, FamilyError, LoadedModel
 from families.language import TokenizedText
-from families.language.baselines import LABELS
+from families.language.baselines import LABELS, ZEROS, baseline_embeddings
 from families.language.family import FAMILY
 from families.machine import machine_description
 from families.trust import write_table
@@ -297,10 +297,10 @@ def explain_all(engine, model: LoadedModel, read: list[ReadPrefix], method: str,
 
 
 def read_all(model: LoadedModel, prefixes: list[AgreementPrefix], preference: NumberPreference,
-             explain: str) -> list[ReadPrefix]:
+             explain: str, baseline: str = ZEROS) -> list[ReadPrefix]:
     read = []
     for prefix in prefixes:
-        item = FAMILY.parse(model, prefix.text)
+        item = replace(FAMILY.parse(model, prefix.text), baseline=baseline)
         request, target = explained_input(model, item, preference, explain)
         with torch.no_grad():
             value = float(preference(*request.inputs)[0, 0])
@@ -334,14 +334,15 @@ def prefix_rows(read: list[ReadPrefix], method: str, explained: list[Explained])
 
 
 def run(engine, model: LoadedModel, prefixes: list[AgreementPrefix], methods: list[str], settings: ScanSettings,
-        seed: int = 0, subset: int = 0, subset_methods: tuple[str, ...] = (), explain: str = "number") -> pd.DataFrame:
+        seed: int = 0, subset: int = 0, subset_methods: tuple[str, ...] = (), explain: str = "number",
+        baseline: str = ZEROS) -> pd.DataFrame:
     """The rows of every method over the prefixes (the subset_methods over the first `subset` only), each scan
-    explaining what EXPLAINED[explain] says."""
+    explaining what EXPLAINED[explain] says from the baseline named (families.language.baselines)."""
     singular, plural = verb_ids(model)
     preference = NumberPreference(FAMILY.engine_input(model, FAMILY.parse(model, prefixes[0].text)).forward,
                                   singular, plural)
     model = replace(model, key=f"{model.key}|number-preference")  # F is no next word's: keep the engine's keys apart
-    read = read_all(model, prefixes, preference, explain)
+    read = read_all(model, prefixes, preference, explain, baseline)
     rows = []
     for method in methods:
         chosen = read[:subset] if subset and method in subset_methods else read
@@ -371,10 +372,10 @@ def _percent(share: float) -> str:
     return "n/a" if pd.isna(share) else f"{100 * share:.1f}%"
 
 
-def trust_rows(rows: pd.DataFrame, explain: str) -> pd.DataFrame:
+def trust_rows(rows: pd.DataFrame, explain: str, baseline: str = ZEROS) -> pd.DataFrame:
     """Each method's pass rates, for the Trust page (higher is better)."""
     table = summary(rows)
-    what = "" if explain == "number" else f", {explain}"
+    what = ("" if explain == "number" else f", {explain}") + ("" if baseline == ZEROS else f", from {LABELS[baseline]}")
     return pd.concat([
         pd.DataFrame({"method": table["method"], "measure": f"pass rate where the model is right{what}",
                       "value": table["pass rate where the model is right"], "better": "higher",
@@ -397,7 +398,7 @@ def results_markdown(rows: pd.DataFrame, model: LoadedModel, settings: ScanSetti
         f"agreement accuracy **{first['correct'].mean():.3f}**.", "",
         f"F = log sum P(singular verb) - log sum P(plural verb) over the {len(singular)} verb pairs of "
         f"`VERB_PAIRS` whose both forms the model knows; its sign is the model's preference. Each scan explains "
-        f"{EXPLAINED[explain]}, from {LABELS[baseline]} (the default baseline). "
+        f"{EXPLAINED[explain]}, from {LABELS[baseline]}{' (the default baseline)' if baseline == ZEROS else ''}. "
         f"Scan settings (the dashboard's defaults): rule {settings.rule}, steps {settings.steps}, tolerance "
         f"{settings.tolerance:g}, budget {settings.max_steps} points; every other method with its default options.",
         "",
@@ -440,6 +441,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--explain", default="number", choices=list(EXPLAINED),
                         help="what each scan explains: " + "; ".join(f"{k}: {v}" for k, v in EXPLAINED.items()))
     parser.add_argument("--data", type=Path, help=f"the data folder (default: the data directory's {DATA})")
+    parser.add_argument("--baseline", default=ZEROS, choices=list(LABELS),
+                        help="what the prefixes' embeddings are scaled from: zero embeddings (default) or a special "
+                             "token's embedding at every position, where the model has the token")
     parser.add_argument("--seed", type=int, default=0, help="the random floor's")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--device", default="cpu")
@@ -456,16 +460,19 @@ def main(argv=None) -> pd.DataFrame:
     source = FAMILY.source_named(args.model)
     model = FAMILY.load(source, torch.device(args.device))
     prefixes = read_prefixes(args.data)[:args.limit or None]
-    first = FAMILY.parse(model, prefixes[0].text)
+    first = replace(FAMILY.parse(model, prefixes[0].text), baseline=args.baseline)
+    baseline_embeddings(model.extra, first, FAMILY.engine_input(model, first).inputs[0])  # refuses one not offered
     methods = args.methods or [*FAMILY.methods(model, first), RANDOM]
     settings = ScanSettings.from_arguments(args)
     stem = PurePath(source.name.removesuffix(" (default)").split(": ", 1)[-1]).stem
-    variant = "" if args.explain == "number" else "-" + args.explain
+    # each variant of the check its own file and trust table: what is explained, and from which baseline
+    variant = "".join(f"-{value}" for value, default in ((args.explain, "number"), (args.baseline, ZEROS))
+                      if value != default)
     out = Path(args.out or f"bench/RESULTS-number-agreement-{stem}{variant}.md")
     print(f"number agreement: {len(prefixes)} prefixes, {', '.join(methods)}", file=sys.stderr, flush=True)
     start = time.time()
     rows = run(AttributionEngine(device=args.device, cache_size=0), model, prefixes, methods, settings, args.seed,
-               args.subset, tuple(args.subset_methods), args.explain)
+               args.subset, tuple(args.subset_methods), args.explain, args.baseline)
     note = (f"{', '.join(args.subset_methods)}: the first {args.subset} prefixes only, to bound the run's time (the "
             "rates in its row are over those prefixes)." if args.subset and args.subset_methods else "")
     command = f"{COMMAND} {shlex.join(args.argv)}"
@@ -473,7 +480,8 @@ def main(argv=None) -> pd.DataFrame:
     rows.to_csv(out.with_suffix(".csv"), index=False, float_format="%.6g")
     out.write_text(results_markdown(rows, model, settings, first.baseline, args.explain,
                                     command, (time.time() - start) / 60, note))
-    trust = write_table(FAMILY.name, source.name, f"number agreement{variant}", trust_rows(rows, args.explain), command)
+    trust = write_table(FAMILY.name, source.name, f"number agreement{variant}",
+                        trust_rows(rows, args.explain, args.baseline), command)
     print(f"wrote {out} and {out.with_suffix('.csv')}; the summary in the trust table {trust}", file=sys.stderr)
     return rows
 
