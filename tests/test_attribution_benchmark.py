@@ -27,6 +27,7 @@ from families.molecules.ground_truth import (
     ground_truth,
     has_true_atom,
     kendall_tau_b,
+    load_task,
     mean_score,
     rule_answers,
 )
@@ -114,10 +115,29 @@ def test_benzene_truth_marks_exactly_the_ring():
         [[True] * 6 + [False] * 6, [False] * 6 + [True] * 6, [True] * 12])
 
 
-def test_every_pattern_must_match_for_an_answer():
-    patterns = TASKS["logic7"].patterns  # [FX1] and [CX3]=O
-    assert rule_answers(Chem.MolFromSmiles("FCC(=O)C"), patterns).tolist() == [[True, False, True, True, False]]
-    assert rule_answers(Chem.MolFromSmiles("CCC(=O)C"), patterns).shape == (0, 5)
+def test_every_required_pattern_must_match_for_an_answer_and_a_forbidden_one_for_none():
+    rule = TASKS["logic8"].rule  # [FX1] and [OX2H], and no [CX3]=[CX3]
+    assert rule_answers(Chem.MolFromSmiles("FCCO"), rule).tolist() == [[True, False, False, True]]
+    assert rule_answers(Chem.MolFromSmiles("FCC=O"), rule).shape == (0, 4)  # no hydroxyl
+    assert rule_answers(Chem.MolFromSmiles("FC=CO"), rule).shape == (0, 4)  # an alkene
+    assert [TASKS["logic8"].active(Chem.MolFromSmiles(s)) for s in ("FCCO", "FCC=O", "FC=CO")] == [True, False, False]
+
+
+def test_a_clause_of_forbidden_patterns_alone_makes_an_active_without_a_true_atom():
+    logic10 = TASKS["logic10"]  # no ether, and a primary amine or no benzene ring
+    aniline, toluene, hexane = (Chem.MolFromSmiles(s) for s in ("Nc1ccccc1", "Cc1ccccc1", "CCCCCC"))
+    assert rule_answers(aniline, logic10.rule).tolist() == [[True] + [False] * 6]  # the amine's nitrogen
+    assert [logic10.active(mol) for mol in (aniline, toluene, hexane)] == [True, False, True]
+    assert rule_answers(hexane, logic10.rule).shape == (0, 6)  # active, but no atom makes it so
+    assert rule_answers(Chem.MolFromSmiles("NCCOC"), logic10.rule).shape == (0, 5)  # an ether: inactive
+
+
+def test_the_logic_rules_give_the_label_column_of_their_tables(shared_data):
+    for name in ("logic7", "logic8", "logic10"):
+        data = load_task(name)
+        sample = data.frame.iloc[:: len(data.frame) // 400]  # about 400 molecules of each table
+        by_rule = [data.task.active(Chem.MolFromSmiles(smiles)) for smiles in sample["smiles"]]
+        assert by_rule == (sample["label"] == 1).tolist(), name
 
 
 # -- the random floor --------------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def train_model(data: TaskData, args: argparse.Namespace) -> Path:
                   "test": np.sort(data.test_index)}
     trainer = trainer_arguments(["--out", str(args.checkpoint), "--epochs", str(args.train), "--seed", str(args.seed),
                                  "--split-seed", str(args.seed), "--patience", str(args.patience),
-                                 "--threads", str(args.threads)])
+                                 "--threads", str(args.threads), "--weave", str(args.weave)])
     featurizer = Featurizer(kind=trainer.featurizer, max_distance=trainer.distance)
     column = data.task.target_column
     splits = {name: featurize_rows(data.frame, rows, featurizer, [column]) for name, rows in split_rows.items()}
@@ -112,7 +112,7 @@ def select_test_molecules(data: TaskData, model: LoadedModel, limit: int | None)
             continue
         truth = ground_truth(data.task, features.mol)
         if not data.task.regression:
-            selection.label_disagrees += bool(truth.any()) != bool(data.frame.label.iloc[row] == 1)
+            selection.label_disagrees += data.task.active(features.mol) != bool(data.frame.label.iloc[row] == 1)
         if has_true_atom(data.task, truth):
             selection.molecules.append(BenchmarkMolecule(int(row), features, truth))
         else:
@@ -179,6 +179,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train", type=int, default=0, metavar="EPOCHS",
                         help="first train a weave on the task's train split for at most EPOCHS epochs")
     parser.add_argument("--checkpoint", help="where --train saves the model (its card beside it)")
+    parser.add_argument("--weave", type=int, default=2, choices=(1, 2), help="--train's weave modules (W)")
     parser.add_argument("--train-limit", type=int, default=0,
                         help="train on this many molecules of the train split (0: all of it)")
     parser.add_argument("--patience", type=int, default=10, help="early stopping's patience in epochs")
