@@ -73,6 +73,9 @@ class EngineInput:
     inputs: tuple[torch.Tensor, ...]
     baseline: tuple[torch.Tensor, ...]
     output: str = "identity"  # ig_core.OUTPUT_TRANSFORMS: "softmax", "sigmoid", "identity", ...
+    # where F is no probability but the scores have one (a classifier explained on its log-odds): the transform of
+    # OUTPUT_TRANSFORMS that gives it, for the records beside F
+    probability: str | None = None
     probe_alphas: Sequence[float] = ()  # interior gradients to keep
     keep_all_gradients: bool = False  # keep the interior gradient at every evaluated alpha (small inputs only)
     layer: torch.nn.Module | None = None

@@ -158,11 +158,11 @@ class Worker:
                         predicted=predicted, probabilities=probabilities, truth_rank=truth_rank)
 
     def predict(self, request: EngineInput) -> tuple[np.ndarray, np.ndarray | None]:
-        """The raw outputs [N, classes] at the inputs and, where F is a probability, every target's probability."""
+        """The raw outputs [N, classes] at the inputs and, where F is or has a probability, every target's."""
         with torch.no_grad():
             raw = request.forward(*(x.to(self.engine.device) for x in request.inputs)).float()
-        probabilities = (OUTPUT_TRANSFORMS[request.output](raw).cpu().numpy()
-                         if request.output in PROBABILITY_OUTPUTS else None)
+        transform = request.output if request.output in PROBABILITY_OUTPUTS else request.probability
+        probabilities = None if transform is None else OUTPUT_TRANSFORMS[transform](raw).cpu().numpy()
         return raw.cpu().numpy(), probabilities
 
     def explain(self, group: list[Prepared]) -> list[dict]:

@@ -39,11 +39,14 @@ def structure_of(smiles: str):
 
 def test_the_default_is_the_structure_keeping_baseline_and_zeros_stays_available():
     assert DEFAULT_BASELINE == "structure" and FAMILY.baseline is STRUCTURE
-    assert set(BASELINES) == {"structure", "zeros"} and MoleculeFamily(baseline="zeros").baseline is ZEROS
+    assert set(BASELINES) == {"structure", "atoms", "zeros"} and MoleculeFamily(baseline="zeros").baseline is ZEROS
     assert [ATOM_COLUMNS[i] for i in np.flatnonzero(STRUCTURE.kept_masks(FZ)[0].numpy())] == [
         "degree=0", "degree=1", "degree=2", "degree=3", "degree=4", "degree=5+", "in ring"]
     assert [PAIR_COLUMNS[i] for i in np.flatnonzero(STRUCTURE.kept_masks(FZ)[1].numpy())] == [
         "distance=1", "distance=2"]
+    # "atoms" keeps the same atom columns and every pair column: the pairs score nothing
+    atoms_kept, pairs_kept = BASELINES["atoms"].kept_masks(FZ)
+    assert torch.equal(atoms_kept, STRUCTURE.kept_masks(FZ)[0]) and bool(pairs_kept.all())
 
 
 def test_ethanol_keeps_its_degrees_and_distances_only():

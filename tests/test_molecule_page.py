@@ -77,7 +77,8 @@ def test_parts_add_up_to_the_total_and_to_the_prediction(aspirin):
     acc = e.accounting().set_index("part")["attribution"]
     assert acc[["atoms", "bonded pairs", "non-bonded pairs", "completeness gap", "F(baseline)"]].sum() == \
         pytest.approx(acc["F(molecule)"], abs=1e-9)
-    assert acc["F(molecule)"] == pytest.approx(e.predictions[3], abs=1e-6)  # the explained task's probability
+    # F is the explained task's log-odds: its sigmoid is the task's probability (float32 roundings of both)
+    assert 1 / (1 + np.exp(-acc["F(molecule)"])) == pytest.approx(e.predictions[3], abs=1e-6)
     assert len(e.predictions) == 12 and np.all((e.predictions > 0) & (e.predictions < 1))
     assert e.trend[0] == pytest.approx(e.task_score_baseline) and e.trend[-1] == pytest.approx(e.task_score_input)
     assert e.alphas[0] == 0 and e.alphas[-1] == 1 and len(e.grad_sum) == len(e.alphas)
@@ -291,7 +292,7 @@ def _task_box(at):
 def test_page_from_smiles_to_drawing(app):
     at = _explain(app, "c1ccccc1O")
     assert not at.error, [e.value for e in at.error]
-    assert any("Oc1ccccc1" in s.value or "P(active)" in s.value for s in at.subheader)
+    assert any("c1ccccc1O: " in s.value and "log-odds(active)" in s.value for s in at.subheader)
     images = at.get("image")
     assert images and any("Oc1ccccc1" in c for img in images for c in img.captions)
     assert any("F(molecule) - F(baseline)" in s.value for s in at.success) or at.warning
@@ -339,7 +340,7 @@ def test_task_box_follows_the_molecule(app):
     probabilities = {task: float(label.rsplit("= ", 1)[1]) for task, label in labels.items()}
     assert box.value == max(probabilities, key=probabilities.get)
     [heading] = [s.value for s in at.subheader]
-    assert heading.endswith(f"{box.value}, {labels[box.value]}")
+    assert heading.endswith(f"({labels[box.value]})") and f"{box.value}, log-odds(active) = " in heading
     # a task chosen by the user stays while the molecule does
     other = next(task for task in labels if task != box.value)
     box.set_value(other).run()

@@ -372,7 +372,7 @@ def test_a_clicked_row_opens_on_the_molecules_page_and_the_run_page_stays(page, 
     [task_box] = [s for s in at.selectbox if s.key and s.key.startswith("mol_task:")]
     assert task_box.value == name
     label = escape_markdown(f"{RUN}: {top['item']}")  # AppTest reads the heading's Markdown
-    assert at.subheader[0].value.startswith(f"{label}: {escape_markdown(name)}, P(active) = ")
+    assert at.subheader[0].value.startswith(f"{label}: {escape_markdown(name)}, log-odds(active) = ")
     smiles = task.rows.source[task.rows.item_id == top["item"]].iloc[0]
     assert any(Chem.MolToSmiles(Chem.MolFromSmiles(smiles)) in c for img in at.get("image") for c in img.captions)
     at.switch_page(PAGE).run()  # back: the choices are kept, the old click does not open the molecule again
@@ -438,7 +438,8 @@ def test_browser_filter_statistics_exports_and_open(server, biggest_task):
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
         expect(main_area.get_by_text("Molecules: which atoms and bonds drive the prediction")).to_be_visible()
         top = molecule_runs.selection_table(task, np.array(halogens), "benzene ring").iloc[0]
-        expect(main_area.get_by_text(f"{RUN}: {top['item']}: {name}, P(active) = ", exact=False)).to_be_visible()
+        expect(main_area.get_by_text(f"{RUN}: {top['item']}: {name}, log-odds(active) = ",
+                                     exact=False)).to_be_visible()
         wait_idle(page)
         assert main_area.locator("[data-testid='stException']").count() == 0
         full_screenshot(page, "molecules-runs-opened.png")

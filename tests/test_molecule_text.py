@@ -138,7 +138,8 @@ def check_molecules_page(page, main) -> None:
     for smiles in (NITRO, SALT):
         explain(main, smiles)
         [heading] = [h for h in texts(main, "stHeading") if h.startswith(smiles)]
-        assert re.fullmatch(re.escape(smiles) + r": NR-[\w-]+, P\(active\) = [\d.]+", heading), heading
+        assert re.fullmatch(re.escape(smiles) + r": NR-[\w-]+, log-odds\(active\) = -?[\d.]+ \(P\(active\) = [\d.]+\)",
+                            heading), heading
         assert drawn(smiles) in texts(main, "stImageCaption")
         expect(main.get_by_role("textbox", name="SMILES", exact=True)).to_have_value(smiles)
     assert Featurizer().from_smiles(SALT).warnings[0] in texts(main, "stAlertContentWarning")
@@ -179,7 +180,7 @@ def check_runs_page(page, main) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
     expect(main.get_by_role("textbox", name="SMILES", exact=True)).to_have_value(NITRO)
     headings = texts(main, "stHeading")
-    assert any(h.startswith(f"{RUNS[1]}: row 0: {TASK}, P(active) = ") for h in headings), headings
+    assert any(h.startswith(f"{RUNS[1]}: row 0: {TASK}, log-odds(active) = ") for h in headings), headings
     assert NITRO in texts(main, "stImageCaption")
 
 

@@ -75,6 +75,9 @@ def test_200_molecules_every_active_task_explained_atom_by_atom_and_bond_by_bond
         assert len(row.score_names) == mol.GetNumAtoms() + mol.GetNumBonds() + 1  # and "non-bonded pairs"
     assert_scores_add_up(explained, [sum(s) for s in explained.scores])
     assert ((explained.probability > 0) & (explained.probability < 1)).all()
+    # F is the log-odds and the probability column its sigmoid: the same float32 logits from batches of other sizes
+    # (a few hundred roundings, each 2**-24 relative), through a sigmoid whose slope is at most 1/4
+    np.testing.assert_allclose(explained.probability, 1 / (1 + np.exp(-explained.score_input)), rtol=0, atol=1e-5)
     assert (explained.points_evaluated == 10).all()  # 8 Gauss-Legendre nodes and the two ends
     manifest = store.read_manifest(molecule_run)
     assert manifest["status"] == "complete" and manifest["items"] == 200 and manifest["shards"] == 13

@@ -171,7 +171,9 @@ def main() -> None:
     st.title("Molecules: which atoms and bonds drive the prediction")
     st.caption("Weave networks (Kearnes et al. 2016) trained on Tox21; integrated gradients scale the atom and "
                "pair features together from a baseline to the molecule (Section 3.1 of the paper; the baseline is "
-               "named under the completeness verdict). Other methods: the Home page; "
+               "named under the completeness verdict). F is a task's log-odds of active, not its probability: "
+               "a probability saturates, and the atoms that push an active molecule further would get almost "
+               "nothing. Other methods: the Home page; "
                "methods that draw baselines from other inputs do not apply (molecules differ in shape).")
     choose_requested_model()
     loaded = choose_weave()

@@ -113,9 +113,9 @@ def across_molecules(explanations, labels, task) -> None:
     if not explanations:
         return
     st.subheader(f"Across the {len(explanations)} molecules on this page")
-    st.caption("Mean attribution to P(active: " + escape_markdown(task) + ") per atom type (lower case: aromatic) "
-               "and per functional group (a match's score is its atoms' plus its internal bonds' scores; the SMARTS "
-               "list is families.molecules.functional_groups.FUNCTIONAL_GROUPS).")
+    st.caption("Mean attribution to log-odds(active: " + escape_markdown(task) + ") per atom type (lower case: "
+               "aromatic) and per functional group (a match's score is its atoms' plus its internal bonds' scores; "
+               "the SMARTS list is families.molecules.functional_groups.FUNCTIONAL_GROUPS).")
     atoms = mean_by_atom_type(explanations)
     groups = mean_by_functional_group(explanations)
     c1, c2 = st.columns(2)

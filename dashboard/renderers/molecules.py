@@ -270,13 +270,13 @@ def saturation_charts(explanations, labels: Sequence[str] | None = None, task: s
                       quantity: str | None = None) -> tuple[alt.Chart, alt.Chart]:
     """Figure 13: (a) F against alpha, (b) the sum of the feature gradients against alpha; a line per molecule.
 
-    `quantity`: what F is, the y axis title (default P(active) of `task`)."""
+    `quantity`: what F is, the y axis title (default the log-odds of active of `task`)."""
     df = saturation_frame(explanations, labels)
     many = df["molecule"].nunique() > 1
     color = alt.Color("molecule:N", legend=None) if many else alt.value(colours.hex_colour(colours.POSITIVE))
     base = alt.Chart(df).mark_line(point=not many, opacity=0.8 if many else 1.0)
     f = base.encode(x=alt.X("alpha:Q", title="alpha (scale of the features)"),
-                    y=alt.Y("F:Q", title=quantity or f"P(active{': ' + task if task else ''})"), color=color,
+                    y=alt.Y("F:Q", title=quantity or f"log-odds(active{': ' + task if task else ''})"), color=color,
                     tooltip=["molecule", alt.Tooltip("alpha:Q", format=".3f"), alt.Tooltip("F:Q", format=".4f")]
                     ).properties(title="(a) prediction along the path", height=240)
     g = base.encode(x=alt.X("alpha:Q", title="alpha (scale of the features)"),

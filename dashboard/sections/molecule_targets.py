@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard.sections.molecules_shared import OPEN_TASK_KEY
-from families.molecules.explanation import contrast_refusal, is_regression, molecule_key, quantity
+from families.molecules.explanation import contrast_refusal, is_regression, molecule_key
 
 TASK_KEY, RATHER_THAN_KEY = "mol_task", "mol_rather_than"
 NO_CONTRAST = "(none)"
@@ -23,7 +23,7 @@ def choose_task(model, features, predictions: np.ndarray) -> int:
         st.session_state[key] = requested
     elif st.session_state.get(key) not in names:
         st.session_state[key] = names[int(np.argmax(predictions))]
-    kinds = [quantity(is_regression(model, t)) for t in names]
+    kinds = ["predicted value" if is_regression(model, t) else "P(active)" for t in names]  # what predict() gives
     what = "predicted probability of active" if set(kinds) == {"P(active)"} else "prediction"
     name = st.selectbox(f"Task ({what})", names, key=key,
                         format_func=lambda t: f"{t}   {kinds[names.index(t)]} = {predictions[names.index(t)]:.3f}")

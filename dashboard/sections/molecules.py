@@ -83,12 +83,14 @@ def accounting_and_predictions(expl) -> None:
 
 
 def show_explanation(expl, label: str) -> None:
+    probability = ("" if expl.regression or expl.contrasted
+                   else f" (P(active) = {expl.predictions[expl.task]:.3f})")  # what the task box shows
     st.subheader(f"{escape_markdown(label)}: {escape_markdown(expl.explained_name)}, {expl.quantity} = "
-                 f"{expl.task_score_input:.3f}")
+                 f"{expl.task_score_input:.3f}{probability}")
     if expl.contrasted:
-        st.caption(f"F: {escape_markdown(expl.explained_quantity)}. A contrast is explained on the log-odds, before "
-                   "the sigmoid: there a difference of two tasks' scores is a difference of the model's evidence, "
-                   "while two probabilities also move with how saturated each is.")
+        st.caption(f"F: {escape_markdown(expl.explained_quantity)}. A contrast is a difference of the log-odds, as a "
+                   "single task is explained on its log-odds: there a difference of two tasks' scores is a difference "
+                   "of the model's evidence, while two probabilities also move with how saturated each is.")
     what = expl.explained_quantity
     c1, c2, c3 = st.columns(3)
     style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],

@@ -7,7 +7,7 @@ Sanchez-Lengeling et al. 2020 as a command (tasks, ground truth and metrics: fam
 
 Each of the first --limit test molecules of the task's split (in the split's order; the binary tasks skip molecules
 without a true atom, which the metric leaves out) is explained through the molecules family from its --baseline
-(families.molecules.baseline; the model's first task; P(active) for a classification, the value for a regression)
+(families.molecules.baseline; the model's first task; its log-odds for a classification, the value for a regression)
 with each method, and "random" gives the floor (seeded uniform scores). The metric is computed on three atom scores:
 the atoms' own, with bonded pairs' scores split half to each atom, and with every pair's so split. Beside each
 method: completeness (median relative error) where the method defines it. --train EPOCHS first trains a weave on the

@@ -83,7 +83,7 @@ def model_fit(rows: pd.DataFrame, regression: bool) -> str:
         error = first["F(x)"] - first["target"]
         r2 = 1 - float((error ** 2).sum()) / float(((first["target"] - first["target"].mean()) ** 2).sum())
         return f"RMSE {float(np.sqrt((error ** 2).mean())):.3f}, R² {r2:.3f} on these {len(first)} molecules"
-    return (f"P(active) > 0.5 for {int((first['F(x)'] > 0.5).sum())} of these {len(first)} molecules "
+    return (f"P(active) > 0.5 for {int((first['F(x)'] > 0).sum())} of these {len(first)} molecules "
             f"({int(first['target'].sum())} labelled active)")
 
 
@@ -98,7 +98,7 @@ def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, cou
         f"Command: `{command}`", "",
         f"Date: {day}. Machine: {machine}. Explaining took {minutes:.1f} min.", "",
         f"Model: `{model.name}`, task `{model.target_names[0]}` ("
-        f"{'the predicted value' if task.regression else 'P(active)'} explained); its card's test "
+        f"{'the predicted value' if task.regression else 'its log-odds'} explained); its card's test "
         f"{'R²' if task.regression else 'ROC-AUC'}: {_figure(test_metric)}. Its fit here: "
         f"{model_fit(rows, task.regression)}.", "",
         f"Molecules: {counts['explained']} of the {counts['test split']} test molecules, the first in the split's "

@@ -2,7 +2,7 @@
 
     python -m families.molecules.evaluate [--n 100] [--groups 20] [--checkpoints DIR] [--seed 0]
 
-1. Completeness: integrated gradients of P(active) for `--n` Tox21 actives at the default scan settings
+1. Completeness: integrated gradients of the log-odds of active for `--n` Tox21 actives at the default scan settings
    (ig_core.ScanSettings()). Across tasks: the (molecule, task) pairs labelled active are shuffled with
    the seed, one task per molecule (its first active task in that order), molecules distinct. Prints the
    median and 90th percentile of the relative completeness error |sum of attributions - (F(x) - F(b))| /

@@ -1,10 +1,10 @@
 """One molecule's explanation for the weave model: atoms, bonds and atom pairs (paper Section 3.1, Figures 7, 13).
 
 No Streamlit here. The counterfactuals scale the atom features and the pair features of a molecule by
-the same alpha towards the family's baseline (families.molecules.baseline); F is the model's probability that the
-molecule is active on a classification task (the engine's sigmoid of the log-odds), or the predicted value
-of a regression task (identity, in the column's units); a contrast "task a rather than task b" explains
-log-odds(a) - log-odds(b). From one engine scan we get:
+the same alpha towards the family's baseline (families.molecules.baseline); F is the log-odds that the molecule
+is active on a classification task (log P(active) / P(inactive): a probability saturates, see
+families.molecules.family), or the predicted value of a regression task (in the column's units); a contrast "task a
+rather than task b" explains log-odds(a) - log-odds(b). From one engine scan we get:
 
 * an attribution per atom feature [A, Fa] and per ordered-pair feature [P, Fp];
 * an atom's score = the sum over its features; a bond's score = the sum over the features of its two
@@ -85,10 +85,10 @@ def is_regression(model: WeaveModel, task: int | str) -> bool:
 
 
 def quantity(regression: bool, task: str = "") -> str:
-    """What F is, for labels: "P(active)" or "predicted value", with the task when given."""
+    """What F is, for labels: "log-odds(active)" or "predicted value", with the task when given."""
     if regression:
         return f"predicted value ({task})" if task else "predicted value"
-    return f"P(active: {task})" if task else "P(active)"
+    return f"log-odds(active: {task})" if task else "log-odds(active)"
 
 
 def contrast_refusal(model: WeaveModel) -> str | None:
@@ -132,7 +132,7 @@ PERCENT_OF_PREDICTION = "% of F(molecule)"
 
 @dataclass(eq=False)
 class MoleculeExplanation(Explanation):
-    """Integrated gradients of one task's prediction (P(active), or a regression task's value) for one molecule.
+    """Integrated gradients of one task's prediction (its log-odds, or a regression task's value) for one molecule.
 
     The engine's result is read through families.contract.Explanation, whose per-target arrays (score_input, ...)
     hold the one explained task; task_score_input, task_score_baseline, task_delta and task_relative_delta are
@@ -174,7 +174,7 @@ class MoleculeExplanation(Explanation):
 
     @property
     def regression(self) -> bool:
-        """F is the task's predicted value, not P(active)."""
+        """F is the task's predicted value, not its log-odds."""
         return bool(self.task_regression[self.task])
 
     @property
@@ -245,12 +245,13 @@ class MoleculeExplanation(Explanation):
 
     @property
     def quantity(self) -> str:
-        """"P(active)", "predicted value" or a contrast's "log-odds difference": what F is, for labels."""
+        """"log-odds(active)", "predicted value" or a contrast's "log-odds difference": what F is, for labels."""
         return "log-odds difference" if self.contrasted else quantity(self.regression)
 
     @property
     def explained_quantity(self) -> str:
-        """What F is, with its tasks: "P(active: NR-AR)", or a contrast's "log-odds(NR-AR) - log-odds(SR-MMP)"."""
+        """What F is, with its tasks: "log-odds(active: NR-AR)", or a contrast's
+        "log-odds(NR-AR) - log-odds(SR-MMP)"."""
         if self.contrasted:
             return f"log-odds({self.task_name}) - log-odds({self.task_names[self.other_task]})"
         return quantity(self.regression, self.task_name)
