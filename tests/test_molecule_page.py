@@ -96,6 +96,16 @@ def test_bond_score_is_the_sum_of_both_ordered_pairs(aspirin):
     assert e.mol.GetNumBonds() == len(table) == len(e.bond_scores)
 
 
+def test_an_atom_with_half_of_each_bond_takes_half_of_its_bonds_scores(aspirin):
+    e = aspirin  # CC(=O)Oc1ccccc1C(=O)O: atom 0 has bond 0 (C0-C1); atom 1 bonds 0, 1 (C1=O2) and 2 (C1-O3)
+    with_bonds, atoms, bonds = e.atom_scores_with_bonds, e.atom_scores.astype(np.float64), e.bond_scores
+    # float64 sums of a few float32 scores: exact up to float64 rounding of terms below 1
+    assert with_bonds[0] == pytest.approx(atoms[0] + bonds[0] / 2, rel=1e-12, abs=1e-15)
+    assert with_bonds[1] == pytest.approx(atoms[1] + (bonds[0] + bonds[1] + bonds[2]) / 2, rel=1e-12, abs=1e-15)
+    assert with_bonds.sum() == pytest.approx(atoms.sum() + bonds.sum(), rel=1e-12)
+    assert e.atom_table()["score + ½ bonds"].tolist() == with_bonds.tolist()
+
+
 def test_detector_finds_a_planted_group(aspirin):
     e = aspirin
     scores = np.linspace(-1, 1, e.features.n_atoms) * 1e-3  # all distinct
@@ -327,6 +337,14 @@ def test_page_explains_a_single_atom(app, smiles):
     at.radio(key="mol_style").set_value("atom contours (similarity map)").run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert any("no contours" in c for img in at.get("image") for c in img.captions)
+
+
+def test_atom_scores_with_half_of_each_bond_redraw_the_molecule(app):
+    at = _explain(app, "c1ccccc1O")
+    own = [img.proto.imgs[0].url for img in at.get("image")]
+    at.radio(key="mol_atom_scores").set_value("own + half of each bond").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [img.proto.imgs[0].url for img in at.get("image")] != own  # the atoms take their bonds' halves
 
 
 def test_task_box_follows_the_molecule(app):

@@ -40,14 +40,21 @@ def side_by_side(runs) -> None:
     st.dataframe(method_comparison.scores_table(runs, list(runs[0].explanation.scores(0))), hide_index=True)
 
 
-def drawing(expl, style: str, indices: bool, what: str) -> None:
-    """The molecule coloured by its scores (highlights or contours) and its downloads."""
-    svg = molecule_views.attribution_svg(expl.mol, expl.atom_scores, expl.bond_scores, show_indices=indices,
+ATOM_SCORES = ("own features", "own + half of each bond")
+
+
+def drawing(expl, style: str, indices: bool, what: str, atom_view: str = ATOM_SCORES[0]) -> None:
+    """The molecule coloured by its scores (highlights or contours) and its downloads; with the bonds' scores
+    split to their atoms, the bonds are drawn uncoloured (their scores are in the atoms')."""
+    atom_scores, bond_scores = expl.atom_scores, expl.bond_scores
+    if atom_view == ATOM_SCORES[1]:
+        atom_scores, bond_scores = expl.atom_scores_with_bonds, 0 * expl.bond_scores
+    svg = molecule_views.attribution_svg(expl.mol, atom_scores, bond_scores, show_indices=indices,
                                          label=f"attribution to {what}")
     if style.startswith("atoms and bonds"):
         st.image(svg, caption=escape_markdown(expl.smiles))  # captions are Markdown
     else:
-        st.image(molecule_views.similarity_map_png(expl.mol, expl.atom_scores, show_indices=indices),
+        st.image(molecule_views.similarity_map_png(expl.mol, atom_scores, show_indices=indices),
                  caption="contours of the atom scores (bond and pair scores are not drawn)"
                  if molecule_views.draws_contours(expl.mol) else
                  "a single atom has no contours to draw: it is coloured by its score instead")
@@ -55,7 +62,7 @@ def drawing(expl, style: str, indices: bool, what: str) -> None:
     stem = molecule_views.download_stem(expl.explained_name, expl.smiles)
     d1.download_button("Scores (CSV)", expl.scores_csv(), f"{stem}_scores.csv", "text/csv")
     d2.download_button("Drawing (SVG)", svg, f"{stem}.svg", "image/svg+xml")
-    d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, expl.atom_scores, expl.bond_scores,
+    d3.download_button("Drawing (PNG)", molecule_views.attribution_png(expl.mol, atom_scores, bond_scores,
                                                                        show_indices=indices,
                                                                        label=f"attribution to {what}"),
                        f"{stem}.png", "image/png")
@@ -96,10 +103,14 @@ def show_explanation(expl, label: str) -> None:
     style = c1.radio("Drawing", ["atoms and bonds (highlight)", "atom contours (similarity map)"],
                      key="mol_style", horizontal=False)
     indices = c2.checkbox("Atom indices", key="mol_indices")
+    atom_view = c2.radio("Atom scores", ATOM_SCORES, key="mol_atom_scores",
+                         help="An atom's own features, or with half of each of its bonds' scores added, the bonds then "
+                              "drawn uncoloured. On the molecule benchmark the second finds the atoms that decide the "
+                              "output more often (benzene: attribution AUROC 0.997 against 0.926; README, Molecules).")
     order = c3.selectbox("Sort tables by", molecule_views.SORT_ORDERS, key="mol_sort")
     left, right = st.columns([3, 2])
     with left:
-        drawing(expl, style, indices, what)
+        drawing(expl, style, indices, what, atom_view)
     with right:
         accounting_and_predictions(expl)
     t1, t2 = st.columns(2)
