@@ -79,8 +79,7 @@ def test_pair_scores_reach_atoms_half_to_each_end():
     features = Featurizer().from_smiles("CCO")  # pairs (0,1) (0,2) (1,0) (1,2) (2,0) (2,1); (0,2) (2,0) not bonded
     assert features.pair_index.tolist() == [[0, 1], [0, 2], [1, 0], [1, 2], [2, 0], [2, 1]]
     pair_scores = np.array([2.0, 8.0, 4.0, 16.0, 32.0, 64.0])
-    views = atom_views(np.array([1.0, 2.0, 3.0]), pair_scores, features.pair_index.numpy(),
-                       features.bonded.numpy())
+    views = atom_views(np.array([1.0, 2.0, 3.0]), pair_scores, features)
     assert views["atoms"].tolist() == [1.0, 2.0, 3.0]
     # bond C0-C1 = 2 + 4, half to each; bond C1-O2 = 16 + 64, half to each
     assert views["atoms + bonds split"].tolist() == [1 + 3, 2 + 3 + 40, 3 + 40]

@@ -104,8 +104,9 @@ def test_the_lstm_starts_from_its_eos_or_unk_embedding_where_asked(model):
     item = dataclasses.replace(FAMILY.parse(model, "the shareholders claimed more"), baseline="unk")
     request = FAMILY.engine_input(model, item)
     unk = lm.embed([lm.vocab.index["<unk>"]])[0, 0]
-    # an embedding lookup copies the table's row: exactly equal at every position
+    # an embedding lookup is a gather, no arithmetic: it copies the table's row exactly at any batch shape
     assert all(torch.equal(row, unk) for row in request.baseline[0][0])
+    # engine_input makes its baseline with this very call on these very inputs: the same computation
     assert torch.equal(baseline_embeddings(lm, item, request.inputs[0]), request.baseline[0])
     explanation = FAMILY.explain(AttributionEngine(device="cpu"), model, item, None, ScanSettings())
     assert explanation.completeness_ok and explanation.relative_delta[0] <= 0.01

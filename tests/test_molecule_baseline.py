@@ -44,7 +44,8 @@ def test_the_default_is_the_structure_keeping_baseline_and_zeros_stays_available
         "degree=0", "degree=1", "degree=2", "degree=3", "degree=4", "degree=5+", "in ring"]
     assert [PAIR_COLUMNS[i] for i in np.flatnonzero(STRUCTURE.kept_masks(FZ)[1].numpy())] == [
         "distance=1", "distance=2"]
-    # "atoms" keeps the same atom columns and every pair column: the pairs score nothing
+    # "atoms" keeps the same atom columns and every pair column: the pairs score nothing (masks of 0 and 1 read off
+    # the column names, no arithmetic: exactly equal)
     atoms_kept, pairs_kept = BASELINES["atoms"].kept_masks(FZ)
     assert torch.equal(atoms_kept, STRUCTURE.kept_masks(FZ)[0]) and bool(pairs_kept.all())
 

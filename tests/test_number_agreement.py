@@ -165,10 +165,11 @@ def test_prefixes_read_from_the_unk_baseline_start_every_position_at_unks_embedd
     preference = agreement.NumberPreference(model.extra.forward, *agreement.verb_ids(model))
     [zeros, unk] = [agreement.read_all(model, [keys_prefix()], preference, "number", baseline)[0]
                     for baseline in ("zeros", "unk")]
-    assert torch.equal(zeros.request.inputs[0], unk.request.inputs[0])  # the same text, the same embeddings
+    # the same lookup of the same text's ids in the same shape: the same computation, whichever the baseline
+    assert torch.equal(zeros.request.inputs[0], unk.request.inputs[0])
     assert not zeros.request.baseline[0].any()
     unk_row = model.extra.embed([model.extra.vocab.index["<unk>"]])[0, 0]
-    # an embedding lookup copied to every position: exactly the row
+    # an embedding lookup is a gather, no arithmetic: it copies the row exactly at any batch shape
     assert all(torch.equal(position, unk_row) for position in unk.request.baseline[0][0])
     explained = agreement.explain_batch(AttributionEngine(device="cpu", cache_size=0), model, [unk], ScanSettings())
     assert explained[0].relative_delta <= 0.01  # completeness holds from this baseline too

@@ -3,6 +3,7 @@ its scores with the accounting, predictions, atom and bond tables and saturation
 controls (drawing, indices, table order) only redraw: the scan is cached in the engine."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from dashboard.renderers import colours, method_comparison
@@ -48,7 +49,7 @@ def drawing(expl, style: str, indices: bool, what: str, atom_view: str = ATOM_SC
     split to their atoms, the bonds are drawn uncoloured (their scores are in the atoms')."""
     atom_scores, bond_scores = expl.atom_scores, expl.bond_scores
     if atom_view == ATOM_SCORES[1]:
-        atom_scores, bond_scores = expl.atom_scores_with_bonds, 0 * expl.bond_scores
+        atom_scores, bond_scores = expl.atom_scores_with_bonds, np.zeros_like(expl.bond_scores)
     svg = molecule_views.attribution_svg(expl.mol, atom_scores, bond_scores, show_indices=indices,
                                          label=f"attribution to {what}")
     if style.startswith("atoms and bonds"):

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from families.config import data_dir
 from families.contract import EngineInput, FamilyError, LoadedModel
 from families.language import TokenizedText
-from families.language.baselines import LABELS, ZEROS, baseline_embeddings
+from families.language.baselines import LABELS, ZEROS
 from families.language.family import FAMILY
 from families.machine import machine_description
 from families.trust import write_table
@@ -461,7 +461,7 @@ def main(argv=None) -> pd.DataFrame:
     model = FAMILY.load(source, torch.device(args.device))
     prefixes = read_prefixes(args.data)[:args.limit or None]
     first = replace(FAMILY.parse(model, prefixes[0].text), baseline=args.baseline)
-    baseline_embeddings(model.extra, first, FAMILY.engine_input(model, first).inputs[0])  # refuses one not offered
+    FAMILY.engine_input(model, first)  # refuses a baseline the model does not offer, before any work
     methods = args.methods or [*FAMILY.methods(model, first), RANDOM]
     settings = ScanSettings.from_arguments(args)
     stem = PurePath(source.name.removesuffix(" (default)").split(": ", 1)[-1]).stem

@@ -2,7 +2,7 @@
 Sanchez-Lengeling et al. 2020 as a command (tasks, ground truth and metrics: families.molecules.ground_truth).
 
     python -m families.molecules.attribution_benchmark --task crippen --model PATH_OR_NAME \
-        --methods integrated_gradients gradient_x_input random --limit 50 --out bench/RESULTS-molecule-benchmark.md
+        --methods integrated_gradients gradient_x_input random --limit 50
     python -m families.molecules.attribution_benchmark --task crippen --train 12 --checkpoint crippen.pt ...
 
 Each of the first --limit test molecules of the task's split (in the split's order; the binary tasks skip molecules
@@ -149,8 +149,7 @@ def molecule_rows(engine, model: LoadedModel, data: TaskData, molecules: list[Be
             scores = explained_scores(engine, model, molecule, method, settings, rng, family)
             seconds = time.perf_counter() - start
             features = molecule.features
-            bonded = features.bonded.numpy()
-            views = atom_views(scores["atom_scores"], scores["pair_scores"], features.pair_index.numpy(), bonded)
+            views = atom_views(scores["atom_scores"], scores["pair_scores"], features)
             rows.append({
                 "method": method, "row": molecule.row, "smiles": features.smiles, "atoms": features.n_atoms,
                 **{view: score_atoms(data.task, molecule.truth, views[view]) for view in ATOM_VIEWS},
@@ -158,8 +157,8 @@ def molecule_rows(engine, model: LoadedModel, data: TaskData, molecules: list[Be
                 "points": scores["points"], "F(x)": scores["F(x)"], "F(baseline)": scores["F(baseline)"],
                 "target": float(data.frame[data.task.target_column].iloc[molecule.row]),
                 "atoms part": float(np.sum(scores["atom_scores"])),
-                "bonded pairs part": float(np.sum(scores["pair_scores"][bonded])),
-                "other pairs part": float(np.sum(scores["pair_scores"][~bonded])), "seconds": seconds})
+                "bonded pairs part": float(features.bond_scores(scores["pair_scores"]).sum()),
+                "other pairs part": features.nonbonded_total(scores["pair_scores"]), "seconds": seconds})
     return pd.DataFrame(rows)
 
 
@@ -174,8 +173,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, choices=list(BASELINES),
                         help="what the path starts from (families.molecules.baseline)")
     parser.add_argument("--limit", type=int, default=50, help="test molecules to explain (0: the whole test split)")
-    parser.add_argument("--out", default="bench/RESULTS-molecule-benchmark.md",
-                        help="the results file (.md), or a CSV of the per-molecule rows")
+    parser.add_argument("--out", help="the results file (.md), or a CSV of the per-molecule rows (default: "
+                                      "bench/RESULTS-molecule-benchmark-TASK.md)")
     parser.add_argument("--train", type=int, default=0, metavar="EPOCHS",
                         help="first train a weave on the task's train split for at most EPOCHS epochs")
     parser.add_argument("--checkpoint", help="where --train saves the model (its card beside it)")
@@ -213,7 +212,7 @@ def main(argv=None) -> pd.DataFrame:
     family = MoleculeFamily(baseline=args.baseline)
     rows = molecule_rows(AttributionEngine(device=device, cache_size=0), model, data, selection.molecules,
                          args.methods, settings, args.seed, family)
-    out = Path(args.out)
+    out = Path(args.out or f"bench/RESULTS-molecule-benchmark-{args.task}.md")
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".md":
         out.write_text(results_markdown(

@@ -284,10 +284,7 @@ class MoleculeExplanation(Explanation):
     def atom_scores_with_bonds(self) -> np.ndarray:
         """[A]: each atom's score plus half of each of its bonds' scores, so that they add up to the atoms' and bonds'
         total (the molecule benchmark's "atoms + bonds split", nearest its published protocol)."""
-        scores = self.atom_scores.astype(np.float64)
-        for bond, score in zip(self.mol.GetBonds(), self.bond_scores):
-            scores[[bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()]] += score / 2
-        return scores
+        return self.features.atoms_with_pairs(self.atom_scores, self.pair_scores)
 
     @property
     def nonbonded_total(self) -> float:

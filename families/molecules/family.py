@@ -25,6 +25,7 @@ from families.molecules.explanation import (
     graph_digest,
     model_fingerprint,
 )
+from families.molecules.ground_truth import TASKS
 from ig_core import Attribution, Contrast, ScanSettings
 
 
@@ -39,7 +40,7 @@ class MoleculeFamily(ModelFamily):
     collections = (MoleculeSDF, MoleculeTable)
     trust_checks = {f"ground truth: {task}": f"python -m families.molecules.attribution_benchmark --task {task} "
                                              f"--model families/molecules/benchmark_models/{task}-weave.pt"
-                    for task in ("crippen", "benzene", "logic7", "logic8", "logic10")}
+                    for task in TASKS}
     # "this task rather than that": a difference of the log-odds that the forward returns (other models refuse:
     # contrast_refusal)
     contrast_output = "identity"

@@ -252,6 +252,17 @@ class MoleculeFeatures:
         np.add.at(out, b[b >= 0], s[b >= 0])
         return out
 
+    def atoms_with_pairs(self, atom_scores, pair_scores, bonds_only: bool = True) -> np.ndarray:
+        """[A] atom scores, each with half of the score of every ordered pair it is an end of (the bonded pairs only,
+        or every pair), so that they add up to the atoms' and those pairs' total."""
+        scores = np.asarray(atom_scores, dtype=np.float64).copy()
+        pairs = _pair_totals(pair_scores)
+        chosen = self.bonded.numpy() if bonds_only else np.ones(len(pairs), dtype=bool)
+        ends = self.pair_index.numpy().reshape(-1, 2)
+        for end in (0, 1):
+            np.add.at(scores, ends[chosen, end], pairs[chosen] / 2)
+        return scores
+
     def nonbonded_total(self, pair_scores) -> float:
         """Total score of the pairs that are not bonds (distance-2 pairs): there is no bond to draw."""
         s = _pair_totals(pair_scores)

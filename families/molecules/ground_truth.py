@@ -24,6 +24,7 @@ a node, so their AUROC also ranks hydrogens and their tau correlates hydrogens' 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,12 @@ from families.config import DataNotFound, data_dir
 from families.molecules.featurize import Featurizer, MoleculeError
 
 
+@functools.cache
+def pattern(smarts: str) -> Chem.Mol:
+    """A SMARTS parsed once: the rules match the same few patterns against thousands of molecules."""
+    return Chem.MolFromSmarts(smarts)
+
+
 @dataclass(frozen=True)
 class Clause:
     """Every `required` SMARTS matches and no `forbidden` one does."""
@@ -44,8 +51,8 @@ class Clause:
     forbidden: tuple[str, ...] = ()
 
     def holds(self, mol: Chem.Mol) -> bool:
-        return (all(mol.HasSubstructMatch(Chem.MolFromSmarts(smarts)) for smarts in self.required)
-                and not any(mol.HasSubstructMatch(Chem.MolFromSmarts(smarts)) for smarts in self.forbidden))
+        return (all(mol.HasSubstructMatch(pattern(smarts)) for smarts in self.required)
+                and not any(mol.HasSubstructMatch(pattern(smarts)) for smarts in self.forbidden))
 
 
 @dataclass(frozen=True)
@@ -145,7 +152,7 @@ def pattern_answers(mol: Chem.Mol, patterns: tuple[str, ...]) -> set[int]:
     the unions stay cheap; empty when some pattern does not match."""
     joined = {0}
     for smarts in patterns:
-        matches = [sum(1 << i for i in match) for match in mol.GetSubstructMatches(Chem.MolFromSmarts(smarts))]
+        matches = [sum(1 << i for i in match) for match in mol.GetSubstructMatches(pattern(smarts))]
         unions: set[int] = set()
         for match in matches:
             unions |= {match | earlier for earlier in unions} | {match}
@@ -177,23 +184,14 @@ def has_true_atom(task: BenchmarkTask, truth: np.ndarray) -> bool:
 ATOM_VIEWS = ("atoms", "atoms + bonds split", "atoms + all pairs split")
 
 
-def atom_views(atom_scores: np.ndarray, pair_scores: np.ndarray, pair_index: np.ndarray,
-               bonded: np.ndarray) -> dict[str, np.ndarray]:
+def atom_views(atom_scores: np.ndarray, pair_scores: np.ndarray, features) -> dict[str, np.ndarray]:
     """Per-atom scores three ways: the atoms' own; with each bonded ordered pair's score split half to each of its
     two atoms (so a bond's score, its two ordered pairs, goes half to each end); with every pair's score so split
-    (distance-2 pairs too: the scores then add up to the whole attribution)."""
-    atom_scores = np.asarray(atom_scores, dtype=np.float64)
-    pair_scores, pair_index = np.asarray(pair_scores, dtype=np.float64), np.asarray(pair_index).reshape(-1, 2)
-
-    def split(chosen: np.ndarray) -> np.ndarray:
-        out = atom_scores.copy()
-        for end in (0, 1):
-            np.add.at(out, pair_index[chosen, end], pair_scores[chosen] / 2)
-        return out
-
-    bonded = np.asarray(bonded, dtype=bool)
-    return {"atoms": atom_scores, "atoms + bonds split": split(bonded),
-            "atoms + all pairs split": split(np.ones_like(bonded))}
+    (distance-2 pairs too: the scores then add up to the whole attribution). `features`: the molecule's
+    MoleculeFeatures, which knows its pairs."""
+    return {"atoms": np.asarray(atom_scores, dtype=np.float64),
+            "atoms + bonds split": features.atoms_with_pairs(atom_scores, pair_scores),
+            "atoms + all pairs split": features.atoms_with_pairs(atom_scores, pair_scores, bonds_only=False)}
 
 
 def random_attributions(rng: np.random.Generator, n_atoms: int, n_pairs: int) -> tuple[np.ndarray, np.ndarray]:
