@@ -24,6 +24,7 @@ from families.molecules.ground_truth import (
     atom_views,
     attribution_auroc,
     crippen_contributions,
+    crippen_moved_along_bonds,
     ground_truth,
     has_true_atom,
     kendall_tau_b,
@@ -102,6 +103,20 @@ def test_crippen_truth_adds_up_to_rdkits_logp(smiles):
     terms = [logp for logp, _ in rdMolDescriptors._CalcCrippenContribs(Chem.AddHs(mol), force=True)]
     bound = (len(terms) - 1) * EPS * sum(abs(t) for t in terms)
     assert abs(truth.sum() - Crippen.MolLogP(mol)) <= bound
+
+
+@pytest.mark.numeric
+def test_crippen_moved_along_bonds_moves_the_share_to_each_carbon_of_a_heteroatom():
+    chloroethanol = Chem.MolFromSmiles("OCCCl")  # O0-C1, C1-C2, C2-Cl3
+    truth = crippen_contributions(chloroethanol)
+    moved = crippen_moved_along_bonds(chloroethanol, truth, 0.25)
+    # the same one addition or subtraction per atom as the function makes: equal bit for bit
+    assert moved.tolist() == [truth[0] - 0.25, truth[1] + 0.25, truth[2] + 0.25, truth[3] - 0.25]
+    # each sum of 4 terms rounds within 3 eps/2 of its terms' absolute sum, and each moved term within eps/2 of itself
+    bound = 3 * EPS / 2 * np.abs(truth).sum() + 4 * EPS / 2 * np.abs(moved).sum()
+    assert abs(moved.sum() - truth.sum()) <= bound
+    urea = Chem.MolFromSmiles("NC(N)=O")  # a carbon with three heteroatoms takes a share from each
+    assert crippen_moved_along_bonds(urea, np.zeros(4), 0.5).tolist() == [-0.5, 1.5, -0.5, -0.5]
 
 
 def test_benzene_truth_marks_exactly_the_ring():
@@ -187,6 +202,9 @@ def test_the_command_writes_every_row_with_numbers_in_range(small_run):
     completeness = float(re.search(r"\| ([0-9.]+)% \|", ig).group(1))
     assert completeness <= 100 * ScanSettings().tolerance  # the adaptive rule's default tolerance, in the median
     assert "| random | .13 |" in results  # the published table beside ours
+    ceiling = next(line for line in results.splitlines() if line.startswith("| Kendall tau-b against Crippen's |"))
+    taus = [float(cell) for cell in ceiling.strip("|").split("|")[1:]]
+    assert len(taus) == 3 and all(-1 <= tau <= 1 for tau in taus)
     assert f"baseline `structure`: {STRUCTURE.description}." in results  # the family's default
 
 

@@ -20,9 +20,7 @@ import argparse
 import datetime
 import json
 import math
-import os
 import pathlib
-import platform
 import shlex
 import sys
 import time
@@ -38,22 +36,11 @@ from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel, PreT
 from families.language.hugging_face import PTB_TEXT_RULES
 from families.language.ptb import EOS, UNK, Vocabulary
 from families.language.train import load_ptb
+from families.machine import machine_description
 
 CARD_JSON = "ig_card.json"
 DEFAULTS = dict(n_layer=3, n_embd=256, n_head=4, n_positions=128, dropout=0.15, batch_size=16, lr=2e-3,
                 weight_decay=0.1, warmup_steps=100, clip=1.0, epochs=8, minutes=0.0)
-
-
-def machine() -> str:
-    """The CPU in a few words: its model name where Linux gives it, the cores and the torch threads used."""
-    name = platform.processor() or platform.machine()
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        name = names[0] if names else name
-    threads = torch.get_num_threads()
-    return f"CPU ({name}, {os.cpu_count()} cores, {threads} torch thread{'s' * (threads != 1)})"
 
 
 def build_tokenizer(vocab: Vocabulary) -> PreTrainedTokenizerFast:
@@ -242,7 +229,7 @@ def train(out, hp: dict, seed: int = 1234, train_tokens: "int | None" = None, ev
                     train_tokens=int(train_ids.numel()),
                     parameters=n_params, weights_mb=round(size_mb, 2), history=history, command=command,
                     wall_seconds=round(wall, 1), torch=str(torch.__version__), transformers=transformers.__version__,
-                    device=machine(),
+                    device=machine_description("cpu"),
                     date=started.strftime("%Y-%m-%d %H:%M UTC"))
     card = dict(metrics, training=training)
     (out / CARD_JSON).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
@@ -309,7 +296,7 @@ The LSTM `small.pt`: valid 116.50, test 112.17 (batch size 1, state carried over
 {training['command']}
 ```
 Wall time {training['wall_seconds'] / 60:.1f} min (training, validation and the final measurements) on
-{training['device']}, torch {training['torch']}, transformers {training['transformers']}, {training['date']}.
+{training['device']}, transformers {training['transformers']}, {training['date']}.
 """
     path = out / "README.md"
     path.write_text(text, encoding="utf-8")

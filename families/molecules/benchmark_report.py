@@ -26,6 +26,9 @@ PUBLISHED = {
 }
 
 
+MOVED_TRUTH = "reference: Crippen's split,"
+
+
 def _figure(value: float, digits: int = 3) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
@@ -62,14 +65,20 @@ def method_table(rows: pd.DataFrame, task: str, metric: str) -> list[str]:
     return lines
 
 
-def trust_rows(rows: pd.DataFrame, task: str, metric: str) -> pd.DataFrame:
-    """Each method's mean metric per atom view, for the Trust page (higher is better)."""
+def trust_rows(rows: pd.DataFrame, task: str, metric: str, moved_truth: dict[float, float] | None = None
+               ) -> pd.DataFrame:
+    """Each method's mean metric per atom view, for the Trust page (higher is better), and where given the tau of
+    Crippen's contributions moved along bonds (the labels' ceiling) as reference rows."""
     table = []
     for method, group in rows.groupby("method", sort=False):
         for view in ATOM_VIEWS:
             score = mean_score(group[view])
             table.append({"method": method, "measure": f"{task} {metric} ({view})", "value": score.mean,
                           "better": "higher", "items": score.molecules})
+    molecules = rows["row"].nunique()
+    for share, tau in (moved_truth or {}).items():
+        table += [{"method": f"{MOVED_TRUTH} {share:g} moved per C-heteroatom bond", "value": tau, "better": "higher",
+                   "measure": f"{task} {metric} ({view})", "items": molecules} for view in ATOM_VIEWS]
     return pd.DataFrame(table)
 
 
@@ -87,9 +96,24 @@ def model_fit(rows: pd.DataFrame, regression: bool) -> str:
             f"({int(first['target'].sum())} labelled active)")
 
 
+def _moved_truth_lines(moved_truth: dict[float, float]) -> list[str]:
+    """What an attribution that is exact in another way scores: Crippen's own contributions with a share moved
+    across each carbon-heteroatom bond, the same sum for every molecule."""
+    if not moved_truth:
+        return []
+    return ["How high the labels let tau go: Crippen's contributions with a share of logP moved from each "
+            "heteroatom to every carbon bonded to it add up to the same logP for every molecule, so the labels give "
+            "a model no reason to prefer Crippen's split to these. An attribution that is exact for a model that "
+            "learnt one of them scores:", "",
+            "| share moved per carbon-heteroatom bond | " + " | ".join(f"{share:g}" for share in moved_truth) + " |",
+            "| --- " * (len(moved_truth) + 1) + "|",
+            "| Kendall tau-b against Crippen's | " + " | ".join(_figure(tau) for tau in moved_truth.values()) + " |",
+            ""]
+
+
 def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, counts: dict[str, int],
                      settings: ScanSettings, baseline: MoleculeBaseline, command: str, machine: str, day: str,
-                     minutes: float) -> str:
+                     minutes: float, moved_truth: dict[float, float] | None = None) -> str:
     task = data.task
     card = model.card.get("metrics", {})
     test_metric = card.get("test", {}).get("mean", float("nan"))
@@ -111,6 +135,7 @@ def results_markdown(rows: pd.DataFrame, data: TaskData, model: LoadedModel, cou
            else "") + f"; baseline `{baseline.name}`: {baseline.description}.", "",
         f"Mean {task.metric} per molecule (± standard error); molecules where it is undefined are left out.", "",
         *method_table(rows, task.name, task.metric), "",
+        *_moved_truth_lines(moved_truth or {}),
         f"Published ({PUBLISHED_MODELS}), {task.metric}:", "",
         "| method | published |", "| --- | --- |",
         *[f"| {method} | {figure} |" for method, figure in PUBLISHED.get(task.name, {}).items()], "",

@@ -6,6 +6,7 @@ tasks a label column) and <task>_traintest_indices.npz (train_index, test_index:
 
 - crippen, a regression: the target is RDKit's Crippen logP; the ground truth is each heavy atom's Crippen
   contribution with its hydrogens' contributions folded into it, so that the atoms' truths add up to the target.
+  It is one exact decomposition of many (crippen_moved_along_bonds): the labels cannot tell them apart.
 - benzene, logic7, logic8, logic10, binary: the label column; the ground truth is every legal answer to "which atoms
   make the rule true", as the authors define it (fragment_identifier.py): for one SMARTS pattern, the atoms of any
   one or more of its matches; for several patterns that must all match, one such answer per pattern, joined; a
@@ -145,6 +146,21 @@ def crippen_contributions(mol: Chem.Mol) -> np.ndarray:
         if atom.GetIdx() >= mol.GetNumAtoms():
             folded[atom.GetNeighbors()[0].GetIdx()] += contributions[atom.GetIdx()]
     return folded
+
+
+def crippen_moved_along_bonds(mol: Chem.Mol, contributions: np.ndarray, share: float) -> np.ndarray:
+    """[A] the contributions with `share` moved, across every bond between a carbon and another element, from the
+    other atom to the carbon. Every molecule keeps its sum, so no model fit to the sums can tell this decomposition
+    from Crippen's: its tau against Crippen's is what an equally exact attribution scores."""
+    moved = np.array(contributions, dtype=np.float64)
+    for bond in mol.GetBonds():
+        ends = bond.GetBeginAtom(), bond.GetEndAtom()
+        carbons = [atom.GetSymbol() == "C" for atom in ends]
+        if carbons[0] != carbons[1]:
+            carbon, other = ends if carbons[0] else ends[::-1]
+            moved[carbon.GetIdx()] += share
+            moved[other.GetIdx()] -= share
+    return moved
 
 
 def pattern_answers(mol: Chem.Mol, patterns: tuple[str, ...]) -> set[int]:

@@ -1,7 +1,13 @@
 """IDGI (Yang, Wang and Bilen, CVPR 2023): integrated gradients without the noise of the gradient's directions
 orthogonal to it. On each step of the straight line the score's change d_i = F(x_{i+1}) - F(x_i) is shared out
 among the features in proportion to g_i * g_i, the squared gradient at the step's start, so that the attributions
-add up to F(input) - F(baseline) exactly, whatever the number of steps."""
+add up to F(input) - F(baseline) exactly, whatever the number of steps.
+
+Only the features that move along the path (input != baseline) share a step's change: the path does not move the
+others, so they cannot have caused it, and they get nothing, as in integrated gradients. The paper's images move
+every pixel, where this is its rule; a molecule's baseline keeps its structure columns and a one-hot column is zero
+at both ends, and without the restriction nearly all of a molecule's IDGI map went to such columns (so it stayed the
+same when the model's weights were randomised)."""
 from __future__ import annotations
 
 import math
@@ -42,6 +48,7 @@ class IDGI(AttributionMethod):
         alphas = np.linspace(0.0, 1.0, steps + 1)
         evaluator = context.evaluator(planned_points=steps + 1)
         differences = [x - b for x, b in zip(problem.inputs, problem.baselines)]
+        moving = [(d != 0).double() for d in differences]  # [N, ...]: what the path moves
         # float64 shares: the features' shares of a step must add up to 1 well below float32 rounding
         totals = [torch.zeros((problem.n_targets, *x.shape), dtype=torch.float64, device=x.device)
                   for x in problem.inputs]
@@ -54,7 +61,7 @@ class IDGI(AttributionMethod):
             passed = evaluator.evaluate([b + torch.as_tensor(alphas[start:stop], dtype=d.dtype, device=d.device).view(
                 -1, *(1,) * d.dim()) * d for b, d in zip(problem.baselines, differences)])  # [K, N, ...] each
             scores[start:stop] = passed.score
-            squares = [g.double() ** 2 for g in passed.gradients]
+            squares = [g.double() ** 2 * m for g, m in zip(passed.gradients, moving)]
             if carried is not None:
                 squares = [torch.cat([c, s], 1) for c, s in zip(carried, squares)]
             add_steps(totals, [s[:, :-1] for s in squares], np.diff(scores[max(start - 1, 0):stop], axis=0))
