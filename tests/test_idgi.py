@@ -60,17 +60,20 @@ def test_linear_model_shares_the_score_change_by_squared_weights():
     assert result.points_evaluated == steps + 1 and result.completeness == "F(input) - F(baseline)"
 
 
-def test_features_the_path_does_not_move_get_nothing():
+@pytest.mark.parametrize("moving_only", [False, True])
+def test_features_the_path_does_not_move_share_only_by_the_papers_rule(moving_only):
     torch.manual_seed(3)
     weights, x, baseline = torch.randn(6, 2), torch.randn(3, 6), torch.randn(3, 6)
     x[0, 1], x[2, [0, 4]] = baseline[0, 1], baseline[2, [0, 4]]
     result = AttributionEngine(device="cpu").attribute(lambda z: z @ weights, x, [1], baseline=baseline,
-                                                       method="idgi", method_options={"steps": 4})
-    moving = (x != baseline).double()
+                                                       method="idgi",
+                                                       method_options={"steps": 4, "moving_only": moving_only})
+    sharing = (x != baseline).double() if moving_only else torch.ones(3, 6, dtype=torch.float64)
     w64, change = weights[:, 1].double(), (x - baseline).double() @ weights[:, 1].double()
-    assert (result.attributions[0][moving == 0] == 0).all()  # 0 * share, exactly
-    # the moving features share the change by their squared weights alone; bound as in the linear test above
-    share = moving * w64 ** 2 / (moving * w64 ** 2).sum(1, keepdim=True)
+    if moving_only:
+        assert (result.attributions[0][x == baseline] == 0).all()  # 0 * share, exactly
+    # the sharing features split the change by their squared weights; bound as in the linear test above
+    share = sharing * w64 ** 2 / (sharing * w64 ** 2).sum(1, keepdim=True)
     size = (x.abs() + baseline.abs() + (x - baseline).abs()).double() @ w64.abs()
     tolerance = share * (17 * EPS * size[:, None] + EPS * change.abs()[:, None])
     assert torch.all((result.attributions[0].double() - share * change[:, None]).abs() <= tolerance)

@@ -80,6 +80,22 @@ def test_explain_through_the_contract_is_complete(shipped):
     assert abs(record["delta"]) <= 0.01 * abs(difference)
 
 
+def test_idgi_gives_the_columns_the_baseline_keeps_nothing(shipped):
+    item = FAMILY.parse(shipped, ASPIRIN)
+    request = FAMILY.engine_input(shipped, item)
+    explanation = FAMILY.explain(ENGINE, shipped, item, [0], ScanSettings().with_method("idgi"))
+    maps = (explanation.atom_attr, explanation.pair_attr)
+    for x, baseline, attribution in zip(request.inputs, request.baseline, maps):
+        still = (x[0] == baseline[0]).numpy()  # kept structure columns and one-hot zeros
+        assert still.any() and (attribution[still] == 0).all()
+        assert (attribution[~still] != 0).any()
+    # IDGI's float64 shares add up to F(input) - F(baseline); the maps are rounded to float32, each term within
+    # eps/2 of itself
+    total = sum(float(m.sum()) for m in maps)
+    bound = float(torch.finfo(torch.float32).eps) * sum(float(abs(m).sum()) for m in maps)
+    assert abs(total - (explanation.task_score_input - explanation.task_score_baseline)) <= bound
+
+
 def test_a_contrast_of_two_tasks_explains_their_log_odds_difference():
     """"task 0 rather than task 3": F = log-odds(0) - log-odds(3), completeness holds for it, and its names say so."""
     w2 = random_weave(2)

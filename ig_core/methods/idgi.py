@@ -3,11 +3,11 @@ orthogonal to it. On each step of the straight line the score's change d_i = F(x
 among the features in proportion to g_i * g_i, the squared gradient at the step's start, so that the attributions
 add up to F(input) - F(baseline) exactly, whatever the number of steps.
 
-Only the features that move along the path (input != baseline) share a step's change: the path does not move the
-others, so they cannot have caused it, and they get nothing, as in integrated gradients. The paper's images move
-every pixel, where this is its rule; a molecule's baseline keeps its structure columns and a one-hot column is zero
-at both ends, and without the restriction nearly all of a molecule's IDGI map went to such columns (so it stayed the
-same when the model's weights were randomised)."""
+The paper shares it among all the features, those the path does not move (input == baseline) too, though they cannot
+have caused it. With moving_only they get nothing, as in integrated gradients. The paper's images move nearly every
+pixel; a molecule's baseline keeps its structure columns and a one-hot column is zero at both ends, and there the
+paper's rule gave such columns 98% of the map, which then stayed the same when the model's weights were randomised
+(so the molecules family turns moving_only on)."""
 from __future__ import annotations
 
 import math
@@ -36,6 +36,7 @@ class IDGI(AttributionMethod):
     @dataclass(frozen=True)
     class Options:
         steps: int = 64  # uniform intervals of the straight line
+        moving_only: bool = False  # share each step among the features the path moves only (module docstring)
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -48,7 +49,8 @@ class IDGI(AttributionMethod):
         alphas = np.linspace(0.0, 1.0, steps + 1)
         evaluator = context.evaluator(planned_points=steps + 1)
         differences = [x - b for x, b in zip(problem.inputs, problem.baselines)]
-        moving = [(d != 0).double() for d in differences]  # [N, ...]: what the path moves
+        # who shares a step's change: [N, ...] 1 where the path moves, or all (1.0, an exact product)
+        sharing = [(d != 0).double() if self.options.moving_only else 1.0 for d in differences]
         # float64 shares: the features' shares of a step must add up to 1 well below float32 rounding
         totals = [torch.zeros((problem.n_targets, *x.shape), dtype=torch.float64, device=x.device)
                   for x in problem.inputs]
@@ -61,7 +63,7 @@ class IDGI(AttributionMethod):
             passed = evaluator.evaluate([b + torch.as_tensor(alphas[start:stop], dtype=d.dtype, device=d.device).view(
                 -1, *(1,) * d.dim()) * d for b, d in zip(problem.baselines, differences)])  # [K, N, ...] each
             scores[start:stop] = passed.score
-            squares = [g.double() ** 2 * m for g, m in zip(passed.gradients, moving)]
+            squares = [g.double() ** 2 * m for g, m in zip(passed.gradients, sharing)]
             if carried is not None:
                 squares = [torch.cat([c, s], 1) for c, s in zip(carried, squares)]
             add_steps(totals, [s[:, :-1] for s in squares], np.diff(scores[max(start - 1, 0):stop], axis=0))
