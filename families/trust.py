@@ -20,6 +20,7 @@ from ig_core import METHODS
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 COLUMNS = ["check", "method", "measure", "value", "better", "items", "source"]
 BETTER = ("higher", "lower")
+REFERENCE = "reference: "  # a row so named scores a known answer, not a method: how high the measure can go
 
 
 def trust_dir() -> pathlib.Path:
@@ -40,8 +41,8 @@ def file_name(text: str) -> str:
 def write_table(family: str, model_name: str, check: str, rows: pd.DataFrame, command: str,
                 folder: pathlib.Path | None = None) -> pathlib.Path:
     """Keep a check's summary for a model: rows with method (a name of ig_core.METHODS, written as its label, or
-    another name: "random"), measure, value, better ("higher" or "lower") and items. A check's table replaces its
-    earlier one."""
+    another name: "random", or REFERENCE and what it scores), measure, value, better ("higher" or "lower") and
+    items. A check's table replaces its earlier one."""
     missing = {"method", "measure", "value", "better", "items"} - set(rows.columns)
     if missing:
         raise ValueError(f"a trust table needs the columns {sorted(missing)}")

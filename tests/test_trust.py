@@ -21,7 +21,8 @@ TABLES = {
         ("Input itself (control)", "share of items flagged", 1.0, "lower", 20)],
     ("molecules", "shipped: w2n2", "ground truth: crippen"): [
         ("integrated_gradients", "crippen Kendall tau (atoms)", 0.5, "higher", 226),
-        ("random", "crippen Kendall tau (atoms)", 0.0, "higher", 226)],
+        ("random", "crippen Kendall tau (atoms)", 0.0, "higher", 226),
+        ("reference: Crippen, 0.1 moved", "crippen Kendall tau (atoms)", 0.85, "higher", 226)],
     ("language", "small.pt (default)", "number agreement"): [
         ("integrated_gradients", "pass rate", 0.875, "higher", 1448), ("random", "pass rate", 0.5, "higher", 1448)],
     ("tabular", "iris.pt", "sanity check"): [("gradient", "share of items flagged", 0.0, "lower", 50)],
@@ -89,6 +90,8 @@ def test_views_list_checks_models_and_commands(trust_folder):
     commands = trust_views.record_commands("molecules", "w2n2", {"ground truth: crippen": "python -m x"})
     assert list(commands) == ["sanity check", "ground truth: crippen"]
     assert "--family molecules" in commands["sanity check"] and "--model w2n2" in commands["sanity check"]
+    assert "is no method" in trust_views.reference_note(read_tables("molecules", "w2n2"))
+    assert trust_views.reference_note(read_tables("vision", "mobilenet_v2")) == ""
     standings = dict(trust_views.recorded_standings("Integrated gradients"))
     assert set(standings) == {"vision: mobilenet_v2", "molecules: w2n2", "language: small"}
     assert standings["language: small"] == "number agreement: pass rate 0.875 (higher is better)"
@@ -111,6 +114,7 @@ def test_the_trust_page_and_home_show_the_tables(trust_folder):
         first = at.dataframe[0].value
         assert float(first.set_index("method").iloc[0, 0]) == value
         assert any("python -m runs.sanity_checks" in c.value for c in at.code)
+        assert any("is no method" in c.value for c in at.caption) == (family == "molecules")
     at.selectbox(key="trust_family").set_value("tabular").run()
     assert at.selectbox(key="trust_model").value == "iris"
 

@@ -30,6 +30,8 @@ def page() -> None:
     else:
         st.subheader("Each method's standing")
         st.dataframe(trust_views.standing_table(tables), hide_index=True)
+        if note := trust_views.reference_note(tables):
+            st.caption(note)
         for check, rows, source in trust_views.check_tables(tables):
             st.subheader(check.capitalize())
             st.dataframe(rows, hide_index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from dashboard.renderers.vision import missing_as_text
-from families.trust import read_tables, standing, trust_dir
+from families.trust import REFERENCE, read_tables, standing, trust_dir
 
 SANITY_COMMAND = ("python -m runs.sanity_checks --family {family} --input {sample} --model {model} --limit 20 "
                   "--out bench/RESULTS-sanity-{family}-{model}.md")
@@ -17,6 +17,14 @@ def standing_table(tables: pd.DataFrame) -> pd.DataFrame:
     """Methods by rows, each check's measures by columns, to three decimals; "n/a" where a check has no figure for
     the method."""
     return missing_as_text(standing(tables).round(3))
+
+
+def reference_note(tables: pd.DataFrame) -> str:
+    """What the rows named "reference: ..." are, where the tables have any ("" where not)."""
+    if not tables["method"].astype(str).str.startswith(REFERENCE).any():
+        return ""
+    return (f"A row named \"{REFERENCE.strip()} ...\" is no method: it scores a known answer, to show how high the "
+            "measure can go (the check's results file says how it is made).")
 
 
 def check_tables(tables: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str]]:
