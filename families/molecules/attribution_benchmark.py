@@ -170,10 +170,9 @@ def moved_truth_scores(data: TaskData, molecules: list[BenchmarkMolecule]) -> di
     share (ground_truth.crippen_moved_along_bonds), which add up as exactly: the ceiling the labels allow."""
     if not data.task.regression:
         return {}
-    return {share: mean_score([score_atoms(data.task, m.truth, crippen_moved_along_bonds(m.features.mol, m.truth,
-                                                                                          share))
-                               for m in molecules]).mean
-            for share in MOVED_SHARES}
+    scores = {share: [score_atoms(data.task, m.truth, crippen_moved_along_bonds(m.features.mol, m.truth, share))
+                      for m in molecules] for share in MOVED_SHARES}
+    return {share: mean_score(taus).mean for share, taus in scores.items()}
 
 
 # -- the command -------------------------------------------------------------------------------------------------
