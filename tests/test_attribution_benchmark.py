@@ -1,6 +1,6 @@
 """The molecule attribution benchmark (families.molecules.ground_truth, families.molecules.attribution_benchmark):
 metrics against cases worked out by hand, the ground truth against RDKit, the seeded random floor, and one small run
-of the command (train on 60 Crippen molecules, explain 10)."""
+of the command (train on 60 Crippen molecules, explain 30)."""
 from __future__ import annotations
 
 import math
@@ -177,10 +177,10 @@ def test_random_floor_is_seeded_and_reproducible():
 
 @pytest.fixture(scope="module")
 def small_run(shared_data, tmp_path_factory, single_thread):
-    """Train 2 epochs on 60 molecules of Crippen's train split, explain 10 test molecules: (rows, results, folder)."""
+    """Train 2 epochs on 60 molecules of Crippen's train split, explain 30 test molecules: (rows, results, folder)."""
     folder = tmp_path_factory.mktemp("molecule_benchmark")
     rows = main(["--task", "crippen", "--train", "2", "--train-limit", "60", "--checkpoint",
-                 str(folder / "crippen.pt"), "--methods", "integrated_gradients", "random", "--limit", "10",
+                 str(folder / "crippen.pt"), "--methods", "integrated_gradients", "random", "--limit", "30",
                  "--threads", "1", "--out", str(folder / "results.md")])
     return rows, (folder / "results.md").read_text(), folder
 
@@ -188,13 +188,13 @@ def small_run(shared_data, tmp_path_factory, single_thread):
 @pytest.mark.numeric
 def test_the_command_writes_every_row_with_numbers_in_range(small_run):
     rows, results, folder = small_run
-    assert len(rows) == 20 and set(rows.method) == {"integrated_gradients", "random"}
+    assert len(rows) == 60 and set(rows.method) == {"integrated_gradients", "random"}
     assert "60 of 901 molecules" in (folder / "crippen.md").read_text()  # the card names the benchmark's split
     assert "Command: `python -m families.molecules.attribution_benchmark --task crippen" in results
     for method in ("integrated_gradients", "random"):
         line = next(line for line in results.splitlines() if line.startswith(f"| {method} |"))
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert cells[1] == "10 (0)"
+        assert cells[1] == "30 (0)"
         for cell in cells[2:2 + len(ATOM_VIEWS)]:
             mean, error = (float(x) for x in cell.split(" ± "))
             assert -1 <= mean <= 1 and 0 <= error <= 1
