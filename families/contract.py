@@ -167,6 +167,12 @@ class Explanation:
         """The t-th target's attributions in the family's units (pixel, atom, word, column -> score)."""
         raise NotImplementedError
 
+    def compared_map(self, t: int = 0) -> np.ndarray:
+        """The t-th target's scores as the sanity check ranks them against another model's: features of one kind (a
+        2-D map where the family gives one, an image's pixels). By default every score, in order."""
+        scores = self.scores(t)
+        return np.asarray(list(scores.values()) if isinstance(scores, dict) else scores, dtype=np.float64)
+
     def records(self, item_id: str, source: str) -> list[dict]:
         """Flat records for storage, one per target: completeness, the scan and the scores in domain units."""
         a = self.attribution

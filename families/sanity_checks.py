@@ -76,13 +76,6 @@ def still_similar(spearman_abs: float, features: int) -> bool:
     return bool(spearman_abs >= max(STILL_SIMILAR, chance_level(features)))
 
 
-def feature_map(explanation, t: int = 0) -> np.ndarray:
-    """The t-th target's scores in the family's units: a 2-D map where the family gives one (an image's pixels),
-    else the features flat."""
-    scores = explanation.scores(t)
-    return np.asarray(list(scores.values()) if isinstance(scores, dict) else scores, dtype=np.float64)
-
-
 @dataclass
 class SanityCheck:
     """The cascade's similarities: one row per method and step (step 0: the trained model, similarity 1)."""
@@ -139,9 +132,9 @@ def sanity_check(family: ModelFamily, engine, model: LoadedModel, item, targets:
                 inputs = tuple(x.detach().cpu() for x in request.inputs)
                 control = input_itself(explanation.attribution, inputs)
                 maps.setdefault(CONTROL, []).append(
-                    feature_map(family.explanation(state, item, explanation.engine_targets, control, chosen)))
+                    family.explanation(state, item, explanation.engine_targets, control, chosen).compared_map())
             if name in names:
-                maps.setdefault(METHODS[name].label, []).append(feature_map(explanation))
+                maps.setdefault(METHODS[name].label, []).append(explanation.compared_map())
     if progress is not None:
         progress(1.0)
     rows = [{"method": method, "step": k,

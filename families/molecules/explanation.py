@@ -243,6 +243,13 @@ class MoleculeExplanation(Explanation):
         bonds = {f"{row['atoms']} {row['type']}": row["score"] for row in self.bond_rows()}
         return {**atoms, **bonds, "non-bonded pairs": float(self.nonbonded_total)}
 
+    def compared_map(self, t: int = 0) -> np.ndarray:
+        """Per atom, with half of each bond (the page's "own + half of each bond"). Ranked together with the bonds,
+        atoms outscore them on any model, trained or random (an atom has more features), so maps looked alike after
+        randomisation for that alone: on 40 Tox21 molecules the gradient was flagged on 35% of them (0% per atom),
+        integrated gradients on 33% (15%)."""
+        return self.atom_scores_with_bonds
+
     @property
     def quantity(self) -> str:
         """"log-odds(active)", "predicted value" or a contrast's "log-odds difference": what F is, for labels."""
