@@ -116,6 +116,7 @@ def test_crippen_moved_along_bonds_moves_the_share_to_each_carbon_of_a_heteroato
     bound = 3 * EPS / 2 * np.abs(truth).sum() + 4 * EPS / 2 * np.abs(moved).sum()
     assert abs(moved.sum() - truth.sum()) <= bound
     urea = Chem.MolFromSmiles("NC(N)=O")  # a carbon with three heteroatoms takes a share from each
+    # halves of zero: every sum is exact in binary
     assert crippen_moved_along_bonds(urea, np.zeros(4), 0.5).tolist() == [-0.5, 1.5, -0.5, -0.5]
 
 

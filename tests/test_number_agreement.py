@@ -166,6 +166,7 @@ def test_prefixes_read_from_the_unk_baseline_start_every_position_at_unks_embedd
     [zeros, unk] = [agreement.read_all(model, [keys_prefix()], preference, "number", baseline)[0]
                     for baseline in ("zeros", "unk")]
     # the same lookup of the same text's ids in the same shape: the same computation, whichever the baseline
+    assert zeros.item.ids == unk.item.ids and zeros.request.inputs[0].shape == unk.request.inputs[0].shape
     assert torch.equal(zeros.request.inputs[0], unk.request.inputs[0])
     assert not zeros.request.baseline[0].any()
     unk_row = model.extra.embed([model.extra.vocab.index["<unk>"]])[0, 0]
